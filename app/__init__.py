@@ -1,0 +1,1 @@
+"""Stampside application: CLI, storage and (later) the chairside TUI."""

@@ -1,0 +1,1 @@
+"""The ``stampside`` command line."""

@@ -1,0 +1,31 @@
+"""Entry point of the ``stampside`` console script."""
+
+from __future__ import annotations
+
+import click
+
+from app.cli.demo import demo_command
+from app.cli.export import export_command
+from app.cli.link import link_group
+from simulator.cli import sim_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="stampside")
+def main() -> None:
+    """Stampside: chairside companion for a connected microneedling derma stamp.
+
+    \b
+    Quick tour:
+      stampside demo                      simulator + live link view, on a local database
+      stampside sim --pty /tmp/stamp      a simulated stamp on a pty (see --help for faults)
+      stampside link monitor /tmp/stamp   decoded frames, both directions
+      stampside link record URL --db URL  headless collector (what QA scripts use)
+      stampside export --db URL           stored stamps as JSONL or CSV
+    """
+
+
+main.add_command(sim_command, "sim")
+main.add_command(link_group, "link")
+main.add_command(export_command, "export")
+main.add_command(demo_command, "demo")

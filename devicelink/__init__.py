@@ -1,0 +1,1 @@
+"""I/O for the Stampside link: transports, the link session, reconnects."""

@@ -1,0 +1,1 @@
+"""The Stampside device simulator: a derma stamp you can break on purpose."""

@@ -55,7 +55,8 @@ def crc16(data: bytes) -> int:
 def encode_frame(raw: bytes) -> bytes:
     """Append the CRC to ``raw`` (header + payload), stuff it and add the delimiter."""
     crc = binascii.crc_hqx(raw, CRC_INIT)
-    return cobs.encode(raw + bytes((crc & 0xFF, crc >> 8))) + DELIMITER
+    stuffed: bytes = cobs.encode(raw + bytes((crc & 0xFF, crc >> 8)))
+    return stuffed + DELIMITER
 
 
 @dataclass(frozen=True, slots=True)

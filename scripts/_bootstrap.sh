@@ -12,8 +12,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "==> creating $VENV" >&2
   "$PY" -m venv "$VENV"
 fi
-stamp="$VENV/.stampside-installed"
-want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)-${STAMPSIDE_EXTRAS:-base}"
+stamp="$VENV/.stampside-installed-${STAMPSIDE_EXTRAS:-base}"
+want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "==> installing Stampside into $VENV" >&2
   extras=""

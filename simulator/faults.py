@@ -108,6 +108,10 @@ class LinkFaults:
         self.drop_mode = "close" if (mode or self.config.drop_mode) == "close" else "silent"
         self.stats.drops += 1
 
+    def end_drop(self) -> None:
+        """End the current drop now."""
+        self._drop_until = -math.inf
+
     def dropping(self, now: float) -> bool:
         return now < self._drop_until
 

@@ -295,6 +295,10 @@ class Simulator:
         """Discard every byte, both ways, for ``seconds`` (``mode="close"`` also closes a TCP client)."""
         self._act(lambda now: self.faults.drop(seconds, now, mode))
 
+    def end_drop(self) -> None:
+        """End the current drop now."""
+        self._act(lambda now: self.faults.end_drop())
+
     def reboot(self) -> None:
         """Reboot the device now."""
         self._act(self.device.reboot)

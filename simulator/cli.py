@@ -36,6 +36,7 @@ OPTION_FIELDS: dict[str, Loc] = {
     "firmware": ("device", "firmware"),
     "versions": ("device", "versions"),
     "battery": ("device", "battery"),
+    "battery_per_stamp": ("device", "battery_per_stamp"),
     "needle_um": ("device", "needle_um"),
     "head_id": ("device", "head_id"),
     "head_uses": ("device", "head_uses"),
@@ -105,6 +106,8 @@ _INT = click.INT
 @click.option("--versions", metavar="MIN-MAX", callback=_parse_versions,
               help="Protocol versions the device speaks (default 1-1).")
 @click.option("--battery", type=_FLOAT, metavar="PCT", help="Battery level at power-up, % (default 100).")
+@click.option("--battery-per-stamp", type=_FLOAT, metavar="PCT", help="Battery used by one stamp, % "
+              "(default 0.0005: 200,000 stamps a charge; 0 for endless floods).")
 @click.option("--needle-um", type=_INT, metavar="N", help="Needle length in µm (default 2000).")
 @click.option("--head-id", type=_INT, metavar="ID", help="Id of the fitted stamp head (default 1001).")
 @click.option("--head-uses", type=_INT, metavar="N", help="Sessions the head was used in before (default 0).")

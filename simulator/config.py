@@ -49,7 +49,7 @@ class DeviceConfig(StrictModel):
     head_uses: int = Field(0, ge=0, le=U16_MAX, description="sessions the head has been used in before")
     footprint_mm2: int = Field(100, ge=1, le=U16_MAX, description="area one stamp covers, mm²")
     battery: float = Field(100.0, ge=0, le=100, description="battery level at power-up, %")
-    battery_per_stamp: float = Field(0.002, ge=0, le=100, description="battery used by one stamp, %")
+    battery_per_stamp: float = Field(0.0005, ge=0, le=100, description="battery used by one stamp, %")
     battery_per_minute: float = Field(0.05, ge=0, le=100, description="battery used per minute switched on, %")
     low_battery: int = Field(15, ge=0, le=100, description="FAULT LOW_BATTERY at or below this %")
     buffer_size: int = Field(DEFAULT_BUFFER_CAPACITY, ge=1, le=1_000_000, description="event buffer capacity")

@@ -54,6 +54,8 @@ MIN_TICK = 0.001
 MAX_IDLE = 0.05
 #: Replayed frames handed to the transport at a time.
 REPLAY_CHUNK = 64
+#: A STAMP frame on the wire (protocol.md section 1).
+STAMP_FRAME_BYTES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,7 +406,9 @@ class Simulator:
         if frames:
             transport.write(self.faults.outgoing(frames, now))
         while device.replay_pending and transport.backlog == 0:
-            transport.write(self.faults.outgoing(device.take_replay(REPLAY_CHUNK), now))
+            # Whole chunks that fit what the transport may queue: a throttled line queues little.
+            count = min(REPLAY_CHUNK, max(1, transport.room // STAMP_FRAME_BYTES))
+            transport.write(self.faults.outgoing(device.take_replay(count), now))
 
     def _on_stamp(self, stamp: Stamp, t: float) -> None:
         self._truth.add(stamp)

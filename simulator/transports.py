@@ -116,6 +116,11 @@ class _Channel:
         if not self._writing and self._timer is None:
             self._flush()
 
+    @property
+    def room(self) -> int:
+        """Bytes that may still be queued before writes are dropped."""
+        return self._limit - len(self._backlog)
+
     def discard_backlog(self) -> None:
         self._stats.bytes_discarded += len(self._backlog)
         self._backlog.clear()
@@ -242,6 +247,11 @@ class Transport(ABC):
     @property
     def backlog(self) -> int:
         return self._channel.backlog if self._channel is not None else 0
+
+    @property
+    def room(self) -> int:
+        """Bytes that may still be queued before writes are dropped (0 without a connection)."""
+        return self._channel.room if self._channel is not None else 0
 
     def discard_backlog(self) -> None:
         if self._channel is not None:

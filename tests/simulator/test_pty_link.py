@@ -250,3 +250,15 @@ async def test_pty_link_is_created_replaced_and_removed(tmp_path: Path) -> None:
     assert sim.ready_line == f"pty {path} -> {link}"
     await sim.stop()
     assert not link.exists() and not link.is_symlink()
+
+
+async def test_baud_limit_drops_a_flood_but_paces_a_replay(make_sim: SimFactory, hosts: list[RawHost]) -> None:
+    sim = await make_sim(link={"baud": 115_200}, stamping={"rate": 5000, "stamps": 300})
+    host = await connect(sim, hosts)
+    await host.handshake()
+    host.send(Arm())
+    await sim.wait_stamps(300)
+    # 5000 stamps/s is 100 kB/s; 115200 baud carries 11.5 kB/s: most live frames cannot go out.
+    await sim.wait_until(lambda: sim.stats().bytes_dropped_full > 0)
+    host.send(Resume(0, 0))
+    await host.wait_until(lambda: set(stamp_seqs(host.frames(), replay=True)) >= set(range(1, 301)), timeout=15)

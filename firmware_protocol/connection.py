@@ -155,7 +155,11 @@ class Connection:
             lseq = raw[2]
             expected = self._rx_lseq
             if expected is not None and lseq != expected:
-                counters.rx_lseq_gaps += (lseq - expected) & 0xFF
+                missed = (lseq - expected) & 0xFF
+                # A number from the past half of the circle is a repeated (duplicated) or
+                # restarted sender, not 200-odd lost frames.
+                if missed < 128:
+                    counters.rx_lseq_gaps += missed
             self._rx_lseq = (lseq + 1) & 0xFF
             cls = accepted.get(msg_type)
             if cls is None:
@@ -194,10 +198,12 @@ class Connection:
     def reset(self) -> None:
         """Start afresh after a reconnect: drop partial input, forget sequence state.
 
-        Counters are kept; the negotiated version falls back to the base version.
+        Counters are kept; the negotiated version falls back to the base version, and the
+        link sequence numbers start again at 0 in both directions (docs/protocol.md 2).
         """
         self._decoder.reset()
         self._rx_lseq = None
+        self._tx_lseq = 0
         self.version = BASE_VERSION
 
     @property

@@ -1,0 +1,61 @@
+"""Storage errors, explained for a person: one line saying what went wrong and what to do."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from devicelink.errors import SinkError
+
+#: How long SQLite waits for another writer before giving up (the busy timeout).
+BUSY_TIMEOUT_SECONDS = 5.0
+
+
+class StorageError(SinkError):
+    """The database could not be opened, read or written. The message says what to do."""
+
+
+def describe_url(url: URL | str) -> str:
+    """The URL without its password, or the file path for SQLite."""
+    if isinstance(url, str):
+        return url
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    return url.render_as_string(hide_password=True)
+
+
+def explain(url: URL | str, exc: BaseException) -> StorageError:
+    """Turn a SQLAlchemy or driver error into a :class:`StorageError` with advice."""
+    where = describe_url(url)
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, NoSuchModuleError):
+        return StorageError(f"{where}: this kind of database is not supported here ({exc}); install its driver")
+    if isinstance(exc, ArgumentError):
+        return StorageError(
+            f"not a database URL: {where!r}; use sqlite:///path/to/file.db, a plain file path, "
+            "or any SQLAlchemy URL (postgresql://user@host/db)"
+        )
+    if isinstance(exc, ModuleNotFoundError):
+        return StorageError(f"{where}: the database driver {exc.name!r} is not installed (pip install it)")
+    text = str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)
+    lowered = text.lower()
+    if "database is locked" in lowered or "database table is locked" in lowered:
+        return StorageError(
+            f"the database {where} is locked by another program for more than {BUSY_TIMEOUT_SECONDS:g} s "
+            "(another stampside writing to it?); stop that program or choose another --db"
+        )
+    if "unable to open database file" in lowered:
+        return StorageError(
+            f"cannot open the database file {where}: its folder does not exist or is not writable; "
+            "choose another --db or set STAMPSIDE_DB"
+        )
+    if "readonly database" in lowered or "read-only" in lowered:
+        return StorageError(f"the database file {where} is read-only; fix its permissions or choose another --db")
+    if "file is not a database" in lowered or "malformed" in lowered:
+        return StorageError(f"{where} is not a Stampside database (or it is damaged); choose another --db")
+    if "disk is full" in lowered or "no space" in lowered:
+        return StorageError(f"the disk holding {where} is full; free some space")
+    if isinstance(exc, SQLAlchemyError | OSError):
+        return StorageError(f"database error on {where}: {text}")
+    return StorageError(f"database error on {where}: {exc!r}")

@@ -361,7 +361,8 @@ class Device:
         name = msg.TYPE.name
         commands = self.counters.commands
         commands[name] = commands.get(name, 0) + 1
-        log.debug("host → %s %s", name, msg.to_dict() if msg.to_dict() else "")
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("host → %s %s", name, msg.to_dict() or "")
         if isinstance(msg, Hello):
             self._on_hello(frame, msg)
             return

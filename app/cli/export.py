@@ -1,11 +1,102 @@
-"""Placeholder: being written."""
+"""``stampside export``: every stored stamp as JSON Lines or CSV."""
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
 import click
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
+
+from app.cli.errors import CliError
+from app.storage import ExportRow, StorageError, iter_export_rows, open_database, resolve_database_url
+
+
+def _check_exists(url: str) -> None:
+    """Exporting from a SQLite file that does not exist is a typo, not an empty database."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # open_database explains it
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database or "")
+        if not path.exists():
+            raise CliError(f"no database at {path}: check --db (or STAMPSIDE_DB), or record into it first")
+
+
+def _write_jsonl(rows: Iterable[ExportRow], out: TextIO) -> int:
+    count = 0
+    for row in rows:
+        out.write(json.dumps(row.as_dict()) + "\n")
+        count += 1
+    return count
 
 
 @click.command()
-def export_command() -> None:
-    """Not written yet."""
-    raise click.ClickException("not written yet")
+@click.option(
+    "--db",
+    "db_url",
+    envvar="STAMPSIDE_DB",
+    metavar="DB_URL",
+    help="Database URL or SQLite file path [default: $STAMPSIDE_DB, else the user data folder].",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv"]),
+    default="jsonl",
+    show_default=True,
+    help="JSON Lines (one object per stamp) or CSV with a header row.",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of stdout.")
+@click.option("--device", "serial", metavar="SERIAL", help="Only this device's stamps.")
+def export_command(db_url: str | None, fmt: str, out: Path | None, serial: str | None) -> None:
+    """Export every stored stamp, one row each, ordered by device and seq.
+
+    \b
+    Columns: device_serial, boot, seq, device_time_ms, force (newtons), contact_ms,
+    zone, received_at (UTC, ISO 8601), replay. boot, seq, device_time_ms, force,
+    contact_ms and zone have the names and units of the simulator's truth log.
+    """
+    url = resolve_database_url(db_url)
+    _check_exists(url)
+    try:
+        database = open_database(url)
+    except StorageError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        target: TextIO
+        with contextlib.ExitStack() as stack:
+            if out is None:
+                target = sys.stdout
+            else:
+                try:
+                    target = stack.enter_context(out.open("w", encoding="utf-8", newline=""))
+                except OSError as exc:
+                    raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+            with database.Session.begin() as session:
+                rows = iter_export_rows(session, serial)
+                if fmt == "jsonl":
+                    count = _write_jsonl(rows, target)
+                else:
+                    writer = csv.DictWriter(target, fieldnames=ExportRow.FIELDS, lineterminator="\n")
+                    writer.writeheader()
+                    count = 0
+                    for row in rows:
+                        writer.writerow(row.as_dict())
+                        count += 1
+            target.flush()
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            sys.stdout = open("/dev/null", "w")  # noqa: SIM115 - keep interpreter shutdown quiet
+        raise SystemExit(0) from None
+    finally:
+        database.close()
+    if out is not None:
+        click.echo(f"exported {count} stamps to {out}", err=True)

@@ -22,7 +22,7 @@ def _check_exists(url: str) -> None:
     """Exporting from a SQLite file that does not exist is a typo, not an empty database."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return  # open_database explains it
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database or "")

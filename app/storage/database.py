@@ -59,7 +59,7 @@ def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
     text = resolve_database_url(url)
     try:
         parsed = make_url(text)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, ValueError) as exc:
         raise explain(text, exc) from None
     try:
         engine = create_engine(parsed)

@@ -31,7 +31,7 @@ def explain(url: URL | str, exc: BaseException) -> StorageError:
         return exc
     if isinstance(exc, NoSuchModuleError):
         return StorageError(f"{where}: this kind of database is not supported here ({exc}); install its driver")
-    if isinstance(exc, ArgumentError):
+    if isinstance(exc, ArgumentError | ValueError):
         return StorageError(
             f"not a database URL: {where!r}; use sqlite:///path/to/file.db, a plain file path, "
             "or any SQLAlchemy URL (postgresql://user@host/db)"

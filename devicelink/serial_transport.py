@@ -255,7 +255,7 @@ class SerialTransport:
             feed.fail(TransportDisconnected("transport closed"))
         except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
             # TypeError/AttributeError: pyserial read on a port closed under it.
-            feed.fail(TransportDisconnected(f"link lost: {exc}"))
+            feed.fail(TransportDisconnected(str(exc) or type(exc).__name__))
 
     async def read(self) -> bytes:
         feed = self._feed

@@ -110,9 +110,9 @@ class LinkOptions:
     #: The host sends HEARTBEAT this often (seconds).
     heartbeat_interval: float = 0.5
     #: How long to wait for the reply to a command before sending it again (seconds).
-    reply_timeout: float = 0.5
+    reply_timeout: float = 0.3
     #: How many times a command (HELLO, TIME_SYNC, RESUME, ARM, ...) is sent before giving up.
-    attempts: int = 3
+    attempts: int = 5
     #: First wait before reconnecting (seconds); doubles on every failed attempt ...
     backoff_initial: float = 0.1
     #: ... up to this.
@@ -148,8 +148,11 @@ class _Link:
         self.number = number
         loop = asyncio.get_running_loop()
         self.ended: asyncio.Future[str] = loop.create_future()
-        self.rebooted = asyncio.Event()
-        self.reboot_reason = ""
+        #: Set when the link needs a new handshake on the same transport: the device
+        #: rebooted (``interrupt_lost`` False) or went quiet (``interrupt_lost`` True).
+        self.interrupted = asyncio.Event()
+        self.interrupt_reason = ""
+        self.interrupt_lost = False
         self.outbox: asyncio.Queue[bytes] = asyncio.Queue()
         #: Version negotiated in the current handshake: commands may flow.
         self.negotiated = False
@@ -487,14 +490,17 @@ class LinkSession:
                 self._links += 1
                 link = _Link(self._links)
                 self._link = link
+                was_up = False
                 try:
                     reason = await self._run_link(link)
                 except (TransportDisconnected, CommandTimeout, CommandRefused, NotConnected, SinkError) as exc:
                     reason = str(exc)
                 finally:
+                    was_up = self._state is LinkState.CONNECTED
                     await self._teardown(link)
                 if link.was_connected:
                     attempt = 0
+                if was_up and not self._closing:
                     self._losses += 1
                 if self._closing:
                     break
@@ -543,19 +549,28 @@ class LinkSession:
             self._log_link("connected", summary)
             self._set_state(LinkState.CONNECTED, summary)
             self._connected.set()
-            reboot: asyncio.Future[object] = asyncio.ensure_future(link.rebooted.wait())
+            interrupted: asyncio.Future[object] = asyncio.ensure_future(link.interrupted.wait())
             ended: asyncio.Future[object] = link.ended  # type: ignore[assignment]
             try:
-                await asyncio.wait([ended, reboot], return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait([ended, interrupted], return_when=asyncio.FIRST_COMPLETED)
             finally:
-                reboot.cancel()
+                interrupted.cancel()
             if link.ended.done():
                 return link.ended.result()
-            link.rebooted.clear()
-            self._reboots += 1
+            link.interrupted.clear()
             self._connected.clear()
-            self._log_link("reboot", link.reboot_reason)
-            self._set_state(LinkState.RECONNECTING, link.reboot_reason)
+            reason = link.interrupt_reason
+            if link.interrupt_lost:
+                # A quiet line, but the transport is still open: handshake again on it
+                # first. Only if that fails is the transport closed and reopened.
+                self._losses += 1
+                self._log_link("lost", reason)
+                self._set_state(LinkState.LOST, reason)
+                self._set_state(LinkState.RECONNECTING, "handshaking again on the open transport")
+            else:
+                self._reboots += 1
+                self._log_link("reboot", reason)
+                self._set_state(LinkState.RECONNECTING, reason)
 
     async def _teardown(self, link: _Link) -> None:
         link.end("closed")
@@ -614,16 +629,28 @@ class LinkSession:
                     f"{opened.stored_cursor[1]}); following the device",
                 )
             self._accepting = True
-        self.last_time_sync = await self._command(lambda: TimeSync(_unix_ms()), TimeSyncReply, link=link)
+        # Only HELLO is mandatory. The rest is best effort: on a noisy line a lost reply
+        # must not cost a reconnect, and the running session repairs each step anyway
+        # (the tracker re-sends RESUME on a gap, heartbeats re-arm, ACKs are re-sent).
+        try:
+            self.last_time_sync = await self._command(lambda: TimeSync(_unix_ms()), TimeSyncReply, link=link)
+        except CommandTimeout as exc:
+            log.info("time sync skipped: %s", exc)
         pipeline = self._pipeline
         if pipeline is not None and pipeline.tracker is not None:
             tracker = pipeline.tracker
-            await self._command(
-                lambda: Resume(tracker.acked_boot, tracker.acked_seq),
-                ResumeReply,
-                link=link,
-                on_sent=lambda: tracker.resume_sent(time.monotonic()),
-            )
+            try:
+                await self._command(
+                    lambda: Resume(tracker.acked_boot, tracker.acked_seq),
+                    Message,
+                    link=link,
+                    # A replayed stamp proves the RESUME arrived even if its reply was lost:
+                    # asking again would only start a second replay of the whole buffer.
+                    accepts=_answers_resume,
+                    on_sent=lambda: tracker.resume_sent(time.monotonic()),
+                )
+            except CommandTimeout as exc:
+                log.info("RESUME unanswered, the gap check will ask again: %s", exc)
         if self.want_armed:
             self._last_arm_sent = time.monotonic()
             try:
@@ -633,6 +660,8 @@ class LinkSession:
                     raise
                 self._arm_blocked = True
                 log.warning("%s", exc)
+            except CommandTimeout as exc:
+                log.info("ARM unanswered, the heartbeat check will arm again: %s", exc)
 
     async def _hello(self, link: _Link) -> DeviceInfo:
         versions = self.options.versions
@@ -755,7 +784,7 @@ class LinkSession:
                     chunks.append(outbox.get_nowait())
                 await self.transport.write(b"".join(chunks) if len(chunks) > 1 else data)
         except TransportDisconnected as exc:
-            link.end(f"transport closed: {exc}")
+            link.end(f"transport closed ({exc})")
             self._fail_waiters(exc)
 
     def _send_ack(self, boot: int, seq: int) -> None:
@@ -785,7 +814,7 @@ class LinkSession:
                 data = await self.transport.read()
                 self._on_data(link, data)
         except TransportDisconnected as exc:
-            link.end(f"transport closed: {exc}")
+            link.end(f"transport closed ({exc})")
             self._fail_waiters(exc)
         except Exception as exc:
             link.end(f"internal error: {exc!r}")
@@ -935,11 +964,12 @@ class LinkSession:
         current = self.device
         return current is None or info.boot != self._device_boot or info.serial != current.serial
 
-    def _rehandshake(self, link: _Link, reason: str) -> None:
-        if not link.rebooted.is_set():
-            link.reboot_reason = reason
+    def _rehandshake(self, link: _Link, reason: str, *, lost: bool = False) -> None:
+        if not link.interrupted.is_set():
+            link.interrupt_reason = reason
+            link.interrupt_lost = lost
             link.negotiated = False
-            link.rebooted.set()
+            link.interrupted.set()
 
     def _resume_if_due(self, link: _Link, now: float) -> None:
         pipeline = self._pipeline
@@ -974,11 +1004,14 @@ class LinkSession:
         timeout = self.options.link_timeout
         probe_after = timeout / 3
         while True:
+            if self._state is not LinkState.CONNECTED or link.interrupted.is_set():
+                await asyncio.sleep(probe_after)  # a handshake is on: it has its own timeouts
+                continue
             now = time.monotonic()
             quiet = now - link.last_rx
             if quiet >= timeout:
-                link.end(f"no valid frame for {timeout:g} s")
-                return
+                self._rehandshake(link, f"no valid frame for {timeout:g} s", lost=True)
+                continue
             if quiet >= probe_after and link.negotiated and now - link.last_probe >= probe_after:
                 # A quiet line: ask for a PONG, so a healthy link answers before the deadline.
                 link.last_probe = now
@@ -1024,6 +1057,11 @@ class LinkSession:
         wall = time.time()
         for event in self._tx_decoder.receive_data(data):
             self._frames.publish(FrameRecord(Direction.TX, now, wall, event, data))
+
+
+def _answers_resume(frame: Frame) -> bool:
+    message = frame.message
+    return isinstance(message, ResumeReply) or (isinstance(message, Stamp) and frame.replay)
 
 
 def _unix_ms() -> int:

@@ -86,7 +86,10 @@ def _run(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
 
 
 def _open_sink(db_url: str | None) -> DatabaseSink:
-    return DatabaseSink(open_database(db_url))
+    try:
+        return DatabaseSink(open_database(db_url))
+    except StorageError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _options(link_timeout: float) -> LinkOptions:

@@ -1,0 +1,90 @@
+"""End to end: ``stampside sim`` with drops, noise and reboots; ``link record``; ``export`` == truth.
+
+Both run as subprocesses over a real pty and over TCP, as a QA script would run them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.devicelink.processes import SimProcess, json_lines, stampside
+
+pytestmark = pytest.mark.e2e
+
+KEYS = ("boot", "seq", "device_time_ms", "force", "contact_ms", "zone")
+FAULTS = ("--corrupt", "0.01", "--reboot-every", "400", "--drop-every", "1.2", "--drop-for", "0.4")
+
+
+def rows(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [tuple(record[key] for key in KEYS) for record in records]
+
+
+def record_and_compare(url: str, sim: SimProcess, truth: Path, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'record.db'}"
+    recorded = stampside(
+        "link",
+        "record",
+        url,
+        "--db",
+        db,
+        "--idle-exit",
+        "2",
+        "--link-timeout",
+        "0.5",
+        "--status-every",
+        "1",
+        timeout=120,
+    )
+    sim_log = sim.stop()
+    assert recorded.returncode == 0, recorded.stderr + sim_log
+    exported = stampside("export", "--db", db, "--format", "jsonl")
+    assert exported.returncode == 0, exported.stderr
+    stored = json_lines(exported.stdout)
+    expected = [json.loads(line) for line in truth.read_text().splitlines()]
+    assert len(expected) == 1000
+    got = rows(stored)
+    assert len(got) == len(set(got)), "a stamp was stored twice"
+    assert len({(r["boot"], r["seq"]) for r in stored}) == len(stored)
+    assert sorted(got) == sorted(rows(expected))
+    assert {r["boot"] for r in stored} == {1, 2, 3}  # two reboots
+    assert all(r["device_serial"] == "SS-000001" for r in stored)
+    assert [r["seq"] for r in stored] == sorted(r["seq"] for r in stored)
+
+
+def test_exactly_once_over_a_pty_through_drops_noise_and_reboots(tmp_path: Path) -> None:
+    link, truth = tmp_path / "stamp", tmp_path / "truth.jsonl"
+    sim = SimProcess(
+        "--pty", str(link), "--stamps", "1000", "--rate", "500", "--seed", "1", "--truth", str(truth), *FAULTS
+    )
+    try:
+        record_and_compare(str(link), sim, truth, tmp_path)
+    finally:
+        sim.stop()
+
+
+@pytest.mark.parametrize("drop_mode", ["silent", "close"])
+def test_exactly_once_over_tcp_through_drops_noise_and_reboots(tmp_path: Path, drop_mode: str) -> None:
+    truth = tmp_path / "truth.jsonl"
+    sim = SimProcess(
+        "--listen",
+        "127.0.0.1:0",
+        "--stamps",
+        "1000",
+        "--rate",
+        "500",
+        "--seed",
+        "1",
+        "--truth",
+        str(truth),
+        *FAULTS,
+        "--drop-mode",
+        drop_mode,
+    )
+    try:
+        record_and_compare(sim.socket_url, sim, truth, tmp_path)
+    finally:
+        sim.stop()

@@ -510,7 +510,7 @@ class LinkSession:
         except (IncompatibleVersion, HandshakeFailed) as exc:
             self.error = exc
             self._log_link("incompatible" if isinstance(exc, IncompatibleVersion) else "handshake", str(exc))
-            log.error("%s", exc)
+            log.info("session ended: %s", exc)  # the caller reports it (wait_connected/wait_closed/error)
             self._set_state(LinkState.CLOSED, str(exc))
         except asyncio.CancelledError:
             raise

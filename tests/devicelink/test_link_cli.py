@@ -184,3 +184,18 @@ def test_export_csv_has_a_header_and_the_truth_log_columns(sim: SimProcess, tmp_
     header, *rows = out.read_text().splitlines()
     assert header.split(",")[:7] == ["device_serial", "boot", "seq", "device_time_ms", "force", "contact_ms", "zone"]
     assert rows
+
+
+def test_an_incompatible_device_is_one_line_naming_both_ranges_and_exit_2(tmp_path: Path) -> None:
+    link = tmp_path / "stamp"
+    sim = SimProcess("--pty", str(link), "--versions", "2-3", "--quiet")
+    try:
+        result = stampside("link", "record", str(link), "--db", f"sqlite:///{tmp_path / 'v.db'}", "--status-every", "0")
+    finally:
+        sim.stop()
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "incompatible" in line]
+    assert errors == [
+        "Error: incompatible protocol versions: the device speaks v2–v3, this host speaks v1–v1; "
+        "update the device firmware or Stampside so the ranges overlap"
+    ]

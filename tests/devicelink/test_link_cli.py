@@ -194,7 +194,7 @@ def test_an_incompatible_device_is_one_line_naming_both_ranges_and_exit_2(tmp_pa
     finally:
         sim.stop()
     assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if "incompatible" in line]
+    errors = [line for line in result.stderr.splitlines() if "Error" in line or "incompatible protocol" in line]
     assert errors == [
         "Error: incompatible protocol versions: the device speaks v2–v3, this host speaks v1–v1; "
         "update the device firmware or Stampside so the ranges overlap"

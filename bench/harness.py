@@ -1,0 +1,89 @@
+"""Shared set-up for the link benchmarks: a simulator process and a host session."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tty
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import serial
+
+HERE = Path(__file__).resolve().parent
+
+
+@contextlib.contextmanager
+def simulator_process(config: dict[str, Any]) -> Iterator[tuple[str, float]]:
+    """Run bench/sim_child.py; yield (url, t0)."""
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "sim_child.py"), json.dumps(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the simulator did not start")
+        info = json.loads(line)
+        yield info["url"], float(info["t0"])
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def temp_database() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="stampside-bench-") as tmp:
+        yield f"sqlite:///{tmp}/bench.sqlite3"
+
+
+def raw_pty_rate(megabytes: int = 64) -> float:
+    """Bytes per second pyserial reads from a pty that a thread fills as fast as it can."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    name = os.ttyname(slave)
+    port = serial.Serial(name, timeout=1)
+    block = bytes(range(1, 256)) * 256
+    total = megabytes * 1024 * 1024
+
+    def writer() -> None:
+        sent = 0
+        while sent < total:
+            sent += os.write(master, block[: min(len(block), total - sent)])
+
+    got = 0
+    start = time.perf_counter()
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    while got < total:
+        got += len(port.read(max(1, port.in_waiting)))
+    elapsed = time.perf_counter() - start
+    thread.join()
+    port.close()
+    os.close(master)
+    os.close(slave)
+    return got / elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]

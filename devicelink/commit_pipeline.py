@@ -132,16 +132,7 @@ class CommitPipeline:
         if self.tracker is None:
             self.tracker = DeliveryTracker(*stored)
             self.serial = info.serial
-        regression = info.last_seq < self.tracker.acked_seq
-        if regression:
-            # The device numbers below what we hold: it was reset. Rewind to nothing
-            # acknowledged, so RESUME acknowledges nothing and the device replays its
-            # whole buffer; storage skips what it already holds.
-            self._retire_tracker()
-            self.tracker = DeliveryTracker(info.boot, 0)
-            self.serial = info.serial
-            self.tracker.stats.regressions += 1
-        self.tracker.note_device_head(info.last_seq)
+        regression = self.tracker.on_device_info(info.boot, info.last_seq)
         return DeviceOpened(self.tracker, stored, regression)
 
     def _retire_tracker(self) -> None:

@@ -149,6 +149,26 @@ class DeliveryTracker:
         if last_seq > self.device_last_seq:
             self.device_last_seq = last_seq
 
+    def on_device_info(self, boot: int, last_seq: int) -> bool:
+        """The device's DEVICE_INFO at a handshake, before the RESUME. True if it was reset.
+
+        A device whose newest ``seq`` is below our cursor numbers afresh (it was reset). Its
+        buffered events then have sequence numbers at or below the cursor, and RESUME(cursor)
+        would acknowledge them: the device would drop events nobody stored. So the cursor is
+        rewound to nothing acknowledged; RESUME(boot, 0) makes the device replay its whole
+        buffer, and storage skips whatever it already holds.
+        """
+        if last_seq >= self.acked_seq:
+            self.note_device_head(last_seq)
+            return False
+        self.stats.regressions += 1
+        self.acked_boot, self.acked_seq = boot, 0
+        self._stored_above.clear()
+        self._inflight.clear()
+        self.device_last_seq = last_seq
+        self._finish_resume()
+        return True
+
     def plan_commit(self, batch: Iterable[Stamp]) -> tuple[int, int]:
         """The cursor (boot, seq) that will hold once ``batch`` is committed."""
         boot, seq = self.acked_boot, self.acked_seq

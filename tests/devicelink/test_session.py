@@ -311,3 +311,26 @@ async def test_a_refused_arm_is_reported_and_counting_stays_off(device: Scripted
 def test_options_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         FAST.link_timeout = 1  # type: ignore[misc]
+
+
+async def test_a_reset_device_is_resumed_from_nothing_and_loses_nothing(
+    device: ScriptedDevice, tmp_path: Path, sink: DatabaseSink, database: Database
+) -> None:
+    url = await device.serve_pty(tmp_path)
+    async with LinkSession(SerialTransport(url), sink=sink, options=FAST, arm=True) as session:
+        await session.wait_connected(5)
+        device.stamp(10)
+        await wait_until(lambda: session.settled, what="settled")
+    # Factory reset: numbering starts again (a later boot), three stamps counted offline.
+    device.seq, device.boot = 0, 5
+    device.buffer = type(device.buffer)(4096)
+    device.silent = True
+    device.stamp(3)
+    device.silent = False
+    async with LinkSession(SerialTransport(url), sink=DatabaseSink(database), options=FAST, arm=True) as session:
+        await session.wait_connected(5)
+        await wait_until(lambda: session.settled, what="settled")
+        assert device.sent_by_host(Resume)[-1].seq == 0  # acknowledges nothing of the new numbering
+        assert session.stats().regressions == 1
+    assert {(5, 1), (5, 2), (5, 3)} <= set(stored(database))
+    assert stored_count(database) == 13

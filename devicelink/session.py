@@ -54,6 +54,7 @@ from devicelink.errors import (
     SinkError,
 )
 from devicelink.events import Direction, FrameRecord, StampEvent, StateChange
+from devicelink.replies import PendingReplies
 from devicelink.sink import LinkLogEntry, StampSink
 from devicelink.state import LinkState
 from devicelink.stats import LinkStats, RoundTrips
@@ -129,18 +130,6 @@ class LinkOptions:
     subscriber_queue: int = DEFAULT_QUEUE_SIZE
 
 
-class _Waiter:
-    """A command waiting for its reply (or for a NACK naming its link sequence number)."""
-
-    __slots__ = ("accepts", "command", "future", "lseq")
-
-    def __init__(self, command: MessageType, accepts: Callable[[Frame], bool], future: asyncio.Future[Frame]) -> None:
-        self.command = command
-        self.accepts = accepts
-        self.future = future
-        self.lseq = -1
-
-
 class _Link:
     """One open transport: its tasks, its outgoing queue and the signal that ends it."""
 
@@ -201,7 +190,7 @@ class LinkSession:
         self._states: Broadcast[StateChange] = Broadcast()
         self._frames: Broadcast[FrameRecord] = Broadcast()
         self._stamps: Broadcast[StampEvent] = Broadcast()
-        self._waiters: list[_Waiter] = []
+        self._replies = PendingReplies()
         self._link: _Link | None = None
         self._links = 0
         self._supervisor: asyncio.Task[None] | None = None
@@ -582,7 +571,7 @@ class LinkSession:
         for task in link.tasks:
             with contextlib.suppress(asyncio.CancelledError, TransportDisconnected):
                 await task
-        self._fail_waiters(NotConnected("the link is down"))
+        self._replies.fail_all(NotConnected("the link is down"))
         if self._link is link:
             self._link = None
         await self.transport.close()
@@ -668,7 +657,7 @@ class LinkSession:
         for attempt in range(self.options.attempts):
             if attempt:
                 self._command_retries += 1
-            waiter = self._add_waiter(MessageType.HELLO, lambda f: isinstance(f.message, DeviceInfo))
+            waiter = self._replies.add(MessageType.HELLO, lambda f: isinstance(f.message, DeviceInfo))
             try:
                 started = time.monotonic()
                 link.outbox.put_nowait(b"\x00")
@@ -678,7 +667,7 @@ class LinkSession:
                 except TimeoutError:
                     continue
             finally:
-                self._remove_waiter(waiter)
+                self._replies.remove(waiter)
             info = frame.message
             assert isinstance(info, DeviceInfo)
             if frame.flags & Flag.ANNOUNCE:
@@ -699,22 +688,6 @@ class LinkSession:
         )
 
     # == commands: send, wait for the reply, retry ===========================================
-
-    def _add_waiter(self, command: MessageType, accepts: Callable[[Frame], bool]) -> _Waiter:
-        waiter = _Waiter(command, accepts, asyncio.get_running_loop().create_future())
-        self._waiters.append(waiter)
-        return waiter
-
-    def _remove_waiter(self, waiter: _Waiter) -> None:
-        with contextlib.suppress(ValueError):
-            self._waiters.remove(waiter)
-        if waiter.future.done() and not waiter.future.cancelled():
-            waiter.future.exception()  # mark retrieved: nobody else will look
-
-    def _fail_waiters(self, exc: BaseException) -> None:
-        for waiter in self._waiters:
-            if not waiter.future.done():
-                waiter.future.set_exception(exc)
 
     async def _command(
         self,
@@ -740,7 +713,7 @@ class LinkSession:
             name = msg.TYPE.name
             if attempt:
                 self._command_retries += 1
-            waiter = self._add_waiter(msg.TYPE, test)
+            waiter = self._replies.add(msg.TYPE, test)
             try:
                 started = time.monotonic()
                 waiter.lseq = self._post(target, msg)
@@ -751,7 +724,7 @@ class LinkSession:
                 except TimeoutError:
                     continue
             finally:
-                self._remove_waiter(waiter)
+                self._replies.remove(waiter)
             self._rtt.add(time.monotonic() - started)
             if isinstance(frame.message, reply):
                 return frame.message
@@ -785,7 +758,7 @@ class LinkSession:
                 await self.transport.write(b"".join(chunks) if len(chunks) > 1 else data)
         except TransportDisconnected as exc:
             link.end(f"transport closed ({exc})")
-            self._fail_waiters(exc)
+            self._replies.fail_all(exc)
 
     def _send_ack(self, boot: int, seq: int) -> None:
         """Called by the commit pipeline after a durable commit moved the cursor."""
@@ -815,10 +788,10 @@ class LinkSession:
                 self._on_data(link, data)
         except TransportDisconnected as exc:
             link.end(f"transport closed ({exc})")
-            self._fail_waiters(exc)
+            self._replies.fail_all(exc)
         except Exception as exc:
             link.end(f"internal error: {exc!r}")
-            self._fail_waiters(exc)
+            self._replies.fail_all(exc)
             raise
 
     def _on_data(self, link: _Link, data: bytes) -> None:
@@ -887,20 +860,12 @@ class LinkSession:
             assert isinstance(message, Nack)
             if self._on_nack(link, message):
                 return
-        self._resolve(frame)
-
-    def _resolve(self, frame: Frame) -> None:
-        for waiter in self._waiters:
-            if not waiter.future.done() and waiter.accepts(frame):
-                waiter.future.set_result(frame)
-                return
+        self._replies.resolve(frame)
 
     def _on_nack(self, link: _Link, nack: Nack) -> bool:
         """Route a NACK to the command it refuses; True if it was handled."""
-        for waiter in self._waiters:
-            if waiter.lseq == nack.refused_lseq and waiter.command == nack.refused_type and not waiter.future.done():
-                waiter.future.set_exception(CommandRefused(waiter.command.name, nack.code))
-                return True
+        if self._replies.refuse(nack):
+            return True
         if nack.refused_type == MessageType.ARM and nack.code == NackCode.REFUSED:
             self._arm_blocked = True
         if nack.code == NackCode.NOT_READY and self.connected:

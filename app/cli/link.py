@@ -98,11 +98,23 @@ def _options(link_timeout: float) -> LinkOptions:
     return LinkOptions(link_timeout=link_timeout)
 
 
-async def _wait_for_stop(stop: asyncio.Event, session: LinkSession, duration: float | None) -> None:
-    """Until Ctrl-C/SIGTERM, ``duration`` seconds, or the session ends."""
-    tasks = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(session.wait_closed())]
+async def _event_set(event: asyncio.Event) -> None:
+    await event.wait()
+
+
+async def _wait_for_stop(
+    stop: asyncio.Event, session: LinkSession, duration: float | None, output: asyncio.Future[None] | None = None
+) -> None:
+    """Until Ctrl-C/SIGTERM, ``duration`` seconds, the session ends, or ``output`` (the
+    printing task) ends, e.g. because the reader of a pipe went away."""
+    tasks: list[asyncio.Future[None]] = [
+        asyncio.ensure_future(_event_set(stop)),
+        asyncio.ensure_future(session.wait_closed()),
+    ]
     try:
-        await asyncio.wait(tasks, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            [*tasks, *([output] if output else [])], timeout=duration, return_when=asyncio.FIRST_COMPLETED
+        )
     finally:
         for task in tasks:
             task.cancel()
@@ -259,7 +271,7 @@ def monitor_command(
         pump = asyncio.ensure_future(_pump_frames(session, printer))
         try:
             await session.start()
-            await _wait_for_stop(stop, session, duration)
+            await _wait_for_stop(stop, session, duration, pump)
         finally:
             await session.close()
             with contextlib.suppress(asyncio.CancelledError):

@@ -80,9 +80,11 @@ class CommitPipeline:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self) -> asyncio.Task[None]:
+        """Start the writer task (once) and return it."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="stampside commit writer")
+        return self._task
 
     async def stop(self, drain_timeout: float) -> bool:
         """Commit what is pending (up to ``drain_timeout`` s), then stop. True if all was committed."""

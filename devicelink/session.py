@@ -215,6 +215,7 @@ class LinkSession:
         self._last_ack_at = -math.inf
         self._accepting = self._pipeline is None
         self._newest_seen: dict[str, int] = {}
+        self._new_stamps = 0
         self._arm_blocked = False
         self._last_arm_sent = -math.inf
         self._tx_decoder: Connection | None = None
@@ -247,10 +248,7 @@ class LinkSession:
             return
         await self.transport.open()
         if self._pipeline is not None:
-            self._pipeline.start()
-            task = self._pipeline._task
-            if task is not None:
-                task.add_done_callback(self._on_writer_done)
+            self._pipeline.start().add_done_callback(self._on_writer_done)
         self._supervisor = asyncio.create_task(self._supervise(), name=f"stampside link {self.transport.description}")
 
     async def close(self) -> None:
@@ -381,7 +379,7 @@ class LinkSession:
             lseq_gaps=counters.rx_lseq_gaps,
             unknown=counters.unknown,
             stamps_received=delivery.received if delivery else counters.by_type_rx.get("STAMP", 0),
-            stamps_new=(delivery.received - delivery.duplicates) if delivery else sum(self._newest_seen.values()),
+            stamps_new=(delivery.received - delivery.duplicates) if delivery else self._new_stamps,
             duplicates=delivery.duplicates if delivery else 0,
             replayed=delivery.replayed if delivery else 0,
             gaps=delivery.gaps if delivery else 0,
@@ -885,6 +883,7 @@ class LinkSession:
             if stamp.seq <= self._newest_seen.get(serial, 0):
                 return
             self._newest_seen[serial] = stamp.seq
+            self._new_stamps += 1
         self.last_stamp_at = now
         if self._stamps:
             self._stamps.publish(StampEvent(serial, stamp, replay, wall, now))

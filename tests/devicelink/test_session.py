@@ -96,6 +96,7 @@ async def test_without_a_sink_the_session_never_acknowledges_or_resumes(device: 
             got = [(await anext(stamps)).stamp.seq for _ in range(4)]
         await asyncio.sleep(0.6)  # heartbeats and resume checks happen meanwhile
         assert got == [1, 2, 4, 5]
+        assert session.stats().stamps_new == 4
     assert device.sent_by_host(Ack) == []
     assert device.sent_by_host(Resume) == []
     assert all((hb.boot, hb.seq) == (0, 0) for hb in device.sent_by_host(Heartbeat))

@@ -1,11 +1,113 @@
-"""Placeholder: being written."""
+"""``stampside demo``: the built-in simulator and a live view of its link, on a local database.
+
+Until the chairside TUI exists, this is the main job: a simulated stamp runs in its own
+process on a pty, and the link monitor connects to it, arms it, shows every frame and
+stores every stamp exactly once.
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 import click
 
+from app.cli.errors import CliError
+from app.cli.link import monitor_command
+from app.storage.location import resolve_database_url
 
-@click.command()
-def demo_command() -> None:
-    """Not written yet."""
-    raise click.ClickException("not written yet")
+#: How long the simulator may take to print its ready line.
+READY_TIMEOUT = 20.0
+
+
+def start_simulator(link: Path, sim_args: list[str]) -> subprocess.Popen[str]:
+    """Start ``stampside sim --pty LINK`` in a child process and wait for its ready line."""
+    argv = [sys.executable, "-m", "app.cli", "sim", "--pty", str(link), *sim_args]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("pty "):
+        proc.wait(READY_TIMEOUT)
+        assert proc.stderr is not None
+        reason = proc.stderr.read().strip().splitlines()
+        raise CliError(reason[-1].removeprefix("Error: ") if reason else "the simulator did not start")
+    return proc
+
+
+def stop_simulator(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "--db",
+    "db_url",
+    envvar="STAMPSIDE_DB",
+    metavar="DB_URL",
+    help="Where to store the stamps (default: $STAMPSIDE_DB, else a SQLite file in your user data folder).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of text.")
+@click.option("--hex", "with_hex", is_flag=True, help="Show the raw bytes of every frame.")
+@click.option("--heartbeats", is_flag=True, help="Show HEARTBEAT frames too (hidden by default).")
+@click.option("--duration", type=float, metavar="S", help="Stop after S seconds.")
+@click.option("--rate", type=float, metavar="HZ", help="Stamps per second (default: a human rate, 1–3 Hz).")
+@click.option("--seed", type=int, metavar="N", help="Make the simulated stamping repeatable.")
+@click.pass_context
+def demo_command(
+    ctx: click.Context,
+    db_url: str | None,
+    as_json: bool,
+    with_hex: bool,
+    heartbeats: bool,
+    duration: float | None,
+    rate: float | None,
+    seed: int | None,
+) -> None:
+    """Run a simulated stamp and watch its link live, storing every stamp.
+
+    The simulator runs in its own process on a pty; the monitor arms it, shows the frames
+    both ways (stamps, acknowledgements, replays, bad frames) and stores each stamp once.
+    Any other option is passed to the simulator, so its faults work here too, e.g.
+
+    \b
+      stampside demo --corrupt 0.01 --drop-every 10 --drop-for 3
+      stampside demo --scenario flaky_link
+
+    See `stampside sim --help` for them all. Stop with Ctrl-C.
+    """
+    sim_args = list(ctx.args)
+    if rate is not None:
+        sim_args += ["--rate", str(rate)]
+    if seed is not None:
+        sim_args += ["--seed", str(seed)]
+    if not any(a in ("-v", "--verbose") for a in sim_args):
+        sim_args.append("--quiet")
+    database = resolve_database_url(db_url)
+    with tempfile.TemporaryDirectory(prefix="stampside-demo-") as tmp:
+        link = Path(tmp) / "stamp"
+        proc = start_simulator(link, sim_args)
+        try:
+            if not as_json:
+                click.echo(f"demo: simulated stamp on {link}; storing into {database}; Ctrl-C to stop", err=True)
+            ctx.invoke(
+                monitor_command,
+                url=str(link),
+                as_json=as_json,
+                with_hex=with_hex,
+                arm=True,
+                db_url=database,
+                store=False,
+                hide_heartbeats=not heartbeats,
+                duration=duration,
+                link_timeout=2.0,
+                verbose=0,
+            )
+        finally:
+            stop_simulator(proc)

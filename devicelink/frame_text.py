@@ -25,6 +25,7 @@ from firmware_protocol import (
     MessageType,
     Nack,
     NackCode,
+    Stamp,
     UnknownMessage,
 )
 
@@ -65,6 +66,8 @@ def _symbolic(message: Message) -> dict[str, object]:
         fields["code"] = _enum_name(NackCode, message.code)
     elif isinstance(message, ArmState):
         fields["reason"] = _enum_name(ArmReason, message.reason)
+    elif isinstance(message, Stamp):
+        fields = {**fields, "force_n": message.force_n}
     elif isinstance(message, Heartbeat):
         names = [s.name for s in HeartbeatState if s and message.state & s and s.name]
         fields["state"] = "|".join(names) if names else "0"

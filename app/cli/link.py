@@ -277,6 +277,8 @@ def monitor_command(
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
             printer.flush()
+            if not as_json:
+                click.echo(_status_line(session, "monitor"), err=True)
         _raise_session_error(session)
 
     _run(main)
@@ -468,13 +470,13 @@ def replay_command(file: Path, as_json: bool, with_hex: bool, hide_heartbeats: b
 # == record ==================================================================================
 
 
-def _status_line(session: LinkSession) -> str:
+def _status_line(session: LinkSession, who_am_i: str = "record") -> str:
     stats = session.stats()
     device = session.device
     who = f"{device.serial} boot {device.boot}" if device else "no device yet"
     rtt = f"{stats.rtt.mean * 1000:.1f} ms" if stats.rtt.mean is not None else "-"
     line = (
-        f"record: {session.state.value} {session.state_age:.1f}s | {who} | new {stats.stored} "
+        f"{who_am_i}: {session.state.value} {session.state_age:.1f}s | {who} | new {stats.stored} "
         f"acked {stats.acked_boot}:{stats.acked_seq} | dup {stats.duplicates} replayed {stats.replayed} "
         f"resumes {stats.resumes} | bad frames {stats.bad_total} resyncs {stats.resyncs} | "
         f"reconnects {max(0, stats.connects - 1)} | rtt {rtt}"

@@ -16,7 +16,8 @@ from tests.devicelink.processes import SimProcess, json_lines, stampside
 pytestmark = pytest.mark.e2e
 
 KEYS = ("boot", "seq", "device_time_ms", "force", "contact_ms", "zone")
-FAULTS = ("--corrupt", "0.01", "--reboot-every", "400", "--drop-every", "1.2", "--drop-for", "0.4")
+# Drops outlast the recorder's 0.5 s link timeout, so the link is really lost and found again.
+FAULTS = ("--corrupt", "0.01", "--reboot-every", "400", "--drop-every", "2.0", "--drop-for", "0.8")
 
 
 def rows(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -53,6 +54,9 @@ def record_and_compare(url: str, sim: SimProcess, truth: Path, tmp_path: Path) -
     assert {r["boot"] for r in stored} == {1, 2, 3}  # two reboots
     assert all(r["device_serial"] == "SS-000001" for r in stored)
     assert [r["seq"] for r in stored] == sorted(r["seq"] for r in stored)
+    last_status = [line for line in recorded.stderr.splitlines() if "| reconnects " in line][-1]
+    reconnects = int(last_status.split("reconnects ")[1].split()[0])
+    assert reconnects >= 2, last_status  # the drops and the reboots were lived through
 
 
 def test_exactly_once_over_a_pty_through_drops_noise_and_reboots(tmp_path: Path) -> None:

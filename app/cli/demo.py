@@ -16,6 +16,7 @@ import click
 
 from app.cli.errors import CliError
 from app.cli.link import monitor_command
+from app.cli.options import db_option
 from app.storage.location import resolve_database_url
 
 #: How long the simulator may take to print its ready line.
@@ -46,13 +47,7 @@ def stop_simulator(proc: subprocess.Popen[str]) -> None:
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option(
-    "--db",
-    "db_url",
-    envvar="STAMPSIDE_DB",
-    metavar="DB_URL",
-    help="Where to store the stamps (default: $STAMPSIDE_DB, else a SQLite file in your user data folder).",
-)
+@db_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of text.")
 @click.option("--hex", "with_hex", is_flag=True, help="Show the raw bytes of every frame.")
 @click.option("--heartbeats", is_flag=True, help="Show HEARTBEAT frames too (hidden by default).")

@@ -15,6 +15,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
 from app.cli.errors import CliError
+from app.cli.options import db_option
 from app.storage import ExportRow, StorageError, iter_export_rows, open_database, resolve_database_url
 
 
@@ -39,13 +40,7 @@ def _write_jsonl(rows: Iterable[ExportRow], out: TextIO) -> int:
 
 
 @click.command()
-@click.option(
-    "--db",
-    "db_url",
-    envvar="STAMPSIDE_DB",
-    metavar="DB_URL",
-    help="Database URL or SQLite file path [default: $STAMPSIDE_DB, else the user data folder].",
-)
+@db_option
 @click.option(
     "--format",
     "fmt",

@@ -22,6 +22,7 @@ from typing import TextIO, TypeVar
 import click
 
 from app.cli.errors import CliError
+from app.cli.options import db_option
 from app.storage import DatabaseSink, StorageError, open_database
 from devicelink.capture import CaptureError, CaptureMarker, CaptureWriter, CapturingTransport, replay_capture
 from devicelink.errors import CommandRefused, CommandTimeout, HandshakeFailed, LinkError
@@ -488,13 +489,7 @@ def _status_line(session: LinkSession, who_am_i: str = "record") -> str:
 
 @link_group.command("record")
 @url_argument
-@click.option(
-    "--db",
-    "db_url",
-    envvar="STAMPSIDE_DB",
-    metavar="DB_URL",
-    help="Database URL or SQLite file path [default: $STAMPSIDE_DB, else the user data folder].",
-)
+@db_option
 @click.option(
     "--idle-exit",
     type=float,

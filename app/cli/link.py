@@ -278,7 +278,7 @@ def monitor_command(
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
             printer.flush()
-            if not as_json:
+            if not as_json and session.device is not None:
                 click.echo(_status_line(session, "monitor"), err=True)
         _raise_session_error(session)
 

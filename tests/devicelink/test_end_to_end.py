@@ -92,3 +92,25 @@ def test_exactly_once_over_tcp_through_drops_noise_and_reboots(tmp_path: Path, d
         record_and_compare(sim.socket_url, sim, truth, tmp_path)
     finally:
         sim.stop()
+
+
+@pytest.mark.soak
+def test_soak_twenty_thousand_stamps_through_a_noisy_flaky_pty(tmp_path: Path) -> None:
+    """The short runs above, twenty times longer, with more reboots (STAMPSIDE_SOAK=1)."""
+    link, truth = tmp_path / "stamp", tmp_path / "truth.jsonl"
+    sim = SimProcess(
+        "--pty", str(link), "--stamps", "20000", "--rate", "1000", "--seed", "5", "--truth", str(truth),
+        "--corrupt", "0.01", "--reboot-every", "3000", "--drop-every", "2.0", "--drop-for", "0.8",
+    )  # fmt: skip
+    try:
+        db = f"sqlite:///{tmp_path / 'soak.db'}"
+        recorded = stampside("link", "record", str(link), "--db", db, "--idle-exit", "3", "--link-timeout", "0.5",
+                             timeout=900)  # fmt: skip
+        sim.stop()
+        assert recorded.returncode == 0, recorded.stderr
+        stored = json_lines(stampside("export", "--db", db, "--format", "jsonl").stdout)
+        expected = [json.loads(line) for line in truth.read_text().splitlines()]
+        assert len(expected) == 20000
+        assert sorted(rows(stored)) == sorted(rows(expected))
+    finally:
+        sim.stop()

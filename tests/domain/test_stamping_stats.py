@@ -51,12 +51,11 @@ def test_thresholds_must_be_ordered_and_finite(low: float, high: float) -> None:
 
 def test_wire_force_is_in_tenths_of_a_newton() -> None:
     s = stats(FakeClock())
-    s.add(1, 1, 0, 39)
-    assert s.last_force_n == 3.9
-    assert s.last_quality is ForceQuality.TOO_LIGHT
-    s.add(1, 2, 100, 81)
-    assert s.last_quality is ForceQuality.TOO_HARD
-    s.add(1, 3, 200, 60)
+    seen = []
+    for seq, force_dn in enumerate([39, 81, 60], start=1):
+        s.add(1, seq, seq * 100, force_dn)
+        seen.append((s.last_force_n, s.last_quality))
+    assert seen == [(3.9, ForceQuality.TOO_LIGHT), (8.1, ForceQuality.TOO_HARD), (6.0, ForceQuality.GOOD)]
     assert s.quality_counts() == {ForceQuality.TOO_LIGHT: 1, ForceQuality.GOOD: 1, ForceQuality.TOO_HARD: 1}
     assert s.good_share() == pytest.approx(1 / 3)
 

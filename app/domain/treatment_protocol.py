@@ -17,17 +17,19 @@ import tomllib
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+
+from app.domain.zones import Zone
 
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocols"
 DEFAULT_PROTOCOL_PATH = PROTOCOL_DIR / "default.toml"
 
-#: Zone ids the coverage model knows: 1 frontal, 2 mid-scalp, 3 vertex, 4 left temporal, 5 right temporal.
-ZONE_IDS = (1, 2, 3, 4, 5)
-
 Loc = tuple[str | int, ...]
+
+#: How ``[coverage.zones]`` names a zone: by name, or by its wire id.
+ZoneKey = Literal["frontal", "mid_scalp", "vertex", "left_temporal", "right_temporal", "1", "2", "3", "4", "5"]
 
 
 class ProtocolFileError(ValueError):
@@ -119,16 +121,42 @@ class DeviceRequirements(_Model):
 
 
 class CoverageTargets(_Model):
-    """The stamping target for the coverage model: stamp impressions per cm² of each treated zone."""
+    """The stamping target the coverage model (:mod:`app.domain.coverage`) measures each treated zone against.
 
-    target_density_per_cm2: float = Field(gt=0, le=100)
-    zones: dict[Annotated[int, Strict(False), Field(ge=1, le=5)], Annotated[float, Field(gt=0, le=100)]] = Field(
-        default_factory=dict
-    )
+    ``target_density`` is dimensionless: cm² of head footprint to stamp per cm² of zone, i.e.
+    how many times, on average, each point of a zone is needled. ``zones`` overrides it per
+    zone, keyed by zone name (``frontal``, ``mid_scalp``, ``vertex``, ``left_temporal``,
+    ``right_temporal``) or wire id (``"1"``–``"5"``).
+    """
 
-    def density_for(self, zone: int) -> float:
-        """The target density of ``zone`` (its override, or the protocol-wide default)."""
-        return self.zones.get(zone, self.target_density_per_cm2)
+    target_density: float = Field(gt=0, le=100)
+    zones: dict[ZoneKey, Annotated[float, Field(gt=0, le=100)]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _each_zone_once(self) -> Self:
+        seen: dict[Zone, str] = {}
+        for key in self.zones:
+            zone = zone_of_key(key)
+            if zone in seen:
+                raise ValueError(f"zones: {seen[zone]!r} and {key!r} are the same zone")
+            seen[zone] = key
+        return self
+
+    def density_for(self, zone: Zone | int) -> float:
+        """The target density of ``zone`` (its override, or the protocol-wide one)."""
+        for key, density in self.zones.items():
+            if zone_of_key(key) == zone:
+                return density
+        return self.target_density
+
+    def densities(self) -> dict[Zone, float]:
+        """The target density of every zone, ready for :class:`~app.domain.coverage.CoverageModel`."""
+        return {zone: self.density_for(zone) for zone in Zone}
+
+
+def zone_of_key(key: str) -> Zone:
+    """The zone a ``[coverage.zones]`` key names: its lower-case name or its wire id."""
+    return Zone(int(key)) if key.isdigit() else Zone[key.upper()]
 
 
 class ForceThresholds(_Model):
@@ -298,6 +326,8 @@ def render_loc(loc: Loc) -> str:
     """A pydantic location as the dotted path a person would write (``steps[2].timer.seconds``)."""
     text = ""
     for part in loc:
+        if part == "[key]":
+            continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
@@ -309,11 +339,6 @@ _KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za
 def _split_key(key: str) -> list[str]:
     parts = re.findall(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""", key)
     return [part[1:-1] if part[:1] in "\"'" else part for part in parts]
-
-
-def _part(name: str) -> str | int:
-    """Table keys that are zone ids validate as ints, so look them up as ints too."""
-    return int(name) if name.isdigit() else name
 
 
 def toml_key_lines(text: str) -> dict[Loc, int]:
@@ -340,7 +365,7 @@ def toml_key_lines(text: str) -> dict[Loc, int]:
             names = _split_key(header.group(2))
             path: Loc = ()
             for i, name in enumerate(names):
-                path = (*path, _part(name))
+                path = (*path, name)
                 if i < len(names) - 1 and path in aot_index:
                     path = (*path, aot_index[path])
             if header.group(1) == "[[":
@@ -352,7 +377,7 @@ def toml_key_lines(text: str) -> dict[Loc, int]:
             continue
         key = _KEY.match(raw)
         if key:
-            path = (*prefix, *(_part(name) for name in _split_key(key.group(1))))
+            path = (*prefix, *_split_key(key.group(1)))
             lines.setdefault(path, number)
             value = raw[key.end() :].strip()
             for quote in ('"""', "'''"):

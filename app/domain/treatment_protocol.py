@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from app.domain.zones import Zone
 
@@ -213,18 +213,20 @@ class TreatmentProtocol(_Model):
     course: CourseRules
     steps: Annotated[tuple[Step, ...], Strict(False)] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _steps_consistent(self) -> Self:
-        ids = [step.id for step in self.steps]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValueError(f"step ids must be unique; repeated: {', '.join(duplicates)}")
-        kinds = [step.kind for step in self.steps]
+    @field_validator("steps")
+    @classmethod
+    def _steps_consistent(cls, steps: tuple[Step, ...]) -> tuple[Step, ...]:
+        ids = [step.id for step in steps]
+        for step_id in dict.fromkeys(ids):
+            numbers = [str(n) for n, other in enumerate(ids, start=1) if other == step_id]
+            if len(numbers) > 1:
+                raise ValueError(f"step ids must be unique: {step_id!r} is used by steps {' and '.join(numbers)}")
+        kinds = [step.kind for step in steps]
         if kinds.count(StepKind.STAMPING) > 1:
             raise ValueError("only one stamping step is allowed")
         if StepKind.SUMMARY in kinds and kinds[-1] is not StepKind.SUMMARY:
             raise ValueError("the summary step must be the last step")
-        return self
+        return steps
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:

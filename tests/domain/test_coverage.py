@@ -41,6 +41,25 @@ def test_worked_example_from_the_docs() -> None:
     assert cov.zone(F).reached
 
 
+def test_worked_example_table_in_the_docs() -> None:
+    cov = model()
+    stamp_n(cov, 30, F)
+    reached = [cov.add_stamp(1, seq, int(L)).just_reached for seq in range(100, 150)]
+    assert reached[-1] is L
+    assert [(z.zone, z.percent, z.stamps_to_target) for z in cov.zones() if z.treated] == [
+        (F, 25.0, 90),
+        (L, 100.0, 0),
+        (R, 0.0, 50),
+    ]
+    assert cov.totals().percent == pytest.approx(36.36, abs=0.01)
+    stamp_n(cov, 10, L, start=200)
+    assert cov.totals().percent == pytest.approx(36.36, abs=0.01)
+    cov.set_footprint(50)
+    stamp_n(cov, 20, F, start=300)
+    assert cov.percent(F) == pytest.approx(33.33, abs=0.01)
+    assert cov.zone(F).stamps_to_target == 160
+
+
 def test_coverage_is_capped_at_100() -> None:
     cov = model()
     stamp_n(cov, 60, L)  # 60 cm² stamped over a target of 25 × 2 = 50 cm²

@@ -6,42 +6,25 @@ arrival would show a spike, then a gap where they really happened. Each stamp's
 ``device_time_ms`` is mapped onto the host clock with one offset per device boot, the
 smallest ``received_at − device_time`` seen (the stamp that came with the least delay).
 A stamp then sits in the sliding window at the moment it was made.
+
+Force quality uses the protocol's thresholds and :class:`ForceQuality`
+(:mod:`app.domain.treatment_protocol`), so there is one definition of "too light".
 """
 
 from __future__ import annotations
 
-import enum
-import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Protocol
+
+from app.domain.treatment_protocol import ForceQuality
 
 
-class ForceQuality(enum.Enum):
-    TOO_LIGHT = "too light"
-    GOOD = "good"
-    TOO_HARD = "too hard"
+class ForceClassifier(Protocol):
+    """Sorts a stamp's peak force into a quality: the protocol's
+    :class:`~app.domain.treatment_protocol.ForceThresholds` is one."""
 
-
-@dataclass(frozen=True, slots=True)
-class ForceThresholds:
-    """Protocol-set bounds of a good stamp, in newtons: ``min_n ≤ force ≤ max_n`` is good."""
-
-    min_n: float
-    max_n: float
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.min_n) and math.isfinite(self.max_n)) or not 0 <= self.min_n < self.max_n:
-            raise ValueError(
-                f"force thresholds need 0 ≤ min < max newtons, got min {self.min_n!r} N, max {self.max_n!r} N"
-            )
-
-    def classify(self, force_n: float) -> ForceQuality:
-        if force_n < self.min_n:
-            return ForceQuality.TOO_LIGHT
-        if force_n > self.max_n:
-            return ForceQuality.TOO_HARD
-        return ForceQuality.GOOD
+    def classify(self, newtons: float) -> ForceQuality: ...
 
 
 class StampingStats:
@@ -54,7 +37,7 @@ class StampingStats:
 
     def __init__(
         self,
-        thresholds: ForceThresholds,
+        thresholds: ForceClassifier,
         clock: Callable[[], float],
         rate_window_s: float = 60.0,
         history: int = 60,

@@ -19,6 +19,9 @@ from typing import Protocol
 
 from app.domain.treatment_protocol import ForceQuality
 
+#: Stamps kept for the rate before :meth:`StampingStats.add` prunes on its own.
+_PRUNE_ABOVE = 1024
+
 
 class ForceClassifier(Protocol):
     """Sorts a stamp's peak force into a quality: the protocol's
@@ -98,6 +101,8 @@ class StampingStats:
         if boot not in self._offset or offset < self._offset[boot]:
             self._offset[boot] = offset
         self._recent.append((boot, device_s))
+        if len(self._recent) > _PRUNE_ABOVE:  # bounded even if nobody asks for the rate
+            self._prune(self._clock())
         force_n = force_dn / 10
         quality = self.thresholds.classify(force_n)
         self._forces.append(force_n)
@@ -118,15 +123,19 @@ class StampingStats:
         (but at least 1 s), so the rate is right from the first seconds.
         """
         now = self._clock()
-        since = now - self.rate_window_s
-        # Offsets only ever decrease, so a stamp that left the window never comes back.
-        self._recent = [(boot, t) for boot, t in self._recent if t + self._offset[boot] > since]
+        self._prune(now)
         in_window = len(self._recent)
         span = self.rate_window_s
         if self._started is not None:
             running = now - self._started + self._elapsed_before
             span = min(span, max(1.0, running))
         return in_window * 60.0 / span
+
+    def _prune(self, now: float) -> None:
+        """Forget the stamps made before the window. Offsets only ever decrease, so a stamp
+        that left the window never comes back."""
+        since = now - self.rate_window_s
+        self._recent = [(boot, t) for boot, t in self._recent if t + self._offset[boot] > since]
 
     @property
     def last_quality(self) -> ForceQuality | None:

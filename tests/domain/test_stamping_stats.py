@@ -171,3 +171,13 @@ def test_a_resumed_step_adds_the_time_it_had_already_run() -> None:
     s.start(elapsed_before_s=125.0)
     clock.now = 15.0
     assert s.elapsed_s == 130.0
+
+
+def test_the_rate_memory_stays_bounded_without_rate_queries() -> None:
+    clock = FakeClock(0.0)
+    s = stats(clock, rate_window_s=60.0)
+    for seq in range(1, 5001):  # 3 Hz for about 28 minutes, nobody asking for the rate
+        clock.now = seq / 3
+        s.add(1, seq, seq * 1000 // 3, 60)
+    assert len(s._recent) <= 1025
+    assert s.rate_per_min() == pytest.approx(180.0, rel=0.01)

@@ -153,6 +153,13 @@ class SessionFlow:
             return self._records[-1]
         return None
 
+    @property
+    def treatment_ended_at(self) -> datetime | None:
+        """When the last hands-on step (an application or stamping) ended: the aftercare clock starts here."""
+        hands_on = (StepKind.APPLICATION, StepKind.STAMPING)
+        ends = [record.ended_at for record in self._records if record.kind in hands_on and record.ended_at is not None]
+        return ends[-1] if ends else None
+
     def _step(self) -> Step:
         step = self.current_step
         if step is None:

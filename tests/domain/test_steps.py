@@ -107,6 +107,13 @@ def test_a_whole_session_runs_through_every_step_in_order(flow: SessionFlow, clo
     assert ends == sorted(ends)
 
 
+def test_the_treatment_ends_with_the_last_application_or_stamping(flow: SessionFlow, clock: FakeClock) -> None:
+    assert flow.treatment_ended_at is None
+    run_whole_session(flow, clock)
+    second_application = flow.records[PROTOCOL.steps.index(PROTOCOL.step("second_application"))]
+    assert flow.treatment_ended_at == second_application.ended_at
+
+
 def test_starting_records_who_and_when(flow: SessionFlow, clock: FakeClock) -> None:
     record = flow.start("  Dr Ada  ")
     assert (record.step_id, record.kind, record.position) == ("pre_checks", StepKind.PRE_CHECKS, 0)

@@ -13,6 +13,7 @@ The same class serves the host (app) and the device (simulator) roles.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from firmware_protocol.errors import IncompatibleVersion, ProtocolError
 from firmware_protocol.framing import (
@@ -40,9 +41,12 @@ def negotiate(host_range: tuple[int, int], device_range: tuple[int, int]) -> int
     return high
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """A checked frame carrying a known message."""
+class Frame(NamedTuple):
+    """A checked frame carrying a known message.
+
+    A named tuple rather than a dataclass: one is made per frame on the hot path, and a
+    tuple is the cheapest immutable record Python has.
+    """
 
     message: Message
     flags: int
@@ -110,6 +114,7 @@ class Connection:
         self.counters = LinkCounters(rx=self._decoder.stats)
         # Types the peer may send us, precomputed for the hot path.
         self._accepted = {t: cls for t, cls in BY_TYPE.items() if self.peer_role in cls.SENDERS}
+        self._names = {t: cls.TYPE.name for t, cls in BY_TYPE.items()}
 
     # -- sending ---------------------------------------------------------------------
 
@@ -142,6 +147,7 @@ class Connection:
         accepted = self._accepted
         counters = self.counters
         by_type = counters.by_type_rx
+        names = self._names
         vmin, vmax = self.versions
         for item in decoder.feed(data):
             if type(item) is BadFrame:
@@ -191,7 +197,8 @@ class Connection:
                     )
                 )
                 continue
-            by_type[cls.TYPE.name] = by_type.get(cls.TYPE.name, 0) + 1
+            name = names[msg_type]
+            by_type[name] = by_type.get(name, 0) + 1
             out.append(Frame(cls.from_payload(payload), flags, lseq, version, raw))
         return out
 

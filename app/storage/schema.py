@@ -1,4 +1,9 @@
-"""The database schema: devices, their stamp events and a log of link events.
+"""The database schema: devices and heads, stamps, link events, and the treatment records.
+
+Devices and their stamp events and link events come from the link; practitioners, patients,
+courses, treatment sessions, their step records (with device checks and overrides) and
+the treated zones come from the chairside app. A stamp belongs to at most one session
+(``stamp_events.session_id``, NULL for stamps recorded outside one).
 
 Alembic migrations in ``migrations/versions`` create and change these tables; every change
 here needs a new migration. The metadata carries a naming convention so constraint names
@@ -10,11 +15,15 @@ BigInteger, because INTEGER is signed 32-bit on PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -110,6 +119,10 @@ class StampEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
     #: Arrived as a replay (answer to RESUME) rather than live.
     replay: Mapped[bool]
+    #: The treatment session the stamp was made in; NULL when recorded outside one.
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("treatment_sessions.id"), index=True)
+    #: The zone the session credited (1–5); NULL when none was credited. ``zone`` stays the device's.
+    credited_zone: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class LinkEvent(Base):
@@ -123,3 +136,139 @@ class LinkEvent(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     kind: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(String(500), default="")
+    #: The treatment session that was open when it happened, if any.
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("treatment_sessions.id"))
+
+
+class DeviceHead(Base):
+    """A stamp head seen on a device. Its use history is the sessions that name it."""
+
+    __tablename__ = "device_heads"
+    __table_args__ = (UniqueConstraint("device_id", "head_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    head_id: Mapped[int] = mapped_column(BigInteger)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Practitioner(Base):
+    """Someone who treats: chosen at the start, named on every step they start or confirm."""
+
+    __tablename__ = "practitioners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Patient(Base):
+    """A patient by pseudonymous code. Screening, photos and outcomes will hang off ``patients.id``."""
+
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    birth_year: Mapped[int | None] = mapped_column(SmallInteger)
+    #: "3", "3V" or "4" (:class:`app.domain.zones.NorwoodGrade` values).
+    norwood_grade: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Course(Base):
+    """A planned series of treatment sessions for one patient."""
+
+    __tablename__ = "courses"
+    __table_args__ = (CheckConstraint("status IN ('active', 'completed', 'stopped')", name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    planned_sessions: Mapped[int] = mapped_column(default=6)
+    interval_days: Mapped[int] = mapped_column(default=7)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(16), default="active")
+
+
+class TreatmentSession(Base):
+    """Session ``number`` of its course, walked through one protocol version by one practitioner."""
+
+    __tablename__ = "treatment_sessions"
+    __table_args__ = (CheckConstraint("status IN ('open', 'finished', 'abandoned')", name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
+    number: Mapped[int]
+    protocol_name: Mapped[str] = mapped_column(String(120))
+    protocol_version: Mapped[str] = mapped_column(String(40))
+    practitioner_id: Mapped[int] = mapped_column(ForeignKey("practitioners.id"))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    device_head_id: Mapped[int | None] = mapped_column(ForeignKey("device_heads.id"), index=True)
+    #: The head footprint the device reported, for the coverage model on resume.
+    footprint_mm2: Mapped[int | None]
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+
+
+class SessionZone(Base):
+    """A zone treated in a session, with the area and target density used for its coverage."""
+
+    __tablename__ = "session_zones"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("treatment_sessions.id"), primary_key=True)
+    #: The wire zone id, 1–5 (:class:`app.domain.zones.Zone`).
+    zone: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    area_cm2: Mapped[float] = mapped_column(Float)
+    #: Stamps per cm², or NULL when the protocol sets none for the zone.
+    target_density: Mapped[float | None] = mapped_column(Float)
+
+
+class StepRecordRow(Base):
+    """One protocol step of a session (:class:`app.domain.steps.StepRecord`)."""
+
+    __tablename__ = "step_records"
+    __table_args__ = (UniqueConstraint("session_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("treatment_sessions.id"))
+    step_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    started_by: Mapped[str] = mapped_column(String(120))
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    confirmed_by: Mapped[str | None] = mapped_column(String(120))
+    volume_ml: Mapped[float | None] = mapped_column(Float)
+    lot: Mapped[str | None] = mapped_column(String(64))
+    lot_expiry: Mapped[date | None] = mapped_column(Date)
+    timer_seconds: Mapped[int | None]
+    timer_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    timer_ran_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class StepCheck(Base):
+    """What one device check said when a step ran it (:class:`app.domain.steps.CheckOutcome`)."""
+
+    __tablename__ = "step_checks"
+    __table_args__ = (UniqueConstraint("step_record_id", "gate"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    step_record_id: Mapped[int] = mapped_column(ForeignKey("step_records.id"))
+    gate: Mapped[str] = mapped_column(String(32))
+    passed: Mapped[bool]
+    message: Mapped[str] = mapped_column(String(500))
+
+
+class StepOverride(Base):
+    """A failed gate let through: who, when, why, and what the gate said (:class:`app.domain.gates.Override`)."""
+
+    __tablename__ = "step_overrides"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    step_record_id: Mapped[int] = mapped_column(ForeignKey("step_records.id"), index=True)
+    gate: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(1000))
+    made_by: Mapped[str] = mapped_column(String(120))
+    made_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    failure: Mapped[str] = mapped_column(String(500), default="")

@@ -1,0 +1,140 @@
+"""Use cases on courses: start one for a patient, and the summary the start screen shows.
+
+A course plans ``planned_sessions`` sessions (6 by default) ``interval_days`` apart (7 by
+default). Only finished sessions count: the summary says "session k of 6" for the next one,
+when the last one was, and when the next is due (the last session's end + the interval).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.storage.schema import Course, Patient, TreatmentSession
+
+DEFAULT_PLANNED_SESSIONS = 6
+DEFAULT_INTERVAL_DAYS = 7
+
+
+class CourseError(ValueError):
+    """A course cannot be started or changed as asked; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class CourseSummary:
+    """Where a patient's newest course stands."""
+
+    course_id: int
+    patient_id: int
+    patient_code: str
+    planned_sessions: int
+    interval_days: int
+    status: str
+    started_at: datetime
+    #: Finished sessions.
+    completed: int
+    #: When the last finished session ended, or ``None`` before the first.
+    last_session_at: datetime | None
+    #: When the next session is due, or ``None`` when it is due now (first session) or the course is done.
+    next_due_at: datetime | None
+    #: The session left open (by a crash), to offer resuming it.
+    open_session_id: int | None
+
+    @property
+    def done(self) -> bool:
+        return self.completed >= self.planned_sessions or self.status != "active"
+
+    @property
+    def next_number(self) -> int:
+        """The number the next session gets (k of "session k of n")."""
+        return self.completed + 1
+
+    @property
+    def label(self) -> str:
+        if self.done:
+            return f"course complete: {self.completed} of {self.planned_sessions} sessions"
+        return f"session {self.next_number} of {self.planned_sessions}"
+
+
+def start_course(
+    session: Session,
+    patient_id: int,
+    *,
+    now: datetime,
+    planned_sessions: int = DEFAULT_PLANNED_SESSIONS,
+    interval_days: int = DEFAULT_INTERVAL_DAYS,
+) -> int:
+    """Start a course for the patient and return its id; one active course per patient."""
+    if session.get(Patient, patient_id) is None:
+        raise CourseError(f"no patient with id {patient_id}")
+    if not 1 <= planned_sessions <= 100:
+        raise CourseError(f"a course has 1 to 100 sessions, not {planned_sessions}")
+    if not 1 <= interval_days <= 365:
+        raise CourseError(f"sessions are 1 to 365 days apart, not {interval_days}")
+    active = session.scalar(select(Course.id).where(Course.patient_id == patient_id, Course.status == "active"))
+    if active is not None:
+        raise CourseError("this patient already has an active course; finish or stop it first")
+    course = Course(
+        patient_id=patient_id,
+        planned_sessions=planned_sessions,
+        interval_days=interval_days,
+        started_at=now,
+        status="active",
+    )
+    session.add(course)
+    session.flush()
+    return course.id
+
+
+def stop_course(session: Session, course_id: int) -> None:
+    """Stop a course early (the patient left, or the plan changed)."""
+    course = session.get(Course, course_id)
+    if course is None:
+        raise CourseError(f"no course with id {course_id}")
+    course.status = "stopped"
+
+
+def current_course_id(session: Session, patient_id: int) -> int | None:
+    """The patient's newest course, active or not."""
+    return session.scalar(
+        select(Course.id).where(Course.patient_id == patient_id).order_by(Course.started_at.desc(), Course.id.desc())
+    )
+
+
+def course_summary(session: Session, patient_id: int) -> CourseSummary | None:
+    """The summary of the patient's newest course, or ``None`` if they have none."""
+    course_id = current_course_id(session, patient_id)
+    if course_id is None:
+        return None
+    course = session.get_one(Course, course_id)
+    code = session.scalar(select(Patient.code).where(Patient.id == patient_id)) or ""
+    finished = (TreatmentSession.course_id == course_id) & (TreatmentSession.status == "finished")
+    completed = session.scalar(select(func.count(TreatmentSession.id)).where(finished)) or 0
+    # The newest end, read through the column type (max() would bypass it on SQLite).
+    last_at = session.scalar(
+        select(TreatmentSession.ended_at).where(finished).order_by(TreatmentSession.ended_at.desc()).limit(1)
+    )
+    open_id = session.scalar(
+        select(TreatmentSession.id)
+        .where(TreatmentSession.course_id == course_id, TreatmentSession.status == "open")
+        .order_by(TreatmentSession.started_at.desc())
+    )
+    summary = CourseSummary(
+        course_id=course.id,
+        patient_id=patient_id,
+        patient_code=code,
+        planned_sessions=course.planned_sessions,
+        interval_days=course.interval_days,
+        status=course.status,
+        started_at=course.started_at,
+        completed=int(completed),
+        last_session_at=last_at,
+        next_due_at=None,
+        open_session_id=open_id,
+    )
+    if last_at is not None and not summary.done:
+        return replace(summary, next_due_at=last_at + timedelta(days=course.interval_days))
+    return summary

@@ -1,0 +1,237 @@
+"""Use cases on treatment sessions: open, attach the device, find the open one, finish or abandon.
+
+A session is session ``number`` of its course, walked through one protocol version by the
+practitioner chosen at the start. It stays ``open`` until it is finished or abandoned, so
+after a crash :func:`find_open_session` offers it for resuming. Its treated zones are
+stored with the area and target density its coverage used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.domain.treatment_protocol import TreatmentProtocol
+from app.domain.zones import Zone
+from app.storage.heads import register_head
+from app.storage.schema import (
+    Course,
+    Device,
+    DeviceHead,
+    Patient,
+    Practitioner,
+    SessionZone,
+    TreatmentSession,
+)
+
+
+class SessionError(ValueError):
+    """A session cannot be opened or changed as asked; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneSetting:
+    """A treated zone with the area (cm²) and target density (stamps/cm²) its coverage uses."""
+
+    zone: Zone
+    area_cm2: float
+    target_density: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """A stored treatment session, detached from the database."""
+
+    id: int
+    course_id: int
+    patient_id: int
+    patient_code: str
+    number: int
+    planned_sessions: int
+    protocol_name: str
+    protocol_version: str
+    practitioner_id: int
+    practitioner_name: str
+    device_id: int | None
+    device_serial: str | None
+    head_id: int | None
+    footprint_mm2: int | None
+    started_at: datetime
+    ended_at: datetime | None
+    status: str
+    zones: tuple[ZoneSetting, ...]
+
+    @property
+    def label(self) -> str:
+        return f"session {self.number} of {self.planned_sessions}"
+
+
+def get_session(session: Session, session_id: int) -> SessionView:
+    """The session with this id; :class:`SessionError` if there is none."""
+    row = session.execute(
+        select(TreatmentSession, Course, Patient.code, Practitioner.name)
+        .join(Course, TreatmentSession.course_id == Course.id)
+        .join(Patient, Course.patient_id == Patient.id)
+        .join(Practitioner, TreatmentSession.practitioner_id == Practitioner.id)
+        .where(TreatmentSession.id == session_id)
+    ).one_or_none()
+    if row is None:
+        raise SessionError(f"no treatment session with id {session_id}")
+    treatment, course, code, practitioner = row
+    serial = head_id = None
+    if treatment.device_id is not None:
+        serial = session.scalar(select(Device.serial).where(Device.id == treatment.device_id))
+    if treatment.device_head_id is not None:
+        head_id = session.scalar(select(DeviceHead.head_id).where(DeviceHead.id == treatment.device_head_id))
+    zones = tuple(
+        ZoneSetting(Zone(zone.zone), zone.area_cm2, zone.target_density)
+        for zone in session.scalars(
+            select(SessionZone).where(SessionZone.session_id == session_id).order_by(SessionZone.zone)
+        )
+    )
+    return SessionView(
+        id=treatment.id,
+        course_id=course.id,
+        patient_id=course.patient_id,
+        patient_code=code,
+        number=treatment.number,
+        planned_sessions=course.planned_sessions,
+        protocol_name=treatment.protocol_name,
+        protocol_version=treatment.protocol_version,
+        practitioner_id=treatment.practitioner_id,
+        practitioner_name=practitioner,
+        device_id=treatment.device_id,
+        device_serial=serial,
+        head_id=head_id,
+        footprint_mm2=treatment.footprint_mm2,
+        started_at=treatment.started_at,
+        ended_at=treatment.ended_at,
+        status=treatment.status,
+        zones=zones,
+    )
+
+
+def open_session(
+    session: Session,
+    course_id: int,
+    *,
+    protocol: TreatmentProtocol,
+    practitioner_id: int,
+    now: datetime,
+    zones: Iterable[ZoneSetting] = (),
+) -> SessionView:
+    """Open the next session of an active course; refused while another of its sessions is open."""
+    course = session.get(Course, course_id)
+    if course is None:
+        raise SessionError(f"no course with id {course_id}")
+    if course.status != "active":
+        raise SessionError(f"the course is {course.status}; start a new course for this patient")
+    practitioner = session.get(Practitioner, practitioner_id)
+    if practitioner is None or not practitioner.active:
+        raise SessionError("choose an active practitioner to open the session")
+    still_open = session.scalar(
+        select(TreatmentSession.number).where(
+            TreatmentSession.course_id == course_id, TreatmentSession.status == "open"
+        )
+    )
+    if still_open is not None:
+        raise SessionError(f"session {still_open} of this course is still open; resume or abandon it first")
+    finished = session.scalar(
+        select(func.count(TreatmentSession.id)).where(
+            TreatmentSession.course_id == course_id, TreatmentSession.status == "finished"
+        )
+    )
+    number = (finished or 0) + 1
+    if number > course.planned_sessions:
+        raise SessionError(f"all {course.planned_sessions} sessions of this course are done")
+    treatment = TreatmentSession(
+        course_id=course_id,
+        number=number,
+        protocol_name=protocol.name,
+        protocol_version=protocol.version,
+        practitioner_id=practitioner_id,
+        started_at=now,
+        status="open",
+    )
+    session.add(treatment)
+    session.flush()
+    set_zones(session, treatment.id, zones)
+    return get_session(session, treatment.id)
+
+
+def _open_row(session: Session, session_id: int) -> TreatmentSession:
+    treatment = session.get(TreatmentSession, session_id)
+    if treatment is None:
+        raise SessionError(f"no treatment session with id {session_id}")
+    if treatment.status != "open":
+        raise SessionError(f"session {treatment.number} is {treatment.status}; it cannot be changed")
+    return treatment
+
+
+def set_zones(session: Session, session_id: int, zones: Iterable[ZoneSetting]) -> None:
+    """Replace the session's treated zones (the practitioner changed them or an area)."""
+    _open_row(session, session_id)
+    settings = {setting.zone: setting for setting in zones}
+    for setting in settings.values():
+        if setting.area_cm2 <= 0:
+            raise SessionError(f"the area of {setting.zone.label} must be more than 0 cm²")
+    session.execute(delete(SessionZone).where(SessionZone.session_id == session_id))
+    session.add_all(
+        SessionZone(session_id=session_id, zone=int(s.zone), area_cm2=s.area_cm2, target_density=s.target_density)
+        for s in settings.values()
+    )
+    session.flush()
+
+
+def attach_device(
+    session: Session, session_id: int, *, serial: str, head_id: int, footprint_mm2: int, now: datetime
+) -> SessionView:
+    """Record the device (already registered by the link) and head the session uses."""
+    treatment = _open_row(session, session_id)
+    device_id = session.scalar(select(Device.id).where(Device.serial == serial))
+    if device_id is None:
+        raise SessionError(f"device {serial} has not connected yet; connect it first")
+    treatment.device_id = device_id
+    treatment.device_head_id = register_head(session, device_id, head_id, now)
+    treatment.footprint_mm2 = footprint_mm2
+    session.flush()
+    return get_session(session, session_id)
+
+
+def find_open_session(session: Session, *, patient_id: int | None = None) -> SessionView | None:
+    """The newest session still open (left by a crash), of this patient if given."""
+    query = select(TreatmentSession.id).where(TreatmentSession.status == "open")
+    if patient_id is not None:
+        query = query.join(Course, TreatmentSession.course_id == Course.id).where(Course.patient_id == patient_id)
+    found = session.scalar(query.order_by(TreatmentSession.started_at.desc(), TreatmentSession.id.desc()).limit(1))
+    return get_session(session, found) if found is not None else None
+
+
+def finish_session(session: Session, session_id: int, *, now: datetime) -> SessionView:
+    """Close the session as done; the course completes with its last planned session."""
+    treatment = _open_row(session, session_id)
+    treatment.status = "finished"
+    treatment.ended_at = now
+    session.flush()
+    course = session.get_one(Course, treatment.course_id)
+    finished = session.scalar(
+        select(func.count(TreatmentSession.id)).where(
+            TreatmentSession.course_id == course.id, TreatmentSession.status == "finished"
+        )
+    )
+    if (finished or 0) >= course.planned_sessions:
+        course.status = "completed"
+    return get_session(session, session_id)
+
+
+def abandon_session(session: Session, session_id: int, *, now: datetime) -> SessionView:
+    """Close the session without finishing it; it does not count towards the course."""
+    treatment = _open_row(session, session_id)
+    treatment.status = "abandoned"
+    treatment.ended_at = now
+    session.flush()
+    return get_session(session, session_id)

@@ -56,8 +56,11 @@ def export_command(db_url: str | None, fmt: str, out: Path | None, serial: str |
 
     \b
     Columns: device_serial, boot, seq, device_time_ms, force (newtons), contact_ms,
-    zone, received_at (UTC, ISO 8601), replay. boot, seq, device_time_ms, force,
-    contact_ms and zone have the names and units of the simulator's truth log.
+    zone, received_at (UTC, ISO 8601), replay, session (id), session_number,
+    patient (pseudonymous code), credited_zone. boot, seq, device_time_ms, force,
+    contact_ms and zone have the names and units of the simulator's truth log: zone is
+    the zone the device sent, credited_zone the one the treatment session counted it in.
+    The last four are empty for stamps recorded outside a treatment session.
     """
     url = resolve_database_url(db_url)
     _check_exists(url)

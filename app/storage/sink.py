@@ -22,12 +22,27 @@ class DatabaseSink:
 
     Called from worker threads, one call at a time. When :meth:`commit` returns, the
     transaction is durable (SQLite: WAL + ``synchronous=FULL``).
+
+    While :attr:`session_id` names an open treatment session, newly stored stamps and link
+    events join it in the same transaction. Setting it waits for a commit in progress, so
+    one batch never straddles two sessions.
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, session_id: int | None = None) -> None:
         self.database = database
         self._device_ids: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._session_id = session_id
+
+    @property
+    def session_id(self) -> int | None:
+        """The treatment session new stamps join, or ``None`` outside a session."""
+        return self._session_id
+
+    @session_id.setter
+    def session_id(self, value: int | None) -> None:
+        with self._lock:
+            self._session_id = value
 
     def open_device(self, info: DeviceInfo) -> Cursor:
         try:
@@ -49,10 +64,10 @@ class DatabaseSink:
                             raise ValueError(f"device {batch.serial!r} was never opened with open_device()")
                     new = 0
                     if device_id is not None:
-                        new = store_stamps(session, device_id, batch.stamps)
+                        new = store_stamps(session, device_id, batch.stamps, session_id=self._session_id)
                         if batch.cursor is not None:
                             set_cursor(session, device_id, batch.cursor)
-                    add_link_events(session, device_id, batch.log)
+                    add_link_events(session, device_id, batch.log, session_id=self._session_id)
                 return new
             except IntegrityError as exc:
                 if attempt == INTEGRITY_RETRIES - 1:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from app.storage.schema import Device, LinkEvent, StampEvent
+from app.storage.schema import Course, Device, LinkEvent, Patient, StampEvent, TreatmentSession
 from devicelink.sink import Cursor, LinkLogEntry, ReceivedStamp
 from firmware_protocol import DeviceInfo
 
@@ -44,8 +44,13 @@ def device_id_for(session: Session, serial: str) -> int | None:
     return session.scalar(select(Device.id).where(Device.serial == serial))
 
 
-def store_stamps(session: Session, device_id: int, stamps: Sequence[ReceivedStamp]) -> int:
+def store_stamps(
+    session: Session, device_id: int, stamps: Sequence[ReceivedStamp], *, session_id: int | None = None
+) -> int:
     """Insert the stamps this device does not have yet; return how many were inserted.
+
+    New stamps join the treatment session ``session_id`` (``None``: no session). Stamps
+    already stored keep the session they have.
 
     De-duplication is portable: one query for the (boot, seq) pairs already stored in
     the batch's range, then one multi-row INSERT of the rest. The unique constraint on
@@ -80,6 +85,7 @@ def store_stamps(session: Session, device_id: int, stamps: Sequence[ReceivedStam
             "zone": item.stamp.zone,
             "received_at": utc(item.received_at),
             "replay": item.replay,
+            "session_id": session_id,
         }
         for item in fresh.values()
     ]
@@ -92,14 +98,30 @@ def set_cursor(session: Session, device_id: int, cursor: Cursor) -> None:
     session.execute(update(Device).where(Device.id == device_id).values(cursor_boot=boot, cursor_seq=seq))
 
 
-def add_link_events(session: Session, device_id: int | None, entries: Sequence[LinkLogEntry]) -> None:
+def add_link_events(
+    session: Session, device_id: int | None, entries: Sequence[LinkLogEntry], *, session_id: int | None = None
+) -> None:
     for entry in entries:
-        session.add(LinkEvent(device_id=device_id, at=utc(entry.at), kind=entry.kind, detail=entry.detail[:500]))
+        session.add(
+            LinkEvent(
+                device_id=device_id,
+                at=utc(entry.at),
+                kind=entry.kind,
+                detail=entry.detail[:500],
+                session_id=session_id,
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class ExportRow:
-    """One stored stamp as exported: the simulator's truth-log keys and units, plus where and when."""
+    """One stored stamp as exported: the simulator's truth-log keys and units, plus where, when and in which session.
+
+    ``zone`` is always the zone the device sent; ``credited_zone`` is the zone the treatment
+    session counted the stamp in (``None`` outside a session or before it was credited).
+    ``session`` is the session's id, ``session_number`` its k in "session k of n", and
+    ``patient`` the patient's pseudonymous code; all ``None`` for stamps outside a session.
+    """
 
     device_serial: str
     boot: int
@@ -111,6 +133,10 @@ class ExportRow:
     zone: int
     received_at: str
     replay: bool
+    session: int | None = None
+    session_number: int | None = None
+    patient: str | None = None
+    credited_zone: int | None = None
 
     FIELDS = (
         "device_serial",
@@ -122,6 +148,10 @@ class ExportRow:
         "zone",
         "received_at",
         "replay",
+        "session",
+        "session_number",
+        "patient",
+        "credited_zone",
     )
 
     def as_dict(self) -> dict[str, object]:
@@ -129,7 +159,7 @@ class ExportRow:
 
 
 def iter_export_rows(session: Session, serial: str | None = None, chunk: int = 2000) -> Iterator[ExportRow]:
-    """Every stored stamp, ordered by device serial then seq."""
+    """Every stored stamp, ordered by device serial then seq, with its session and patient if any."""
     query = (
         select(
             Device.serial,
@@ -141,8 +171,15 @@ def iter_export_rows(session: Session, serial: str | None = None, chunk: int = 2
             StampEvent.zone,
             StampEvent.received_at,
             StampEvent.replay,
+            StampEvent.session_id,
+            TreatmentSession.number,
+            Patient.code,
+            StampEvent.credited_zone,
         )
         .join(Device, StampEvent.device_id == Device.id)
+        .outerjoin(TreatmentSession, StampEvent.session_id == TreatmentSession.id)
+        .outerjoin(Course, TreatmentSession.course_id == Course.id)
+        .outerjoin(Patient, Course.patient_id == Patient.id)
         .order_by(Device.serial, StampEvent.seq, StampEvent.boot)
         .execution_options(yield_per=chunk)
     )
@@ -159,4 +196,8 @@ def iter_export_rows(session: Session, serial: str | None = None, chunk: int = 2
             zone=row.zone,
             received_at=row.received_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             replay=bool(row.replay),
+            session=row.session_id,
+            session_number=row.number,
+            patient=row.code,
+            credited_zone=row.credited_zone,
         )

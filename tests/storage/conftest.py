@@ -1,0 +1,45 @@
+"""Fixtures for the treatment-record tests: a real SQLite file, a patient with a course, a practitioner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from app.storage import Database, open_database
+from app.storage.courses import start_course
+from app.storage.patients import NewPatient, create_patient
+from app.storage.practitioners import add_practitioner
+
+T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    patient_id: int
+    course_id: int
+    practitioner_id: int
+
+
+@pytest.fixture
+def db_file(tmp_path: Path) -> Path:
+    return tmp_path / "clinic.db"
+
+
+@pytest.fixture
+def clinic(db_file: Path) -> Iterator[Database]:
+    database = open_database(f"sqlite:///{db_file}")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def seeded(clinic: Database) -> Seeded:
+    with clinic.Session.begin() as session:
+        ada = add_practitioner(session, "Dr Ada")
+        patient = create_patient(session, NewPatient.parse("P-0042", norwood_grade="3V"), now=T0)
+        course = start_course(session, patient.id, now=T0)
+    return Seeded(patient.id, course, ada.id)

@@ -1,0 +1,246 @@
+"""Stamps in a session: the sink tags them, zones are credited, heads keep their history, export shows it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from app.cli.export import export_command
+from app.domain.coverage import CoverageModel, CreditedStamp
+from app.domain.treatment_protocol import default_protocol
+from app.domain.zones import Zone
+from app.storage import Database, DatabaseSink, iter_export_rows
+from app.storage.courses import start_course
+from app.storage.heads import head_history, head_used_elsewhere
+from app.storage.patients import NewPatient, create_patient
+from app.storage.schema import LinkEvent, StampEvent
+from app.storage.session_stamps import count_session_stamps, credit_stamps, load_credited_stamps
+from app.storage.sessions import SessionError, abandon_session, attach_device, finish_session, open_session
+from devicelink.sink import CommitBatch, LinkLogEntry, ReceivedStamp
+from firmware_protocol import DeviceInfo, Stamp
+from tests.storage.conftest import T0, Seeded
+
+PROTOCOL = default_protocol()
+SERIAL = "SN-1"
+
+
+def info(head_id: int = 7) -> DeviceInfo:
+    return DeviceInfo(SERIAL, 2, 1, 0, 0, 1, 1, 1, 2000, head_id, 0, 100, 88, 1, 0)
+
+
+def received(seqs: range | list[int], zone: int = 0) -> list[ReceivedStamp]:
+    return [ReceivedStamp(Stamp(1, s, s * 7, 63, 180, zone), time.time(), False) for s in seqs]
+
+
+def open_with_device(db: Database, course_id: int, practitioner_id: int, head_id: int = 7, days: int = 0) -> int:
+    with db.Session.begin() as session:
+        opened = open_session(
+            session, course_id, protocol=PROTOCOL, practitioner_id=practitioner_id, now=T0 + timedelta(days)
+        )
+        attach_device(session, opened.id, serial=SERIAL, head_id=head_id, footprint_mm2=100, now=T0 + timedelta(days))
+    return opened.id
+
+
+@pytest.fixture
+def sink(clinic: Database) -> DatabaseSink:
+    sink = DatabaseSink(clinic)
+    sink.open_device(info())
+    return sink
+
+
+def test_the_sink_tags_new_stamps_and_link_events_with_the_open_session(
+    clinic: Database, seeded: Seeded, sink: DatabaseSink
+) -> None:
+    sink.commit(CommitBatch(SERIAL, received(range(1, 4)), (1, 3)))  # `link record`, no session
+    session_id = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
+    sink.session_id = session_id
+    entry = LinkLogEntry(time.time(), "lost", "no answer")
+    sink.commit(CommitBatch(SERIAL, received(range(3, 7)), (1, 6), [entry]))  # 3 arrives again: keeps NULL
+    sink.session_id = None
+    sink.commit(CommitBatch(SERIAL, received([7]), (1, 7)))
+    with clinic.Session.begin() as session:
+        tagged = session.execute(select(StampEvent.seq, StampEvent.session_id).order_by(StampEvent.seq)).all()
+        links = session.scalars(select(LinkEvent.session_id)).all()
+        assert count_session_stamps(session, session_id) == 3
+    assert tagged == [(1, None), (2, None), (3, None), (4, session_id), (5, session_id), (6, session_id), (7, None)]
+    assert links == [session_id]
+
+
+def test_credited_zones_come_back_for_the_coverage_model_on_resume(
+    clinic: Database, seeded: Seeded, sink: DatabaseSink
+) -> None:
+    session_id = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
+    sink.session_id = session_id
+    sink.commit(CommitBatch(SERIAL, received(range(1, 4), zone=0) + received([4], zone=5), (1, 4)))
+    model = CoverageModel([Zone.FRONTAL, Zone.RIGHT_TEMPORAL], 2.0, 100)
+    model.set_active(Zone.FRONTAL)
+    credits = [model.add_stamp(1, seq, 0).stamp for seq in (1, 2)]
+    with clinic.Session.begin() as session:
+        credit_stamps(session, session_id, credits)
+    with clinic.Session.begin() as session:
+        loaded = load_credited_stamps(session, session_id)
+    assert loaded == [
+        CreditedStamp(1, 1, Zone.FRONTAL, 100),
+        CreditedStamp(1, 2, Zone.FRONTAL, 100),
+        CreditedStamp(1, 3, None, 100),  # zone 0 and never credited: unassigned
+        CreditedStamp(1, 4, Zone.RIGHT_TEMPORAL, 100),  # the device's zone
+    ]
+    resumed = CoverageModel([Zone.FRONTAL, Zone.RIGHT_TEMPORAL], 2.0, 100)
+    resumed.load(loaded)
+    assert resumed.stamps_in(Zone.FRONTAL) == 2
+
+
+def test_stamps_outside_a_session_can_be_attached_but_never_moved_from_another(
+    clinic: Database, seeded: Seeded, sink: DatabaseSink
+) -> None:
+    sink.commit(CommitBatch(SERIAL, received(range(1, 3)), (1, 2)))
+    first = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
+    with clinic.Session.begin() as session:
+        credit_stamps(session, first, [CreditedStamp(1, 1, Zone.VERTEX, 100), CreditedStamp(1, 99, Zone.VERTEX, 100)])
+        abandon_session(session, first, now=T0 + timedelta(minutes=1))
+    second = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
+    with pytest.raises(SessionError, match="belong to another session"), clinic.Session.begin() as session:
+        credit_stamps(session, second, [CreditedStamp(1, 1, Zone.FRONTAL, 100), CreditedStamp(1, 2, Zone.FRONTAL, 100)])
+    with clinic.Session.begin() as session:
+        rows = session.execute(select(StampEvent.seq, StampEvent.session_id, StampEvent.credited_zone)).all()
+    assert sorted(rows) == [(1, first, int(Zone.VERTEX)), (2, None, None)]
+
+
+def test_a_head_used_in_a_finished_session_is_used_elsewhere(
+    clinic: Database, seeded: Seeded, sink: DatabaseSink
+) -> None:
+    first = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
+    with clinic.Session.begin() as session:
+        assert not head_used_elsewhere(session, serial=SERIAL, head_id=7, session_id=first)
+        finish_session(session, first, now=T0 + timedelta(hours=1))
+    second = open_with_device(clinic, seeded.course_id, seeded.practitioner_id, days=7)
+    with clinic.Session.begin() as session:
+        assert head_used_elsewhere(session, serial=SERIAL, head_id=7, session_id=second)
+        assert not head_used_elsewhere(session, serial=SERIAL, head_id=8, session_id=second)
+        assert not head_used_elsewhere(session, serial="SN-OTHER", head_id=7)
+        history = head_history(session, serial=SERIAL, head_id=7)
+    assert [(use.session_id, use.number, use.status, use.patient_code) for use in history] == [
+        (first, 1, "finished", "P-0042"),
+        (second, 2, "open", "P-0042"),
+    ]
+
+
+def test_a_false_start_without_stamps_does_not_use_the_head_but_one_with_stamps_does(
+    clinic: Database, seeded: Seeded, sink: DatabaseSink
+) -> None:
+    false_start = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
+    with clinic.Session.begin() as session:
+        abandon_session(session, false_start, now=T0 + timedelta(minutes=2))
+    stamped = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
+    with clinic.Session.begin() as session:
+        assert not head_used_elsewhere(session, serial=SERIAL, head_id=7, session_id=stamped)
+    sink.session_id = stamped
+    sink.commit(CommitBatch(SERIAL, received([1]), (1, 1)))
+    with clinic.Session.begin() as session:
+        abandon_session(session, stamped, now=T0 + timedelta(minutes=20))
+    third = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
+    with clinic.Session.begin() as session:
+        assert head_used_elsewhere(session, serial=SERIAL, head_id=7, session_id=third)
+        assert [use.stamps for use in head_history(session, serial=SERIAL, head_id=7)] == [0, 1, 0]
+
+
+def test_a_session_needs_a_connected_device(clinic: Database, seeded: Seeded) -> None:
+    with pytest.raises(SessionError, match="has not connected yet"), clinic.Session.begin() as session:
+        opened = open_session(
+            session, seeded.course_id, protocol=PROTOCOL, practitioner_id=seeded.practitioner_id, now=T0
+        )
+        attach_device(session, opened.id, serial="SN-NONE", head_id=1, footprint_mm2=100, now=T0)
+
+
+def _session_with_stamps(clinic: Database, seeded: Seeded, sink: DatabaseSink) -> int:
+    sink.commit(CommitBatch(SERIAL, received([1], zone=3), (1, 1)))  # recorded outside a session
+    session_id = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
+    sink.session_id = session_id
+    sink.commit(CommitBatch(SERIAL, received([2], zone=0) + received([3], zone=4), (1, 3)))
+    with clinic.Session.begin() as session:
+        credit_stamps(session, session_id, [CreditedStamp(1, 2, Zone.FRONTAL, 100)])
+    return session_id
+
+
+def test_export_rows_carry_session_patient_and_credited_zone_and_keep_the_device_zone(
+    clinic: Database, seeded: Seeded, sink: DatabaseSink
+) -> None:
+    session_id = _session_with_stamps(clinic, seeded, sink)
+    with clinic.Session.begin() as session:
+        rows = list(iter_export_rows(session))
+    got = [(r.seq, r.zone, r.session, r.session_number, r.patient, r.credited_zone) for r in rows]
+    assert got == [
+        (1, 3, None, None, None, None),
+        (2, 0, session_id, 1, "P-0042", 1),
+        (3, 4, session_id, 1, "P-0042", None),
+    ]
+
+
+def test_stampside_export_has_the_old_columns_first_then_the_session_ones(
+    db_file: Path, clinic: Database, seeded: Seeded, sink: DatabaseSink
+) -> None:
+    session_id = _session_with_stamps(clinic, seeded, sink)
+    runner = CliRunner()
+    as_csv = runner.invoke(export_command, ["--db", str(db_file), "--format", "csv"])
+    assert as_csv.exit_code == 0, as_csv.output
+    reader = csv.DictReader(io.StringIO(as_csv.stdout))
+    assert reader.fieldnames == [
+        "device_serial",
+        "boot",
+        "seq",
+        "device_time_ms",
+        "force",
+        "contact_ms",
+        "zone",
+        "received_at",
+        "replay",
+        "session",
+        "session_number",
+        "patient",
+        "credited_zone",
+    ]
+    table = list(reader)
+    assert (table[0]["session"], table[0]["patient"], table[0]["credited_zone"]) == ("", "", "")
+    assert (table[1]["session"], table[1]["patient"], table[1]["zone"], table[1]["credited_zone"]) == (
+        str(session_id),
+        "P-0042",
+        "0",
+        "1",
+    )
+    as_jsonl = runner.invoke(export_command, ["--db", str(db_file)])
+    assert as_jsonl.exit_code == 0, as_jsonl.output
+    records = [json.loads(line) for line in as_jsonl.stdout.splitlines()]
+    assert records[2] | {"received_at": "-"} == {
+        "device_serial": SERIAL,
+        "boot": 1,
+        "seq": 3,
+        "device_time_ms": 21,
+        "force": 6.3,
+        "contact_ms": 180,
+        "zone": 4,
+        "received_at": "-",
+        "replay": False,
+        "session": session_id,
+        "session_number": 1,
+        "patient": "P-0042",
+        "credited_zone": None,
+    }
+
+
+def test_another_patients_session_gets_its_own_code(clinic: Database, seeded: Seeded, sink: DatabaseSink) -> None:
+    with clinic.Session.begin() as session:
+        other = create_patient(session, NewPatient.parse("P-0099"), now=T0)
+        course = start_course(session, other.id, now=T0)
+    session_id = open_with_device(clinic, course, seeded.practitioner_id)
+    sink.session_id = session_id
+    sink.commit(CommitBatch(SERIAL, received([1]), (1, 1)))
+    with clinic.Session.begin() as session:
+        assert [row.patient for row in iter_export_rows(session)] == ["P-0099"]

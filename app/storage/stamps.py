@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from app.storage.heads import register_head
 from app.storage.schema import Course, Device, LinkEvent, Patient, StampEvent, TreatmentSession
 from devicelink.sink import Cursor, LinkLogEntry, ReceivedStamp
 from firmware_protocol import DeviceInfo
@@ -19,7 +20,7 @@ def utc(unix_seconds: float) -> datetime:
 
 
 def register_device(session: Session, info: DeviceInfo, seen_at: datetime) -> Device:
-    """Insert the device, or refresh the identity fields it reported; return it."""
+    """Insert the device, or refresh the identity fields it reported, and note its head; return it."""
     device = session.scalars(select(Device).where(Device.serial == info.serial)).one_or_none()
     if device is None:
         device = Device(serial=info.serial, first_seen=seen_at, cursor_boot=0, cursor_seq=0)
@@ -37,6 +38,7 @@ def register_device(session: Session, info: DeviceInfo, seen_at: datetime) -> De
     device.last_seq = info.last_seq
     device.last_seen = seen_at
     session.flush()
+    register_head(session, device.id, info.head_id, seen_at)
     return device
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, select, text
 
 from app.storage import iter_export_rows, open_database
@@ -89,3 +92,19 @@ def test_v0002_downgrades_to_v0001_with_the_stamps_intact(tmp_path: Path) -> Non
             assert connection.execute(text("SELECT count(*) FROM stamp_events")).scalar() == 3
     finally:
         engine.dispose()
+
+
+def test_every_migration_renders_as_plain_postgresql() -> None:
+    """Portability guard: up and down, as PostgreSQL SQL, with no SQLite-only statement."""
+    buffer = io.StringIO()
+    context = MigrationContext.configure(dialect_name="postgresql", opts={"as_sql": True, "output_buffer": buffer})
+    scripts = list(reversed(list(ScriptDirectory.from_config(alembic_config()).walk_revisions())))
+    with Operations.context(context):
+        for script in scripts:
+            script.module.upgrade()
+        for script in reversed(scripts):
+            script.module.downgrade()
+    sql = buffer.getvalue()
+    assert "CREATE TABLE treatment_sessions" in sql
+    assert "ALTER TABLE stamp_events ADD COLUMN session_id INTEGER" in sql
+    assert "PRAGMA" not in sql and "AUTOINCREMENT" not in sql and "_alembic_tmp" not in sql

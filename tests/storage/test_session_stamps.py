@@ -21,7 +21,7 @@ from app.storage import Database, DatabaseSink, iter_export_rows
 from app.storage.courses import start_course
 from app.storage.heads import head_history, head_used_elsewhere
 from app.storage.patients import NewPatient, create_patient
-from app.storage.schema import LinkEvent, StampEvent
+from app.storage.schema import DeviceHead, LinkEvent, StampEvent
 from app.storage.session_stamps import count_session_stamps, credit_stamps, load_credited_stamps
 from app.storage.sessions import SessionError, abandon_session, attach_device, finish_session, open_session
 from devicelink.sink import CommitBatch, LinkLogEntry, ReceivedStamp
@@ -131,6 +131,15 @@ def test_a_head_used_in_a_finished_session_is_used_elsewhere(
         (first, 1, "finished", "P-0042"),
         (second, 2, "open", "P-0042"),
     ]
+
+
+def test_every_head_a_device_reports_is_noted_once(clinic: Database, sink: DatabaseSink) -> None:
+    sink.open_device(info(head_id=7))
+    sink.open_device(info(head_id=8))
+    with clinic.Session.begin() as session:
+        heads = session.execute(select(DeviceHead.head_id).order_by(DeviceHead.head_id)).scalars().all()
+        assert heads == [7, 8]
+        assert head_history(session, serial=SERIAL, head_id=8) == []
 
 
 def test_a_false_start_without_stamps_does_not_use_the_head_but_one_with_stamps_does(

@@ -6,6 +6,11 @@ Typical use::
     with db.Session.begin() as session:
         ...                            # one transaction per use case
     sink = DatabaseSink(db)            # for devicelink.LinkSession(..., sink=sink)
+    sink.session_id = session_id       # new stamps and link events join this treatment session
+
+The treatment records have one module of use cases each, all taking the session of the
+caller's transaction: ``practitioners``, ``patients``, ``courses``, ``sessions``,
+``step_records``, ``session_stamps`` and ``heads``.
 """
 
 from app.storage.database import Database, open_database

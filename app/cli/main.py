@@ -7,6 +7,7 @@ import click
 from app.cli.demo import demo_command
 from app.cli.export import export_command
 from app.cli.link import link_group
+from app.cli.protocol import protocol_group
 from simulator.cli import sim_command
 
 
@@ -22,6 +23,7 @@ def main() -> None:
       stampside link monitor /tmp/stamp   decoded frames, both directions
       stampside link record URL --db URL  headless collector (what QA scripts use)
       stampside export --db URL           stored stamps as JSONL or CSV
+      stampside protocol show             the treatment protocol's steps
     """
 
 
@@ -29,3 +31,4 @@ main.add_command(sim_command, "sim")
 main.add_command(link_group, "link")
 main.add_command(export_command, "export")
 main.add_command(demo_command, "demo")
+main.add_command(protocol_group, "protocol")

@@ -1,0 +1,1 @@
+"""The chairside Textual app: screens, widgets, dialogs and their styles; no domain rules here."""

@@ -1,0 +1,166 @@
+"""The chairside Textual app: built by :func:`create_app` from an :class:`AppConfig`.
+
+The app opens the database in a worker (never on the UI thread), then shows the start
+screen. A database that cannot be opened is explained with the :class:`StorageError`
+message, never a traceback. Starting a session is asked for with
+:class:`~app.tui.screens.start.StartSessionRequested`; for now the app opens the course and
+session in storage and says so (the guided session screens come in a later piece).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from sqlalchemy.exc import SQLAlchemyError
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Footer, Header, LoadingIndicator
+
+from app.domain.steps import Clock, utc_now
+from app.domain.treatment_protocol import TreatmentProtocol, default_protocol
+from app.storage.courses import CourseError, course_summary, start_course
+from app.storage.database import Database, open_database
+from app.storage.errors import StorageError, explain
+from app.storage.sessions import SessionError, SessionView, get_session, open_session
+from app.tui.dialogs.confirm import ConfirmDialog
+from app.tui.dialogs.storage_error import StorageErrorDialog
+from app.tui.screens.start import StartScreen, StartSessionRequested
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Everything the app is built from; tests pass their own database, protocol and clock.
+
+    ``database`` is a URL or file path (``None``: ``$STAMPSIDE_DB`` or the default file),
+    which the app opens and closes, or an already opened :class:`Database`, which the
+    caller keeps and closes.
+    """
+
+    database: str | Database | None = None
+    device_url: str | None = None
+    protocol: TreatmentProtocol = field(default_factory=default_protocol)
+    clock: Clock = utc_now
+
+
+class StampsideApp(App[None]):
+    """Header, footer with the keys, the command palette, and the start screen."""
+
+    TITLE = "Stampside"
+    SUB_TITLE = "chairside"
+    CSS_PATH = "styles/app.tcss"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "request_quit", "Quit", priority=True, show=False),
+        Binding("q", "request_quit", "Quit"),
+    ]
+
+    def __init__(self, config: AppConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.database: Database | None = config.database if isinstance(config.database, Database) else None
+        self._owns_database = not isinstance(config.database, Database)
+        #: The session started or resumed in this run, until it is finished (a later piece).
+        self.open_session: SessionView | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield LoadingIndicator(id="opening-database")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.config.protocol.label}" + (
+            f" · device {self.config.device_url}" if self.config.device_url else " · no device"
+        )
+        if self.database is not None:
+            self._show_start()
+        else:
+            self._open_database()
+
+    @work(exclusive=True, group="database")
+    async def _open_database(self) -> None:
+        url = self.config.database if isinstance(self.config.database, str) else None
+        try:
+            database = await asyncio.to_thread(open_database, url)
+        except StorageError as exc:
+            await self.push_screen(StorageErrorDialog(str(exc)))
+            return
+        self.database = database
+        self._show_start()
+
+    def _show_start(self) -> None:
+        assert self.database is not None
+        self.push_screen(StartScreen(self.database, self.config.clock))
+
+    async def on_unmount(self) -> None:
+        if self._owns_database and self.database is not None:
+            self.database.close()
+
+    # -- starting a session -------------------------------------------------------------------
+
+    @on(StartSessionRequested)
+    def _start_session(self, message: StartSessionRequested) -> None:
+        database = self.database
+        if database is None:
+            return
+        try:
+            with database.Session.begin() as s:
+                if message.resume_session_id is not None:
+                    view = get_session(s, message.resume_session_id)
+                    verb = "resumed"
+                else:
+                    summary = course_summary(s, message.patient_id)
+                    if summary is None or summary.status != "active":
+                        course_id = start_course(s, message.patient_id, now=self.config.clock())
+                    else:
+                        course_id = summary.course_id
+                    view = open_session(
+                        s,
+                        course_id,
+                        protocol=self.config.protocol,
+                        practitioner_id=message.practitioner_id,
+                        now=self.config.clock(),
+                    )
+                    verb = "started"
+        except (CourseError, SessionError) as exc:
+            self.notify(str(exc), title="Cannot start", severity="error", timeout=8)
+            return
+        except SQLAlchemyError as exc:
+            self.notify(str(explain(database.url, exc)), title="Database", severity="error", timeout=10)
+            return
+        self.open_session = view
+        self.notify(
+            f"Session {view.number} {verb} for {view.patient_code} ({view.number} of {view.planned_sessions})",
+            title="Session",
+        )
+        if isinstance(self.screen, StartScreen):
+            self.screen.refresh_course()
+
+    # -- quitting -----------------------------------------------------------------------------
+
+    def action_request_quit(self) -> None:
+        """Quit; with a session open, ask first (it stays open and can be resumed)."""
+        if self.open_session is None:
+            self.exit()
+            return
+
+        def answered(quit_now: bool | None) -> None:
+            if quit_now:
+                self.exit()
+
+        self.push_screen(
+            ConfirmDialog(
+                f"Session {self.open_session.number} for {self.open_session.patient_code} is open.\n"
+                "Quit anyway? It stays open and can be resumed at the next start.",
+                confirm_label="Quit",
+                cancel_label="Stay",
+            ),
+            answered,
+        )
+
+
+def create_app(config: AppConfig | None = None) -> StampsideApp:
+    """Build the app; tests pass a config with their database, protocol and clock."""
+    return StampsideApp(config or AppConfig())

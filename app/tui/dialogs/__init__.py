@@ -1,0 +1,1 @@
+"""Modal dialogs of the chairside app; each returns its result through ``dismiss()``."""

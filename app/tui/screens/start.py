@@ -1,0 +1,339 @@
+"""The start screen: who is treating, which patient, where their course stands, start or resume.
+
+The screen reads and writes through the storage use cases only; the rules (what a valid
+patient is, which session comes next, which session is open) live there. Starting is not
+done here: the screen posts :class:`StartSessionRequested` and the app decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar, ParamSpec, TypeVar
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from app.domain.steps import Clock
+from app.storage.courses import CourseSummary, course_summary
+from app.storage.database import Database
+from app.storage.errors import explain
+from app.storage.patients import NewPatient, PatientView, create_patient, get_patient, list_patients
+from app.storage.practitioners import PractitionerView, add_practitioner, list_practitioners
+from app.storage.sessions import SessionView, find_open_session
+from app.tui.dialogs.new_patient import NewPatientDialog
+from app.tui.dialogs.new_practitioner import NewPractitionerDialog
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class StartSessionRequested(Message):
+    """The practitioner asked to start (or, with ``resume_session_id``, resume) a session."""
+
+    def __init__(self, practitioner_id: int, patient_id: int, resume_session_id: int | None) -> None:
+        super().__init__()
+        self.practitioner_id = practitioner_id
+        self.patient_id = patient_id
+        self.resume_session_id = resume_session_id
+
+
+@dataclass(frozen=True, slots=True)
+class PatientCourse:
+    """What the course panel shows for the selected patient (read in one transaction)."""
+
+    patient: PatientView
+    summary: CourseSummary | None
+    open_session: SessionView | None
+
+
+def format_when(moment: datetime | None) -> str:
+    """A stored time as the practitioner reads it, in local time (``Thu 12 Nov 2026 14:05``)."""
+    if moment is None:
+        return "—"
+    return moment.astimezone().strftime("%a %d %b %Y %H:%M")
+
+
+def describe_patient(patient: PatientView) -> str:
+    parts = [patient.code]
+    if patient.name:
+        parts.append(patient.name)
+    if patient.birth_year:
+        parts.append(f"b. {patient.birth_year}")
+    if patient.norwood_grade:
+        parts.append(f"Norwood {patient.norwood_grade.value}")
+    return " · ".join(parts)
+
+
+class StartScreen(Screen[None]):
+    """Choose practitioner and patient, see the course, start or resume a session."""
+
+    CSS_PATH = "../styles/start.tcss"
+    AUTO_FOCUS = "#practitioners"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "add_practitioner", "Add practitioner"),
+        Binding("n", "new_patient", "New patient"),
+        Binding("slash", "search", "Search"),
+        Binding("s", "start_session", "Start / resume"),
+    ]
+
+    def __init__(self, database: Database, clock: Clock) -> None:
+        super().__init__()
+        self._db = database
+        self._clock = clock
+        self.practitioner: PractitionerView | None = None
+        self.course: PatientCourse | None = None
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="start-body"):
+            with Vertical(id="practitioner-pane", classes="pane"):
+                yield Label("Practitioner", classes="pane-title")
+                yield OptionList(id="practitioners")
+                yield Button("Add practitioner", id="add-practitioner", compact=True)
+            with Vertical(id="patient-pane", classes="pane"):
+                yield Label("Patient", classes="pane-title")
+                yield Input(placeholder="Search code or name  (/)", id="patient-search")
+                yield OptionList(id="patients")
+                yield Button("New patient", id="new-patient", compact=True)
+            with Vertical(id="course-pane", classes="pane"):
+                yield Label("Course", classes="pane-title")
+                yield Static("Choose a patient to see their course.", id="patient-line")
+                yield Static("", id="course-label")
+                yield Static("", id="course-dates")
+                yield Static("", id="resume-offer")
+                yield Static("", id="start-hint")
+                yield Button("Start session", id="start-session", variant="primary", disabled=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload_practitioners()
+        self.reload_patients()
+        self._update_course_panel()
+
+    # -- reading storage --------------------------------------------------------------------
+
+    def _read(self, call: Callable[[Session], T]) -> T | None:
+        """Run a read use case in its own transaction; a failure is notified, not raised."""
+        try:
+            with self._db.Session.begin() as s:
+                return call(s)
+        except SQLAlchemyError as exc:
+            self.notify(str(explain(self._db.url, exc)), title="Database", severity="error", timeout=10)
+            return None
+
+    def reload_practitioners(self, select_id: int | None = None) -> None:
+        practitioners = self._read(list_practitioners)
+        if practitioners is None:
+            return
+        widget = self.query_one("#practitioners", OptionList)
+        keep = select_id if select_id is not None else (self.practitioner.id if self.practitioner else None)
+        widget.set_options(Option(p.name, id=str(p.id)) for p in practitioners)
+        self._practitioners = {p.id: p for p in practitioners}
+        if not practitioners:
+            self.practitioner = None
+            widget.set_options([Option("No practitioners yet: press a to add one", disabled=True)])
+        else:
+            index = next((i for i, p in enumerate(practitioners) if p.id == keep), 0)
+            widget.highlighted = index
+            self.practitioner = practitioners[index]
+        self._update_course_panel()
+
+    def reload_patients(self, select_id: int | None = None) -> None:
+        search = self.query_one("#patient-search", Input).value
+        patients = self._read(lambda s: list_patients(s, search))
+        if patients is None:
+            return
+        widget = self.query_one("#patients", OptionList)
+        widget.set_options(Option(describe_patient(p), id=str(p.id)) for p in patients)
+        if not patients:
+            message = "No patient matches" if search.strip() else "No patients yet: press n to create one"
+            widget.set_options([Option(message, disabled=True)])
+        if select_id is not None:
+            index = next((i for i, p in enumerate(patients) if p.id == select_id), None)
+            if index is not None:
+                widget.highlighted = index
+            self.select_patient(select_id)
+
+    def select_patient(self, patient_id: int | None) -> None:
+        """Show ``patient_id``'s course (``None`` clears the panel); re-reads storage."""
+        if patient_id is None:
+            self.course = None
+        else:
+
+            def read(s: Session) -> PatientCourse | None:
+                patient = get_patient(s, patient_id)
+                if patient is None:
+                    return None
+                summary = course_summary(s, patient_id)
+                return PatientCourse(patient, summary, find_open_session(s, patient_id=patient_id))
+
+            self.course = self._read(read)
+        self._update_course_panel()
+
+    def refresh_course(self) -> None:
+        """Re-read the selected patient's course (after a session was started elsewhere)."""
+        self.select_patient(self.course.patient.id if self.course else None)
+
+    def _update_course_panel(self) -> None:
+        if not self.is_mounted:
+            return
+        course = self.course
+        button = self.query_one("#start-session", Button)
+        resume = self.query_one("#resume-offer", Static)
+        hint = self.query_one("#start-hint", Static)
+        if course is None:
+            self.query_one("#patient-line", Static).update("Choose a patient to see their course.")
+            self.query_one("#course-label", Static).update("")
+            self.query_one("#course-dates", Static).update("")
+            resume.update("")
+            resume.remove_class("shown")
+            hint.update("")
+            button.label = "Start session"
+            button.disabled = True
+            return
+        summary = course.summary
+        self.query_one("#patient-line", Static).update(describe_patient(course.patient))
+        if summary is None:
+            label = "session 1 of 6 (new course)"
+            dates = "Last session: —\nNext due:     now"
+        else:
+            label = summary.label
+            due = "now" if summary.next_due_at is None and not summary.done else format_when(summary.next_due_at)
+            dates = f"Last session: {format_when(summary.last_session_at)}\nNext due:     {due}"
+        self.query_one("#course-label", Static).update(label[:1].upper() + label[1:])
+        self.query_one("#course-dates", Static).update(dates)
+        if course.open_session is not None:
+            opened = course.open_session
+            resume.update(
+                f"Session {opened.number} was left unfinished "
+                f"(opened {format_when(opened.started_at)} by {opened.practitioner_name})."
+            )
+            resume.add_class("shown")
+            button.label = f"Resume session {opened.number}"
+        else:
+            resume.update("")
+            resume.remove_class("shown")
+            button.label = "Start session"
+        if self.practitioner is None:
+            hint.update("Add or choose a practitioner first.")
+        else:
+            hint.update(f"As {self.practitioner.name}.  Press s to {str(button.label).lower()}.")
+        button.disabled = self.practitioner is None
+
+    # -- events ----------------------------------------------------------------------------
+
+    @on(OptionList.OptionHighlighted, "#practitioners")
+    def _practitioner_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id is not None:
+            self.practitioner = self._practitioners.get(int(event.option.id))
+            self._update_course_panel()
+
+    @on(OptionList.OptionSelected, "#practitioners")
+    def _practitioner_chosen(self, event: OptionList.OptionSelected) -> None:
+        self.query_one("#patient-search", Input).focus()
+
+    @on(OptionList.OptionHighlighted, "#patients")
+    def _patient_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id is not None:
+            self.select_patient(int(event.option.id))
+
+    @on(OptionList.OptionSelected, "#patients")
+    def _patient_chosen(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id is not None:
+            self.select_patient(int(event.option.id))
+            self.query_one("#start-session", Button).focus()
+
+    @on(Input.Changed, "#patient-search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self.reload_patients()
+
+    def key_escape(self) -> None:
+        if self.focused is self.query_one("#patient-search", Input):
+            self.query_one("#patients", OptionList).focus()
+
+    @on(Input.Submitted, "#patient-search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        patients = self.query_one("#patients", OptionList)
+        patients.focus()
+        if patients.highlighted is None and patients.option_count:
+            patients.highlighted = 0
+
+    @on(Button.Pressed, "#add-practitioner")
+    def _add_practitioner_pressed(self) -> None:
+        self.action_add_practitioner()
+
+    @on(Button.Pressed, "#new-patient")
+    def _new_patient_pressed(self) -> None:
+        self.action_new_patient()
+
+    @on(Button.Pressed, "#start-session")
+    def _start_pressed(self) -> None:
+        self.action_start_session()
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def action_search(self) -> None:
+        self.query_one("#patient-search", Input).focus()
+
+    def action_add_practitioner(self) -> None:
+        def save(name: str) -> PractitionerView:
+            with self._db.Session.begin() as s:
+                return add_practitioner(s, name)
+
+        def added(practitioner: PractitionerView | None) -> None:
+            if practitioner is not None:
+                self.reload_practitioners(select_id=practitioner.id)
+                self.notify(f"Practitioner {practitioner.name} added")
+
+        self.app.push_screen(NewPractitionerDialog(_storage_errors(self._db, save)), added)
+
+    def action_new_patient(self) -> None:
+        def save(patient: NewPatient) -> PatientView:
+            with self._db.Session.begin() as s:
+                return create_patient(s, patient, now=self._clock())
+
+        def created(patient: PatientView | None) -> None:
+            if patient is not None:
+                search = self.query_one("#patient-search", Input)
+                with search.prevent(Input.Changed):
+                    search.value = ""
+                self.reload_patients(select_id=patient.id)
+                self.query_one("#patients", OptionList).focus()
+                self.notify(f"Patient {patient.code} created")
+
+        self.app.push_screen(NewPatientDialog(_storage_errors(self._db, save)), created)
+
+    def action_start_session(self) -> None:
+        if self.practitioner is None:
+            self.notify("Add or choose a practitioner first.", severity="warning")
+            return
+        if self.course is None:
+            self.notify("Choose a patient first.", severity="warning")
+            return
+        resume = self.course.open_session.id if self.course.open_session else None
+        self.post_message(StartSessionRequested(self.practitioner.id, self.course.patient.id, resume))
+
+
+def _storage_errors(database: Database, call: Callable[P, T]) -> Callable[P, T]:
+    """``call`` with database failures turned into :class:`StorageError` messages for people."""
+
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return call(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            raise explain(database.url, exc) from None
+
+    return wrapped

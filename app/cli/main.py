@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from app.cli.app_command import app_command
 from app.cli.demo import demo_command
 from app.cli.export import export_command
 from app.cli.link import link_group
@@ -32,3 +33,4 @@ main.add_command(link_group, "link")
 main.add_command(export_command, "export")
 main.add_command(demo_command, "demo")
 main.add_command(protocol_group, "protocol")
+main.add_command(app_command, "app")

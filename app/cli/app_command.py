@@ -1,0 +1,39 @@
+"""``stampside app``: the chairside Textual app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from app.cli.errors import CliError
+from app.cli.options import db_option
+from app.domain.treatment_protocol import ProtocolFileError, default_protocol, load_protocol
+
+
+@click.command("app")
+@click.option("--device", "device_url", metavar="URL", help="The stamp's link URL (serial port or pty path).")
+@db_option
+@click.option(
+    "--protocol",
+    "protocol_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A clinic's treatment protocol file [default: the built-in protocol].",
+)
+def app_command(device_url: str | None, db_url: str | None, protocol_file: Path | None) -> None:
+    """The chairside app: choose practitioner and patient, then run a treatment session.
+
+    A protocol file that does not validate is reported with its line and field (exit code 2);
+    `stampside protocol check FILE` checks one without starting the app.
+    """
+    try:
+        protocol = default_protocol() if protocol_file is None else load_protocol(protocol_file)
+    except ProtocolFileError as exc:
+        raise CliError(str(exc)) from None
+    # Textual is imported only when the app really starts, so `--help` and errors stay fast.
+    from app.tui.app import AppConfig, create_app
+
+    app = create_app(AppConfig(database=db_url, device_url=device_url, protocol=protocol))
+    app.run()
+    if app.return_code:
+        raise SystemExit(app.return_code)

@@ -1,0 +1,349 @@
+"""The stamping step: live count, force, coverage map and link status, with zone keys and "finish step".
+
+The screen holds no link. Whoever owns the :class:`~devicelink.session.LinkSession` (the app
+shell) posts :class:`StampArrived` for every stamp event and :class:`LinkStatusChanged` on
+every state change; the screen counts through the domain models it was given
+(:class:`~app.domain.coverage.CoverageModel`, :class:`~app.domain.stamping_stats.StampingStats`)
+and posts upward what the shell stores: :class:`StampingScreen.StampsCounted`,
+:class:`StampingScreen.ActiveZoneChanged` and :class:`StampingScreen.Finished`.
+
+Counting happens as each message arrives; the widgets are redrawn at most every
+``redraw_interval`` seconds (the first stamp after a pause is drawn at once), so a replay
+burst of a thousand stamps costs a handful of redraws, not a thousand.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Static
+
+from app.domain.coverage import CoverageModel, Credit, ZoneCoverage
+from app.domain.stamping_stats import StampingStats
+from app.domain.treatment_protocol import ForceThresholds, TreatmentProtocol
+from app.domain.zones import Zone
+from app.tui.dialogs.confirm import ConfirmDialog
+from app.tui.widgets.coverage_map import CoverageMap, format_percent, format_stamps
+from app.tui.widgets.force_meter import ForceMeter
+from app.tui.widgets.stamp_counter import StampCounter
+from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar, format_duration
+from devicelink.state import LinkState
+
+LINK_LOST_TEXT = "⚠ Link lost — the stamp keeps counting; stamps will arrive when it reconnects"
+
+
+class StampArrived(Message):
+    """One stamp from the device (live or replayed). Post it to the screen; duplicates count once."""
+
+    def __init__(
+        self,
+        boot: int,
+        seq: int,
+        device_time_ms: int,
+        force_dn: int,
+        zone: int = 0,
+        received_at: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.boot = boot
+        self.seq = seq
+        self.device_time_ms = device_time_ms
+        #: Peak force in 0.1 N, as on the wire.
+        self.force_dn = force_dn
+        #: The device's zone id: 0 = unknown (the active zone is credited), 1–5 a zone.
+        self.zone = zone
+        #: Host monotonic time the stamp was received (the stats' clock); None = now.
+        self.received_at = received_at
+
+
+class LinkStatusChanged(Message):
+    """The link's state or device details changed; a newer one replaces one still queued."""
+
+    def __init__(self, status: LinkStatus) -> None:
+        super().__init__()
+        self.status = status
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, LinkStatusChanged)
+
+
+@dataclass(frozen=True, slots=True)
+class StampInput:
+    """A stamp as :meth:`StampingScreen.record_stamps` takes it (same fields as :class:`StampArrived`)."""
+
+    boot: int
+    seq: int
+    device_time_ms: int
+    force_dn: int
+    zone: int = 0
+    received_at: float | None = None
+
+
+class StampingScreen(Screen[None]):
+    """The stamping step of a treatment session."""
+
+    CSS_PATH = ["../styles/widgets.tcss", "../styles/stamping.tcss"]  # noqa: RUF012 - Textual reads it as a class variable
+    TITLE = "Stampside"
+    SUB_TITLE = "Stamping"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "zone(1)", "Frontal"),
+        Binding("m", "zone(2)", "Mid-scalp"),
+        Binding("v", "zone(3)", "Vertex"),
+        Binding("l", "zone(4)", "Left temp."),
+        Binding("r", "zone(5)", "Right temp."),
+        *(Binding(str(zone.value), f"zone({zone.value})", zone.label, show=False) for zone in Zone),
+        Binding("ctrl+d", "finish", "Finish step"),
+    ]
+
+    class StampsCounted(Message):
+        """New (not duplicate) stamps counted since the last redraw, with the zone each was credited to."""
+
+        def __init__(self, credits: tuple[Credit, ...]) -> None:
+            super().__init__()
+            self.credits = credits
+
+    class ActiveZoneChanged(Message):
+        def __init__(self, zone: Zone) -> None:
+            super().__init__()
+            self.zone = zone
+
+    class ZoneReached(Message):
+        """A treated zone reached its target (posted once per zone, as the prompt shows)."""
+
+        def __init__(self, zone: Zone) -> None:
+            super().__init__()
+            self.zone = zone
+
+    class Finished(Message):
+        """The practitioner finished the step; ``under_target`` lists the treated zones left under target."""
+
+        def __init__(self, under_target: tuple[ZoneCoverage, ...]) -> None:
+            super().__init__()
+            self.under_target = under_target
+
+    def __init__(
+        self,
+        coverage: CoverageModel,
+        stats: StampingStats,
+        *,
+        link: LinkStatus | None = None,
+        elapsed_before_s: float = 0.0,
+        redraw_interval: float = 0.08,
+        clock: Callable[[], float] = time.monotonic,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id)
+        self.coverage = coverage
+        self.stats = stats
+        self.link = link or LinkStatus(LinkState.CONNECTING)
+        self.redraw_interval = redraw_interval
+        self._clock = clock
+        self._elapsed_before_s = elapsed_before_s
+        self._pending: list[Credit] = []
+        self._dirty = False
+        self._last_redraw = float("-inf")
+        self._redraw_timer: Timer | None = None
+        #: How many redraws happened (for tests and the bench).
+        self.redraws = 0
+
+    @classmethod
+    def for_protocol(
+        cls,
+        protocol: TreatmentProtocol,
+        treated: Iterable[Zone],
+        footprint_mm2: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        link: LinkStatus | None = None,
+        active: Zone | None = None,
+    ) -> StampingScreen:
+        """A screen for a fresh stamping step with the protocol's targets and force bands."""
+        coverage = CoverageModel(treated, protocol.coverage.densities(), footprint_mm2, active=active)
+        stats = StampingStats(protocol.force, clock)
+        return cls(coverage, stats, link=link, clock=clock)
+
+    @property
+    def thresholds(self) -> ForceThresholds:
+        thresholds = self.stats.thresholds
+        if not isinstance(thresholds, ForceThresholds):  # pragma: no cover - always the protocol's
+            raise TypeError("the stamping screen needs the protocol's ForceThresholds")
+        return thresholds
+
+    # -- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield LinkStatusBar(self.link, clock=self._clock, id="link-status")
+        yield Static(LINK_LOST_TEXT, id="link-banner", markup=False)
+        with Horizontal(id="stamping-body"):
+            yield CoverageMap(id="coverage-map")
+            with Vertical(id="stamping-side"):
+                yield StampCounter(id="stamp-counter")
+                yield ForceMeter(self.thresholds, id="force-meter")
+                yield Static(id="active-zone", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.stats.start(self._elapsed_before_s)
+        self._show_link(self.link)
+        self.set_interval(1.0, self._tick)
+        self._redraw()
+
+    # -- input: stamps and link ---------------------------------------------------------
+
+    @on(StampArrived)
+    def _on_stamp(self, message: StampArrived) -> None:
+        message.stop()
+        self.record_stamps(
+            [
+                StampInput(
+                    message.boot,
+                    message.seq,
+                    message.device_time_ms,
+                    message.force_dn,
+                    message.zone,
+                    message.received_at,
+                )
+            ]
+        )
+
+    @on(LinkStatusChanged)
+    def _on_link_status(self, message: LinkStatusChanged) -> None:
+        message.stop()
+        self.set_link_status(message.status)
+
+    def record_stamps(self, stamps: Iterable[StampInput]) -> None:
+        """Count stamps now; the widgets catch up at the next redraw. Duplicates change nothing."""
+        for stamp in stamps:
+            credit = self.coverage.add_stamp(stamp.boot, stamp.seq, stamp.zone)
+            if credit.duplicate:
+                continue
+            self.stats.add(stamp.boot, stamp.seq, stamp.device_time_ms, stamp.force_dn, stamp.received_at)
+            self._pending.append(credit)
+            if credit.just_reached is not None:
+                self._announce_reached(credit.just_reached)
+            self._dirty = True
+        self._schedule_redraw()
+
+    def set_link_status(self, status: LinkStatus) -> None:
+        self.link = status
+        self._show_link(status)
+
+    def _show_link(self, status: LinkStatus) -> None:
+        if not self.is_mounted:
+            return
+        self.query_one(LinkStatusBar).status = status
+        banner = self.query_one("#link-banner", Static)
+        banner.set_class(status.down, "-shown")
+        if status.down:
+            banner.update(self._banner_text(status))
+
+    def _banner_text(self, status: LinkStatus) -> str:
+        if status.down_since is None:
+            return LINK_LOST_TEXT
+        return f"{LINK_LOST_TEXT}  (down {format_duration(self._clock() - status.down_since)})"
+
+    def _announce_reached(self, zone: Zone) -> None:
+        self.notify(f"{zone.label} is at its target: move on to the next zone.", title="Zone at target")
+        self.post_message(self.ZoneReached(zone))
+
+    # -- redraws ------------------------------------------------------------------------
+
+    def _schedule_redraw(self) -> None:
+        if not self._dirty or self._redraw_timer is not None:
+            return
+        wait = self._last_redraw + self.redraw_interval - time.monotonic()
+        if wait <= 0:
+            self._redraw()
+        else:
+            self._redraw_timer = self.set_timer(wait, self._timed_redraw)
+
+    def _timed_redraw(self) -> None:
+        self._redraw_timer = None
+        self._redraw()
+
+    def _tick(self) -> None:
+        """Once a second: elapsed time, the rate and the banner's duration move on their own."""
+        self._redraw()
+        if self.link.down:
+            self._show_link(self.link)
+
+    def _redraw(self) -> None:
+        if not self.is_mounted:
+            return
+        self._last_redraw = time.monotonic()
+        self._dirty = False
+        self.redraws += 1
+        stats = self.stats
+        self.query_one(StampCounter).show(stats.count, stats.rate_per_min(), stats.elapsed_s)
+        self.query_one(ForceMeter).show(stats.last_quality, stats.last_force_n, stats.recent_forces())
+        self.query_one(CoverageMap).show(self.coverage.zones(), self.coverage.active)
+        self.query_one("#active-zone", Static).update(self._active_zone_text())
+        if self._pending:
+            credits, self._pending = tuple(self._pending), []
+            self.post_message(self.StampsCounted(credits))
+
+    def _active_zone_text(self) -> str:
+        zone = self.coverage.zone(self.coverage.active)
+        lines = [f"Active zone: {zone.zone.label} ({zone.zone.key})"]
+        if not zone.treated:
+            lines.append("not treated in this session")
+        elif zone.reached:
+            lines.append(f"{format_percent(zone.percent, True)} at target")
+        else:
+            lines.append(f"{format_percent(zone.percent, False)} · {zone.stamps_to_target} stamps to target")
+        totals = self.coverage.totals()
+        lines.append(f"Treated zones overall: {totals.percent:.0f}%")
+        return "\n".join(lines)
+
+    # -- actions ------------------------------------------------------------------------
+
+    def action_zone(self, zone_id: int) -> None:
+        """Make a zone the active one: stamps without a device zone count into it."""
+        zone = Zone(zone_id)
+        if zone == self.coverage.active:
+            return
+        self.coverage.set_active(zone)
+        self.post_message(self.ActiveZoneChanged(zone))
+        if not self.coverage.zone(zone).treated:
+            self.notify(f"{zone.label} is not treated in this session.", severity="warning")
+        self._redraw()
+
+    def action_finish(self) -> None:
+        """End the step; with treated zones under target, ask first."""
+        under = tuple(self.coverage.under_target())
+        if not under:
+            self._finish(under)
+            return
+        lines = [
+            f"  • {zone.zone.label}: {format_percent(zone.percent, zone.reached)}, "
+            f"{format_stamps(zone.stamps_to_target or 0)} to target"
+            for zone in under
+        ]
+        question = "These treated zones are still under target:\n" + "\n".join(lines) + "\n\nFinish stamping anyway?"
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self._finish(under)
+
+        self.app.push_screen(
+            ConfirmDialog(question, confirm_label="Finish anyway", cancel_label="Keep stamping"),
+            answered,
+        )
+
+    def _finish(self, under: tuple[ZoneCoverage, ...]) -> None:
+        self._redraw()
+        self.stats.stop()
+        self.post_message(self.Finished(under))

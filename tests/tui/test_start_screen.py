@@ -1,0 +1,271 @@
+"""The start screen, driven with the Pilot on a real SQLite file; assertions read the stored records."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from textual.message import Message
+from textual.pilot import Pilot
+from textual.widgets import Button, Input, Static
+
+from app.domain.treatment_protocol import default_protocol
+from app.storage.courses import course_summary, start_course
+from app.storage.database import Database, open_database
+from app.storage.patients import NewPatient, PatientView, create_patient, find_patient
+from app.storage.practitioners import PractitionerView, add_practitioner, list_practitioners
+from app.storage.sessions import find_open_session, finish_session, open_session
+from app.tui.app import AppConfig, StampsideApp, create_app
+from app.tui.dialogs.confirm import ConfirmDialog
+from app.tui.dialogs.new_patient import NewPatientDialog
+from app.tui.dialogs.new_practitioner import NewPractitionerDialog
+from app.tui.dialogs.storage_error import StorageErrorDialog
+from app.tui.screens.start import StartScreen, StartSessionRequested
+
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+SIZE = (100, 30)
+
+
+def clock() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "stampside.db"
+
+
+@pytest.fixture
+def db(db_path: Path) -> Iterator[Database]:
+    database = open_database(str(db_path))
+    yield database
+    database.close()
+
+
+def seed_practitioner(db: Database, name: str = "Dr. Ana Ruiz") -> PractitionerView:
+    with db.Session.begin() as s:
+        return add_practitioner(s, name)
+
+
+def seed_patient(db: Database, code: str = "P-0042", **fields: str) -> PatientView:
+    with db.Session.begin() as s:
+        return create_patient(s, NewPatient.parse(code, **fields), now=NOW - timedelta(days=30))  # type: ignore[arg-type]
+
+
+def make_app(db_path: Path) -> StampsideApp:
+    """The app as `stampside app --db FILE` builds it: the app opens (and closes) the file itself."""
+    return create_app(AppConfig(database=str(db_path), protocol=default_protocol(), clock=clock))
+
+
+async def ready(pilot: Pilot[None]) -> StartScreen:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, StartScreen), screen
+    return screen
+
+
+def text_of(screen: StartScreen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).content)
+
+
+async def choose_patient(pilot: Pilot[None], screen: StartScreen, code: str) -> None:
+    search = screen.query_one("#patient-search", Input)
+    search.focus()
+    search.value = code
+    await pilot.pause()
+    await pilot.press("enter")  # to the list, first match highlighted
+    await pilot.press("enter")  # chosen
+    await pilot.pause()
+
+
+async def test_a_practitioner_added_in_the_dialog_is_stored_and_chosen(db_path: Path, db: Database) -> None:
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, NewPractitionerDialog)
+        await pilot.press("enter")  # empty name: refused in the dialog
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, NewPractitionerDialog)
+        assert "empty" in str(pilot.app.screen.query_one("#practitioner-error", Static).content)
+        await pilot.press(*"Dr. Ana Ruiz", "enter")
+        await pilot.pause()
+        assert pilot.app.screen is screen
+        assert screen.practitioner is not None and screen.practitioner.name == "Dr. Ana Ruiz"
+    with db.Session.begin() as s:
+        assert [p.name for p in list_practitioners(s)] == ["Dr. Ana Ruiz"]
+
+
+async def test_a_typo_in_the_new_patient_dialog_is_shown_and_fixed_in_place(db_path: Path, db: Database) -> None:
+    seed_practitioner(db)
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        dialog = pilot.app.screen
+        assert isinstance(dialog, NewPatientDialog)
+        await pilot.press(*"p-0042", "tab", *"Jane Doe", "tab", *"198S", "enter")
+        await pilot.pause()
+        assert pilot.app.screen is dialog, "a typo keeps the dialog open"
+        error = str(dialog.query_one("#patient-error", Static).content)
+        assert "year of birth: '198S' is not a year" in error
+        assert dialog.query_one("#patient-code", Input).value == "p-0042"
+        assert dialog.query_one("#patient-name", Input).value == "Jane Doe"
+        assert dialog.focused is dialog.query_one("#patient-birth-year", Input)
+        await pilot.press("backspace", "4", "enter")
+        await pilot.pause()
+        assert pilot.app.screen is screen
+        assert screen.course is not None and screen.course.patient.code == "P-0042"
+        assert "Session 1 of 6" in text_of(screen, "#course-label")
+    with db.Session.begin() as s:
+        stored = find_patient(s, "P-0042")
+    assert stored is not None
+    assert (stored.name, stored.birth_year, stored.created_at) == ("Jane Doe", 1984, NOW)
+
+
+async def test_a_code_already_in_use_is_refused_in_the_dialog(db_path: Path, db: Database) -> None:
+    seed_patient(db, "P-0042")
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        dialog = pilot.app.screen
+        await pilot.press(*"P-0042", "enter")
+        await pilot.pause()
+        assert pilot.app.screen is dialog
+        assert "already in use" in str(dialog.query_one("#patient-error", Static).content)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, StartScreen)
+
+
+async def test_choosing_a_patient_shows_session_k_of_6_last_date_and_next_due(db_path: Path, db: Database) -> None:
+    practitioner = seed_practitioner(db)
+    patient = seed_patient(db, "P-0042", name="Jane Doe", norwood_grade="3V")
+    seed_patient(db, "P-0099")
+    with db.Session.begin() as s:
+        course_id = start_course(s, patient.id, now=NOW - timedelta(days=14))
+        first = open_session(s, course_id, protocol=default_protocol(), practitioner_id=practitioner.id, now=NOW)
+        finish_session(s, first.id, now=datetime(2026, 11, 18, 14, 5, tzinfo=UTC))
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await choose_patient(pilot, screen, "jane")
+        assert "P-0042 · Jane Doe · Norwood 3V" in text_of(screen, "#patient-line")
+        assert text_of(screen, "#course-label") == "Session 2 of 6"
+        dates = text_of(screen, "#course-dates")
+        last = datetime(2026, 11, 18, 14, 5, tzinfo=UTC).astimezone().strftime("%a %d %b %Y %H:%M")
+        due = datetime(2026, 11, 25, 14, 5, tzinfo=UTC).astimezone().strftime("%a %d %b %Y %H:%M")
+        assert f"Last session: {last}" in dates
+        assert f"Next due:     {due}" in dates
+        assert pilot.app.focused is screen.query_one("#start-session", Button)
+
+
+async def test_start_session_stores_an_open_session_and_says_so(db_path: Path, db: Database) -> None:
+    practitioner = seed_practitioner(db)
+    patient = seed_patient(db)
+    requests: list[StartSessionRequested] = []
+
+    def record(message: Message) -> None:
+        # The hook sees the message at the screen and again where it bubbles to (the app).
+        if isinstance(message, StartSessionRequested) and all(message is not seen for seen in requests):
+            requests.append(message)
+
+    app = make_app(db_path)
+    async with app.run_test(size=SIZE, message_hook=record) as pilot:
+        screen = await ready(pilot)
+        await choose_patient(pilot, screen, "P-0042")
+        await pilot.press("s")
+        await pilot.pause()
+        assert [(r.practitioner_id, r.patient_id, r.resume_session_id) for r in requests] == [
+            (practitioner.id, patient.id, None)
+        ]
+        assert any("Session 1 started" in n.message for n in app._notifications)
+        assert "unfinished" in text_of(screen, "#resume-offer"), "the screen now offers to resume it"
+    with db.Session.begin() as s:
+        stored = find_open_session(s, patient_id=patient.id)
+        summary = course_summary(s, patient.id)
+    assert stored is not None
+    assert (stored.number, stored.practitioner_id, stored.started_at) == (1, practitioner.id, NOW)
+    assert (stored.protocol_name, stored.protocol_version) == (default_protocol().name, default_protocol().version)
+    assert summary is not None and summary.open_session_id == stored.id
+
+
+async def test_an_unfinished_session_is_offered_for_resume_not_opened_twice(db_path: Path, db: Database) -> None:
+    practitioner = seed_practitioner(db)
+    patient = seed_patient(db)
+    with db.Session.begin() as s:
+        course_id = start_course(s, patient.id, now=NOW)
+        left_open = open_session(s, course_id, protocol=default_protocol(), practitioner_id=practitioner.id, now=NOW)
+    requests: list[StartSessionRequested] = []
+
+    def record(message: Message) -> None:
+        # The hook sees the message at the screen and again where it bubbles to (the app).
+        if isinstance(message, StartSessionRequested) and all(message is not seen for seen in requests):
+            requests.append(message)
+
+    app = make_app(db_path)
+    async with app.run_test(size=SIZE, message_hook=record) as pilot:
+        screen = await ready(pilot)
+        await choose_patient(pilot, screen, "P-0042")
+        assert "Session 1 was left unfinished" in text_of(screen, "#resume-offer")
+        assert str(screen.query_one("#start-session", Button).label) == "Resume session 1"
+        await pilot.press("s")
+        await pilot.pause()
+        assert [r.resume_session_id for r in requests] == [left_open.id]
+        assert any("Session 1 resumed" in n.message for n in app._notifications)
+    with db.Session.begin() as s:
+        still_open = find_open_session(s, patient_id=patient.id)
+    assert still_open is not None and still_open.id == left_open.id
+
+
+async def test_quit_asks_first_while_a_session_is_open(db_path: Path, db: Database) -> None:
+    seed_practitioner(db)
+    seed_patient(db)
+    app = make_app(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await choose_patient(pilot, screen, "P-0042")
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen and app.is_running
+        await pilot.press("q", "y")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_a_database_that_cannot_be_opened_is_explained_not_a_traceback(tmp_path: Path) -> None:
+    app = create_app(AppConfig(database=str(tmp_path / "missing" / "folder" / "x.db"), clock=clock))
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, StorageErrorDialog)
+        message = str(app.screen.query_one("#storage-error-message", Static).content)
+        assert "cannot open the database file" in message
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.return_code == 1
+
+
+async def test_start_screen_screenshot_at_100x30(db_path: Path, db: Database, tmp_path: Path) -> None:
+    seed_practitioner(db)
+    seed_practitioner(db, "Marc Vidal")
+    seed_patient(db, "P-0042", name="Jane Doe", birth_year="1984", norwood_grade="3V")
+    seed_patient(db, "P-0043")
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await choose_patient(pilot, screen, "P-0042")
+        path = Path(pilot.app.save_screenshot("start.svg", str(tmp_path)))
+    svg = html.unescape(path.read_text(encoding="utf-8")).replace("\xa0", " ")
+    for text in ("Practitioner", "Dr. Ana Ruiz", "Marc Vidal", "P-0042", "Jane Doe", "Session 1 of 6", "Start session"):
+        assert text in svg, text
+    for key in ("New patient", "Start / resume", "Quit"):
+        assert key in svg, key

@@ -1,0 +1,278 @@
+"""The stamping screen, driven with the Pilot in a tiny app: stamps and link changes arrive as messages."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.message import Message
+from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import Label, Static
+
+from app.domain.treatment_protocol import default_protocol
+from app.domain.zones import Zone
+from app.tui.dialogs.confirm import ConfirmDialog
+from app.tui.screens.stamping import LINK_LOST_TEXT, LinkStatusChanged, StampArrived, StampingScreen
+from app.tui.widgets.coverage_map import CoverageMap
+from app.tui.widgets.force_meter import ForceMeter
+from app.tui.widgets.stamp_counter import StampCounter
+from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar
+from devicelink.state import LinkState
+
+SIZE = (100, 30)
+#: Footprint 100 mm² (1 cm²) and the default density 2: frontal (60 cm²) needs 120 stamps, a temporal zone 50.
+FOOTPRINT = 100
+CONNECTED = LinkStatus(LinkState.CONNECTED, serial="SS-000421", battery_pct=78, head_id="H-7F3A21")
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class StampingTestApp(App[None]):
+    """Pushes the stamping screen; keeps the screen's messages and the notifications for the asserts."""
+
+    def __init__(self, screen: StampingScreen) -> None:
+        super().__init__()
+        self.stamping = screen
+        self.messages: list[Message] = []
+        self.notices: list[str] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(self.stamping)
+
+    def notify(self, message: str, **kwargs: Any) -> None:
+        self.notices.append(message)
+        super().notify(message, **kwargs)
+
+    def on_stamping_screen_stamps_counted(self, message: StampingScreen.StampsCounted) -> None:
+        self.messages.append(message)
+
+    def on_stamping_screen_zone_reached(self, message: StampingScreen.ZoneReached) -> None:
+        self.messages.append(message)
+
+    def on_stamping_screen_active_zone_changed(self, message: StampingScreen.ActiveZoneChanged) -> None:
+        self.messages.append(message)
+
+    def on_stamping_screen_finished(self, message: StampingScreen.Finished) -> None:
+        self.messages.append(message)
+
+    def of_type(self, kind: type[Message]) -> list[Any]:
+        return [message for message in self.messages if isinstance(message, kind)]
+
+
+def make_app(
+    zones: Iterable[Zone] = (Zone.FRONTAL, Zone.LEFT_TEMPORAL, Zone.RIGHT_TEMPORAL),
+    clock: FakeClock | None = None,
+    link: LinkStatus = CONNECTED,
+) -> StampingTestApp:
+    screen = StampingScreen.for_protocol(
+        default_protocol(), zones, FOOTPRINT, clock=clock or FakeClock(), link=link, active=Zone.FRONTAL
+    )
+    return StampingTestApp(screen)
+
+
+def active_zone(screen: StampingScreen) -> Zone:
+    return screen.coverage.active
+
+
+def top_screen(app: App[None]) -> object:
+    return app.screen
+
+
+def text_of(widget: Widget) -> str:
+    return str(widget.render())
+
+
+def post_stamps(screen: StampingScreen, count: int, *, start: int = 1, zone: int = 0, boot: int = 1) -> None:
+    for seq in range(start, start + count):
+        screen.post_message(StampArrived(boot, seq, seq * 333, 65, zone))
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Let queued messages through and the throttled redraw happen."""
+    await pilot.pause()
+    await pilot.pause(0.15)
+
+
+async def test_stamps_count_into_the_active_zone_and_the_map_shows_the_percentage() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        post_stamps(screen, 76)  # 76 cm² of 120 cm²: 63 %
+        await settle(pilot)
+        assert screen.coverage.stamps_in(Zone.FRONTAL) == 76
+        tile = screen.query_one(CoverageMap).tile(Zone.FRONTAL)
+        assert "63%" in text_of(tile)
+        assert "76 stamps" in text_of(tile)
+        assert "ACTIVE" in text_of(tile)
+        assert "76 stamps" in screen.query_one(StampCounter).text
+        assert "GOOD" in screen.query_one(ForceMeter).text
+        credited = [credit for message in app.of_type(StampingScreen.StampsCounted) for credit in message.credits]
+        assert len(credited) == 76
+        assert {credit.zone for credit in credited} == {Zone.FRONTAL}
+
+
+async def test_zone_keys_switch_the_active_zone_and_a_device_zone_wins() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        await pilot.press("l")
+        post_stamps(screen, 5)
+        post_stamps(screen, 2, start=100, zone=int(Zone.VERTEX))
+        await settle(pilot)
+        assert active_zone(screen) is Zone.LEFT_TEMPORAL
+        assert screen.coverage.stamps_in(Zone.LEFT_TEMPORAL) == 5
+        assert screen.coverage.stamps_in(Zone.VERTEX) == 2
+        assert screen.coverage.stamps_in(Zone.FRONTAL) == 0
+        the_map = screen.query_one(CoverageMap)
+        assert "ACTIVE" in text_of(the_map.tile(Zone.LEFT_TEMPORAL))
+        assert "ACTIVE" not in text_of(the_map.tile(Zone.FRONTAL))
+        assert "not treated" in text_of(the_map.tile(Zone.VERTEX))
+        assert "Left temporal" in text_of(screen.query_one("#active-zone", Static))
+        await pilot.press("r", "f")
+        assert active_zone(screen) is Zone.FRONTAL
+        changes = [message.zone for message in app.of_type(StampingScreen.ActiveZoneChanged)]
+        assert changes == [Zone.LEFT_TEMPORAL, Zone.RIGHT_TEMPORAL, Zone.FRONTAL]
+
+
+async def test_footer_shows_the_zone_keys_and_finish() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        shown = {key: active.binding.description for key, active in app.active_bindings.items() if active.binding.show}
+        assert shown["f"] == "Frontal"
+        assert shown["r"] == "Right temp."
+        assert shown["ctrl+d"] == "Finish step"
+
+
+async def test_duplicate_stamps_count_once() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        post_stamps(screen, 10)
+        post_stamps(screen, 10)  # the same (boot, seq) again: a replay after a resume
+        post_stamps(screen, 3, start=1, boot=2)  # a new boot: new stamps
+        await settle(pilot)
+        assert screen.coverage.totals().stamps == 13
+        assert screen.stats.count == 13
+        assert "13 stamps" in screen.query_one(StampCounter).text
+        credited = [credit for message in app.of_type(StampingScreen.StampsCounted) for credit in message.credits]
+        assert len(credited) == 13
+
+
+async def test_link_lost_banner_appears_and_goes_when_the_link_is_back() -> None:
+    clock = FakeClock()
+    app = make_app(clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        banner = screen.query_one("#link-banner", Static)
+        assert not banner.display
+        screen.post_message(LinkStatusChanged(LinkStatus(LinkState.LOST, "SS-000421", 78, "H-7F3A21", clock.now)))
+        clock.now += 3
+        screen.post_message(
+            LinkStatusChanged(LinkStatus(LinkState.RECONNECTING, "SS-000421", 78, "H-7F3A21", clock.now - 3))
+        )
+        await settle(pilot)
+        assert banner.display
+        assert LINK_LOST_TEXT in text_of(banner)
+        bar = screen.query_one(LinkStatusBar)
+        assert "reconnecting 3 s" in text_of(bar)
+        assert bar.has_class("-reconnecting")
+        # stamps buffered by the device arrive when the link is back, and count
+        screen.post_message(LinkStatusChanged(CONNECTED))
+        post_stamps(screen, 4)
+        await settle(pilot)
+        assert not banner.display
+        assert "connected" in text_of(bar)
+        assert bar.has_class("-connected")
+        assert screen.coverage.totals().stamps == 4
+
+
+async def test_a_zone_reaching_its_target_prompts_once() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        await pilot.press("l")
+        post_stamps(screen, 55)  # left temporal: 25 cm² × 2 = 50 stamps
+        await settle(pilot)
+        assert [message.zone for message in app.of_type(StampingScreen.ZoneReached)] == [Zone.LEFT_TEMPORAL]
+        assert sum("Left temporal is at its target" in notice for notice in app.notices) == 1
+        assert "100% ✓" in text_of(screen.query_one(CoverageMap).tile(Zone.LEFT_TEMPORAL))
+
+
+async def test_finishing_with_zones_under_target_warns_and_can_go_on() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        post_stamps(screen, 120)  # frontal at target; both temporal zones untouched
+        await settle(pilot)
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        question = " ".join(text_of(label) for label in app.screen.query(Label))
+        assert "Left temporal: 0%, 50 stamps to target" in question
+        assert "Right temporal" in question
+        assert "Frontal" not in question
+        await pilot.press("escape")  # keep stamping
+        await pilot.pause()
+        assert top_screen(app) is screen
+        assert app.of_type(StampingScreen.Finished) == []
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        await pilot.press("y")  # finish anyway
+        await pilot.pause()
+        finished = app.of_type(StampingScreen.Finished)
+        assert len(finished) == 1
+        assert [zone.zone for zone in finished[0].under_target] == [Zone.LEFT_TEMPORAL, Zone.RIGHT_TEMPORAL]
+
+
+async def test_finishing_with_every_zone_at_target_does_not_ask() -> None:
+    app = make_app(zones=[Zone.LEFT_TEMPORAL])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        await pilot.press("l")
+        post_stamps(screen, 50)
+        await settle(pilot)
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        assert top_screen(app) is screen
+        finished = app.of_type(StampingScreen.Finished)
+        assert len(finished) == 1
+        assert finished[0].under_target == ()
+
+
+async def test_a_burst_of_a_thousand_stamps_is_drawn_in_a_few_redraws() -> None:
+    app = make_app(zones=list(Zone))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        await settle(pilot)
+        before = screen.redraws
+        post_stamps(screen, 1000)
+        await settle(pilot)
+        assert screen.coverage.totals().stamps == 1000
+        assert "1000 stamps" in screen.query_one(StampCounter).text
+        assert 0 < screen.redraws - before < 50, screen.redraws - before
+        credited = [credit for message in app.of_type(StampingScreen.StampsCounted) for credit in message.credits]
+        assert len(credited) == 1000
+
+
+async def test_screenshot_at_100_by_30_shows_map_count_force_and_keys(tmp_path: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        post_stamps(app.stamping, 76)
+        await settle(pilot)
+        app.clear_notifications()
+        await pilot.pause()
+        app.save_screenshot(filename="stamping.svg", path=str(tmp_path))
+    svg = html.unescape((tmp_path / "stamping.svg").read_text(encoding="utf-8")).replace("\xa0", " ")
+    for text in ("Frontal", "63%", "76 stamps", "ACTIVE", "Left", "temporal", "connected", "SS-000421", "Finish step"):
+        assert text in svg, text

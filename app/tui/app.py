@@ -10,13 +10,15 @@ session in storage and says so (the guided session screens come in a later piece
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
 from textual.widgets import Footer, Header, LoadingIndicator
 
 from app.domain.steps import Clock, utc_now
@@ -137,6 +139,17 @@ class StampsideApp(App[None]):
         )
         if isinstance(self.screen, StartScreen):
             self.screen.refresh_course()
+
+    # -- command palette ----------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, StartScreen):
+            yield SystemCommand("Add practitioner", "Add a practitioner by name", screen.action_add_practitioner)
+            yield SystemCommand("New patient", "Create a patient (pseudonymous code)", screen.action_new_patient)
+            yield SystemCommand(
+                "Start or resume session", "For the chosen practitioner and patient", screen.action_start_session
+            )
 
     # -- quitting -----------------------------------------------------------------------------
 

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from textual.app import App
 from textual.message import Message
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import Button, Input, Static
 
 from app.domain.treatment_protocol import default_protocol
@@ -68,6 +70,11 @@ async def ready(pilot: Pilot[None]) -> StartScreen:
     return screen
 
 
+def current(app: App[None]) -> Screen[object]:
+    """The screen on top (a function, so type narrowing from earlier asserts does not stick)."""
+    return app.screen
+
+
 def text_of(screen: StartScreen, selector: str) -> str:
     return str(screen.query_one(selector, Static).content)
 
@@ -94,7 +101,7 @@ async def test_a_practitioner_added_in_the_dialog_is_stored_and_chosen(db_path: 
         assert "empty" in str(pilot.app.screen.query_one("#practitioner-error", Static).content)
         await pilot.press(*"Dr. Ana Ruiz", "enter")
         await pilot.pause()
-        assert pilot.app.screen is screen
+        assert current(pilot.app) is screen
         assert screen.practitioner is not None and screen.practitioner.name == "Dr. Ana Ruiz"
     with db.Session.begin() as s:
         assert [p.name for p in list_practitioners(s)] == ["Dr. Ana Ruiz"]
@@ -118,7 +125,7 @@ async def test_a_typo_in_the_new_patient_dialog_is_shown_and_fixed_in_place(db_p
         assert dialog.focused is dialog.query_one("#patient-birth-year", Input)
         await pilot.press("backspace", "4", "enter")
         await pilot.pause()
-        assert pilot.app.screen is screen
+        assert current(pilot.app) is screen
         assert screen.course is not None and screen.course.patient.code == "P-0042"
         assert "Session 1 of 6" in text_of(screen, "#course-label")
     with db.Session.begin() as s:
@@ -184,7 +191,7 @@ async def test_start_session_stores_an_open_session_and_says_so(db_path: Path, d
             (practitioner.id, patient.id, None)
         ]
         assert any("Session 1 started" in n.message for n in app._notifications)
-        assert "unfinished" in text_of(screen, "#resume-offer"), "the screen now offers to resume it"
+        assert "Session 1 is still open" in text_of(screen, "#resume-offer"), "the screen now offers to resume it"
     with db.Session.begin() as s:
         stored = find_open_session(s, patient_id=patient.id)
         summary = course_summary(s, patient.id)
@@ -211,7 +218,7 @@ async def test_an_unfinished_session_is_offered_for_resume_not_opened_twice(db_p
     async with app.run_test(size=SIZE, message_hook=record) as pilot:
         screen = await ready(pilot)
         await choose_patient(pilot, screen, "P-0042")
-        assert "Session 1 was left unfinished" in text_of(screen, "#resume-offer")
+        assert "Session 1 is still open" in text_of(screen, "#resume-offer")
         assert str(screen.query_one("#start-session", Button).label) == "Resume session 1"
         await pilot.press("s")
         await pilot.pause()
@@ -236,7 +243,7 @@ async def test_quit_asks_first_while_a_session_is_open(db_path: Path, db: Databa
         assert isinstance(app.screen, ConfirmDialog)
         await pilot.press("escape")
         await pilot.pause()
-        assert app.screen is screen and app.is_running
+        assert current(app) is screen and app.is_running
         await pilot.press("q", "y")
         await pilot.pause()
     assert app.return_code == 0
@@ -269,3 +276,20 @@ async def test_start_screen_screenshot_at_100x30(db_path: Path, db: Database, tm
         assert text in svg, text
     for key in ("New patient", "Start / resume", "Quit"):
         assert key in svg, key
+
+
+async def test_the_command_palette_offers_the_start_screen_actions(db_path: Path, db: Database) -> None:
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        titles = [command.title for command in pilot.app.get_system_commands(screen)]
+    assert {"Add practitioner", "New patient", "Start or resume session"} <= set(titles)
+
+
+async def test_escape_leaves_the_search_for_the_patient_list(db_path: Path, db: Database) -> None:
+    seed_patient(db)
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("slash")
+        assert pilot.app.focused is screen.query_one("#patient-search", Input)
+        await pilot.press("escape")
+        assert pilot.app.focused is screen.query_one("#patients")

@@ -16,8 +16,8 @@ class ConfirmDialog(ModalScreen[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("n", "cancel", "No", show=False),
-        Binding("y", "confirm", "Yes", show=False),
+        Binding("n", "cancel", "No"),
+        Binding("y", "confirm", "Yes"),
     ]
 
     def __init__(self, question: str, *, confirm_label: str = "Yes", cancel_label: str = "No") -> None:

@@ -14,7 +14,7 @@ from textual.widgets import Button, Label, Static
 class StorageErrorDialog(ModalScreen[None]):
     """Shown instead of the start screen when the database cannot be opened."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter", "quit_app", "Quit")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("q,escape,enter", "quit_app", "Quit", priority=True)]
 
     def __init__(self, message: str) -> None:
         super().__init__(classes="dialog-screen")

@@ -218,8 +218,8 @@ class StartScreen(Screen[None]):
         if course.open_session is not None:
             opened = course.open_session
             resume.update(
-                f"Session {opened.number} was left unfinished "
-                f"(opened {format_when(opened.started_at)} by {opened.practitioner_name})."
+                f"Session {opened.number} is still open: started {format_when(opened.started_at)} "
+                f"by {opened.practitioner_name}, not finished."
             )
             resume.add_class("shown")
             button.label = f"Resume session {opened.number}"

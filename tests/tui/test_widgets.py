@@ -1,0 +1,160 @@
+"""The stamping widgets: their formatting, and each mounted alone in a tiny app."""
+
+from __future__ import annotations
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widget import Widget
+from textual.widgets import Sparkline
+
+from app.domain.coverage import CoverageModel
+from app.domain.treatment_protocol import ForceQuality, ForceThresholds
+from app.domain.zones import Zone
+from app.tui.widgets.coverage_map import (
+    ACTIVE_MARK,
+    CoverageMap,
+    coverage_level,
+    format_percent,
+    tile_text,
+)
+from app.tui.widgets.force_meter import ForceMeter, format_bands, format_quality
+from app.tui.widgets.stamp_counter import StampCounter, format_elapsed
+from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar, describe_link, describe_state, format_duration
+from devicelink.state import LinkState
+
+THRESHOLDS = ForceThresholds(too_light_below_n=4.0, too_hard_above_n=9.0)
+
+
+class WidgetApp(App[None]):
+    def __init__(self, *widgets: Widget) -> None:
+        super().__init__(css_path="../../app/tui/styles/widgets.tcss")
+        self._widgets = widgets
+
+    def compose(self) -> ComposeResult:
+        yield from self._widgets
+
+
+def text_of(widget: Widget) -> str:
+    return str(widget.render())
+
+
+# -- status bar ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0 s"), (3.9, "3 s"), (59, "59 s"), (65, "1 min 05 s"), (3725, "1 h 02 min"), (-2, "0 s")],
+)
+def test_durations_read_as_seconds_minutes_hours(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+def test_the_bar_says_how_long_the_link_has_been_down() -> None:
+    lost = LinkStatus(LinkState.RECONNECTING, serial="SS-1", battery_pct=40, head_id="H-9", down_since=100.0)
+    assert describe_state(lost, now=103.2) == "↻ reconnecting 3 s"
+    assert describe_state(LinkStatus(LinkState.LOST, down_since=100.0), now=170.0) == "✖ link lost 1 min 10 s"
+    assert describe_state(LinkStatus(LinkState.CONNECTED, down_since=100.0), now=170.0) == "● connected"
+    text = describe_link(lost, now=103.2)
+    assert "Device SS-1" in text
+    assert "Battery 40%" in text
+    assert "Head H-9" in text
+
+
+def test_the_bar_shows_dashes_for_unknown_device_details() -> None:
+    assert describe_link(LinkStatus(LinkState.CONNECTING), now=0) == (
+        " Link: connecting  │  Device —  │  Battery —  │  Head —"
+    )
+
+
+async def test_the_bar_takes_the_class_of_its_state_and_updates() -> None:
+    now = [50.0]
+    bar = LinkStatusBar(LinkStatus(LinkState.CONNECTED, serial="SS-7"), clock=lambda: now[0])
+    async with WidgetApp(bar).run_test(size=(100, 5)) as pilot:
+        assert bar.has_class("-connected")
+        assert "● connected" in text_of(bar)
+        bar.status = LinkStatus(LinkState.LOST, serial="SS-7", down_since=45.0)
+        await pilot.pause()
+        assert bar.has_class("-lost")
+        assert not bar.has_class("-connected")
+        assert "link lost 5 s" in text_of(bar)
+
+
+# -- coverage map -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("percent", "reached", "level"),
+    [(None, False, 0), (0.0, False, 0), (19.9, False, 0), (20.0, False, 1), (63.0, False, 3), (99.9, False, 4)],
+)
+def test_coverage_levels_step_by_twenty_percent(percent: float | None, reached: bool, level: int) -> None:
+    assert coverage_level(percent, reached) == level
+
+
+def test_only_a_reached_zone_takes_the_top_level_and_shows_100() -> None:
+    assert coverage_level(100.0, True) == 5
+    assert format_percent(99.96, False) == "99%"
+    assert format_percent(100.0, True) == "100% ✓"
+    assert format_percent(63.4, False) == "63%"
+
+
+def test_a_tile_shows_the_zone_its_numbers_and_the_markers() -> None:
+    model = CoverageModel([Zone.FRONTAL], 2.0, 100)
+    for seq in range(76):
+        model.add_stamp(1, seq, 0)
+    assert tile_text(model.zone(Zone.FRONTAL), active=True) == f"Frontal\n63%\n76 stamps\n{ACTIVE_MARK}"
+    assert tile_text(model.zone(Zone.VERTEX), active=False) == "Vertex\nnot treated\n0 stamps"
+
+
+async def test_the_map_colours_and_labels_each_zone() -> None:
+    model = CoverageModel([Zone.FRONTAL, Zone.LEFT_TEMPORAL], 2.0, 100, active=Zone.LEFT_TEMPORAL)
+    for seq in range(50):
+        model.add_stamp(1, seq, 0)
+    for seq in range(100, 176):
+        model.add_stamp(1, seq, int(Zone.FRONTAL))
+    the_map = CoverageMap()
+    async with WidgetApp(the_map).run_test(size=(70, 28)) as pilot:
+        the_map.show(model.zones(), model.active)
+        await pilot.pause()
+        frontal = the_map.tile(Zone.FRONTAL)
+        left = the_map.tile(Zone.LEFT_TEMPORAL)
+        vertex = the_map.tile(Zone.VERTEX)
+        assert frontal.has_class("-level-3") and "63%" in text_of(frontal)
+        assert left.has_class("-level-5") and left.has_class("-active") and "100% ✓" in text_of(left)
+        assert vertex.has_class("-untreated") and not vertex.has_class("-level-0")
+        assert frontal.border_title == "f"
+        assert not frontal.has_class("-active")
+
+
+# -- stamp counter and force meter ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0, "00:00"), (247.9, "04:07"), (3723, "1:02:03")])
+def test_elapsed_time_reads_as_a_clock(seconds: float, text: str) -> None:
+    assert format_elapsed(seconds) == text
+
+
+async def test_the_counter_shows_count_rate_and_elapsed() -> None:
+    counter = StampCounter()
+    async with WidgetApp(counter).run_test(size=(60, 10)) as pilot:
+        counter.show(1234, 178.6, 247)
+        await pilot.pause()
+        assert counter.text == "1234 stamps  179 /min  ·  04:07 elapsed"
+
+
+def test_force_quality_reads_in_words() -> None:
+    assert format_quality(None, None) == "– no stamp yet"
+    assert format_quality(ForceQuality.TOO_LIGHT, 3.2) == "▼ TOO LIGHT  3.2 N"
+    assert format_quality(ForceQuality.GOOD, 6.0) == "✓ GOOD  6.0 N"
+    assert format_quality(ForceQuality.TOO_HARD, 10.5) == "▲ TOO HARD  10.5 N"
+    assert format_bands(THRESHOLDS) == "good 4–9 N"
+
+
+async def test_the_force_meter_shows_quality_class_and_sparkline() -> None:
+    meter = ForceMeter(THRESHOLDS)
+    async with WidgetApp(meter).run_test(size=(60, 10)) as pilot:
+        meter.show(ForceQuality.TOO_HARD, 10.5, [5.0, 6.5, 10.5])
+        await pilot.pause()
+        quality = meter.query_one("#force-quality")
+        assert "TOO HARD" in meter.text
+        assert quality.has_class("-too-hard") and not quality.has_class("-good")
+        assert meter.query_one(Sparkline).data == [5.0, 6.5, 10.5]

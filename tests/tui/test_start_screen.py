@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import html
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from textual.app import App
 from textual.message import Message
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Button, Input, Static
 
+import app.tui.screens.start as start_module
 from app.domain.treatment_protocol import default_protocol
 from app.storage.courses import course_summary, start_course
 from app.storage.database import Database, open_database
@@ -293,3 +296,23 @@ async def test_escape_leaves_the_search_for_the_patient_list(db_path: Path, db: 
         assert pilot.app.focused is screen.query_one("#patient-search", Input)
         await pilot.press("escape")
         assert pilot.app.focused is screen.query_one("#patients")
+
+
+async def test_a_locked_database_while_saving_is_explained_in_the_dialog(
+    db_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def locked(*args: object, **kwargs: object) -> PatientView:
+        raise OperationalError("INSERT INTO patients", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(start_module, "create_patient", locked)
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.click("#new-patient")  # the mouse works too
+        await pilot.pause()
+        dialog = current(pilot.app)
+        assert isinstance(dialog, NewPatientDialog)
+        await pilot.press(*"P-0042", "enter")
+        await pilot.pause()
+        assert current(pilot.app) is dialog
+        assert "is locked by another program" in str(dialog.query_one("#patient-error", Static).content)
+        assert dialog.query_one("#patient-code", Input).value == "P-0042"

@@ -144,6 +144,16 @@ async def test_zone_keys_switch_the_active_zone_and_a_device_zone_wins() -> None
         assert changes == [Zone.LEFT_TEMPORAL, Zone.RIGHT_TEMPORAL, Zone.FRONTAL]
 
 
+async def test_clicking_a_zone_on_the_map_makes_it_active() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.click("#zone-right-temporal")
+        await pilot.pause()
+        assert active_zone(app.stamping) is Zone.RIGHT_TEMPORAL
+        assert "ACTIVE" in text_of(app.stamping.query_one(CoverageMap).tile(Zone.RIGHT_TEMPORAL))
+
+
 async def test_footer_shows_the_zone_keys_and_finish() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

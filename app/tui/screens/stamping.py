@@ -33,7 +33,7 @@ from app.domain.stamping_stats import StampingStats
 from app.domain.treatment_protocol import ForceThresholds, TreatmentProtocol
 from app.domain.zones import Zone
 from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.widgets.coverage_map import CoverageMap, format_percent, format_stamps
+from app.tui.widgets.coverage_map import CoverageMap, ZoneTile, format_percent, format_stamps
 from app.tui.widgets.force_meter import ForceMeter
 from app.tui.widgets.stamp_counter import StampCounter
 from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar, format_duration
@@ -224,6 +224,11 @@ class StampingScreen(Screen[None]):
         message.stop()
         self.set_link_status(message.status)
 
+    @on(ZoneTile.Selected)
+    def _on_tile_selected(self, message: ZoneTile.Selected) -> None:
+        message.stop()
+        self.action_zone(int(message.zone))
+
     def record_stamps(self, stamps: Iterable[StampInput]) -> None:
         """Count stamps now; the widgets catch up at the next redraw. Duplicates change nothing."""
         for stamp in stamps:
@@ -276,7 +281,8 @@ class StampingScreen(Screen[None]):
 
     def _tick(self) -> None:
         """Once a second: elapsed time, the rate and the banner's duration move on their own."""
-        self._redraw()
+        stats = self.stats
+        self.query_one(StampCounter).show(stats.count, stats.rate_per_min(), stats.elapsed_s)
         if self.link.down:
             self._show_link(self.link)
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
@@ -82,12 +84,23 @@ def tile_text(coverage: ZoneCoverage, active: bool) -> str:
 
 
 class ZoneTile(Static):
-    """One zone of the map; its border title is the zone's key."""
+    """One zone of the map; its border title is the zone's key. A click posts :class:`ZoneTile.Selected`."""
+
+    class Selected(Message):
+        """The practitioner clicked a zone's tile."""
+
+        def __init__(self, zone: Zone) -> None:
+            super().__init__()
+            self.zone = zone
 
     def __init__(self, zone: Zone) -> None:
         super().__init__(zone.label, id=tile_id(zone), classes="zone-tile", markup=False)
         self.zone = zone
         self.border_title = zone.key
+
+    def on_click(self, event: events.Click) -> None:
+        event.stop()
+        self.post_message(self.Selected(self.zone))
 
     def show(self, coverage: ZoneCoverage, active: bool) -> None:
         level = coverage_level(coverage.percent, coverage.reached)

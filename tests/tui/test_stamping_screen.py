@@ -62,6 +62,9 @@ class StampingTestApp(App[None]):
     def on_stamping_screen_active_zone_changed(self, message: StampingScreen.ActiveZoneChanged) -> None:
         self.messages.append(message)
 
+    def on_stamping_screen_treated_zones_changed(self, message: StampingScreen.TreatedZonesChanged) -> None:
+        self.messages.append(message)
+
     def on_stamping_screen_finished(self, message: StampingScreen.Finished) -> None:
         self.messages.append(message)
 
@@ -154,6 +157,24 @@ async def test_clicking_a_zone_on_the_map_makes_it_active() -> None:
         assert "ACTIVE" in text_of(app.stamping.query_one(CoverageMap).tile(Zone.RIGHT_TEMPORAL))
 
 
+async def test_t_adds_the_active_zone_to_the_treatment_and_takes_it_out() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        await pilot.press("v")
+        post_stamps(screen, 10)
+        await settle(pilot)
+        assert "not treated" in text_of(screen.query_one(CoverageMap).tile(Zone.VERTEX))
+        await pilot.press("t")
+        assert Zone.VERTEX in screen.coverage.treated
+        assert "10%" in text_of(screen.query_one(CoverageMap).tile(Zone.VERTEX))  # 10 of 100 stamps
+        await pilot.press("t")
+        assert Zone.VERTEX not in screen.coverage.treated
+        assert screen.coverage.stamps_in(Zone.VERTEX) == 10
+        changes = [message.zones for message in app.of_type(StampingScreen.TreatedZonesChanged)]
+        assert Zone.VERTEX in changes[0] and Zone.VERTEX not in changes[1]
+
+
 async def test_footer_shows_the_zone_keys_and_finish() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -162,6 +183,7 @@ async def test_footer_shows_the_zone_keys_and_finish() -> None:
         assert shown["f"] == "Frontal"
         assert shown["r"] == "Right temp."
         assert shown["ctrl+d"] == "Finish step"
+        assert shown["t"] == "Treat zone"
 
 
 async def test_duplicate_stamps_count_once() -> None:

@@ -103,6 +103,7 @@ class StampingScreen(Screen[None]):
         Binding("l", "zone(4)", "Left temp."),
         Binding("r", "zone(5)", "Right temp."),
         *(Binding(str(zone.value), f"zone({zone.value})", zone.label, show=False) for zone in Zone),
+        Binding("t", "toggle_treated", "Treat zone"),
         Binding("ctrl+d", "finish", "Finish step"),
     ]
 
@@ -117,6 +118,13 @@ class StampingScreen(Screen[None]):
         def __init__(self, zone: Zone) -> None:
             super().__init__()
             self.zone = zone
+
+    class TreatedZonesChanged(Message):
+        """The practitioner added or removed a treated zone (stamps already counted stay)."""
+
+        def __init__(self, zones: frozenset[Zone]) -> None:
+            super().__init__()
+            self.zones = zones
 
     class ZoneReached(Message):
         """A treated zone reached its target (posted once per zone, as the prompt shows)."""
@@ -325,6 +333,22 @@ class StampingScreen(Screen[None]):
         self.post_message(self.ActiveZoneChanged(zone))
         if not self.coverage.zone(zone).treated:
             self.notify(f"{zone.label} is not treated in this session.", severity="warning")
+        self._redraw()
+
+    def action_toggle_treated(self) -> None:
+        """Add the active zone to the treated zones, or take it out."""
+        zone = self.coverage.active
+        if zone in self.coverage.treated:
+            self.coverage.remove_zone(zone)
+            self.notify(f"{zone.label} is no longer treated; its stamps stay counted.")
+        else:
+            try:
+                self.coverage.add_zone(zone)
+            except ValueError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.notify(f"{zone.label} is now treated.")
+        self.post_message(self.TreatedZonesChanged(self.coverage.treated))
         self._redraw()
 
     def action_finish(self) -> None:

@@ -181,9 +181,9 @@ async def test_footer_shows_the_zone_keys_and_finish() -> None:
         await pilot.pause()
         shown = {key: active.binding.description for key, active in app.active_bindings.items() if active.binding.show}
         assert shown["f"] == "Frontal"
-        assert shown["r"] == "Right temp."
+        assert shown["r"] == "Right"
         assert shown["ctrl+d"] == "Finish step"
-        assert shown["t"] == "Treat zone"
+        assert shown["t"] == "Treat on/off"
 
 
 async def test_duplicate_stamps_count_once() -> None:

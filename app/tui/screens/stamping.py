@@ -100,10 +100,10 @@ class StampingScreen(Screen[None]):
         Binding("f", "zone(1)", "Frontal"),
         Binding("m", "zone(2)", "Mid-scalp"),
         Binding("v", "zone(3)", "Vertex"),
-        Binding("l", "zone(4)", "Left temp."),
-        Binding("r", "zone(5)", "Right temp."),
+        Binding("l", "zone(4)", "Left"),
+        Binding("r", "zone(5)", "Right"),
         *(Binding(str(zone.value), f"zone({zone.value})", zone.label, show=False) for zone in Zone),
-        Binding("t", "toggle_treated", "Treat zone"),
+        Binding("t", "toggle_treated", "Treat on/off"),
         Binding("ctrl+d", "finish", "Finish step"),
     ]
 

@@ -297,6 +297,18 @@ async def test_a_burst_of_a_thousand_stamps_is_drawn_in_a_few_redraws() -> None:
         assert len(credited) == 1000
 
 
+async def test_a_stamp_after_a_pause_is_drawn_at_once() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        await pilot.pause(0.15)  # longer than the redraw interval since the last redraw
+        before = screen.redraws
+        post_stamps(screen, 1)
+        await pilot.pause()  # no waiting for a timer
+        assert screen.redraws == before + 1
+        assert "1 stamps" in screen.query_one(StampCounter).text
+
+
 async def test_screenshot_at_100_by_30_shows_map_count_force_and_keys(tmp_path: Path) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -96,6 +96,7 @@ from firmware_protocol import (
     negotiate,
 )
 from firmware_protocol.connection import Connection
+from firmware_protocol.timing import HEARTBEAT_INTERVAL_S, LINK_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +108,9 @@ class LinkOptions:
     """Timing and sizing of a :class:`LinkSession`. The defaults follow docs/protocol.md."""
 
     #: The link is lost after this long without a valid frame from the device (seconds).
-    link_timeout: float = 2.0
+    link_timeout: float = LINK_TIMEOUT_S
     #: The host sends HEARTBEAT this often (seconds).
-    heartbeat_interval: float = 0.5
+    heartbeat_interval: float = HEARTBEAT_INTERVAL_S
     #: How long to wait for the reply to a command before sending it again (seconds).
     reply_timeout: float = 0.3
     #: How many times a command (HELLO, TIME_SYNC, RESUME, ARM, ...) is sent before giving up.

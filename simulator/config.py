@@ -22,6 +22,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from firmware_protocol import DEFAULT_BUFFER_CAPACITY, SUPPORTED_VERSIONS
+from firmware_protocol.timing import HEARTBEAT_INTERVAL_S, LINK_TIMEOUT_S
 
 U16_MAX = 0xFFFF
 U32_MAX = 0xFFFF_FFFF
@@ -57,8 +58,10 @@ class DeviceConfig(StrictModel):
     last_seq: int = Field(0, ge=0, le=U32_MAX - 1_000_000, description="newest seq counted before this run")
     armed: bool = Field(False, description="count stamps from the start, without waiting for ARM")
     reboot_silence: float = Field(0.3, ge=0, le=60, description="seconds a reboot keeps the device silent")
-    heartbeat_interval: float = Field(0.5, gt=0, le=60, description="seconds between heartbeats")
-    host_timeout: float = Field(2.0, gt=0, le=600, description="host is present while it sent a frame this recently")
+    heartbeat_interval: float = Field(HEARTBEAT_INTERVAL_S, gt=0, le=60, description="seconds between heartbeats")
+    host_timeout: float = Field(
+        LINK_TIMEOUT_S, gt=0, le=600, description="host is present while it sent a frame this recently"
+    )
 
     @field_validator("firmware")
     @classmethod

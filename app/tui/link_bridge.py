@@ -1,0 +1,347 @@
+"""The app's link to the stamp: one :class:`~devicelink.session.LinkSession`, forwarded to a screen as messages.
+
+The screens hold no link ("attributes down, messages up"). A :class:`LinkBridge` owns the
+session for the app shell and posts to its :attr:`~LinkBridge.target` (normally the
+:class:`~app.tui.screens.stamping.StampingScreen`; ``None`` means nobody listens):
+
+* :class:`~app.tui.screens.stamping.StampArrived` for every NEW stamp. The session's stamp
+  subscription yields each stamp once, live or replayed after a drop, so the count catches up
+  when the link returns and no stamp is counted twice (the screen also ignores duplicates).
+  Stamps that arrive while there is no target are not kept here: with a sink they are in the
+  database, which is where a resumed screen reads them from.
+* :class:`~app.tui.screens.stamping.LinkStatusChanged` on every state change and whenever the
+  serial, battery or head changes (checked every ``poll_interval`` seconds, as the session
+  has no event for them). ``down_since`` is set when the link stops being connected and
+  stays put while it goes LOST → RECONNECTING → LOST; it is on the bridge's ``clock``
+  (``time.monotonic`` by default, the screen's clock too). A new target gets the current
+  status at once.
+* :class:`LinkProblem` when something needs a person: the port cannot be opened
+  (:class:`~devicelink.transport.TransportOpenError`, the status turns CLOSED), the device
+  speaks no common protocol version (:class:`~firmware_protocol.IncompatibleVersion`, the
+  session ends CLOSED), commits to the database keep failing
+  (:class:`~app.storage.errors.StorageError`, polled; the session retries them), the device
+  refuses to arm. ``text`` is meant to be shown as is; ``None`` says the problem went away
+  (the link connected again, commits go through again). It bubbles from the screen to the
+  app, which shows it (a notification, the storage-error dialog). A database that fails
+  during the handshake shows as a lost link that keeps retrying, with no problem message.
+
+Nothing here raises into the UI: :meth:`LinkBridge.start`, :meth:`LinkBridge.arm` and
+:meth:`LinkBridge.aclose` turn every failure into a status and a :class:`LinkProblem`.
+The loops run as asyncio tasks on the loop that called :meth:`LinkBridge.start` (the app's).
+
+Typical use in the app shell::
+
+    bridge = LinkBridge(device_url, sink=DatabaseSink(database), target=stamping_screen)
+    await bridge.start()
+    await bridge.arm()                 # when the stamping step begins
+    bridge.session_id = treatment_id   # stamps join the open treatment session
+    bridge.target = next_screen        # or None
+    await bridge.aclose()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from textual.message import Message
+from textual.message_pump import MessagePump
+
+from app.storage.errors import StorageError
+from app.storage.sink import DatabaseSink
+from app.tui.screens.stamping import LinkStatusChanged, StampArrived
+from app.tui.widgets.status_bar import LinkStatus
+from devicelink.broadcast import Subscription
+from devicelink.errors import LinkError, SinkError
+from devicelink.events import StampEvent, StateChange
+from devicelink.serial_transport import SerialTransport
+from devicelink.session import LinkOptions, LinkSession
+from devicelink.state import LinkState
+from devicelink.transport import Transport, TransportError
+from firmware_protocol import IncompatibleVersion
+
+log = logging.getLogger(__name__)
+
+#: States in which the link is down and ``down_since`` counts.
+_DOWN = frozenset({LinkState.LOST, LinkState.RECONNECTING})
+
+
+class LinkProblem(Message):
+    """Something about the link needs a person; ``text`` is for them, ``None`` = the problem went away."""
+
+    def __init__(self, text: str | None) -> None:
+        super().__init__()
+        self.text = text
+
+
+class LinkBridge:
+    """Owns the app's :class:`LinkSession` and forwards stamps and status to :attr:`target`.
+
+    ``url`` is what :class:`~devicelink.serial_transport.SerialTransport` opens (a port, a
+    pty path, ``socket://HOST:PORT``); ``transport`` replaces it (tests, other backends).
+    With a ``sink`` every stamp is stored and acknowledged exactly once; without one the
+    session only shows live stamps. ``arm``: count from the first handshake on.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        sink: DatabaseSink | None = None,
+        arm: bool = False,
+        options: LinkOptions | None = None,
+        target: MessagePump | None = None,
+        transport: Transport | None = None,
+        poll_interval: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self.sink = sink
+        self.options = options
+        self.poll_interval = poll_interval
+        self._want_armed = arm
+        self._transport = transport
+        self._clock = clock
+        self._target = target
+        self._session: LinkSession | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._state = LinkState.CONNECTING
+        self._down_since: float | None = None
+        self._status = LinkStatus(LinkState.CONNECTING)
+        self._problem: str | None = None
+        self._storage_problem: str | None = None
+        self._closed = False
+        #: How many StampArrived messages were posted (to any target).
+        self.stamps_forwarded = 0
+
+    # -- what the app reads and sets ----------------------------------------------------
+
+    @property
+    def session(self) -> LinkSession | None:
+        """The link session, once :meth:`start` made it."""
+        return self._session
+
+    @property
+    def status(self) -> LinkStatus:
+        """The status last posted (or that would have been, with no target)."""
+        return self._status
+
+    @property
+    def problem(self) -> str | None:
+        """The current problem's text, as last posted in a :class:`LinkProblem`."""
+        return self._problem
+
+    @property
+    def target(self) -> MessagePump | None:
+        return self._target
+
+    @target.setter
+    def target(self, target: MessagePump | None) -> None:
+        """Send from now on to ``target``, which gets the current status (and problem) at once."""
+        self._target = target
+        if target is not None:
+            self._post(LinkStatusChanged(self._status))
+            if self._problem is not None:
+                self._post(LinkProblem(self._problem))
+
+    @property
+    def session_id(self) -> int | None:
+        """The treatment session stored stamps join (needs a sink; None outside a session)."""
+        return self.sink.session_id if self.sink is not None else None
+
+    @session_id.setter
+    def session_id(self, value: int | None) -> None:
+        if self.sink is None:
+            raise ValueError("the link bridge has no database sink to attach stamps to a session")
+        self.sink.session_id = value
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> bool:
+        """Open the link and start forwarding; False (with a :class:`LinkProblem` posted) if it cannot open."""
+        if self._session is not None or self._closed:
+            return self._session is not None
+        session = LinkSession(
+            self._transport if self._transport is not None else SerialTransport(self.url),
+            sink=self.sink,
+            arm=self._want_armed,
+            options=self.options,
+        )
+        self._session = session
+        stamps = session.subscribe_stamps()
+        states = session.subscribe_states()
+        self._publish(force=True)
+        try:
+            await session.start()
+        except (TransportError, StorageError, SinkError, IncompatibleVersion, LinkError, OSError) as exc:
+            stamps.close()
+            states.close()
+            self._state = LinkState.CLOSED
+            self._set_problem(str(exc) or type(exc).__name__)
+            self._publish(force=True)
+            return False
+        self._spawn(self._forward_stamps(stamps), "stamps")
+        self._spawn(self._follow_states(states), "states")
+        self._spawn(self._poll(), "poll")
+        return True
+
+    async def aclose(self) -> None:
+        """Store and acknowledge what is pending, close the link and stop the loops. Never raises."""
+        self._closed = True
+        session = self._session
+        if session is not None:
+            try:
+                await session.close()
+            except Exception:  # the app is closing: log it, never raise into the UI
+                log.exception("closing the link session failed")
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def arm(self) -> bool:
+        """Count stamps, now and after every reconnect; False (with a :class:`LinkProblem`) if refused."""
+        self._want_armed = True
+        session = self._session
+        if session is None:
+            return True  # start() arms at the first handshake
+        try:
+            await session.arm()
+        except (LinkError, TransportError) as exc:
+            self._set_problem(f"the device did not arm: {exc}")
+            return False
+        return True
+
+    async def disarm(self) -> bool:
+        """Stop counting (and stay disarmed after reconnects); False if the device did not answer."""
+        self._want_armed = False
+        session = self._session
+        if session is None:
+            return True
+        try:
+            await session.disarm()
+        except (LinkError, TransportError) as exc:
+            self._set_problem(f"the device did not disarm: {exc}")
+            return False
+        return True
+
+    # -- the loops ----------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.append(asyncio.create_task(self._guarded(coro), name=f"stampside link bridge {name}"))
+
+    async def _guarded(self, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug here must not take the app down: show it and log it
+            log.exception("the link bridge failed")
+            self._set_problem(f"internal error in the link bridge: {exc!r}")
+
+    async def _forward_stamps(self, stamps: Subscription[StampEvent]) -> None:
+        with stamps:
+            async for event in stamps:
+                self._forward(event)
+
+    def _forward(self, event: StampEvent) -> None:
+        stamp = event.stamp
+        self.stamps_forwarded += 1
+        self._post(
+            StampArrived(
+                stamp.boot,
+                stamp.seq,
+                stamp.device_time_ms,
+                stamp.force_dn,
+                stamp.zone,
+                self._on_clock(event.monotonic),
+            )
+        )
+
+    async def _follow_states(self, states: Subscription[StateChange]) -> None:
+        with states:
+            async for change in states:
+                self._on_state(change)
+
+    def _on_state(self, change: StateChange) -> None:
+        self._state = change.state
+        if change.state in _DOWN:
+            if self._down_since is None:
+                self._down_since = self._on_clock(change.monotonic)
+        else:
+            self._down_since = None
+        if change.state is LinkState.CONNECTED and self._problem is not None:
+            self._set_problem(None)
+        session = self._session
+        if change.state is LinkState.CLOSED and session is not None and session.error is not None:
+            self._set_problem(str(session.error))
+        self._publish(force=True)
+
+    async def _poll(self) -> None:
+        """Battery, head and serial have no event of their own; storage errors neither."""
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            self._publish(force=False)
+            session = self._session
+            if session is None:
+                continue
+            error = session.storage_error
+            if error is not None:
+                self._storage_problem = str(error)
+                self._set_problem(self._storage_problem)
+            elif self._storage_problem is not None:
+                if self._problem == self._storage_problem:
+                    self._set_problem(None)  # the commits go through again
+                self._storage_problem = None
+
+    # -- posting ------------------------------------------------------------------------
+
+    def _publish(self, *, force: bool) -> None:
+        status = self._compute_status()
+        if force or status != self._status:
+            self._status = status
+            self._post(LinkStatusChanged(status))
+
+    def _compute_status(self) -> LinkStatus:
+        session = self._session
+        serial = battery = head = None
+        if session is not None:
+            device = session.device
+            if device is not None:
+                serial, battery, head = device.serial, device.battery_pct, device.head_id
+            if session.battery is not None:
+                battery = session.battery.pct
+            if session.head is not None:
+                head = session.head.head_id
+        return LinkStatus(
+            self._state,
+            serial=serial,
+            battery_pct=battery,
+            head_id=None if head is None else str(head),
+            down_since=self._down_since,
+        )
+
+    def _set_problem(self, text: str | None) -> None:
+        if text == self._problem:
+            return
+        self._problem = text
+        if text is not None:
+            log.warning("link problem: %s", text)
+        self._post(LinkProblem(text))
+
+    def _post(self, message: Message) -> None:
+        target = self._target
+        if target is not None:
+            target.post_message(message)  # False once the target is closed: nothing to do
+
+    def _on_clock(self, monotonic: float) -> float:
+        """A ``time.monotonic()`` instant on the bridge's clock."""
+        if self._clock is time.monotonic:
+            return monotonic
+        return self._clock() - (time.monotonic() - monotonic)

@@ -1,0 +1,192 @@
+"""The link bridge against a real in-process simulator over a pty, with the stamping screen and a SQLite sink.
+
+Each stamp is counted on the screen once, stored once, and matches the simulator's truth,
+also across a link drop; the drop shows on the screen's status bar and banner; a port that
+cannot be opened becomes a closed status and a :class:`LinkProblem`, not a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from textual.app import App
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from app.domain.treatment_protocol import default_protocol
+from app.domain.zones import Zone
+from app.storage import Database, DatabaseSink, open_database
+from app.storage.schema import StampEvent
+from app.tui.link_bridge import LinkBridge, LinkProblem
+from app.tui.screens.stamping import StampingScreen
+from devicelink.session import LinkOptions
+from devicelink.state import LinkState
+from simulator.config import DeviceConfig, SimConfig, StampingConfig
+from simulator.runner import Simulator
+
+#: Short timings so a drop is noticed and healed within the test's patience.
+FAST = LinkOptions(link_timeout=0.6, reply_timeout=0.2, backoff_initial=0.05, backoff_max=0.2, ping_interval=0)
+#: Generous: the suite shares a small machine.
+PATIENCE = 15.0
+
+
+class BridgeTestApp(App[None]):
+    """Pushes a stamping screen and keeps the link problems that bubble up from it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stamping = StampingScreen.for_protocol(default_protocol(), treated=(Zone.FRONTAL,), footprint_mm2=100)
+        self.problems: list[str | None] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(self.stamping)
+
+    def on_link_problem(self, message: LinkProblem) -> None:
+        self.problems.append(message.text)
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    db = open_database(f"sqlite:///{tmp_path / 'stamps.db'}")
+    yield db
+    db.close()
+
+
+@pytest.fixture
+async def simulator_factory() -> AsyncIterator[Callable[..., Simulator]]:
+    made: list[Simulator] = []
+
+    def make(stamps: int, versions: tuple[int, int] = (1, 1)) -> Simulator:
+        config = SimConfig(
+            device=DeviceConfig(versions=versions), stamping=StampingConfig(rate=50, stamps=stamps), seed=3
+        )
+        sim = Simulator(config)
+        made.append(sim)
+        return sim
+
+    yield make
+    for sim in made:
+        await sim.stop()
+
+
+def stored_count(database: Database) -> int:
+    with database.Session.begin() as session:
+        return session.scalar(select(func.count()).select_from(StampEvent)) or 0
+
+
+async def wait_for(pilot: Pilot[None], predicate: Callable[[], bool], timeout: float = PATIENCE) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await pilot.pause(0.02)
+
+
+async def test_every_stamp_is_counted_on_the_screen_once_and_stored_once(
+    database: Database, simulator_factory: Callable[..., Simulator]
+) -> None:
+    stamps = 60
+    sim = simulator_factory(stamps)
+    await sim.start()
+    app = BridgeTestApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.stamping
+        bridge = LinkBridge(sim.url, sink=DatabaseSink(database), arm=True, options=FAST, target=screen)
+        try:
+            assert await bridge.start()
+            await wait_for(pilot, lambda: screen.link.state is LinkState.CONNECTED)
+            assert screen.link.serial == sim.config.device.serial
+            assert screen.link.head_id == str(sim.config.device.head_id)
+            assert screen.link.battery_pct is not None
+            await wait_for(pilot, lambda: screen.stats.count >= stamps and stored_count(database) >= stamps)
+            await pilot.pause(0.3)  # anything extra would show up by now
+        finally:
+            await bridge.aclose()
+        assert screen.stats.count == stamps == stored_count(database) == len(sim.truth)
+        assert bridge.stamps_forwarded == stamps
+        assert app.problems == []
+
+
+async def test_a_drop_shows_on_the_screen_and_the_count_catches_up_without_double_counting(
+    database: Database, simulator_factory: Callable[..., Simulator]
+) -> None:
+    stamps = 150
+    sim = simulator_factory(stamps)
+    await sim.start()
+    app = BridgeTestApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.stamping
+        bridge = LinkBridge(sim.url, sink=DatabaseSink(database), arm=True, options=FAST, target=screen)
+        try:
+            assert await bridge.start()
+            await wait_for(pilot, lambda: screen.stats.count >= 20)
+            sim.drop(2.5)
+            await wait_for(pilot, lambda: screen.link.down)
+            assert screen.link.down_since is not None
+            assert screen.query_one("#link-banner", Static).has_class("-shown")
+            counted_during_drop = screen.stats.count
+            await wait_for(pilot, lambda: screen.link.state is LinkState.CONNECTED)
+            assert screen.link.down_since is None
+            assert not screen.query_one("#link-banner", Static).has_class("-shown")
+            await wait_for(pilot, lambda: screen.stats.count >= stamps and stored_count(database) >= stamps)
+            await pilot.pause(0.3)
+        finally:
+            await bridge.aclose()
+        assert counted_during_drop < stamps  # the simulator went on counting while the link was down
+        assert screen.stats.count == stamps == stored_count(database) == len(sim.truth)
+        assert bridge.stamps_forwarded == stamps
+        assert sim.stats().drops >= 1
+
+
+async def test_a_port_that_cannot_be_opened_becomes_a_closed_status_and_a_problem(tmp_path: Path) -> None:
+    app = BridgeTestApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.stamping
+        bridge = LinkBridge(str(tmp_path / "no-such-port"), options=FAST, target=screen)
+        assert not await bridge.start()
+        await wait_for(pilot, lambda: bool(app.problems))
+        assert screen.link.state is LinkState.CLOSED
+        assert bridge.problem is not None
+        assert app.problems == [bridge.problem]
+        await bridge.aclose()
+
+
+async def test_a_new_target_gets_the_current_status_and_no_target_gets_nothing(
+    database: Database, simulator_factory: Callable[..., Simulator]
+) -> None:
+    sim = simulator_factory(0)
+    await sim.start()
+    app = BridgeTestApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.stamping
+        bridge = LinkBridge(sim.url, sink=DatabaseSink(database), options=FAST)
+        try:
+            assert await bridge.start()
+            await wait_for(pilot, lambda: bridge.status.state is LinkState.CONNECTED)
+            assert screen.link.state is LinkState.CONNECTING  # nobody was told
+            bridge.target = screen
+            await wait_for(pilot, lambda: screen.link.state is LinkState.CONNECTED)
+            assert screen.link.serial == sim.config.device.serial
+        finally:
+            await bridge.aclose()
+
+
+async def test_a_device_with_no_common_protocol_version_becomes_a_closed_status_and_a_problem(
+    simulator_factory: Callable[..., Simulator],
+) -> None:
+    sim = simulator_factory(0, versions=(9, 9))
+    await sim.start()
+    app = BridgeTestApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.stamping
+        bridge = LinkBridge(sim.url, options=FAST, target=screen)
+        try:
+            assert await bridge.start()
+            await wait_for(pilot, lambda: screen.link.state is LinkState.CLOSED and bool(app.problems))
+        finally:
+            await bridge.aclose()
+        assert bridge.problem is not None
+        assert "9" in bridge.problem
+        assert app.problems == [bridge.problem]

@@ -190,3 +190,22 @@ async def test_a_device_with_no_common_protocol_version_becomes_a_closed_status_
         assert bridge.problem is not None
         assert "9" in bridge.problem
         assert app.problems == [bridge.problem]
+
+
+async def test_a_new_head_and_a_battery_change_reach_the_status_bar(
+    database: Database, simulator_factory: Callable[..., Simulator]
+) -> None:
+    sim = simulator_factory(0)
+    await sim.start()
+    app = BridgeTestApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.stamping
+        bridge = LinkBridge(sim.url, sink=DatabaseSink(database), options=FAST, target=screen, poll_interval=0.1)
+        try:
+            assert await bridge.start()
+            await wait_for(pilot, lambda: screen.link.state is LinkState.CONNECTED)
+            sim.change_head(2002)
+            sim.set_battery(42)
+            await wait_for(pilot, lambda: screen.link.head_id == "2002" and screen.link.battery_pct == 42)
+        finally:
+            await bridge.aclose()

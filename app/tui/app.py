@@ -3,8 +3,9 @@
 The app opens the database in a worker (never on the UI thread), then shows the start
 screen. A database that cannot be opened is explained with the :class:`StorageError`
 message, never a traceback. Starting a session is asked for with
-:class:`~app.tui.screens.start.StartSessionRequested`; for now the app opens the course and
-session in storage and says so (the guided session screens come in a later piece).
+:class:`~app.tui.screens.start.StartSessionRequested`: the app opens (or resumes) the course
+and session in storage, then its :class:`~app.tui.session_controller.SessionController` runs
+the stamping step against the device and brings the start screen back when it is finished.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, LoadingIndicator
 
@@ -29,7 +31,10 @@ from app.storage.errors import StorageError, explain
 from app.storage.sessions import SessionError, SessionView, get_session, open_session
 from app.tui.dialogs.confirm import ConfirmDialog
 from app.tui.dialogs.storage_error import StorageErrorDialog
+from app.tui.link_bridge import LinkProblem
+from app.tui.screens.stamping import StampingScreen
 from app.tui.screens.start import StartScreen, StartSessionRequested
+from app.tui.session_controller import SessionController
 
 
 @dataclass(frozen=True)
@@ -64,8 +69,15 @@ class StampsideApp(App[None]):
         self.config = config
         self.database: Database | None = config.database if isinstance(config.database, Database) else None
         self._owns_database = not isinstance(config.database, Database)
-        #: The session started or resumed in this run, until it is finished (a later piece).
+        #: The session started or resumed in this run, until it is finished.
         self.open_session: SessionView | None = None
+        self.session_controller = SessionController(
+            self,
+            device_url=config.device_url,
+            protocol=config.protocol,
+            clock=config.clock,
+            ended=self._session_ended,
+        )
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -97,6 +109,7 @@ class StampsideApp(App[None]):
         self.push_screen(StartScreen(self.database, self.config.clock))
 
     async def on_unmount(self) -> None:
+        await self.session_controller.aclose()
         if self._owns_database and self.database is not None:
             self.database.close()
 
@@ -137,6 +150,19 @@ class StampsideApp(App[None]):
             f"Session {view.number} {verb} for {view.patient_code} ({view.number} of {view.planned_sessions})",
             title="Session",
         )
+        if isinstance(self.screen, StartScreen):
+            self.screen.refresh_course()
+        self.session_controller.begin(database, view)
+
+    @on(StampingScreen.StampsCounted)
+    @on(StampingScreen.TreatedZonesChanged)
+    @on(StampingScreen.Finished)
+    @on(LinkProblem)
+    def _to_session_controller(self, message: Message) -> None:
+        self.session_controller.handle(message)
+
+    def _session_ended(self, view: SessionView) -> None:
+        self.open_session = None
         if isinstance(self.screen, StartScreen):
             self.screen.refresh_course()
 

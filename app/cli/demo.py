@@ -1,8 +1,8 @@
-"""``stampside demo``: the built-in simulator and a live view of its link, on a local database.
+"""``stampside demo``: the chairside app against the built-in simulator, on a local database.
 
-Until the chairside TUI exists, this is the main job: a simulated stamp runs in its own
-process on a pty, and the link monitor connects to it, arms it, shows every frame and
-stores every stamp exactly once.
+This is the main job: a simulated stamp runs in its own process on a pty and the chairside
+app connects to it. With ``--monitor`` the link monitor runs instead of the app: it arms the
+stamp, shows every frame and stores every stamp exactly once.
 """
 
 from __future__ import annotations
@@ -37,6 +37,17 @@ def start_simulator(link: Path, sim_args: list[str]) -> subprocess.Popen[str]:
     return proc
 
 
+def run_app(device_url: str, database: str) -> None:
+    """The chairside app against ``device_url``, with the built-in protocol."""
+    # Textual is imported only when the app really starts.
+    from app.tui.app import AppConfig, create_app
+
+    app = create_app(AppConfig(database=database, device_url=device_url))
+    app.run()
+    if app.return_code:
+        raise SystemExit(app.return_code)
+
+
 def stop_simulator(proc: subprocess.Popen[str]) -> None:
     proc.terminate()
     try:
@@ -48,16 +59,18 @@ def stop_simulator(proc: subprocess.Popen[str]) -> None:
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of text.")
-@click.option("--hex", "with_hex", is_flag=True, help="Show the raw bytes of every frame.")
-@click.option("--heartbeats", is_flag=True, help="Show HEARTBEAT frames too (hidden by default).")
-@click.option("--duration", type=float, metavar="S", help="Stop after S seconds.")
+@click.option("--monitor", is_flag=True, help="Show the link's frames instead of the chairside app.")
+@click.option("--json", "as_json", is_flag=True, help="With --monitor: one JSON object per line instead of text.")
+@click.option("--hex", "with_hex", is_flag=True, help="With --monitor: show the raw bytes of every frame.")
+@click.option("--heartbeats", is_flag=True, help="With --monitor: show HEARTBEAT frames too (hidden by default).")
+@click.option("--duration", type=float, metavar="S", help="With --monitor: stop after S seconds.")
 @click.option("--rate", type=float, metavar="HZ", help="Stamps per second (default: a human rate, 1–3 Hz).")
 @click.option("--seed", type=int, metavar="N", help="Make the simulated stamping repeatable.")
 @click.pass_context
 def demo_command(
     ctx: click.Context,
     db_url: str | None,
+    monitor: bool,
     as_json: bool,
     with_hex: bool,
     heartbeats: bool,
@@ -65,17 +78,19 @@ def demo_command(
     rate: float | None,
     seed: int | None,
 ) -> None:
-    """Run a simulated stamp and watch its link live, storing every stamp.
+    """Run the chairside app against a simulated stamp, storing every stamp.
 
-    The simulator runs in its own process on a pty; the monitor arms it, shows the frames
-    both ways (stamps, acknowledgements, replays, bad frames) and stores each stamp once.
-    Any other option is passed to the simulator, so its faults work here too, e.g.
+    The simulator runs in its own process on a pty and stamps at a human rate once armed.
+    In the app: add yourself as practitioner (a), create a patient (n), start the session
+    (s) and switch zones with f m v l r while the stamps come in; ctrl+d finishes stamping.
+    With --monitor you see the link's frames instead (stamps, acknowledgements, replays, bad
+    frames). Any other option is passed to the simulator, so its faults work here too, e.g.
 
     \b
       stampside demo --corrupt 0.01 --drop-every 10 --drop-for 3
-      stampside demo --scenario flaky_link
+      stampside demo --scenario flaky_link --monitor
 
-    See `stampside sim --help` for them all. Stop with Ctrl-C.
+    See `stampside sim --help` for them all. Quit the app with q; stop the monitor with Ctrl-C.
     """
     sim_args = list(ctx.args)
     if rate is not None:
@@ -89,6 +104,9 @@ def demo_command(
         link = Path(tmp) / "stamp"
         proc = start_simulator(link, sim_args)
         try:
+            if not monitor:
+                run_app(str(link), database)
+                return
             if not as_json:
                 click.echo(f"demo: simulated stamp on {link}; storing into {database}; Ctrl-C to stop", err=True)
             ctx.invoke(

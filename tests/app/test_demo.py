@@ -13,7 +13,7 @@ STAMPSIDE = [sys.executable, "-m", "app.cli"]
 def test_demo_shows_the_link_and_stores_every_stamp_it_shows(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'demo.db'}"
     run = subprocess.run(
-        [*STAMPSIDE, "demo", "--db", db, "--json", "--duration", "3", "--rate", "20", "--seed", "3"],
+        [*STAMPSIDE, "demo", "--monitor", "--db", db, "--json", "--duration", "3", "--rate", "20", "--seed", "3"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -47,3 +47,4 @@ def test_demo_help_explains_itself() -> None:
     run = subprocess.run([*STAMPSIDE, "demo", "--help"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0
     assert "simulated stamp" in run.stdout
+    assert "--monitor" in run.stdout

@@ -114,3 +114,42 @@ def test_soak_twenty_thousand_stamps_through_a_noisy_flaky_pty(tmp_path: Path) -
         assert sorted(rows(stored)) == sorted(rows(expected))
     finally:
         sim.stop()
+
+
+def test_a_recorder_killed_mid_flood_loses_nothing_and_stores_nothing_twice(tmp_path: Path) -> None:
+    """SIGKILL `link record` while stamps pour in, start it again: export == truth."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.devicelink.processes import STAMPSIDE
+
+    link, truth = tmp_path / "stamp", tmp_path / "truth.jsonl"
+    db = f"sqlite:///{tmp_path / 'killed.db'}"
+    sim = SimProcess("--pty", str(link), "--stamps", "3000", "--rate", "400", "--seed", "9", "--truth", str(truth))
+    try:
+        first = subprocess.Popen(
+            [STAMPSIDE, "link", "record", str(link), "--db", db],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        # Let it store part of the flood, then kill it without any chance to clean up.
+        deadline = time.monotonic() + 30
+        before_kill = 0
+        while time.monotonic() < deadline and before_kill < 500:
+            time.sleep(0.25)
+            stored = stampside("export", "--db", db, "--format", "jsonl")
+            before_kill = stored.stdout.count("\n") if stored.returncode == 0 else 0
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        assert 500 <= before_kill < 3000, "the recorder was not killed in the middle of the flood"
+        second = stampside("link", "record", str(link), "--db", db, "--idle-exit", "2", timeout=120)
+        assert second.returncode == 0, second.stderr
+        sim.stop()
+        rows_stored = rows(json_lines(stampside("export", "--db", db, "--format", "jsonl").stdout))
+        expected = rows([json.loads(line) for line in truth.read_text().splitlines()])
+        assert len(expected) == 3000
+        assert len(rows_stored) == len(set(rows_stored)), "a stamp was stored twice"
+        assert sorted(rows_stored) == sorted(expected)
+    finally:
+        sim.stop()

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the Debian packages some tests need, when they are missing (idempotent):
+#   tmux          the real-terminal smoke run of `stampside demo` (tests/app/test_demo_tmux.py)
+#   librsvg2-bin  rsvg-convert, to render the app's SVG screenshots to PNG
+# Installs with apt-get as root, or through sudo when it works without a password. Anywhere
+# else (no apt-get, no rights) it prints one line and carries on: those tests skip themselves.
+# Usage: scripts/ensure_system_tools.sh        (scripts/test calls it before pytest)
+set -uo pipefail
+
+# package:command that proves it is installed
+wanted=("tmux:tmux" "librsvg2-bin:rsvg-convert")
+
+missing=()
+for item in "${wanted[@]}"; do
+  command -v "${item#*:}" >/dev/null 2>&1 || missing+=("${item%%:*}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "note: ${missing[*]} not installed and no apt-get here; the tests that need them are skipped" >&2
+  exit 0
+fi
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  as_root=(sudo -n)
+else
+  echo "note: ${missing[*]} not installed (run: sudo apt-get install ${missing[*]}); the tests that need them are skipped" >&2
+  exit 0
+fi
+
+echo "==> installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+  # The package lists may be missing or stale on a fresh machine: refresh them once and retry.
+  "${as_root[@]}" apt-get update -qq >/dev/null 2>&1
+  if ! "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+    echo "note: could not install ${missing[*]} with apt-get; the tests that need them are skipped" >&2
+  fi
+fi
+exit 0

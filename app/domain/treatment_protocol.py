@@ -194,10 +194,411 @@ class AftercareRules(_Model):
 
 
 class CourseRules(_Model):
-    """A course of ``sessions`` sessions, ``interval_days`` apart."""
+    """A course of ``sessions`` sessions, ``interval_days`` apart.
+
+    A session started from ``window_min_days`` to ``window_max_days`` days (inclusive) after the
+    previous one is on time; earlier or later needs a confirmation that is recorded as a
+    deviation (:mod:`app.domain.schedule`). Without them the window is ``interval_days - 2`` (at
+    least 1) to ``interval_days + 3``: 5–10 days for a weekly course.
+    """
 
     sessions: int = Field(ge=1, le=100)
     interval_days: int = Field(ge=1, le=365)
+    window_min_days: int | None = Field(None, ge=1, le=365)
+    window_max_days: int | None = Field(None, ge=1, le=730)
+
+    @model_validator(mode="after")
+    def _window_holds_interval(self) -> Self:
+        if not self.earliest_days <= self.interval_days <= self.latest_days:
+            raise ValueError(
+                f"the window {self.earliest_days}–{self.latest_days} days must contain interval_days "
+                f"({self.interval_days})"
+            )
+        return self
+
+    @property
+    def earliest_days(self) -> int:
+        """The fewest days after the previous session that are on time."""
+        return self.window_min_days if self.window_min_days is not None else max(1, self.interval_days - 2)
+
+    @property
+    def latest_days(self) -> int:
+        """The most days after the previous session that are on time."""
+        return self.window_max_days if self.window_max_days is not None else self.interval_days + 3
+
+
+#: The shape of an id in the course data: lab tests, contraindications, time points, views, questions.
+DataId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+
+
+def _unique_ids(items: tuple[_HasId, ...], what: str) -> None:
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise ValueError(f"{what} ids must be unique: {item.id!r} is listed twice")
+        seen.add(item.id)
+
+
+class _HasId(_Model):
+    id: DataId
+
+
+class LabTest(_HasId):
+    """A laboratory result screening asks for. An ``abnormal`` result excludes when ``abnormal_excludes``."""
+
+    label: str = Field(min_length=1, max_length=80)
+    abnormal_excludes: bool = True
+
+
+class Contraindication(_HasId):
+    """Something found at screening. It excludes when ``excludes``; otherwise it is a warning."""
+
+    label: str = Field(min_length=1, max_length=120)
+    excludes: bool = True
+
+
+class Sex(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+    OTHER = "other"
+
+
+#: Norwood–Hamilton grades a screening may record (``3V`` is the vertex variant, ``3A`` the anterior one).
+NORWOOD_SCREENING_GRADES = ("1", "2", "2A", "3", "3A", "3V", "4", "4A", "5", "5A", "6", "7")
+
+NorwoodValue = Literal["1", "2", "2A", "3", "3A", "3V", "4", "4A", "5", "5A", "6", "7"]
+
+
+def _default_labs() -> tuple[LabTest, ...]:
+    return (
+        LabTest(id="vitamin_d", label="Vitamin D (25-OH)"),
+        LabTest(id="vitamin_b12", label="Vitamin B12"),
+        LabTest(id="ferritin", label="Ferritin (iron stores)"),
+        LabTest(id="tsh", label="TSH (thyroid function)"),
+    )
+
+
+def _default_contraindications() -> tuple[Contraindication, ...]:
+    return (
+        Contraindication(id="chlorhexidine_allergy", label="Allergy to chlorhexidine"),
+        Contraindication(id="active_scalp_infection", label="Active scalp infection"),
+        Contraindication(id="anticoagulants", label="Takes anticoagulants"),
+        Contraindication(id="keloid_tendency", label="Tendency to keloids"),
+        Contraindication(id="bleeding_disorder", label="Bleeding disorder"),
+        Contraindication(id="active_scalp_dermatitis", label="Active scalp dermatitis or psoriasis plaque"),
+        Contraindication(id="isotretinoin_6_months", label="Isotretinoin within the last 6 months"),
+        Contraindication(id="product_allergy", label="Allergy to an ingredient of the product"),
+    )
+
+
+class ScreeningRules(_Model):
+    """Who may start a course (:mod:`app.domain.eligibility`). Defaults are the mission's rules."""
+
+    labs: Annotated[tuple[LabTest, ...], Strict(False)] = Field(default_factory=_default_labs)
+    #: A lab result taken more than this many days before the screening is flagged as stale.
+    max_result_age_days: int = Field(90, ge=1, le=3650)
+    #: Whether a stale result also excludes (by default it is only flagged).
+    stale_results_exclude: bool = False
+    smokers_excluded: bool = True
+    sexes: Annotated[tuple[Annotated[Sex, Strict(False)], ...], Strict(False)] = (Sex.MALE,)
+    norwood_grades: Annotated[tuple[NorwoodValue, ...], Strict(False)] = ("3", "3V", "4")
+    contraindications: Annotated[tuple[Contraindication, ...], Strict(False)] = Field(
+        default_factory=_default_contraindications
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _unique_ids(self.labs, "lab")
+        _unique_ids(self.contraindications, "contraindication")
+        if not self.sexes:
+            raise ValueError("sexes: list at least one")
+        if not self.norwood_grades:
+            raise ValueError("norwood_grades: list at least one")
+        return self
+
+    def lab(self, lab_id: str) -> LabTest:
+        for lab in self.labs:
+            if lab.id == lab_id:
+                return lab
+        raise KeyError(lab_id)
+
+    def contraindication(self, contraindication_id: str) -> Contraindication:
+        for item in self.contraindications:
+            if item.id == contraindication_id:
+                return item
+        raise KeyError(contraindication_id)
+
+
+class FollowUpRules(_Model):
+    """Follow-up visits ``months`` after the last session; on time within ``window_days`` either side."""
+
+    months: Annotated[tuple[Annotated[int, Field(ge=1, le=60)], ...], Strict(False)] = (3, 6)
+    window_days: int = Field(14, ge=0, le=90)
+
+    @field_validator("months")
+    @classmethod
+    def _increasing(cls, months: tuple[int, ...]) -> tuple[int, ...]:
+        if list(months) != sorted(set(months)):
+            raise ValueError("months must be increasing, each at most once")
+        return months
+
+
+class TimePointAnchor(StrEnum):
+    """When a time point falls: before a session, after a session, or at a follow-up."""
+
+    BEFORE_SESSION = "before_session"
+    AFTER_SESSION = "after_session"
+    FOLLOW_UP = "follow_up"
+
+
+class TimePoint(_HasId):
+    """A moment of the course at which photos (and maybe outcomes) are taken.
+
+    ``before_session`` and ``after_session`` name a session number (``session``);
+    ``follow_up`` names the follow-up month (``months``). ``views`` (default: every standard
+    view) are the photos its set needs. A ``before_session`` time point with ``gates_session``
+    must be complete before that session starts (or be overridden with a reason).
+    """
+
+    label: str = Field(min_length=1, max_length=80)
+    anchor: Annotated[TimePointAnchor, Strict(False)]
+    session: int | None = Field(None, ge=1, le=100)
+    months: int | None = Field(None, ge=1, le=60)
+    views: Annotated[tuple[DataId, ...], Strict(False)] | None = None
+    gates_session: bool = False
+    outcomes: bool = False
+
+    @model_validator(mode="after")
+    def _anchor_fields(self) -> Self:
+        if self.anchor is TimePointAnchor.FOLLOW_UP:
+            if self.months is None or self.session is not None:
+                raise ValueError("a follow_up time point needs months (and no session)")
+        elif self.session is None or self.months is not None:
+            raise ValueError(f"a {self.anchor.value} time point needs session (and no months)")
+        if self.gates_session and self.anchor is not TimePointAnchor.BEFORE_SESSION:
+            raise ValueError("only a before_session time point can gate its session")
+        return self
+
+
+class PhotoView(_HasId):
+    label: str = Field(min_length=1, max_length=80)
+
+
+def _default_views() -> tuple[PhotoView, ...]:
+    return (
+        PhotoView(id="vertex", label="Vertex"),
+        PhotoView(id="frontal", label="Frontal"),
+        PhotoView(id="mid_scalp", label="Mid-scalp"),
+        PhotoView(id="temporal_left", label="Temporal left"),
+        PhotoView(id="temporal_right", label="Temporal right"),
+    )
+
+
+def _default_time_points() -> tuple[TimePoint, ...]:
+    return (
+        TimePoint(id="baseline", label="Baseline", anchor=TimePointAnchor.BEFORE_SESSION, session=1, gates_session=True),
+        TimePoint(
+            id="after_session_6",
+            label="After session 6",
+            anchor=TimePointAnchor.AFTER_SESSION,
+            session=6,
+            outcomes=True,
+        ),
+        TimePoint(id="month_3", label="3-month follow-up", anchor=TimePointAnchor.FOLLOW_UP, months=3, outcomes=True),
+        TimePoint(id="month_6", label="6-month follow-up", anchor=TimePointAnchor.FOLLOW_UP, months=6, outcomes=True),
+    )
+
+
+class PhotoRules(_Model):
+    """The standard views and the time points of the course (:mod:`app.domain.timepoints`)."""
+
+    views: Annotated[tuple[PhotoView, ...], Strict(False)] = Field(default_factory=_default_views, min_length=1)
+    time_points: Annotated[tuple[TimePoint, ...], Strict(False)] = Field(
+        default_factory=_default_time_points, min_length=1
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _unique_ids(self.views, "view")
+        _unique_ids(self.time_points, "time point")
+        known = {view.id for view in self.views}
+        for point in self.time_points:
+            unknown = [view for view in point.views or () if view not in known]
+            if unknown:
+                raise ValueError(f"time point {point.id!r} names unknown views: {', '.join(unknown)}")
+        return self
+
+    def view(self, view_id: str) -> PhotoView:
+        for view in self.views:
+            if view.id == view_id:
+                return view
+        raise KeyError(view_id)
+
+    def time_point(self, point_id: str) -> TimePoint:
+        for point in self.time_points:
+            if point.id == point_id:
+                return point
+        raise KeyError(point_id)
+
+    def views_for(self, point: TimePoint | str) -> tuple[str, ...]:
+        """The view ids a time point's set needs."""
+        point = self.time_point(point) if isinstance(point, str) else point
+        return point.views if point.views is not None else tuple(view.id for view in self.views)
+
+
+class QuestionKind(StrEnum):
+    CHOICE = "choice"
+    YES_NO = "yes_no"
+    TEXT = "text"
+
+
+class Choice(_HasId):
+    """One answer to a choice question; ``score`` orders answers (positive means better)."""
+
+    label: str = Field(min_length=1, max_length=80)
+    score: int = Field(ge=-100, le=100)
+
+
+class Question(_HasId):
+    """One question of the patient's self-assessment."""
+
+    text: str = Field(min_length=1, max_length=300)
+    kind: Annotated[QuestionKind, Strict(False)]
+    choices: Annotated[tuple[Choice, ...], Strict(False)] = ()
+    required: bool = True
+
+    @model_validator(mode="after")
+    def _choices(self) -> Self:
+        if self.kind is QuestionKind.CHOICE:
+            if len(self.choices) < 2:
+                raise ValueError("a choice question needs at least 2 choices")
+            _unique_ids(self.choices, "choice")
+        elif self.choices:
+            raise ValueError(f"a {self.kind.value} question has no choices")
+        return self
+
+    def choice(self, choice_id: str) -> Choice:
+        for choice in self.choices:
+            if choice.id == choice_id:
+                return choice
+        raise KeyError(choice_id)
+
+
+def _default_questionnaire() -> tuple[Question, ...]:
+    change = (
+        Choice(id="much_worse", label="Much worse", score=-3),
+        Choice(id="worse", label="Worse", score=-2),
+        Choice(id="slightly_worse", label="Slightly worse", score=-1),
+        Choice(id="no_change", label="No change", score=0),
+        Choice(id="slightly_better", label="Slightly better", score=1),
+        Choice(id="better", label="Better", score=2),
+        Choice(id="much_better", label="Much better", score=3),
+    )
+    return (
+        Question(
+            id="overall",
+            text="Compared with before the first session, how is your hair overall?",
+            kind=QuestionKind.CHOICE,
+            choices=change,
+        ),
+        Question(
+            id="density", text="How is the density (thickness) of your hair?", kind=QuestionKind.CHOICE, choices=change
+        ),
+        Question(
+            id="satisfied",
+            text="Are you satisfied with the result of the treatment?",
+            kind=QuestionKind.YES_NO,
+        ),
+        Question(
+            id="recommend",
+            text="Would you recommend the treatment to someone in your situation?",
+            kind=QuestionKind.YES_NO,
+        ),
+        Question(id="comments", text="Anything else you want to tell us?", kind=QuestionKind.TEXT, required=False),
+    )
+
+
+def _default_iga_labels() -> tuple[str, ...]:
+    return (
+        "Greatly decreased",
+        "Moderately decreased",
+        "Slightly decreased",
+        "No change",
+        "Slightly increased",
+        "Moderately increased",
+        "Greatly increased",
+    )
+
+
+def _default_adverse_events() -> tuple[str, ...]:
+    return (
+        "Erythema (redness) beyond 48 h",
+        "Pinpoint bleeding",
+        "Scalp pain or tenderness",
+        "Itching",
+        "Swelling (oedema)",
+        "Folliculitis or infection",
+        "Contact dermatitis",
+        "Headache",
+    )
+
+
+class OutcomeRules(_Model):
+    """How outcomes are scored (:mod:`app.domain.outcomes`).
+
+    The investigator's global assessment (IGA) rates density and coverage from ``iga_min`` to
+    ``iga_max`` (−3 … +3), one label per point. An assessment counts as *improved* by the
+    investigator when its density or its coverage rating is at least ``improved_min_iga``; a
+    self-assessment counts as improved by the patient when the answer to
+    ``patient_improvement_question`` scores at least ``improved_min_score``.
+    """
+
+    iga_min: int = Field(-3, ge=-10, le=0)
+    iga_max: int = Field(3, ge=0, le=10)
+    iga_labels: Annotated[tuple[Annotated[str, Field(min_length=1, max_length=60)], ...], Strict(False)] = Field(
+        default_factory=_default_iga_labels
+    )
+    improved_min_iga: int = Field(1, ge=-10, le=10)
+    questionnaire: Annotated[tuple[Question, ...], Strict(False)] = Field(default_factory=_default_questionnaire)
+    patient_improvement_question: DataId | None = "overall"
+    improved_min_score: int = Field(1, ge=-100, le=100)
+    adverse_event_suggestions: Annotated[tuple[Annotated[str, Field(min_length=1, max_length=120)], ...], Strict(False)] = (
+        Field(default_factory=_default_adverse_events)
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        points = self.iga_max - self.iga_min + 1
+        if len(self.iga_labels) != points:
+            raise ValueError(
+                f"iga_labels needs one label per point from {self.iga_min} to {self.iga_max} ({points}), "
+                f"got {len(self.iga_labels)}"
+            )
+        if not self.iga_min <= self.improved_min_iga <= self.iga_max:
+            raise ValueError("improved_min_iga must be on the IGA scale")
+        _unique_ids(self.questionnaire, "question")
+        if self.patient_improvement_question is not None:
+            try:
+                question = self.question(self.patient_improvement_question)
+            except KeyError:
+                raise ValueError(
+                    f"patient_improvement_question {self.patient_improvement_question!r} is not in the questionnaire"
+                ) from None
+            if question.kind is not QuestionKind.CHOICE:
+                raise ValueError("patient_improvement_question must be a choice question")
+        return self
+
+    def question(self, question_id: str) -> Question:
+        for question in self.questionnaire:
+            if question.id == question_id:
+                return question
+        raise KeyError(question_id)
+
+    def iga_label(self, score: int) -> str:
+        """The label of an IGA score ("+2 Moderately increased")."""
+        if not self.iga_min <= score <= self.iga_max:
+            raise ValueError(f"IGA score {score} is not between {self.iga_min} and {self.iga_max}")
+        return self.iga_labels[score - self.iga_min]
 
 
 class TreatmentProtocol(_Model):
@@ -212,6 +613,25 @@ class TreatmentProtocol(_Model):
     aftercare: AftercareRules
     course: CourseRules
     steps: Annotated[tuple[Step, ...], Strict(False)] = Field(min_length=1)
+    screening: ScreeningRules = Field(default_factory=ScreeningRules)
+    follow_up: FollowUpRules = Field(default_factory=FollowUpRules)
+    photos: PhotoRules = Field(default_factory=PhotoRules)
+    outcomes: OutcomeRules = Field(default_factory=OutcomeRules)
+
+    @model_validator(mode="after")
+    def _course_data_consistent(self) -> Self:
+        for point in self.photos.time_points:
+            if point.session is not None and point.session > self.course.sessions:
+                raise ValueError(
+                    f"photos: time point {point.id!r} names session {point.session}, "
+                    f"but the course has {self.course.sessions}"
+                )
+            if point.months is not None and point.months not in self.follow_up.months:
+                raise ValueError(
+                    f"photos: time point {point.id!r} is at month {point.months}, "
+                    f"which is not a follow-up month ({', '.join(map(str, self.follow_up.months))})"
+                )
+        return self
 
     @field_validator("steps")
     @classmethod

@@ -9,6 +9,8 @@ the zone the device sent; ``credited_zone`` is the session's.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import bindparam, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
@@ -88,3 +90,32 @@ def load_credited_stamps(session: Session, session_id: int) -> list[CreditedStam
 
 def count_session_stamps(session: Session, session_id: int) -> int:
     return session.scalar(select(func.count(StampEvent.id)).where(StampEvent.session_id == session_id)) or 0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStamp:
+    """A stored stamp of a session with what the stamping figures need (count, rate, force, zone)."""
+
+    boot: int
+    seq: int
+    device_time_ms: int
+    force_dn: int
+    zone: int
+    received_at: datetime
+
+
+def load_session_stamps(session: Session, session_id: int) -> list[SessionStamp]:
+    """The session's stamps in device order, so a resumed stamping step starts from them."""
+    rows = session.execute(
+        select(
+            StampEvent.boot,
+            StampEvent.seq,
+            StampEvent.device_time_ms,
+            StampEvent.force_dn,
+            StampEvent.zone,
+            StampEvent.received_at,
+        )
+        .where(StampEvent.session_id == session_id)
+        .order_by(StampEvent.boot, StampEvent.seq)
+    )
+    return [SessionStamp(*row) for row in rows]

@@ -6,9 +6,11 @@ import click
 
 from app.cli.app_command import app_command
 from app.cli.demo import demo_command
+from app.cli.demo_data import demo_data_command
 from app.cli.export import export_command
 from app.cli.link import link_group
 from app.cli.protocol import protocol_group
+from app.cli.report import report_group
 from simulator.cli import sim_command
 
 
@@ -25,6 +27,8 @@ def main() -> None:
       stampside link record URL --db URL  headless collector (what QA scripts use)
       stampside export --db URL           stored stamps as JSONL or CSV
       stampside protocol show             the treatment protocol's steps
+      stampside report session ID         a session report (HTML, JSON or CSV)
+      stampside demo-data --db URL        a demo cohort for QA and screenshots
     """
 
 
@@ -34,3 +38,5 @@ main.add_command(export_command, "export")
 main.add_command(demo_command, "demo")
 main.add_command(protocol_group, "protocol")
 main.add_command(app_command, "app")
+main.add_command(report_group, "report")
+main.add_command(demo_data_command, "demo-data")

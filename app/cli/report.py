@@ -1,0 +1,134 @@
+"""``stampside report …``: session, course, cohort and lot-recall reports as HTML, JSON or CSV."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.cli.errors import CliError
+from app.cli.options import db_option
+from app.reports import FORMATS, build_lot_report, build_session_report, render
+from app.storage import Database, StorageError, open_database, resolve_database_url
+from app.storage.patients import find_patient, normalize_code
+from app.storage.schema import Course, TreatmentSession
+from app.storage.sessions import SessionError
+
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="html",
+    show_default=True,
+    help="html: self-contained and print-ready; json: every figure; csv: the report's main table.",
+)
+out_option = click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to FILE instead of standard output.",
+)
+
+
+@contextlib.contextmanager
+def _database(db_url: str | None) -> Iterator[Database]:
+    from app.cli.export import _check_exists
+
+    url = resolve_database_url(db_url)
+    _check_exists(url)
+    try:
+        database = open_database(url)
+    except StorageError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+def _write(text: str, out: Path | None, what: str) -> None:
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(f"wrote the {what} to {out}", err=True)
+
+
+def _produce(db_url: str | None, build: Callable[[Session], Any], fmt: str, out: Path | None, what: str) -> None:
+    with _database(db_url) as database:
+        try:
+            with database.Session.begin() as session:
+                report = build(session)
+        except (SessionError, ValueError) as exc:
+            raise CliError(str(exc)) from None
+        except StorageError as exc:
+            raise CliError(str(exc)) from None
+    _write(render(report, fmt), out, what)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def report_group() -> None:
+    """Reports a clinic hands out or audits, from the stored records.
+
+    \b
+    Examples:
+      stampside report session 12 --out session-12.html
+      stampside report session --patient P-0042 --number 3 --format json
+      stampside report lot LOT-24A17 --format csv --out recall.csv
+    """
+
+
+@report_group.command("session")
+@click.argument("session_id", type=int, required=False)
+@click.option("--patient", metavar="CODE", help="The patient's code (with --number instead of SESSION_ID).")
+@click.option("--number", type=int, metavar="N", help="Session N of the patient's newest course.")
+@db_option
+@format_option
+@out_option
+def session_command(
+    session_id: int | None, patient: str | None, number: int | None, db_url: str | None, fmt: str, out: Path | None
+) -> None:
+    """One treatment session: steps with times and who confirmed them, volumes and lots, stamp
+    count, coverage per zone, force distribution, link events, deviations and overrides.
+
+    Name the session by its id (SESSION_ID, as in `stampside export`) or by --patient and --number.
+    """
+    if session_id is None and (patient is None or number is None):
+        raise CliError("name the session: SESSION_ID, or --patient CODE and --number N")
+
+    def build(session: Session) -> Any:
+        wanted = session_id
+        if wanted is None:
+            assert patient is not None and number is not None
+            found = find_patient(session, normalize_code(patient))
+            if found is None:
+                raise SessionError(f"no patient with code {patient!r}; check the spelling")
+            wanted = session.scalar(
+                select(TreatmentSession.id)
+                .join(Course, TreatmentSession.course_id == Course.id)
+                .where(Course.patient_id == found.id, TreatmentSession.number == number)
+                .order_by(Course.started_at.desc(), TreatmentSession.started_at.desc())
+                .limit(1)
+            )
+            if wanted is None:
+                raise SessionError(f"patient {found.code} has no session {number}")
+        return build_session_report(session, wanted)
+
+    _produce(db_url, build, fmt, out, "session report")
+
+
+@report_group.command("lot")
+@click.argument("lot")
+@db_option
+@format_option
+@out_option
+def lot_command(lot: str, db_url: str | None, fmt: str, out: Path | None) -> None:
+    """Lot recall: every patient and session that received product lot LOT (case is ignored)."""
+    _produce(db_url, lambda session: build_lot_report(session, lot), fmt, out, "lot recall")

@@ -1,0 +1,287 @@
+"""The session report: what happened in one treatment session, gathered from storage.
+
+:func:`build_session_report` reads one session (its steps, stamps, coverage, force, link
+events and overrides) into a :class:`SessionReport` of plain frozen dataclasses; the
+renderers in :mod:`app.reports.render` turn it into HTML, JSON or CSV. Coverage is computed
+by the same :class:`~app.domain.coverage.CoverageModel` the stamping screen used, from the
+stored zones, footprint and credited stamps, so the report and the screen agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.domain.coverage import CoverageModel
+from app.domain.treatment_protocol import ForceQuality, TreatmentProtocol, default_protocol
+from app.domain.zones import Zone
+from app.storage.schema import LinkEvent, StampEvent
+from app.storage.session_stamps import load_credited_stamps
+from app.storage.sessions import SessionView, get_session
+from app.storage.step_records import load_step_records
+
+#: Width of one force histogram bin, in newtons.
+FORCE_BIN_N = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideLine:
+    """A failed gate let through, with who, when and why."""
+
+    step: str
+    gate: str
+    failure: str
+    reason: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StepLine:
+    """One protocol step as it ran."""
+
+    position: int
+    step_id: str
+    title: str
+    kind: str
+    started_at: datetime
+    started_by: str
+    ended_at: datetime | None
+    confirmed_by: str | None
+    volume_ml: float | None
+    lot: str | None
+    lot_expiry: date | None
+    timer_seconds: int | None
+    timer_ran_seconds: float | None
+    overrides: tuple[OverrideLine, ...]
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.ended_at is None else (self.ended_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneLine:
+    """A scalp zone's coverage at the end of the session."""
+
+    zone: str
+    treated: bool
+    area_cm2: float
+    target_density: float | None
+    stamps: int
+    percent: float | None
+    reached: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ForceBin:
+    """Stamps whose peak force was in [low_n, high_n)."""
+
+    low_n: float
+    high_n: float
+    stamps: int
+    quality: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkEventLine:
+    at: datetime
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReport:
+    """Everything the session report shows; built by :func:`build_session_report`."""
+
+    session_id: int
+    patient_code: str
+    number: int
+    planned_sessions: int
+    status: str
+    protocol_name: str
+    protocol_version: str
+    practitioner: str
+    device_serial: str | None
+    head_id: int | None
+    footprint_mm2: int | None
+    started_at: datetime
+    ended_at: datetime | None
+    steps: tuple[StepLine, ...]
+    stamps: int
+    replayed_stamps: int
+    coverage: tuple[ZoneLine, ...]
+    coverage_percent: float
+    force_bins: tuple[ForceBin, ...]
+    force_quality: dict[str, int]
+    force_mean_n: float | None
+    link_events: tuple[LinkEventLine, ...]
+    overrides: tuple[OverrideLine, ...]
+    deviations: tuple[str, ...]
+    lots: tuple[str, ...]
+
+    @property
+    def title(self) -> str:
+        return f"Session {self.number} of {self.planned_sessions} · patient {self.patient_code}"
+
+
+def _protocol_for(name: str, version: str, protocol: TreatmentProtocol | None) -> TreatmentProtocol | None:
+    """The protocol the session ran, when we have it (the one given, else the built-in one)."""
+    for candidate in (protocol, default_protocol()):
+        if candidate is not None and candidate.name == name and candidate.version == version:
+            return candidate
+    return protocol
+
+
+def build_session_report(db: Session, session_id: int, protocol: TreatmentProtocol | None = None) -> SessionReport:
+    """Read session ``session_id`` into a :class:`SessionReport`; ``SessionError`` if it does not exist."""
+    view = get_session(db, session_id)
+    used = _protocol_for(view.protocol_name, view.protocol_version, protocol)
+    titles = {step.id: step.title for step in used.steps} if used else {}
+    planned_volume = {step.id: step.volume_ml for step in used.steps} if used else {}
+
+    steps: list[StepLine] = []
+    overrides: list[OverrideLine] = []
+    deviations: list[str] = []
+    for record in load_step_records(db, session_id):
+        title = titles.get(record.step_id, record.step_id.replace("_", " ").capitalize())
+        lines = tuple(OverrideLine(title, o.gate.value, o.failure, o.reason, o.by, o.at) for o in record.overrides)
+        overrides.extend(lines)
+        steps.append(
+            StepLine(
+                position=record.position,
+                step_id=record.step_id,
+                title=title,
+                kind=record.kind.value,
+                started_at=record.started_at,
+                started_by=record.started_by,
+                ended_at=record.ended_at,
+                confirmed_by=record.confirmed_by,
+                volume_ml=record.volume_ml,
+                lot=record.lot,
+                lot_expiry=record.lot_expiry,
+                timer_seconds=record.timer_seconds,
+                timer_ran_seconds=record.timer_ran_seconds,
+                overrides=lines,
+            )
+        )
+        planned = planned_volume.get(record.step_id)
+        if planned is not None and record.volume_ml is not None and abs(record.volume_ml - planned) > 1e-9:
+            deviations.append(f"{title}: {record.volume_ml:g} ml used instead of {planned:g} ml")
+    for line in overrides:
+        deviations.append(f"{line.step}: {line.gate.replace('_', ' ')} overridden by {line.by} ({line.reason})")
+    if used is not None and view.status == "finished" and len(steps) < len(used.steps):
+        deviations.append(f"only {len(steps)} of {len(used.steps)} protocol steps were recorded")
+
+    stamps = db.scalar(select(func.count(StampEvent.id)).where(StampEvent.session_id == session_id)) or 0
+    replayed = (
+        db.scalar(
+            select(func.count(StampEvent.id)).where(StampEvent.session_id == session_id, StampEvent.replay.is_(True))
+        )
+        or 0
+    )
+
+    coverage, coverage_percent = _coverage(db, view, used)
+    bins, quality, mean = _force(db, session_id, used)
+    events = tuple(
+        LinkEventLine(row.at, row.kind, row.detail)
+        for row in db.scalars(select(LinkEvent).where(LinkEvent.session_id == session_id).order_by(LinkEvent.at))
+    )
+    lots = tuple(dict.fromkeys(step.lot for step in steps if step.lot))
+    return SessionReport(
+        session_id=view.id,
+        patient_code=view.patient_code,
+        number=view.number,
+        planned_sessions=view.planned_sessions,
+        status=view.status,
+        protocol_name=view.protocol_name,
+        protocol_version=view.protocol_version,
+        practitioner=view.practitioner_name,
+        device_serial=view.device_serial,
+        head_id=view.head_id,
+        footprint_mm2=view.footprint_mm2,
+        started_at=view.started_at,
+        ended_at=view.ended_at,
+        steps=tuple(steps),
+        stamps=stamps,
+        replayed_stamps=replayed,
+        coverage=coverage,
+        coverage_percent=coverage_percent,
+        force_bins=bins,
+        force_quality=quality,
+        force_mean_n=mean,
+        link_events=events,
+        overrides=tuple(overrides),
+        deviations=tuple(deviations),
+        lots=lots,
+    )
+
+
+def _coverage(db: Session, view: SessionView, protocol: TreatmentProtocol | None) -> tuple[tuple[ZoneLine, ...], float]:
+    if not view.zones or view.device_id is None or not view.footprint_mm2:
+        return (), 0.0
+    densities: dict[Zone, float] = {}
+    for setting in view.zones:
+        if setting.target_density is not None:
+            densities[setting.zone] = setting.target_density
+        elif protocol is not None:
+            densities[setting.zone] = protocol.coverage.density_for(setting.zone)
+    if protocol is not None:
+        for zone, density in protocol.coverage.densities().items():
+            densities.setdefault(zone, density)
+    treated = [setting.zone for setting in view.zones if setting.zone in densities]
+    model = CoverageModel(
+        treated,
+        densities or {zone: 1.0 for zone in treated},
+        view.footprint_mm2,
+        areas_cm2={setting.zone: setting.area_cm2 for setting in view.zones},
+    )
+    model.load(load_credited_stamps(db, view.id))
+    lines = tuple(
+        ZoneLine(
+            zone=figures.zone.label,
+            treated=figures.treated,
+            area_cm2=figures.area_cm2,
+            target_density=figures.target_density,
+            stamps=figures.stamps,
+            percent=figures.percent,
+            reached=figures.reached,
+        )
+        for figures in model.zones()
+        if figures.treated or figures.stamps
+    )
+    return lines, model.totals().percent
+
+
+def _force(
+    db: Session, session_id: int, protocol: TreatmentProtocol | None
+) -> tuple[tuple[ForceBin, ...], dict[str, int], float | None]:
+    rows = db.execute(
+        select(StampEvent.force_dn, func.count(StampEvent.id))
+        .where(StampEvent.session_id == session_id)
+        .group_by(StampEvent.force_dn)
+    ).all()
+    quality = {kind.value: 0 for kind in ForceQuality}
+    if not rows:
+        return (), quality, None
+    top = max(force for force, _ in rows) / 10
+    width = FORCE_BIN_N
+    count_bins = max(1, int(top // width) + 1)
+    counts = [0] * count_bins
+    total = weighted = 0
+    for force_dn, n in rows:
+        newtons = force_dn / 10
+        counts[min(count_bins - 1, int(newtons // width))] += n
+        total += n
+        weighted += force_dn * n
+        if protocol is not None:
+            quality[protocol.force.classify(newtons).value] += n
+    bins = []
+    for index, n in enumerate(counts):
+        low = index * width
+        kind = protocol.force.classify(low + width / 2).value if protocol is not None else ""
+        bins.append(ForceBin(low, low + width, n, kind))
+    return tuple(bins), quality, weighted / total / 10

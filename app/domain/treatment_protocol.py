@@ -263,10 +263,9 @@ class Sex(StrEnum):
     OTHER = "other"
 
 
-#: Norwood–Hamilton grades a screening may record (``3V`` is the vertex variant, ``3A`` the anterior one).
-NORWOOD_SCREENING_GRADES = ("1", "2", "2A", "3", "3A", "3V", "4", "4A", "5", "5A", "6", "7")
-
+#: A Norwood–Hamilton grade as a screening records it (``3V`` is the vertex variant, ``3A`` the anterior one).
 NorwoodValue = Literal["1", "2", "2A", "3", "3A", "3V", "4", "4A", "5", "5A", "6", "7"]
+NORWOOD_SCREENING_GRADES: tuple[NorwoodValue, ...] = ("1", "2", "2A", "3", "3A", "3V", "4", "4A", "5", "5A", "6", "7")
 
 
 def _default_labs() -> tuple[LabTest, ...]:
@@ -396,7 +395,9 @@ def _default_views() -> tuple[PhotoView, ...]:
 
 def _default_time_points() -> tuple[TimePoint, ...]:
     return (
-        TimePoint(id="baseline", label="Baseline", anchor=TimePointAnchor.BEFORE_SESSION, session=1, gates_session=True),
+        TimePoint(
+            id="baseline", label="Baseline", anchor=TimePointAnchor.BEFORE_SESSION, session=1, gates_session=True
+        ),
         TimePoint(
             id="after_session_6",
             label="After session 6",
@@ -562,9 +563,9 @@ class OutcomeRules(_Model):
     questionnaire: Annotated[tuple[Question, ...], Strict(False)] = Field(default_factory=_default_questionnaire)
     patient_improvement_question: DataId | None = "overall"
     improved_min_score: int = Field(1, ge=-100, le=100)
-    adverse_event_suggestions: Annotated[tuple[Annotated[str, Field(min_length=1, max_length=120)], ...], Strict(False)] = (
-        Field(default_factory=_default_adverse_events)
-    )
+    adverse_event_suggestions: Annotated[
+        tuple[Annotated[str, Field(min_length=1, max_length=120)], ...], Strict(False)
+    ] = Field(default_factory=_default_adverse_events)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

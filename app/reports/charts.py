@@ -34,7 +34,7 @@ def hbar_chart(bars: Sequence[Bar], *, title: str, maximum: float | None = None,
     """Horizontal bars, one row each, labelled on the left and numbered on the right."""
     row = 22
     label_w = 150
-    value_w = 70
+    value_w = 150
     plot_w = width - label_w - value_w
     top = max([maximum or 0.0, *(bar.value for bar in bars)]) or 1.0
     height = row * len(bars) + 30

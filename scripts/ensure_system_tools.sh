@@ -2,13 +2,14 @@
 # Installs the Debian packages some tests need, when they are missing (idempotent):
 #   tmux          the real-terminal smoke run of `stampside demo` (tests/app/test_demo_tmux.py)
 #   librsvg2-bin  rsvg-convert, to render the app's SVG screenshots to PNG
+#   chromium      headless rendering of an HTML report to PNG (tests/reports/test_render_png.py)
 # Installs with apt-get as root, or through sudo when it works without a password. Anywhere
 # else (no apt-get, no rights) it prints one line and carries on: those tests skip themselves.
 # Usage: scripts/ensure_system_tools.sh        (scripts/test calls it before pytest)
 set -uo pipefail
 
 # package:command that proves it is installed
-wanted=("tmux:tmux" "librsvg2-bin:rsvg-convert")
+wanted=("tmux:tmux" "librsvg2-bin:rsvg-convert" "chromium:chromium")
 
 missing=()
 for item in "${wanted[@]}"; do

@@ -7,6 +7,7 @@ A :class:`SimConfig` is made of sections, and a scenario file has the same secti
     [stamping]    how the practitioner stamps
     [faults]      link and device faults that repeat
     [link]        how the simulator is reached (pty or TCP) and its line rate
+    [ble]         or as a BLE peripheral (bumble), with its GATT-level faults
     [[timeline]]  one-off events at a stamp count or a time
 
 Every model forbids unknown keys, so a typo in a scenario file is an error that names it.
@@ -140,6 +141,54 @@ class LinkConfig(StrictModel):
         return None if self.listen is None else parse_host_port(self.listen)
 
 
+HCI_SERVE_SCHEMES = ("tcp-server", "unix-server")
+
+
+class BleConfig(StrictModel):
+    """The simulator as a BLE peripheral (docs/simulator.md, "BLE"). Off unless ``hci`` is set."""
+
+    hci: str | None = Field(
+        None, description='bumble HCI transport of the controller (usb:0, hci-socket:0, ...) or "virtual"'
+    )
+    hci_serve: str | None = Field(
+        None, description="virtual link only: serve the app's controller on tcp-server:HOST:PORT or unix-server:PATH"
+    )
+    name: str | None = Field(
+        None, min_length=1, max_length=8, pattern=r"^[\x20-\x7e]+$", description="advertised name; default from serial"
+    )
+    address: str | None = Field(
+        None, pattern=r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$", description="random static address; default from serial"
+    )
+    mtu: int = Field(247, ge=23, le=517, description="largest ATT MTU the device accepts")
+    drop_notify: float = Field(0.0, ge=0, le=1, description="probability that a notification is lost")
+    notify_delay: float = Field(0.0, ge=0, le=10, description="seconds each notification is held back")
+    cut_every: float | None = Field(
+        None, gt=0, description="disconnect in the middle of a frame every S seconds"
+    )
+    refuse: int = Field(0, ge=0, description="refuse this many connections first (accept, then drop at once)")
+
+    @field_validator("hci_serve")
+    @classmethod
+    def _serve_spec(cls, value: str | None) -> str | None:
+        if value is not None:
+            scheme, _, rest = value.partition(":")
+            if scheme not in HCI_SERVE_SCHEMES or not rest:
+                raise ValueError(f"expected tcp-server:HOST:PORT or unix-server:PATH, got {value!r}")
+            if scheme == "tcp-server":
+                parse_host_port(rest)
+        return value
+
+    @model_validator(mode="after")
+    def _serve_needs_virtual(self) -> Self:
+        if self.hci_serve is not None and self.hci != "virtual":
+            raise ValueError('hci_serve needs the virtual link (hci = "virtual", --ble virtual)')
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.hci is not None
+
+
 def parse_host_port(text: str) -> tuple[str, int]:
     """``"HOST:PORT"`` (``"[::1]:PORT"`` for IPv6) as a (host, port) pair; ValueError if malformed."""
     host, sep, port_text = text.rpartition(":")
@@ -253,10 +302,17 @@ class SimConfig(StrictModel):
     stamping: StampingConfig = Field(default_factory=StampingConfig)
     faults: FaultConfig = Field(default_factory=FaultConfig)
     link: LinkConfig = Field(default_factory=LinkConfig)
+    ble: BleConfig = Field(default_factory=BleConfig)
     timeline: list[TimelineEvent] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _exit_needs_a_stamp_count(self) -> Self:
         if self.exit_when_acked and self.stamping.stamps is None:
             raise ValueError("exit_when_acked needs stamping.stamps (--stamps N): otherwise stamping never ends")
+        return self
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> Self:
+        if self.ble.enabled and (self.link.pty is not None or self.link.listen is not None):
+            raise ValueError("choose BLE or a pty or a TCP address, not several")
         return self

@@ -101,7 +101,11 @@ class SimStats:
         return asdict(self)
 
 
-def make_transport(config: SimConfig) -> Transport:
+def make_transport(config: SimConfig, seed: int = 0) -> Transport:
+    if config.ble.enabled:
+        from simulator.ble import BleTransport  # bumble is imported only for BLE
+
+        return BleTransport(config.ble, config.device, seed)
     link = config.link
     address = link.listen_address
     if address is not None:
@@ -127,7 +131,9 @@ class Simulator:
         self.device = Device(config.device, config.stamping, seed=self.seed, now=0.0, on_stamp=self._on_stamp)
         self.faults = LinkFaults(config.faults, seed=self.seed)
         self.timeline = Timeline(config.timeline)
-        self.transport = make_transport(config)
+        self.transport = make_transport(config, self.seed)
+        if config.ble.enabled:
+            self.transport.battery = self.device.battery_pct  # type: ignore[attr-defined]
         self._truth = TruthLog(config.truth, keep=keep_truth)
         self._status_interval = status_interval
         self._events = _LinkEvents(self)
@@ -235,8 +241,15 @@ class Simulator:
 
     @property
     def ready_line(self) -> str:
-        """``pty /dev/pts/N -> LINK``, ``pty /dev/pts/N`` or ``listen HOST:PORT``."""
+        """``pty /dev/pts/N -> LINK``, ``pty /dev/pts/N``, ``listen HOST:PORT`` or
+        ``ble NAME ADDRESS [hci SPEC]``."""
         return self.transport.ready_line
+
+    @property
+    def ble_hci(self) -> str | None:
+        """BLE on the virtual link with ``hci_serve``: the HCI spec the app's bleak backend
+        opens (``tcp-client:HOST:PORT`` or ``unix:PATH``); None otherwise."""
+        return getattr(self.transport, "host_hci", None)
 
     @property
     def now(self) -> float:
@@ -329,6 +342,19 @@ class Simulator:
     def set_rate(self, hz: float | None) -> None:
         """Stamps per second from now on (None: the human rate)."""
         self._act(lambda now: self.device.set_rate(hz, now))
+
+    def ble_cut(self) -> None:
+        """BLE only: disconnect in the middle of the next frame that goes out."""
+        self._ble().cut()
+
+    def ble_refuse(self, count: int) -> None:
+        """BLE only: refuse the next ``count`` connections."""
+        self._ble().refuse_connections(count)
+
+    def _ble(self) -> Any:
+        if not self.config.ble.enabled:
+            raise RuntimeError("the simulator is not serving BLE")
+        return self.transport
 
     def _act(self, action: Callable[[float], object]) -> None:
         if not self._started or self._stopped:

@@ -1,4 +1,4 @@
-"""The database schema: devices and heads, stamps, link events, and the treatment records.
+"""The database schema: devices and heads, stamps, link events, the treatment records and the course around them.
 
 Devices and their stamp events and link events come from the link; practitioners, patients,
 courses, treatment sessions, their step records (with device checks and overrides) and
@@ -163,7 +163,7 @@ class Practitioner(Base):
 
 
 class Patient(Base):
-    """A patient by pseudonymous code. Screening, photos and outcomes will hang off ``patients.id``."""
+    """A patient by pseudonymous code. Screenings and photos hang off ``patients.id``, outcomes off the course."""
 
     __tablename__ = "patients"
 
@@ -272,3 +272,207 @@ class StepOverride(Base):
     made_by: Mapped[str] = mapped_column(String(120))
     made_at: Mapped[datetime] = mapped_column(UtcDateTime())
     failure: Mapped[str] = mapped_column(String(500), default="")
+
+
+# --- the course around the sessions (v0003): screening, schedule, photos, outcomes ---------------
+
+
+class ScreeningRow(Base):
+    """A screening form (:class:`app.domain.eligibility.Screening`) and its verdict when it was saved.
+
+    ``result`` is the verdict under the protocol named here on the screening day; the override
+    columns are set when a practitioner let a failed screening through with a typed reason.
+    """
+
+    __tablename__ = "screenings"
+    __table_args__ = (CheckConstraint("result IN ('eligible', 'not_eligible')", name="result"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    screened_on: Mapped[date] = mapped_column(Date)
+    screened_by: Mapped[str] = mapped_column(String(120))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sex: Mapped[str] = mapped_column(String(16))
+    smoker: Mapped[bool] = mapped_column(Boolean)
+    #: A Norwood–Hamilton grade as stored by :func:`app.domain.eligibility.parse_screening_grade`.
+    norwood_grade: Mapped[str] = mapped_column(String(8))
+    notes: Mapped[str] = mapped_column(String(2000), default="")
+    protocol_name: Mapped[str] = mapped_column(String(120))
+    protocol_version: Mapped[str] = mapped_column(String(40))
+    result: Mapped[str] = mapped_column(String(16))
+    #: The verdict's message ("not eligible: smoker; ...").
+    findings: Mapped[str] = mapped_column(String(2000), default="")
+    override_reason: Mapped[str | None] = mapped_column(String(1000))
+    override_by: Mapped[str | None] = mapped_column(String(120))
+    override_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    override_failure: Mapped[str | None] = mapped_column(String(2000))
+
+
+class ScreeningLabResult(Base):
+    """One lab result of a screening: test id, day taken, normal or abnormal, the value as written."""
+
+    __tablename__ = "screening_lab_results"
+    __table_args__ = (
+        UniqueConstraint("screening_id", "test"),
+        CheckConstraint("flag IN ('normal', 'abnormal')", name="flag"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    screening_id: Mapped[int] = mapped_column(ForeignKey("screenings.id"))
+    test: Mapped[str] = mapped_column(String(40))
+    taken_on: Mapped[date] = mapped_column(Date)
+    flag: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str | None] = mapped_column(String(60))
+
+
+class ScreeningContraindication(Base):
+    """A contraindication (protocol id) found at a screening."""
+
+    __tablename__ = "screening_contraindications"
+
+    screening_id: Mapped[int] = mapped_column(ForeignKey("screenings.id"), primary_key=True)
+    contraindication: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class CourseScreening(Base):
+    """Which screening let a course start (one row per course started through the screening gate)."""
+
+    __tablename__ = "course_screenings"
+
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), primary_key=True)
+    screening_id: Mapped[int] = mapped_column(ForeignKey("screenings.id"), index=True)
+
+
+class CourseOverrideRow(Base):
+    """A course gate let through (baseline photos before session 1): who, when, why, what it said."""
+
+    __tablename__ = "course_overrides"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("treatment_sessions.id"))
+    gate: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(1000))
+    made_by: Mapped[str] = mapped_column(String(120))
+    made_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    failure: Mapped[str] = mapped_column(String(2000), default="")
+
+
+class ScheduleDeviation(Base):
+    """A session started outside its window, as confirmed (:class:`app.domain.schedule.Deviation`)."""
+
+    __tablename__ = "schedule_deviations"
+    __table_args__ = (CheckConstraint("timing IN ('early', 'late')", name="timing"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("treatment_sessions.id"), unique=True)
+    timing: Mapped[str] = mapped_column(String(8))
+    days_since_previous: Mapped[int]
+    due_on: Mapped[date] = mapped_column(Date)
+    earliest_days: Mapped[int]
+    latest_days: Mapped[int]
+    confirmed_by: Mapped[str] = mapped_column(String(120))
+    confirmed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    note: Mapped[str] = mapped_column(String(1000), default="")
+
+
+class Photo(Base):
+    """A registered photo: its stored copy (path relative to the photo folder) and that copy's SHA-256."""
+
+    __tablename__ = "photos"
+    __table_args__ = (Index("ix_photos_course_id_time_point_view", "course_id", "time_point", "view"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id"))
+    time_point: Mapped[str] = mapped_column(String(40))
+    view: Mapped[str] = mapped_column(String(40))
+    stored_path: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    original_name: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int]
+    height: Mapped[int]
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    taken_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    registered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    registered_by: Mapped[str | None] = mapped_column(String(120))
+
+
+class OutcomeAssessment(Base):
+    """The investigator's global assessment at a time point (:class:`app.domain.outcomes.IgaAssessment`)."""
+
+    __tablename__ = "outcome_assessments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
+    time_point: Mapped[str] = mapped_column(String(40))
+    iga_density: Mapped[int] = mapped_column(SmallInteger)
+    iga_coverage: Mapped[int] = mapped_column(SmallInteger)
+    rater: Mapped[str] = mapped_column(String(120))
+    assessed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    note: Mapped[str] = mapped_column(String(2000), default="")
+
+
+class SelfAssessmentRow(Base):
+    """The patient's questionnaire at a time point; its answers are rows of ``self_assessment_answers``."""
+
+    __tablename__ = "self_assessments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
+    time_point: Mapped[str] = mapped_column(String(40))
+    answered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(120))
+
+
+class SelfAssessmentAnswer(Base):
+    """One answer: a choice id (with its score), ``yes``/``no``, or text."""
+
+    __tablename__ = "self_assessment_answers"
+
+    self_assessment_id: Mapped[int] = mapped_column(ForeignKey("self_assessments.id"), primary_key=True)
+    question_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(2000))
+    score: Mapped[int | None] = mapped_column(SmallInteger)
+
+
+class AdverseEventRow(Base):
+    """An adverse event of a course (:class:`app.domain.outcomes.AdverseEvent`)."""
+
+    __tablename__ = "adverse_events"
+    __table_args__ = (CheckConstraint("severity IN ('mild', 'moderate', 'severe')", name="severity"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("treatment_sessions.id"))
+    what: Mapped[str] = mapped_column(String(200))
+    onset_on: Mapped[date] = mapped_column(Date)
+    severity: Mapped[str] = mapped_column(String(16))
+    resolved_on: Mapped[date | None] = mapped_column(Date)
+    notes: Mapped[str] = mapped_column(String(2000), default="")
+    recorded_by: Mapped[str] = mapped_column(String(120))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class BlindedRating(Base):
+    """A rater's call on one blinded pair: which of two unlabeled photos shows more hair."""
+
+    __tablename__ = "blinded_ratings"
+    __table_args__ = (
+        CheckConstraint("after_side IN ('left', 'right')", name="after_side"),
+        CheckConstraint("call IN ('left', 'right', 'same')", name="call"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The seed of the round (:func:`app.domain.outcomes.blinded_pairs`) and the pair's place in it.
+    round_seed: Mapped[int] = mapped_column(BigInteger)
+    position: Mapped[int]
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
+    view: Mapped[str] = mapped_column(String(40))
+    left_photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id"))
+    right_photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id"))
+    after_side: Mapped[str] = mapped_column(String(8))
+    call: Mapped[str] = mapped_column(String(8))
+    rater: Mapped[str] = mapped_column(String(120))
+    rated_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -3,17 +3,25 @@
 A course plans ``planned_sessions`` sessions (6 by default) ``interval_days`` apart (7 by
 default). Only finished sessions count: the summary says "session k of 6" for the next one,
 when the last one was, and when the next is due (the last session's end + the interval).
+
+:func:`start_screened_course` is the way the app starts a course: it refuses one unless the
+patient's newest screening passes the protocol's eligibility rules or was overridden
+(:class:`NotEligibleError`), takes the session count and interval from the protocol, and
+records which screening let the course start. :func:`start_course` is the unguarded step
+underneath (kept for imports of old data and for tests).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.storage.schema import Course, Patient, TreatmentSession
+from app.domain.treatment_protocol import TreatmentProtocol
+from app.storage.schema import Course, CourseScreening, Patient, TreatmentSession
+from app.storage.screening import CourseEligibility, course_eligibility
 
 DEFAULT_PLANNED_SESSIONS = 6
 DEFAULT_INTERVAL_DAYS = 7
@@ -21,6 +29,14 @@ DEFAULT_INTERVAL_DAYS = 7
 
 class CourseError(ValueError):
     """A course cannot be started or changed as asked; the message says why."""
+
+
+class NotEligibleError(CourseError):
+    """The screening gate refused the course: no screening, or one that failed and was not overridden."""
+
+    def __init__(self, eligibility: CourseEligibility) -> None:
+        self.eligibility = eligibility
+        super().__init__(f"the course cannot start: {eligibility.message}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +103,40 @@ def start_course(
     session.add(course)
     session.flush()
     return course.id
+
+
+def start_screened_course(
+    session: Session,
+    patient_id: int,
+    *,
+    protocol: TreatmentProtocol,
+    now: datetime,
+    today: date | None = None,
+) -> int:
+    """Start a course if the patient's screening passes (or was overridden); record which screening.
+
+    The screening is judged under ``protocol`` on ``today`` (default: ``now``'s date), so a lab
+    result gone stale since the screening is flagged. Raises :class:`NotEligibleError` (a
+    :class:`CourseError`) with the reasons otherwise.
+    """
+    eligibility = course_eligibility(session, patient_id, protocol=protocol, today=today or now.date())
+    if not eligibility.ok or eligibility.screening_id is None:
+        raise NotEligibleError(eligibility)
+    course_id = start_course(
+        session,
+        patient_id,
+        now=now,
+        planned_sessions=protocol.course.sessions,
+        interval_days=protocol.course.interval_days,
+    )
+    session.add(CourseScreening(course_id=course_id, screening_id=eligibility.screening_id))
+    session.flush()
+    return course_id
+
+
+def course_screening_id(session: Session, course_id: int) -> int | None:
+    """The screening that let the course start, or ``None`` for a course started without the gate."""
+    return session.scalar(select(CourseScreening.screening_id).where(CourseScreening.course_id == course_id))
 
 
 def stop_course(session: Session, course_id: int) -> None:

@@ -270,7 +270,16 @@ def stamping_child(args: argparse.Namespace) -> None:
         await bridge.aclose()
         app.exit()
 
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     app.run(auto_pilot=drive)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
     database.close()
     if probe is not None:
         result = {
@@ -417,6 +426,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help=argparse.SUPPRESS)
     parser.add_argument("--t0", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.which == "_stamping-child":
         stamping_child(args)

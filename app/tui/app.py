@@ -4,8 +4,10 @@ The app opens the database in a worker (never on the UI thread), then shows the 
 screen. A database that cannot be opened is explained with the :class:`StorageError`
 message, never a traceback. Starting a session is asked for with
 :class:`~app.tui.screens.start.StartSessionRequested`: the app opens (or resumes) the course
-and session in storage, then its :class:`~app.tui.session_controller.SessionController` runs
-the stamping step against the device and brings the start screen back when it is finished.
+and session in storage (in a worker), then its
+:class:`~app.tui.session_controller.SessionController` walks the protocol's steps, from the
+pre-session checks through stamping to the summary, and brings the start screen back when the
+session is finished.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import tzinfo
+from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -43,13 +47,17 @@ class AppConfig:
 
     ``database`` is a URL or file path (``None``: ``$STAMPSIDE_DB`` or the default file),
     which the app opens and closes, or an already opened :class:`Database`, which the
-    caller keeps and closes.
+    caller keeps and closes. ``cards_dir`` is where aftercare cards are written (``None``:
+    an ``aftercare`` folder next to a SQLite file, else in the user data dir); ``tz`` the
+    time zone clock times are shown in (``None``: the computer's).
     """
 
     database: str | Database | None = None
     device_url: str | None = None
     protocol: TreatmentProtocol = field(default_factory=default_protocol)
     clock: Clock = utc_now
+    cards_dir: Path | None = None
+    tz: tzinfo | None = None
 
 
 class StampsideApp(App[None]):
@@ -77,6 +85,8 @@ class StampsideApp(App[None]):
             protocol=config.protocol,
             clock=config.clock,
             ended=self._session_ended,
+            cards_dir=config.cards_dir,
+            tz=config.tz,
         )
 
     def compose(self) -> ComposeResult:
@@ -117,28 +127,36 @@ class StampsideApp(App[None]):
 
     @on(StartSessionRequested)
     def _start_session(self, message: StartSessionRequested) -> None:
-        database = self.database
-        if database is None:
+        if self.database is None:
             return
-        try:
+        if self.session_controller.active:
+            self.notify("A session is already open in this run.", severity="warning")
+            return
+        self.run_worker(self._open_session(self.database, message), group="start-session", exclusive=True)
+
+    async def _open_session(self, database: Database, message: StartSessionRequested) -> None:
+        """Open (or find, to resume) the session in storage, off the UI thread, then run its steps."""
+
+        def store() -> tuple[SessionView, str]:
             with database.Session.begin() as s:
                 if message.resume_session_id is not None:
-                    view = get_session(s, message.resume_session_id)
-                    verb = "resumed"
+                    return get_session(s, message.resume_session_id), "resumed"
+                summary = course_summary(s, message.patient_id)
+                if summary is None or summary.status != "active":
+                    course_id = start_course(s, message.patient_id, now=self.config.clock())
                 else:
-                    summary = course_summary(s, message.patient_id)
-                    if summary is None or summary.status != "active":
-                        course_id = start_course(s, message.patient_id, now=self.config.clock())
-                    else:
-                        course_id = summary.course_id
-                    view = open_session(
-                        s,
-                        course_id,
-                        protocol=self.config.protocol,
-                        practitioner_id=message.practitioner_id,
-                        now=self.config.clock(),
-                    )
-                    verb = "started"
+                    course_id = summary.course_id
+                view = open_session(
+                    s,
+                    course_id,
+                    protocol=self.config.protocol,
+                    practitioner_id=message.practitioner_id,
+                    now=self.config.clock(),
+                )
+                return view, "started"
+
+        try:
+            view, verb = await asyncio.to_thread(store)
         except (CourseError, SessionError) as exc:
             self.notify(str(exc), title="Cannot start", severity="error", timeout=8)
             return
@@ -152,7 +170,7 @@ class StampsideApp(App[None]):
         )
         if isinstance(self.screen, StartScreen):
             self.screen.refresh_course()
-        self.session_controller.begin(database, view)
+        self.session_controller.begin(database, view, message.practitioner_name or None)
 
     @on(StampingScreen.StampsCounted)
     @on(StampingScreen.TreatedZonesChanged)

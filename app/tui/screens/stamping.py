@@ -105,6 +105,7 @@ class StampingScreen(Screen[None]):
         *(Binding(str(zone.value), f"zone({zone.value})", zone.label, show=False) for zone in Zone),
         Binding("t", "toggle_treated", "Treat on/off"),
         Binding("ctrl+d", "finish", "Finish step"),
+        Binding("ctrl+n", "finish", "Finish step", show=False),
     ]
 
     class StampsCounted(Message):
@@ -176,11 +177,27 @@ class StampingScreen(Screen[None]):
         clock: Callable[[], float] = time.monotonic,
         link: LinkStatus | None = None,
         active: Zone | None = None,
+        elapsed_before_s: float = 0.0,
     ) -> StampingScreen:
-        """A screen for a fresh stamping step with the protocol's targets and force bands."""
+        """A screen for a stamping step with the protocol's targets and force bands.
+
+        A resumed step passes the time it had already run (``elapsed_before_s``) and then
+        its stored stamps to :meth:`restore_stamps` and ``coverage.load``.
+        """
         coverage = CoverageModel(treated, protocol.coverage.densities(), footprint_mm2, active=active)
         stats = StampingStats(protocol.force, clock)
-        return cls(coverage, stats, link=link, clock=clock)
+        return cls(coverage, stats, link=link, clock=clock, elapsed_before_s=elapsed_before_s)
+
+    def restore_stamps(self, stamps: Iterable[StampInput]) -> None:
+        """Count stamps stored before a restart into the figures (count, rate, force), not as new stamps.
+
+        ``received_at`` must be on the screen's clock. Load the coverage model with the
+        same stamps (their credited zones) separately; nothing is posted upward.
+        """
+        for stamp in stamps:
+            self.stats.add(stamp.boot, stamp.seq, stamp.device_time_ms, stamp.force_dn, stamp.received_at)
+        self._dirty = True
+        self._schedule_redraw()
 
     @property
     def thresholds(self) -> ForceThresholds:

@@ -40,11 +40,15 @@ T = TypeVar("T")
 class StartSessionRequested(Message):
     """The practitioner asked to start (or, with ``resume_session_id``, resume) a session."""
 
-    def __init__(self, practitioner_id: int, patient_id: int, resume_session_id: int | None) -> None:
+    def __init__(
+        self, practitioner_id: int, patient_id: int, resume_session_id: int | None, practitioner_name: str = ""
+    ) -> None:
         super().__init__()
         self.practitioner_id = practitioner_id
         self.patient_id = patient_id
         self.resume_session_id = resume_session_id
+        #: Who confirms the steps of this run ("confirmed by"), as chosen on the start screen.
+        self.practitioner_name = practitioner_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +328,9 @@ class StartScreen(Screen[None]):
             self.notify("Choose a patient first.", severity="warning")
             return
         resume = self.course.open_session.id if self.course.open_session else None
-        self.post_message(StartSessionRequested(self.practitioner.id, self.course.patient.id, resume))
+        self.post_message(
+            StartSessionRequested(self.practitioner.id, self.course.patient.id, resume, self.practitioner.name)
+        )
 
 
 def _storage_errors(database: Database, call: Callable[P, T]) -> Callable[P, T]:

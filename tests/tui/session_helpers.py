@@ -1,0 +1,122 @@
+"""Helpers for the Pilot tests that run the whole app against the in-process simulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import Input
+
+from app.domain.steps import StepRecord
+from app.domain.treatment_protocol import default_protocol
+from app.storage.database import Database
+from app.storage.patients import NewPatient, PatientView, create_patient
+from app.storage.practitioners import PractitionerView, add_practitioner
+from app.storage.schema import StampEvent
+from app.storage.sessions import SessionView, get_session
+from app.storage.step_records import load_step_records
+from app.tui.app import AppConfig, StampsideApp, create_app
+from app.tui.screens.start import StartScreen
+from devicelink.session import LinkOptions
+from simulator.config import DeviceConfig, SimConfig, StampingConfig
+
+NOW = datetime(2026, 11, 26, 14, 5, tzinfo=UTC)  # a Thursday
+SIZE = (100, 30)
+STAMPS = 40
+PRACTITIONER = "Dr. Ana Ruiz"
+#: Short link timings so the tests do not wait on defaults meant for a real chair.
+FAST = LinkOptions(link_timeout=0.6, reply_timeout=0.2, backoff_initial=0.05, backoff_max=0.2, ping_interval=0)
+#: Generous: the suite runs on a loaded 2-core machine.
+PATIENCE = 20.0
+
+
+class MovableClock:
+    """The app's clock in tests: stands still until a test moves it on."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def sim_config(stamps: int = STAMPS, boot: int = 1, **device: object) -> SimConfig:
+    """Walks zones 1–4 (10 stamps each) at 50 Hz once armed; footprint 90 mm²."""
+    return SimConfig(
+        device=DeviceConfig.model_validate({"footprint_mm2": 90, "boot": boot, **device}),
+        stamping=StampingConfig(rate=50, stamps=stamps, zones="walk", zone_stamps=10),
+        seed=3,
+    )
+
+
+def seed(db: Database, code: str = "P-0042") -> tuple[PractitionerView, PatientView]:
+    with db.Session.begin() as s:
+        practitioner = add_practitioner(s, PRACTITIONER)
+        patient = create_patient(s, NewPatient.parse(code), now=NOW - timedelta(days=30))
+    return practitioner, patient
+
+
+def make_app(db_path: Path, device_url: str | None, clock: MovableClock, cards: Path | None = None) -> StampsideApp:
+    app = create_app(
+        AppConfig(
+            database=str(db_path),
+            device_url=device_url,
+            protocol=default_protocol(),
+            clock=clock,
+            cards_dir=cards,
+            tz=UTC,
+        )
+    )
+    app.session_controller.link_options = FAST
+    return app
+
+
+def current(pilot: Pilot[None]) -> Screen[object]:
+    return pilot.app.screen
+
+
+async def wait_for(pilot: Pilot[None], predicate: Callable[[], bool], timeout: float = PATIENCE) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await pilot.pause(0.02)
+
+
+async def start_session_for(pilot: Pilot[None], code: str) -> None:
+    await wait_for(pilot, lambda: isinstance(current(pilot), StartScreen))
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    screen = current(pilot)
+    assert isinstance(screen, StartScreen), screen
+    search = screen.query_one("#patient-search", Input)
+    search.focus()
+    search.value = code
+    await pilot.pause()
+    await pilot.press("enter", "enter")  # to the list, then chosen
+    await pilot.pause()
+    await pilot.press("s")
+
+
+def session_stamps(db: Database, session_id: int) -> dict[tuple[int, int], int | None]:
+    with db.Session.begin() as s:
+        rows = s.execute(
+            select(StampEvent.boot, StampEvent.seq, StampEvent.credited_zone).where(StampEvent.session_id == session_id)
+        )
+        return {(boot, seq): zone for boot, seq, zone in rows}
+
+
+def stored_session(db: Database, session_id: int) -> SessionView:
+    with db.Session.begin() as s:
+        return get_session(s, session_id)
+
+
+def stored_steps(db: Database, session_id: int) -> list[StepRecord]:
+    with db.Session.begin() as s:
+        return load_step_records(s, session_id)

@@ -1,0 +1,220 @@
+"""A whole guided session in the app against the in-process simulator, from patient selection to summary.
+
+The app runs on a tmp SQLite file with a clock the test moves on, so the disinfection and
+rub-in timers run without waiting. Assertions read the stored records: every step with who
+confirmed it, volumes, the lot and expiry, timer durations, an override with its reason, who
+and when, the stamps credited to the session and zones, the finished session, the aftercare
+card on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, Input, Static
+
+from app.domain.gates import Gate
+from app.storage.database import Database, open_database
+from app.storage.sessions import find_open_session
+from app.tui.dialogs.confirm import ConfirmDialog
+from app.tui.dialogs.override import OverrideDialog
+from app.tui.screens.stamping import StampingScreen
+from app.tui.screens.start import StartScreen
+from app.tui.screens.steps import (
+    AftercareScreen,
+    ApplicationScreen,
+    DisinfectionScreen,
+    PreChecksScreen,
+    SummaryScreen,
+)
+from simulator.runner import Simulator
+from tests.tui.session_helpers import (
+    NOW,
+    PRACTITIONER,
+    SIZE,
+    STAMPS,
+    MovableClock,
+    current,
+    make_app,
+    seed,
+    session_stamps,
+    sim_config,
+    start_session_for,
+    stored_session,
+    stored_steps,
+    wait_for,
+)
+
+REASON = "patient could not keep still, rubbed in by hand"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "stampside.db"
+
+
+@pytest.fixture
+def db(db_path: Path) -> Iterator[Database]:
+    database = open_database(str(db_path))
+    yield database
+    database.close()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    simulator = Simulator(sim_config())
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+def next_enabled(screen: object) -> bool:
+    return (
+        isinstance(screen, (PreChecksScreen, DisinfectionScreen, ApplicationScreen))
+        and not screen.query_one("#next", Button).disabled
+    )
+
+
+async def test_a_whole_session_is_guided_stored_and_finished(
+    db_path: Path, db: Database, sim: Simulator, tmp_path: Path
+) -> None:
+    _, patient = seed(db)
+    clock = MovableClock()
+    cards = tmp_path / "cards"
+    app = make_app(db_path, sim.url, clock, cards)
+    async with app.run_test(size=SIZE) as pilot:
+        await start_session_for(pilot, "P-0042")
+
+        # 1. pre-session checks: the link is open, not armed; every gate passes
+        await wait_for(pilot, lambda: isinstance(current(pilot), PreChecksScreen))
+        opened = app.open_session
+        assert opened is not None
+        await wait_for(pilot, lambda: next_enabled(current(pilot)))
+        controller = app.session_controller
+        assert controller.bridge is not None and controller.bridge.session is not None
+        assert controller.bridge.session.armed is not True, "the checks do not arm the stamp"
+        await pilot.press("ctrl+n")
+
+        # 2. disinfection: confirm, the timer runs on the app clock
+        await wait_for(pilot, lambda: isinstance(current(pilot), DisinfectionScreen))
+        disinfection = current(pilot)
+        await pilot.press("c")
+        await pilot.pause()
+        assert disinfection.query_one("#next", Button).disabled, "the contact time has not run"
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert "not over" in str(disinfection.query_one("#step-error", Static).content)
+        clock.advance(61)
+        await wait_for(pilot, lambda: next_enabled(current(pilot)))
+        await pilot.press("ctrl+n")
+
+        # 3. first application: lot, expiry and volume typed
+        await wait_for(pilot, lambda: isinstance(current(pilot), ApplicationScreen))
+        first = current(pilot)
+        assert first.query_one("#volume", Input).value == "2.5", "the protocol's volume by default"
+        first.query_one("#lot", Input).value = "LX-2291"
+        first.query_one("#expiry", Input).value = "2027-03"
+        first.query_one("#volume", Input).value = "2.4"
+        clock.advance(30)
+        await pilot.press("ctrl+n")
+
+        # 4. stamping: armed here, every stamp counted and credited, then finished
+        await wait_for(pilot, lambda: isinstance(current(pilot), StampingScreen))
+        stamping = current(pilot)
+        assert isinstance(stamping, StampingScreen)
+        truth = {(stamp.boot, stamp.seq): stamp.zone for stamp in sim.truth}
+        await wait_for(pilot, lambda: stamping.stats.count >= STAMPS)
+        await wait_for(pilot, lambda: len(truth) == STAMPS and session_stamps(db, opened.id) == truth)
+        clock.advance(300)
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        if isinstance(current(pilot), ConfirmDialog):  # zones under target: finish anyway
+            await pilot.press("y")
+
+        # 5. second application: its rub-in timer is overridden with a reason
+        await wait_for(pilot, lambda: isinstance(current(pilot), ApplicationScreen) and current(pilot) is not first)
+        assert controller.bridge is None, "the link is closed once stamping is over"
+        clock.advance(20)
+        await wait_for(pilot, lambda: not current(pilot).query_one("#override", Button).disabled)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(current(pilot), OverrideDialog))
+        current(pilot).query_one("#override-reason", Input).value = REASON
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: next_enabled(current(pilot)))
+        await pilot.press("ctrl+n")
+
+        # 6. aftercare: clock times, and the card written
+        await wait_for(pilot, lambda: isinstance(current(pilot), AftercareScreen))
+        aftercare = current(pilot)
+        assert isinstance(aftercare, AftercareScreen)
+        ended = NOW + timedelta(seconds=61 + 30 + 300 + 20)  # the second application ended then
+        wash = f"not before Fri {ended:%H:%M}; ideally Sat {ended:%H:%M}"
+        assert wash in str(aftercare.query_one("#wash-window", Static).content)
+        assert len(aftercare.card_paths) == 2
+        assert all(path.parent == cards for path in aftercare.card_paths)
+        assert str(aftercare.card_paths[0]) in str(aftercare.query_one("#card-path", Static).content)
+        await pilot.press("ctrl+n")
+
+        # 7. summary, then the session is closed and the course moves on
+        await wait_for(pilot, lambda: isinstance(current(pilot), SummaryScreen))
+        summary = current(pilot)
+        await wait_for(pilot, lambda: f"{STAMPS} stamps" in str(summary.query_one("#summary-stamps", Static).content))
+        assert REASON in str(summary.query_one("#summary-overrides", Static).content)
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: isinstance(current(pilot), StartScreen))
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        start = current(pilot)
+        assert isinstance(start, StartScreen)
+        assert "Session 2 of 6" in str(start.query_one("#course-label", Static).content)
+        assert app.open_session is None
+
+    # --- what was stored ---
+    finished = stored_session(db, opened.id)
+    assert finished.status == "finished" and finished.ended_at is not None
+    assert finished.device_serial == sim.config.device.serial and finished.head_id == sim.config.device.head_id
+    with db.Session.begin() as s:
+        assert find_open_session(s, patient_id=patient.id) is None
+    assert session_stamps(db, opened.id) == truth, "every stamp in the session, credited to the device's zone"
+
+    steps = {record.step_id: record for record in stored_steps(db, opened.id)}
+    assert list(steps) == [
+        "pre_checks",
+        "disinfection",
+        "first_application",
+        "stamping",
+        "second_application",
+        "aftercare",
+        "summary",
+    ]
+    assert all(r.completed and r.confirmed_by == PRACTITIONER for r in steps.values())
+    checks = steps["pre_checks"].checks
+    assert {c.gate for c in checks} == {
+        Gate.DEVICE_IDENTIFIED,
+        Gate.NEEDLE_LENGTH,
+        Gate.HEAD_UNUSED,
+        Gate.BATTERY,
+        Gate.CLOCK_SYNCED,
+    }
+    assert all(c.passed for c in checks)
+    disinfection_record = steps["disinfection"]
+    assert disinfection_record.timer_seconds == 60 and disinfection_record.timer_ran_seconds == 61
+    first_record = steps["first_application"]
+    assert (first_record.lot, first_record.lot_expiry, first_record.volume_ml) == ("LX-2291", date(2027, 3, 31), 2.4)
+    stamping_record = steps["stamping"]
+    assert [(c.gate, c.passed) for c in stamping_record.checks] == [(Gate.DEVICE_ARMED, True)]
+    assert stamping_record.volume_ml == 2.5
+    second = steps["second_application"]
+    assert second.timer_seconds == 120 and second.timer_ran_seconds == 20 and second.volume_ml == 2.5
+    [override] = second.overrides
+    assert (override.gate, override.reason, override.by) == (Gate.TIMER_ELAPSED, REASON, PRACTITIONER)
+    assert override.at == ended and "not over" in override.failure
+
+    text, page = sorted(cards.iterdir(), key=lambda p: p.suffix, reverse=True)
+    assert text.suffix == ".txt" and page.suffix == ".html"
+    assert wash in text.read_text(encoding="utf-8")
+    assert wash in page.read_text(encoding="utf-8")
+    assert "P-0042" in text.name

@@ -1,0 +1,278 @@
+"""The screening form of one patient: lab results, smoker, sex, Norwood grade, contraindications.
+
+What the form asks is protocol data (``[screening]``: the lab tests, the contraindication
+list). On save the form is validated by :meth:`Screening.parse` and stored with its verdict
+(:func:`~app.storage.screening.save_screening`); the verdict is shown as the domain gives it:
+eligible, or excluded with each reason, and stale lab results flagged. A patient who is not
+eligible can be let through with a typed reason (``ctrl+o``), stored on the screening.
+
+Keys: ``ctrl+s`` save and judge, ``ctrl+o`` override a failed screening, ``escape`` back.
+The screen dismisses with the newest :class:`ScreeningView` (or ``None`` if there is none).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Footer, Header, Input, Label, Select, SelectionList, Static
+
+from app.domain.course_gates import OverrideRefused
+from app.domain.eligibility import EligibilityResult, LabFlag, LabResult, Screening, ScreeningInputError
+from app.domain.treatment_protocol import NORWOOD_SCREENING_GRADES, Sex
+from app.storage.patients import PatientView, get_patient
+from app.storage.screening import (
+    ScreeningError,
+    ScreeningView,
+    latest_screening,
+    override_screening,
+    save_screening,
+)
+from app.tui.dialogs.course_override import CourseOverrideDialog
+from app.tui.screens.course_base import CourseContext, CourseScreen
+
+_GRADE_NOTES = {"3V": " (vertex)", "3A": " (anterior)", "2A": " (anterior)", "4A": " (anterior)", "5A": " (anterior)"}
+GRADE_CHOICES: list[tuple[str, str]] = [(f"Norwood {g}{_GRADE_NOTES.get(g, '')}", g) for g in NORWOOD_SCREENING_GRADES]
+SEX_CHOICES: list[tuple[str, str]] = [(sex.value, sex.value) for sex in Sex]
+YES_NO: list[tuple[str, str]] = [("no", "no"), ("yes", "yes")]
+FLAG_CHOICES: list[tuple[str, str]] = [(flag.value, flag.value) for flag in LabFlag]
+
+
+def read_day(text: str, field: str, problems: list[str]) -> date | None:
+    """``2026-11-25`` as a date; a problem line naming ``field`` otherwise."""
+    text = text.strip()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        problems.append(f"{field}: {text!r} is not a date; type it as YYYY-MM-DD")
+        return None
+
+
+def verdict_text(result: EligibilityResult) -> str:
+    """The verdict as the screen shows it: one line per exclusion or warning."""
+    lines: list[str] = []
+    if result.eligible:
+        lines.append("✓ Eligible: the course may start")
+    else:
+        lines.append("✗ Not eligible (excluded):")
+        lines.extend(f"   • {finding.message}" for finding in result.exclusions)
+    for finding in result.warnings:
+        lines.append(f"⚠ {finding.message}")
+    if result.override is not None:
+        lines.append(f"⚑ Overridden by {result.override.by}: {result.override.reason}")
+    return "\n".join(lines)
+
+
+class ScreeningScreen(CourseScreen[ScreeningView | None]):
+    """The screening form of ``patient_id``; prefilled from their newest screening, if any."""
+
+    CSS_PATH = "../styles/course.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save & judge"),
+        Binding("ctrl+o", "override", "Override"),
+    ]
+
+    def __init__(self, context: CourseContext, patient_id: int) -> None:
+        super().__init__(context)
+        self.patient_id = patient_id
+        self.patient: PatientView | None = None
+        self.screening: ScreeningView | None = None
+
+    def compose(self) -> ComposeResult:
+        rules = self.ctx.protocol.screening
+        yield Header()
+        with VerticalScroll(id="screening-form", classes="course-body"):
+            yield Label("Screening", id="screening-title", classes="course-title")
+            with Horizontal(classes="field-row"):
+                with Vertical(classes="field-cell"):
+                    yield Label("Screened on", classes="field-label")
+                    yield Input(self.ctx.today().isoformat(), placeholder="YYYY-MM-DD", id="screened-on")
+                with Vertical(classes="field-cell"):
+                    yield Label("Sex", classes="field-label")
+                    yield Select(SEX_CHOICES, prompt="choose", id="sex")
+                with Vertical(classes="field-cell"):
+                    yield Label("Smoker", classes="field-label")
+                    yield Select(YES_NO, prompt="choose", id="smoker")
+                with Vertical(classes="field-cell"):
+                    yield Label("Norwood grade", classes="field-label")
+                    yield Select(GRADE_CHOICES, prompt="choose", id="norwood")
+            yield Label(
+                f"Lab results (older than {rules.max_result_age_days} days are flagged)", classes="course-subtitle"
+            )
+            for lab in rules.labs:
+                with Horizontal(classes="field-row lab-row"):
+                    yield Label(lab.label, classes="lab-label")
+                    yield Input(placeholder="taken YYYY-MM-DD", id=f"lab-{lab.id}-date", classes="lab-date")
+                    yield Select(FLAG_CHOICES, prompt="flag", id=f"lab-{lab.id}-flag", classes="lab-flag")
+                    yield Input(placeholder="value (optional)", id=f"lab-{lab.id}-value", classes="lab-value")
+            yield Label("Contraindications found (space to tick)", classes="course-subtitle")
+            yield SelectionList[str](
+                *((item.label, item.id) for item in rules.contraindications), id="contraindications"
+            )
+            yield Label("Notes", classes="field-label")
+            yield Input(id="screening-notes")
+            yield Static("", id="course-message", classes="course-message")
+            yield Static("No screening recorded yet.", id="verdict", classes="verdict")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save & judge", id="save-screening", variant="primary")
+                yield Button("Override…", id="override-screening", variant="warning", disabled=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#screened-on", Input).focus()
+        self._load()
+
+    @work(group="screening-load")
+    async def _load(self) -> None:
+        ctx = self.ctx
+        loaded = await self.call(
+            lambda s: (
+                get_patient(s, self.patient_id),
+                latest_screening(s, self.patient_id, protocol=ctx.protocol, as_of=ctx.today()),
+            )
+        )
+        if loaded is None:
+            return
+        self.patient, latest = loaded
+        if self.patient is not None:
+            self.query_one("#screening-title", Label).update(f"Screening · {self.patient.code}")
+        if latest is not None:
+            self._prefill(latest.screening)
+            self._show(latest)
+
+    def _prefill(self, screening: Screening) -> None:
+        self.query_one("#screened-on", Input).value = self.ctx.today().isoformat()
+        self.query_one("#sex", Select).value = screening.sex.value
+        self.query_one("#smoker", Select).value = "yes" if screening.smoker else "no"
+        self.query_one("#norwood", Select).value = screening.norwood_grade
+        for lab in screening.labs:
+            if not self.query(f"#lab-{lab.test}-date"):
+                continue
+            self.query_one(f"#lab-{lab.test}-date", Input).value = lab.taken_on.isoformat()
+            self.query_one(f"#lab-{lab.test}-flag", Select).value = lab.flag.value
+            self.query_one(f"#lab-{lab.test}-value", Input).value = lab.value or ""
+        chosen = self.query_one("#contraindications", SelectionList)
+        chosen.deselect_all()
+        for item in screening.contraindications:
+            chosen.select(item)
+        self.query_one("#screening-notes", Input).value = screening.notes
+
+    def _show(self, view: ScreeningView) -> None:
+        self.screening = view
+        verdict = self.query_one("#verdict", Static)
+        verdict.update(
+            f"Screening of {view.screening.screened_on.isoformat()} by {view.screened_by}\n" + verdict_text(view.result)
+        )
+        verdict.set_class(view.result.eligible, "eligible")
+        verdict.set_class(not view.result.eligible, "excluded")
+        self.query_one("#override-screening", Button).disabled = view.result.ok
+
+    # -- reading the form -------------------------------------------------------------------
+
+    def read_form(self) -> Screening:
+        """The form as a :class:`Screening`; :class:`ScreeningInputError` with a line per problem."""
+        problems: list[str] = []
+        screened_on = read_day(self.query_one("#screened-on", Input).value, "screened on", problems)
+        fields: dict[str, object] = {}
+        for name in ("sex", "smoker", "norwood"):
+            value = self.query_one(f"#{name}", Select).value
+            if not isinstance(value, str):
+                problems.append(f"{'Norwood grade' if name == 'norwood' else name}: choose one")
+            fields[name] = value
+        labs = []
+        for lab in self.ctx.protocol.screening.labs:
+            taken = self.query_one(f"#lab-{lab.id}-date", Input).value
+            flag = self.query_one(f"#lab-{lab.id}-flag", Select).value
+            value = self.query_one(f"#lab-{lab.id}-value", Input).value.strip()
+            if not taken.strip() and not isinstance(flag, str) and not value:
+                continue  # not entered: the verdict says the result is missing
+            day = read_day(taken, f"{lab.label} date", problems)
+            if not isinstance(flag, str):
+                problems.append(f"{lab.label}: choose normal or abnormal")
+                continue
+            if day is not None:
+                labs.append(LabResult(test=lab.id, taken_on=day, flag=LabFlag(flag), value=value or None))
+        if problems:
+            raise ScreeningInputError("\n".join(problems))
+        return Screening.parse(
+            screened_on=screened_on,
+            sex=fields["sex"],
+            smoker=fields["smoker"] == "yes",
+            norwood_grade=fields["norwood"],
+            labs=labs,
+            contraindications=list(self.query_one("#contraindications", SelectionList).selected),
+            notes=self.query_one("#screening-notes", Input).value,
+        )
+
+    # -- actions ------------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#save-screening")
+    def _save_pressed(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#override-screening")
+    def _override_pressed(self) -> None:
+        self.action_override()
+
+    def action_back(self) -> None:
+        self.dismiss(self.screening)
+
+    def action_save(self) -> None:
+        try:
+            screening = self.read_form()
+        except ScreeningInputError as exc:
+            self.say(str(exc), error=True)
+            return
+        self._store(screening)
+
+    @work(group="screening-save", exclusive=True)
+    async def _store(self, screening: Screening) -> None:
+        ctx = self.ctx
+        view = await self.call(
+            lambda s: save_screening(
+                s, self.patient_id, screening, protocol=ctx.protocol, screened_by=ctx.who, now=ctx.now()
+            ),
+            ScreeningError,
+            ScreeningInputError,
+        )
+        if view is None:
+            return
+        self._show(view)
+        self.say("Screening saved: " + ("eligible." if view.result.eligible else "not eligible (see why below)."))
+
+    def action_override(self) -> None:
+        view = self.screening
+        if view is None:
+            self.say("Save the screening first; only a failed screening can be overridden.", error=True)
+            return
+        if view.result.ok:
+            self.say("This screening passes (or is already overridden): nothing to override.")
+            return
+
+        def check(reason: str) -> object:
+            return view.result.overridden(reason, by=self.ctx.who, at=self.ctx.now())
+
+        def chosen(reason: str | None) -> None:
+            if reason is not None:
+                self._store_override(view.id, reason)
+
+        self.app.push_screen(CourseOverrideDialog("Screening", view.result.message, check, who=self.ctx.who), chosen)
+
+    @work(group="screening-save", exclusive=True)
+    async def _store_override(self, screening_id: int, reason: str) -> None:
+        ctx = self.ctx
+        view = await self.call(
+            lambda s: override_screening(
+                s, screening_id, reason, by=ctx.who, now=ctx.now(), protocol=ctx.protocol, as_of=ctx.today()
+            ),
+            ScreeningError,
+            OverrideRefused,
+        )
+        if view is None:
+            return
+        self._show(view)
+        self.say(f"Override stored: the course may start ({ctx.who}: {reason.strip()}).")

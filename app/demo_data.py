@@ -1,11 +1,16 @@
 """A realistic demo cohort for QA, screenshots and the report tests: ``stampside demo-data``.
 
 :func:`seed_demo_cohort` fills a database through the same storage functions the app uses
-(no raw SQL): practitioners, patients with Norwood grades, a course each, and treatment
-sessions walked through the protocol's steps with a :class:`~app.domain.steps.SessionFlow`
-on a made-up clock — device checks, lots, volumes, timers, the odd override — with stamps
-stored by the link's :class:`~app.storage.sink.DatabaseSink` (including a link drop and its
-replay) and credited to zones the way the stamping screen credits them.
+(no raw SQL): practitioners; patients with Norwood grades, each screened (one with a lab
+result gone stale) and given a course through the screening gate; baseline photos (made-up
+pictures, registered like real ones), then six sessions through the schedule checks (one late
+start confirmed as a deviation), each walked through the protocol's steps with a
+:class:`~app.domain.steps.SessionFlow` on a made-up clock — device checks, lots, volumes,
+timers, the odd override — with stamps stored by the link's
+:class:`~app.storage.sink.DatabaseSink` (including a link drop and its replay) and credited
+to zones the way the stamping screen credits them; photos after session 6 and at the
+follow-ups, investigator and patient assessments, and a few adverse events. The last
+patient's 6-month follow-up is left undone, so it shows as due.
 
 Everything is derived from ``seed``: the same seed gives the same cohort.
 """
@@ -13,21 +18,43 @@ Everything is derived from ``seed``: the same seed gives the same cohort.
 from __future__ import annotations
 
 import random
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from PIL import Image, ImageDraw
 
 from app.domain.coverage import CoverageModel
+from app.domain.eligibility import LabResult, Screening
 from app.domain.gates import DeviceFacts, Gate
+from app.domain.outcomes import (
+    BlindedCall,
+    validate_adverse_event,
+    validate_iga,
+    validate_self_assessment,
+)
+from app.domain.schedule import add_months
 from app.domain.steps import SessionFlow
 from app.domain.treatment_protocol import StepKind, TreatmentProtocol, default_protocol
 from app.domain.zones import DEFAULT_AREA_CM2, NorwoodGrade, Zone
-from app.storage.courses import start_course
+from app.storage.courses import start_screened_course
 from app.storage.database import Database
+from app.storage.outcomes import (
+    blinded_round,
+    record_adverse_event,
+    record_assessment,
+    record_blinded_call,
+    record_self_assessment,
+)
 from app.storage.patients import NewPatient, create_patient, find_patient
+from app.storage.photos import default_photo_root, register_photo
 from app.storage.practitioners import add_practitioner, list_practitioners
+from app.storage.schedule import ConfirmationNeeded, open_scheduled_session
+from app.storage.screening import save_screening
 from app.storage.session_stamps import credit_stamps
-from app.storage.sessions import ZoneSetting, attach_device, finish_session, open_session
+from app.storage.sessions import ZoneSetting, attach_device, finish_session
 from app.storage.sink import DatabaseSink
 from app.storage.step_records import save_step_record
 from devicelink.sink import CommitBatch, LinkLogEntry, ReceivedStamp
@@ -58,6 +85,8 @@ class SeededCohort:
     sessions: int
     stamps: int
     session_ids: tuple[int, ...]
+    course_ids: tuple[int, ...] = ()
+    photos: int = 0
 
 
 class _Clock:
@@ -80,11 +109,17 @@ def seed_demo_cohort(
     seed: int = 7,
     first_session: datetime | None = None,
     protocol: TreatmentProtocol | None = None,
+    photo_root: Path | None = None,
 ) -> SeededCohort:
-    """Add the demo cohort; refuses (:class:`DemoDataError`) if its patients are already there."""
+    """Add the demo cohort; refuses (:class:`DemoDataError`) if its patients are already there.
+
+    Photos are copied under ``photo_root`` (default: the database's photo folder,
+    :func:`~app.storage.photos.default_photo_root`).
+    """
     protocol = protocol or default_protocol()
     rng = random.Random(seed)
-    start = first_session or datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+    start = first_session or datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    root = photo_root or default_photo_root(database.url)
     with database.Session.begin() as session:
         if any(find_patient(session, code) is not None for code, *_ in DEMO_PATIENTS):
             raise DemoDataError("the demo patients are already in this database; use an empty database")
@@ -94,44 +129,224 @@ def seed_demo_cohort(
     head_ids = iter(range(5001, 6000))
     seq_counter = _Counter()
     session_ids: list[int] = []
-    stamps = 0
-    for index, (code, name, birth_year, grade, done) in enumerate(DEMO_PATIENTS):
-        day0 = start + timedelta(days=index * 3, hours=index)
-        with database.Session.begin() as session:
-            patient = create_patient(
-                session,
-                NewPatient.parse(code, name=name, birth_year=str(birth_year), norwood_grade=grade),
-                now=day0 - timedelta(days=14),
-            )
-            course_id = start_course(
-                session,
-                patient.id,
-                now=day0 - timedelta(days=1),
-                planned_sessions=protocol.course.sessions,
-                interval_days=protocol.course.interval_days,
-            )
-        zones = NorwoodGrade(grade).default_zones
-        for number in range(1, done + 1):
-            when = day0 + timedelta(days=(number - 1) * protocol.course.interval_days + rng.choice((0, 0, 0, 1, -1)))
-            practitioner_id = practitioner_ids[(index + number) % len(practitioner_ids)]
-            practitioner = DEMO_PRACTITIONERS[(index + number) % len(DEMO_PRACTITIONERS)]
-            session_id, count = _session(
+    course_ids: list[int] = []
+    stamps = photos = 0
+    with tempfile.TemporaryDirectory(prefix="stampside-demo-") as scratch:
+        pictures = _Pictures(Path(scratch), rng)
+        for index, (code, name, birth_year, grade, done) in enumerate(DEMO_PATIENTS):
+            day0 = start + timedelta(days=index * 3, hours=index)
+            rater = DEMO_PRACTITIONERS[index % len(DEMO_PRACTITIONERS)]
+            with database.Session.begin() as session:
+                patient = create_patient(
+                    session,
+                    NewPatient.parse(code, name=name, birth_year=str(birth_year), norwood_grade=grade),
+                    now=day0 - timedelta(days=21),
+                )
+                screened = (day0 - timedelta(days=14)).date()
+                # One patient's TSH is older than the protocol's result age: flagged, not excluding.
+                tsh_age = 120 if index == 2 else 20
+                labs = [
+                    LabResult(
+                        test=lab.id,
+                        taken_on=screened - timedelta(days=tsh_age if lab.id == "tsh" else 20),
+                        flag="normal",
+                    )
+                    for lab in protocol.screening.labs
+                ]
+                screening = Screening.parse(
+                    screened_on=screened, sex="male", smoker=False, norwood_grade=grade, labs=labs
+                )
+                save_screening(
+                    session, patient.id, screening, protocol=protocol, screened_by=rater, now=day0 - timedelta(days=14)
+                )
+                course_id = start_screened_course(session, patient.id, protocol=protocol, now=day0 - timedelta(days=7))
+            course_ids.append(course_id)
+            photos += _photo_set(
                 database,
-                sink,
-                rng,
-                protocol=protocol,
-                course_id=course_id,
-                practitioner_id=practitioner_id,
-                practitioner=practitioner,
-                when=when,
-                zones=zones,
-                head_id=next(head_ids),
-                seqs=seq_counter,
-                lot=DEMO_LOTS[0] if when < start + timedelta(days=40) else DEMO_LOTS[1],
+                pictures,
+                root,
+                protocol,
+                patient.id,
+                course_id,
+                "baseline",
+                0.0,
+                day0 - timedelta(days=1),
+                rater,
             )
-            session_ids.append(session_id)
-            stamps += count
-    return SeededCohort(len(DEMO_PATIENTS), len(session_ids), stamps, tuple(session_ids))
+            zones = NorwoodGrade(grade).default_zones
+            when = day0
+            for number in range(1, done + 1):
+                if number > 1:
+                    # Weekly, give or take a day; one late start (11 days) confirmed as a deviation.
+                    late = index == 3 and number == 3
+                    gap = 11 if late else protocol.course.interval_days + rng.choice((0, 0, 0, 1, -1))
+                    when = when + timedelta(days=gap, minutes=rng.randint(-90, 90))
+                practitioner_id = practitioner_ids[(index + number) % len(practitioner_ids)]
+                practitioner = DEMO_PRACTITIONERS[(index + number) % len(DEMO_PRACTITIONERS)]
+                session_id, count, ended = _session(
+                    database,
+                    sink,
+                    rng,
+                    protocol=protocol,
+                    course_id=course_id,
+                    practitioner_id=practitioner_id,
+                    practitioner=practitioner,
+                    when=when,
+                    zones=zones,
+                    head_id=next(head_ids),
+                    seqs=seq_counter,
+                    lot=DEMO_LOTS[0] if when < start + timedelta(days=30) else DEMO_LOTS[1],
+                )
+                session_ids.append(session_id)
+                stamps += count
+            photos += _outcomes(database, pictures, root, protocol, rng, index, patient.id, course_id, ended, rater)
+    _blinded_round(database, rng, seed, course_ids, start + timedelta(days=120))
+    return SeededCohort(len(DEMO_PATIENTS), len(session_ids), stamps, tuple(session_ids), tuple(course_ids), photos)
+
+
+def _blinded_round(database: Database, rng: random.Random, seed: int, course_ids: list[int], when: datetime) -> None:
+    """One blinded rating round, baseline against after session 6: the rater mostly sees the gain."""
+    response = dict(zip(course_ids, _RESPONSE, strict=False))
+    with database.Session.begin() as session:
+        for pair in blinded_round(session, seed=seed, course_ids=course_ids):
+            sees_gain = rng.random() < response.get(pair.course_id, 0.5)
+            call = BlindedCall(pair.after_side.value) if sees_gain else BlindedCall.SAME
+            record_blinded_call(session, pair, call, seed=seed, rater="Blinded rater", now=when)
+
+
+#: How much better each demo patient does by the end (0 = no change, 1 = a clear gain).
+_RESPONSE = (0.9, 0.6, 0.75, 0.1, 0.5)
+
+
+def _outcomes(
+    database: Database,
+    pictures: _Pictures,
+    root: Path,
+    protocol: TreatmentProtocol,
+    rng: random.Random,
+    index: int,
+    patient_id: int,
+    course_id: int,
+    last_session: datetime,
+    rater: str,
+) -> int:
+    """Photos, assessments and adverse events after session 6 and at the follow-ups."""
+    response = _RESPONSE[index % len(_RESPONSE)]
+    visits: list[tuple[str, datetime, float]] = [("after_session_6", last_session + timedelta(hours=1), 0.4)]
+    for months in protocol.follow_up.months:
+        if index == len(DEMO_PATIENTS) - 1 and months == max(protocol.follow_up.months):
+            continue  # left due: QA sees a follow-up on the start screen
+        day = add_months(last_session.date(), months)
+        visits.append((f"month_{months}", datetime.combine(day, last_session.timetz()), 0.8 if months == 3 else 1.0))
+    photos = 0
+    for time_point, moment, weight in visits:
+        gain = response * weight
+        photos += _photo_set(database, pictures, root, protocol, patient_id, course_id, time_point, gain, moment, rater)
+        score = round(gain * 2.6 + rng.uniform(-0.4, 0.4))
+        choice = ("no_change", "slightly_better", "better", "much_better")[max(0, min(3, score))]
+        with database.Session.begin() as session:
+            iga = validate_iga(
+                protocol,
+                time_point=time_point,
+                density=max(-3, min(3, score)),
+                coverage=max(-3, min(3, score + rng.choice((0, 0, -1)))),
+                rater=rater,
+            )
+            record_assessment(session, course_id, iga, now=moment)
+            answers = validate_self_assessment(
+                protocol,
+                time_point=time_point,
+                answers={
+                    "overall": choice,
+                    "density": choice,
+                    "satisfied": score >= 1,
+                    "recommend": score >= 1,
+                    "comments": "",
+                },
+            )
+            record_self_assessment(session, course_id, answers, recorded_by=rater, now=moment)
+    events = {
+        0: ("Erythema (redness) beyond 48 h", "mild", 2),
+        2: ("Itching", "moderate", 4),
+        4: ("Pinpoint bleeding", "mild", 1),
+    }
+    if index in events:
+        what, severity, number = events[index]
+        onset = last_session.date() - timedelta(days=(6 - number) * 7 - 1)
+        with database.Session.begin() as session:
+            event = validate_adverse_event(
+                what=what,
+                onset_on=onset,
+                severity=severity,
+                today=last_session.date(),
+                resolved_on=onset + timedelta(days=3),
+                session_number=number,
+            )
+            record_adverse_event(session, course_id, event, recorded_by=rater, now=last_session)
+    return photos
+
+
+def _photo_set(
+    database: Database,
+    pictures: _Pictures,
+    root: Path,
+    protocol: TreatmentProtocol,
+    patient_id: int,
+    course_id: int,
+    time_point: str,
+    gain: float,
+    when: datetime,
+    by: str,
+) -> int:
+    """Register one picture per standard view at ``time_point``."""
+    views = [view.id for view in protocol.photos.views]
+    with database.Session.begin() as session:
+        for view in views:
+            register_photo(
+                session,
+                pictures.make(patient_id, view, gain),
+                root=root,
+                patient_id=patient_id,
+                course_id=course_id,
+                time_point=time_point,
+                view=view,
+                protocol=protocol,
+                now=when,
+                registered_by=by,
+                taken_at=when,
+            )
+    return len(views)
+
+
+class _Pictures:
+    """Made-up scalp pictures: skin with hair strokes, denser as ``gain`` grows (0 = baseline)."""
+
+    SIZE = (240, 180)
+
+    def __init__(self, folder: Path, rng: random.Random) -> None:
+        self.folder = folder
+        self.rng = rng
+        self.count = 0
+
+    def make(self, patient_id: int, view: str, gain: float) -> Path:
+        layout = random.Random(f"{patient_id}-{view}")  # the same scalp at every time point
+        width, height = self.SIZE
+        image = Image.new("RGB", self.SIZE, (222, 184, 160))
+        draw = ImageDraw.Draw(image)
+        bald = (layout.uniform(0.3, 0.7) * width, layout.uniform(0.3, 0.7) * height, layout.uniform(50, 80))
+        strokes = 600 + int(gain * 900)
+        for _ in range(strokes):
+            x, y = layout.uniform(0, width), layout.uniform(0, height)
+            distance = ((x - bald[0]) ** 2 + (y - bald[1]) ** 2) ** 0.5
+            keep = min(1.0, distance / bald[2]) ** 2 + gain * 0.6
+            if self.rng.random() > keep:
+                continue
+            length = layout.uniform(4, 9)
+            draw.line((x, y, x + length * 0.4, y + length), fill=(58, 40, 30), width=1)
+        self.count += 1
+        path = self.folder / f"demo-{self.count:04d}.jpg"
+        image.save(path, "JPEG", quality=80)
+        return path
 
 
 class _Counter:
@@ -164,7 +379,7 @@ def _session(
     head_id: int,
     seqs: _Counter,
     lot: tuple[str, date],
-) -> tuple[int, int]:
+) -> tuple[int, int, datetime]:
     clock = _Clock(when)
     settings = [ZoneSetting(zone, DEFAULT_AREA_CM2[zone], protocol.coverage.density_for(zone)) for zone in zones]
     # Now and then the battery is low at the checks: the practitioner overrides it with a reason.
@@ -172,9 +387,28 @@ def _session(
     info = _device_info(head_id, battery, seqs.seq)
     sink.open_device(info)
     with database.Session.begin() as session:
-        view = open_session(
-            session, course_id, protocol=protocol, practitioner_id=practitioner_id, now=clock(), zones=settings
-        )
+        try:
+            view = open_scheduled_session(
+                session,
+                course_id,
+                protocol=protocol,
+                practitioner_id=practitioner_id,
+                now=clock(),
+                tz=UTC,
+                zones=settings,
+            )
+        except ConfirmationNeeded as needed:
+            deviation = needed.check.confirm(by=practitioner, at=clock(), note="patient was travelling")
+            view = open_scheduled_session(
+                session,
+                course_id,
+                protocol=protocol,
+                practitioner_id=practitioner_id,
+                now=clock(),
+                tz=UTC,
+                zones=settings,
+                deviation=deviation,
+            )
         attach_device(session, view.id, serial=DEMO_SERIAL, head_id=head_id, footprint_mm2=FOOTPRINT_MM2, now=clock())
     session_id = view.id
     sink.session_id = session_id
@@ -215,9 +449,10 @@ def _session(
         flow.complete(practitioner)
         save()
     sink.session_id = None
+    ended = clock.advance(30)
     with database.Session.begin() as session:
-        finish_session(session, session_id, now=clock.advance(30))
-    return session_id, stamps
+        finish_session(session, session_id, now=ended)
+    return session_id, stamps, ended
 
 
 def _stamping(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,19 @@ from sqlalchemy.orm import Session
 
 from app.cli.errors import CliError
 from app.cli.options import db_option
-from app.reports import FORMATS, build_lot_report, build_session_report, render
+from app.reports import (
+    FORMATS,
+    CourseReportError,
+    build_cohort_report,
+    build_course_report,
+    build_lot_report,
+    build_session_report,
+    newest_course_id,
+    render,
+)
 from app.storage import Database, StorageError, open_database, resolve_database_url
 from app.storage.patients import find_patient, normalize_code
+from app.storage.photos import default_photo_root
 from app.storage.schema import Course, TreatmentSession
 from app.storage.sessions import SessionError
 
@@ -61,12 +72,14 @@ def _write(text: str, out: Path | None, what: str) -> None:
     click.echo(f"wrote the {what} to {out}", err=True)
 
 
-def _produce(db_url: str | None, build: Callable[[Session], Any], fmt: str, out: Path | None, what: str) -> None:
+def _produce(
+    db_url: str | None, build: Callable[[Session, Database], Any], fmt: str, out: Path | None, what: str
+) -> None:
     with _database(db_url) as database:
         try:
             with database.Session.begin() as session:
-                report = build(session)
-        except (SessionError, ValueError) as exc:
+                report = build(session, database)
+        except (SessionError, CourseReportError, ValueError) as exc:
             raise CliError(str(exc)) from None
         except StorageError as exc:
             raise CliError(str(exc)) from None
@@ -81,7 +94,11 @@ def report_group() -> None:
     Examples:
       stampside report session 12 --out session-12.html
       stampside report session --patient P-0042 --number 3 --format json
+      stampside report course P-0042 --out course.html
+      stampside report cohort --format html --out cohort.html
       stampside report lot LOT-24A17 --format csv --out recall.csv
+
+    HTML files are self-contained (styles, charts and photos inside) and print cleanly.
     """
 
 
@@ -103,7 +120,7 @@ def session_command(
     if session_id is None and (patient is None or number is None):
         raise CliError("name the session: SESSION_ID, or --patient CODE and --number N")
 
-    def build(session: Session) -> Any:
+    def build(session: Session, _database: Database) -> Any:
         wanted = session_id
         if wanted is None:
             assert patient is not None and number is not None
@@ -131,4 +148,62 @@ def session_command(
 @out_option
 def lot_command(lot: str, db_url: str | None, fmt: str, out: Path | None) -> None:
     """Lot recall: every patient and session that received product lot LOT (case is ignored)."""
-    _produce(db_url, lambda session: build_lot_report(session, lot), fmt, out, "lot recall")
+    _produce(db_url, lambda session, _db: build_lot_report(session, lot), fmt, out, "lot recall")
+
+
+def _day(value: str | None) -> date:
+    if value is None:
+        return datetime.now().astimezone().date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"--as-of {value!r} is not a date: type it as YYYY-MM-DD") from None
+
+
+@report_group.command("course")
+@click.argument("patient", metavar="PATIENT_CODE", required=False)
+@click.option("--course", "course_id", type=int, metavar="ID", help="A course by id instead of the patient's newest.")
+@click.option(
+    "--photos",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The clinic's photo folder [default: $STAMPSIDE_PHOTOS, else next to the database].",
+)
+@click.option("--as-of", metavar="YYYY-MM-DD", help="Judge screening and follow-ups on this day [default: today].")
+@click.option("--no-sessions", is_flag=True, help="Leave out the per-session details.")
+@db_option
+@format_option
+@out_option
+def course_command(
+    patient: str | None,
+    course_id: int | None,
+    photos: Path | None,
+    as_of: str | None,
+    no_sessions: bool,
+    db_url: str | None,
+    fmt: str,
+    out: Path | None,
+) -> None:
+    """One patient's course: screening, schedule and deviations, every session, photos before
+    and after side by side, outcomes and adverse events."""
+    if patient is None and course_id is None:
+        raise CliError("name the course: a PATIENT_CODE (their newest course) or --course ID")
+    today = _day(as_of)
+
+    def build(session: Session, database: Database) -> Any:
+        wanted = course_id if course_id is not None else newest_course_id(session, patient or "")
+        root = photos or default_photo_root(database.url)
+        return build_course_report(session, wanted, photo_root=root, today=today, with_sessions=not no_sessions)
+
+    _produce(db_url, build, fmt, out, "course report")
+
+
+@report_group.command("cohort")
+@click.option("--as-of", metavar="YYYY-MM-DD", help="Count follow-ups due by this day [default: today].")
+@db_option
+@format_option
+@out_option
+def cohort_command(as_of: str | None, db_url: str | None, fmt: str, out: Path | None) -> None:
+    """Every course (stopped ones left out): patients, Norwood grades, sessions completed,
+    adherence, share improved by investigator and by patient, blinded calls, adverse events."""
+    today = _day(as_of)
+    _produce(db_url, lambda session, _db: build_cohort_report(session, today=today), fmt, out, "cohort report")

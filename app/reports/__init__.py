@@ -12,16 +12,24 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from app.reports import charts
+from app.reports.cohort import CohortReport, PatientLine, build_cohort_report
+from app.reports.course import CourseReport, CourseReportError, build_course_report, newest_course_id
 from app.reports.lot import LotReport, LotUse, build_lot_report
 from app.reports.render import FORMATS, render_csv, render_html, render_json
 from app.reports.session import SessionReport, StepLine, build_session_report
 
 __all__ = [
     "FORMATS",
+    "CohortReport",
+    "CourseReport",
+    "CourseReportError",
     "LotReport",
     "SessionReport",
+    "build_cohort_report",
+    "build_course_report",
     "build_lot_report",
     "build_session_report",
+    "newest_course_id",
     "render",
 ]
 
@@ -31,23 +39,6 @@ def _version() -> str:
         return version("stampside")
     except PackageNotFoundError:  # pragma: no cover - running from a tree without install
         return "dev"
-
-
-def _session_extras(report: SessionReport) -> dict[str, Any]:
-    coverage_bars = [
-        charts.Bar(
-            zone.zone,
-            zone.percent or 0.0,
-            charts.PALETTE[2] if zone.reached else charts.PALETTE[1] if zone.treated else charts.PALETTE[7],
-            text=(f"{zone.percent:.0f} % · " if zone.percent is not None else "") + f"{zone.stamps} stamps",
-        )
-        for zone in report.coverage
-    ]
-    force_bars = [
-        charts.Bar(f"{b.low_n:g}", b.stamps, charts.QUALITY_COLOURS.get(b.quality, charts.PALETTE[7]))
-        for b in report.force_bins
-    ]
-    return {"coverage_bars": coverage_bars, "force_bars": force_bars}
 
 
 _STEP_COLUMNS: dict[str, Any] = {
@@ -84,6 +75,69 @@ _LOT_COLUMNS: dict[str, Any] = {
 }
 
 
+_SCHEDULE_COLUMNS: dict[str, Any] = {
+    "session_number": lambda line: line.number,
+    "session_id": lambda line: line.session_id,
+    "status": lambda line: line.status,
+    "day": lambda line: line.day,
+    "days_since_previous": lambda line: line.days_since_previous,
+    "timing": lambda line: line.timing,
+    "due_on": lambda line: line.due_on,
+    "deviation": lambda line: line.deviation,
+    "stamps": lambda line: line.stamps,
+    "coverage_percent": lambda line: round(line.coverage_percent, 1),
+    "lots": lambda line: " ".join(line.lots),
+    "step_overrides": lambda line: line.overrides,
+}
+
+
+_PATIENT_COLUMNS: dict[str, Any] = {
+    "patient": lambda line: line.patient_code,
+    "norwood_grade": lambda line: line.norwood_grade,
+    "age_at_start": lambda line: line.age_at_start,
+    "status": lambda line: line.status,
+    "sessions": lambda line: line.sessions,
+    "planned_sessions": lambda line: line.planned_sessions,
+    "sessions_on_time": lambda line: line.on_time.count,
+    "sessions_timed": lambda line: line.on_time.total,
+    "follow_ups_done": lambda line: line.follow_ups_done.count,
+    "follow_ups_due": lambda line: line.follow_ups_done.total,
+    "last_time_point": lambda line: line.last_time_point,
+    "iga_density": lambda line: line.last_density,
+    "iga_coverage": lambda line: line.last_coverage,
+    "investigator_improved": lambda line: line.investigator_improved,
+    "patient_improved": lambda line: line.patient_improved,
+    "adverse_events": lambda line: line.adverse_events,
+}
+
+
+def _cohort_charts(report: CohortReport) -> dict[str, str]:
+    grades = [charts.Bar(f"Norwood {grade}", count, charts.PALETTE[0]) for grade, count in report.norwood.items()]
+    shares = [
+        charts.Bar(
+            "Investigator",
+            report.improved_investigator.percent or 0.0,
+            charts.PALETTE[2],
+            text=str(report.improved_investigator),
+        ),
+        charts.Bar(
+            "Patient", report.improved_patient.percent or 0.0, charts.PALETTE[1], text=str(report.improved_patient)
+        ),
+    ]
+    return {
+        "norwood_chart": charts.hbar_chart(grades, title="Patients by Norwood grade"),
+        "improved_chart": charts.hbar_chart(shares, title="Share improved (%)", maximum=100),
+    }
+
+
+def _outcome_chart(report: CourseReport) -> str:
+    bars = []
+    for line in report.assessments:
+        bars.append(charts.Bar(f"{line.label} · density", line.density, charts.PALETTE[0]))
+        bars.append(charts.Bar(f"{line.label} · coverage", line.coverage, charts.PALETTE[1]))
+    return charts.diverging_chart(bars, title="Investigator's global assessment", low=-3, high=3)
+
+
 def render(report: Any, fmt: str, *, generated_at: datetime | None = None) -> str:
     """``report`` (any ``build_*_report`` result) as ``html``, ``json`` or ``csv`` text."""
     if fmt not in FORMATS:
@@ -94,7 +148,15 @@ def render(report: Any, fmt: str, *, generated_at: datetime | None = None) -> st
     if isinstance(report, SessionReport):
         if fmt == "csv":
             return render_csv(((report, step) for step in report.steps), _STEP_COLUMNS)
-        return render_html("session.html.j2", report, **common, **_session_extras(report))
+        return render_html("session.html.j2", report, **common)
+    if isinstance(report, CohortReport):
+        if fmt == "csv":
+            return render_csv(report.lines, _PATIENT_COLUMNS)
+        return render_html("cohort.html.j2", report, **common, **_cohort_charts(report))
+    if isinstance(report, CourseReport):
+        if fmt == "csv":
+            return render_csv(report.schedule, _SCHEDULE_COLUMNS)
+        return render_html("course.html.j2", report, **common, outcome_chart=_outcome_chart(report))
     if isinstance(report, LotReport):
         if fmt == "csv":
             return render_csv(report.uses, _LOT_COLUMNS)
@@ -103,4 +165,4 @@ def render(report: Any, fmt: str, *, generated_at: datetime | None = None) -> st
 
 
 # Re-exported for type checkers and callers that want the row types.
-_ = (LotUse, StepLine)
+_ = (LotUse, StepLine, PatientLine)

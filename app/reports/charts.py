@@ -100,3 +100,39 @@ def column_chart(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def diverging_chart(bars: Sequence[Bar], *, title: str, low: float, high: float, width: int = 560) -> str:
+    """Horizontal bars from a zero line, for scores that can be negative (IGA −3 … +3)."""
+    row = 22
+    label_w = 200
+    plot_w = width - label_w - 40
+    span = (high - low) or 1.0
+    zero_x = label_w + (0 - low) / span * plot_w
+    height = row * len(bars) + 34
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        f'<line x1="{zero_x:.1f}" y1="6" x2="{zero_x:.1f}" y2="{height - 20}" stroke="#333"/>',
+    ]
+    for tick in range(int(low), int(high) + 1):
+        x = label_w + (tick - low) / span * plot_w
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" font-size="10">{tick:+d}</text>'
+            if tick
+            else f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" font-size="10">0</text>'
+        )
+    for index, bar in enumerate(bars):
+        y = 8 + index * row
+        end = label_w + (max(low, min(high, bar.value)) - low) / span * plot_w
+        left, right = sorted((zero_x, end))
+        text = bar.text if bar.text is not None else f"{bar.value:+g}"
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" font-size="12">{escape(bar.label)}</text>'
+            f'<rect x="{left:.1f}" y="{y + 2}" width="{max(1.0, right - left):.1f}" height="{row - 6}" '
+            f'fill="{bar.colour}"/>'
+            f'<text x="{right + 4:.1f}" y="{y + 14}" font-size="11">{escape(text)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -55,6 +55,27 @@ def _svg(markup: str) -> Markup:
     return Markup(markup)
 
 
+def session_charts(report: Any) -> dict[str, str]:
+    """The coverage bars and force histogram of a session report, as SVG markup."""
+    coverage = [
+        charts.Bar(
+            zone.zone,
+            zone.percent or 0.0,
+            charts.PALETTE[2] if zone.reached else charts.PALETTE[1] if zone.treated else charts.PALETTE[7],
+            text=(f"{zone.percent:.0f} % · " if zone.percent is not None else "") + f"{zone.stamps} stamps",
+        )
+        for zone in report.coverage
+    ]
+    force = [
+        charts.Bar(f"{b.low_n:g}", b.stamps, charts.QUALITY_COLOURS.get(b.quality, charts.PALETTE[7]))
+        for b in report.force_bins
+    ]
+    return {
+        "coverage": charts.hbar_chart(coverage, title="Coverage per zone (% of target)", maximum=100),
+        "force": charts.column_chart(force, title="Peak force per stamp", x_label="peak force (N)", y_label="stamps"),
+    }
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("app.reports", "templates"),
@@ -68,6 +89,7 @@ def _environment() -> Environment:
     env.filters["duration"] = _duration
     env.globals["charts"] = charts
     env.globals["svg"] = _svg
+    env.globals["session_charts"] = session_charts
     return env
 
 

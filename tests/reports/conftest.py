@@ -15,6 +15,6 @@ from app.storage import Database, open_database
 def cohort_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database, SeededCohort, Path]]:
     path = tmp_path_factory.mktemp("cohort") / "clinic.db"
     database = open_database(f"sqlite:///{path}")
-    cohort = seed_demo_cohort(database)
+    cohort = seed_demo_cohort(database, photo_root=path.with_name("photos"))
     yield database, cohort, path
     database.close()

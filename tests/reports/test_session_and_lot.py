@@ -74,7 +74,8 @@ def test_session_html_is_self_contained_with_its_sections_and_charts(cohort_db: 
         report = build_session_report(session, cohort.session_ids[0])
     html = render(report, "html", generated_at=datetime(2026, 11, 25, tzinfo=UTC))
     page = outline(html)
-    assert {"steps", "coverage", "force", "link-events", "deviations"} <= page.ids
+    sid = report.session_id
+    assert {f"{part}-{sid}" for part in ("steps", "coverage", "force", "link-events", "deviations")} <= page.ids
     assert page.tags.count("svg") == 2  # coverage bars and force histogram
     assert page.external == []
     assert "@media print" in html

@@ -29,10 +29,12 @@ from textual.widgets import Footer, Header, LoadingIndicator
 
 from app.domain.steps import Clock, utc_now
 from app.domain.treatment_protocol import TreatmentProtocol, default_protocol
-from app.storage.courses import CourseError, course_summary, start_course
+from app.storage.courses import CourseError
 from app.storage.database import Database, open_database
 from app.storage.errors import StorageError, explain
-from app.storage.sessions import SessionError, SessionView, get_session, open_session
+from app.storage.schedule import ScheduleError
+from app.storage.sessions import SessionError, SessionView
+from app.tui.course_start import CourseStarter
 from app.tui.dialogs.confirm import ConfirmDialog
 from app.tui.dialogs.storage_error import StorageErrorDialog
 from app.tui.link_bridge import LinkProblem
@@ -116,7 +118,8 @@ class StampsideApp(App[None]):
 
     def _show_start(self) -> None:
         assert self.database is not None
-        self.push_screen(StartScreen(self.database, self.config.clock))
+        config = self.config
+        self.push_screen(StartScreen(self.database, config.clock, protocol=config.protocol, tz=config.tz))
 
     async def on_unmount(self) -> None:
         await self.session_controller.aclose()
@@ -137,32 +140,26 @@ class StampsideApp(App[None]):
     async def _open_session(self, database: Database, message: StartSessionRequested) -> None:
         """Open (or find, to resume) the session in storage, off the UI thread, then run its steps."""
 
-        def store() -> tuple[SessionView, str]:
-            with database.Session.begin() as s:
-                if message.resume_session_id is not None:
-                    return get_session(s, message.resume_session_id), "resumed"
-                summary = course_summary(s, message.patient_id)
-                if summary is None or summary.status != "active":
-                    course_id = start_course(s, message.patient_id, now=self.config.clock())
-                else:
-                    course_id = summary.course_id
-                view = open_session(
-                    s,
-                    course_id,
-                    protocol=self.config.protocol,
-                    practitioner_id=message.practitioner_id,
-                    now=self.config.clock(),
-                )
-                return view, "started"
-
+        config = self.config
+        starter = CourseStarter(self, database, protocol=config.protocol, clock=config.clock, tz=config.tz)
         try:
-            view, verb = await asyncio.to_thread(store)
-        except (CourseError, SessionError) as exc:
+            opened = await starter.open(
+                patient_id=message.patient_id,
+                practitioner_id=message.practitioner_id,
+                who=message.practitioner_name or "practitioner",
+                resume_session_id=message.resume_session_id,
+            )
+        except (CourseError, SessionError, ScheduleError, StorageError) as exc:
             self.notify(str(exc), title="Cannot start", severity="error", timeout=8)
             return
         except SQLAlchemyError as exc:
             self.notify(str(explain(database.url, exc)), title="Database", severity="error", timeout=10)
             return
+        if isinstance(self.screen, StartScreen):
+            self.screen.refresh_course()
+        if opened is None:
+            return
+        view, verb = opened
         self.open_session = view
         self.notify(
             f"Session {view.number} {verb} for {view.patient_code} ({view.number} of {view.planned_sessions})",
@@ -194,6 +191,10 @@ class StampsideApp(App[None]):
             yield SystemCommand(
                 "Start or resume session", "For the chosen practitioner and patient", screen.action_start_session
             )
+            yield SystemCommand("Screening", "The chosen patient's screening form (c)", screen.action_screening)
+            yield SystemCommand("Photos", "Register and compare the course's photos (p)", screen.action_photos)
+            yield SystemCommand("Outcomes", "Assessment, questionnaire, adverse events (o)", screen.action_outcomes)
+            yield SystemCommand("Blinded rating", "Rate before/after pairs unlabeled (b)", screen.action_blinded)
 
     # -- quitting -----------------------------------------------------------------------------
 

@@ -15,8 +15,10 @@ from textual.screen import Screen
 
 from app.domain.eligibility import LabFlag, LabResult, Screening
 from app.domain.treatment_protocol import TreatmentProtocol, default_protocol
+from app.storage.courses import start_screened_course
 from app.storage.database import Database
 from app.storage.patients import NewPatient, PatientView, create_patient
+from app.storage.photos import register_photo
 from app.storage.practitioners import PractitionerView, add_practitioner
 from app.storage.screening import save_screening
 from app.tui.screens.course_base import CourseContext
@@ -120,3 +122,35 @@ async def wait_for(pilot: Pilot[None], predicate: Callable[[], bool], timeout: f
     async with asyncio.timeout(timeout):
         while not predicate():
             await pilot.pause(0.02)
+
+
+def ready_for_course(db: Database, patient_id: int, now: datetime = NOW) -> int:
+    """What the course gates need before session 1: a passing screening, the course, the baseline photo set.
+
+    The course starts a day before ``now``; the photos are tiny JPEGs copied next to the database file.
+    """
+    protocol = default_protocol()
+    database_file = db.url.database
+    assert database_file, "a SQLite file database"
+    folder = Path(database_file).parent
+    root = folder / "seed-photos"
+    source = make_jpeg(folder / "seed-baseline.jpg", (120, 100, 90))
+    day = (now - timedelta(days=1)).date()
+    with db.Session.begin() as s:
+        save_screening(
+            s, patient_id, passing_screening(day), protocol=protocol, screened_by=WHO, now=now - timedelta(days=1)
+        )
+        course_id = start_screened_course(s, patient_id, protocol=protocol, now=now - timedelta(days=1))
+        for view in protocol.photos.views_for("baseline"):
+            register_photo(
+                s,
+                source,
+                root=root,
+                patient_id=patient_id,
+                course_id=course_id,
+                time_point="baseline",
+                view=view,
+                protocol=protocol,
+                now=now - timedelta(days=1),
+            )
+    return course_id

@@ -25,6 +25,8 @@ from app.tui.screens.start import StartScreen
 from devicelink.session import LinkOptions
 from simulator.config import DeviceConfig, SimConfig, StampingConfig
 
+from .course_helpers import ready_for_course
+
 NOW = datetime(2026, 11, 26, 14, 5, tzinfo=UTC)  # a Thursday
 SIZE = (100, 30)
 STAMPS = 40
@@ -61,6 +63,7 @@ def seed(db: Database, code: str = "P-0042") -> tuple[PractitionerView, PatientV
     with db.Session.begin() as s:
         practitioner = add_practitioner(s, PRACTITIONER)
         patient = create_patient(s, NewPatient.parse(code), now=NOW - timedelta(days=30))
+    ready_for_course(db, patient.id, NOW)  # screened, course started, baseline photos: the course gates pass
     return practitioner, patient
 
 

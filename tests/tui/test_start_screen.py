@@ -30,6 +30,8 @@ from app.tui.dialogs.new_practitioner import NewPractitionerDialog
 from app.tui.dialogs.storage_error import StorageErrorDialog
 from app.tui.screens.start import StartScreen, StartSessionRequested
 
+from .course_helpers import ready_for_course, wait_for
+
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 SIZE = (100, 30)
 
@@ -177,6 +179,7 @@ async def test_choosing_a_patient_shows_session_k_of_6_last_date_and_next_due(db
 async def test_start_session_stores_an_open_session_and_says_so(db_path: Path, db: Database) -> None:
     practitioner = seed_practitioner(db)
     patient = seed_patient(db)
+    ready_for_course(db, patient.id, NOW)  # screened, course started, baseline photos: the course gates pass
     requests: list[StartSessionRequested] = []
 
     def record(message: Message) -> None:
@@ -189,7 +192,7 @@ async def test_start_session_stores_an_open_session_and_says_so(db_path: Path, d
         screen = await ready(pilot)
         await choose_patient(pilot, screen, "P-0042")
         await pilot.press("s")
-        await pilot.pause()
+        await wait_for(pilot, lambda: any("Session 1 started" in n.message for n in app._notifications))
         assert [(r.practitioner_id, r.patient_id, r.resume_session_id) for r in requests] == [
             (practitioner.id, patient.id, None)
         ]
@@ -234,13 +237,13 @@ async def test_an_unfinished_session_is_offered_for_resume_not_opened_twice(db_p
 
 async def test_quit_asks_first_while_a_session_is_open(db_path: Path, db: Database) -> None:
     seed_practitioner(db)
-    seed_patient(db)
+    ready_for_course(db, seed_patient(db).id, NOW)
     app = make_app(db_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         await choose_patient(pilot, screen, "P-0042")
         await pilot.press("s")
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.open_session is not None)
         await pilot.press("q")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmDialog)

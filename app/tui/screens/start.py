@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import ClassVar, ParamSpec, TypeVar
+from datetime import datetime, tzinfo
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, OptionList, St
 from textual.widgets.option_list import Option
 
 from app.domain.steps import Clock
+from app.domain.treatment_protocol import TreatmentProtocol, default_protocol
 from app.storage.courses import CourseSummary, course_summary
 from app.storage.database import Database
 from app.storage.errors import explain
@@ -32,6 +33,12 @@ from app.storage.practitioners import PractitionerView, add_practitioner, list_p
 from app.storage.sessions import SessionView, find_open_session
 from app.tui.dialogs.new_patient import NewPatientDialog
 from app.tui.dialogs.new_practitioner import NewPractitionerDialog
+from app.tui.screens.blinded import BlindedRatingScreen
+from app.tui.screens.course_base import CourseContext
+from app.tui.screens.outcomes import OutcomesScreen
+from app.tui.screens.photos import PhotosScreen
+from app.tui.screens.screening import ScreeningScreen
+from app.tui.widgets.due_list import DueList
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -89,12 +96,27 @@ class StartScreen(Screen[None]):
         Binding("n", "new_patient", "New patient"),
         Binding("slash", "search", "Search"),
         Binding("s", "start_session", "Start / resume"),
+        # The course keys are listed in the due pane's title (the footer is full at 100 columns).
+        Binding("c", "screening", "Screening", show=False),
+        Binding("p", "photos", "Photos", show=False),
+        Binding("o", "outcomes", "Outcomes", show=False),
+        Binding("b", "blinded", "Blinded rating", show=False),
+        Binding("d", "due", "Due list", show=False),
     ]
 
-    def __init__(self, database: Database, clock: Clock) -> None:
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        *,
+        protocol: TreatmentProtocol | None = None,
+        tz: tzinfo | None = None,
+    ) -> None:
         super().__init__()
         self._db = database
         self._clock = clock
+        self._protocol = protocol or default_protocol()
+        self._tz = tz
         self.practitioner: PractitionerView | None = None
         self.course: PatientCourse | None = None
 
@@ -120,12 +142,18 @@ class StartScreen(Screen[None]):
                 yield Static("", id="resume-offer")
                 yield Static("", id="start-hint")
                 yield Button("Start session", id="start-session", variant="primary", disabled=True)
+        with Vertical(id="due-pane", classes="pane"):
+            with Horizontal(id="due-title"):
+                yield Label("Due today and this week (d)", classes="pane-title")
+                yield Static("c screening · p photos · o outcomes · b blinded rating", id="course-keys")
+            yield DueList(id="due-items")
         yield Footer()
 
     def on_mount(self) -> None:
         self.reload_practitioners()
         self.reload_patients()
         self._update_course_panel()
+        self.reload_due()
 
     # -- reading storage --------------------------------------------------------------------
 
@@ -188,8 +216,14 @@ class StartScreen(Screen[None]):
         self._update_course_panel()
 
     def refresh_course(self) -> None:
-        """Re-read the selected patient's course (after a session was started elsewhere)."""
+        """Re-read the selected patient's course (after a session was started elsewhere), and what is due."""
         self.select_patient(self.course.patient.id if self.course else None)
+        self.reload_due()
+
+    def reload_due(self) -> None:
+        """Re-read what is due today and this week (in a worker)."""
+        today = self._clock().astimezone(self._tz).date()
+        self.query_one("#due-items", DueList).reload(self._db, self._protocol, today, self._tz)
 
     def _update_course_panel(self) -> None:
         if not self.is_mounted:
@@ -275,6 +309,14 @@ class StartScreen(Screen[None]):
         if patients.highlighted is None and patients.option_count:
             patients.highlighted = 0
 
+    @on(DueList.Chosen)
+    def _due_chosen(self, event: DueList.Chosen) -> None:
+        search = self.query_one("#patient-search", Input)
+        with search.prevent(Input.Changed):
+            search.value = ""
+        self.reload_patients(select_id=event.item.patient_id)
+        self.query_one("#start-session", Button).focus()
+
     @on(Button.Pressed, "#add-practitioner")
     def _add_practitioner_pressed(self) -> None:
         self.action_add_practitioner()
@@ -331,6 +373,44 @@ class StartScreen(Screen[None]):
         self.post_message(
             StartSessionRequested(self.practitioner.id, self.course.patient.id, resume, self.practitioner.name)
         )
+
+    # -- the course screens ------------------------------------------------------------------
+
+    def _course_context(self) -> CourseContext | None:
+        if self.practitioner is None:
+            self.notify("Add or choose a practitioner first.", severity="warning")
+            return None
+        return CourseContext(self._db, self._protocol, self._clock, self.practitioner.name, tz=self._tz)
+
+    def _open_for_patient(self, make: Callable[[CourseContext, int], Screen[Any]]) -> None:
+        context = self._course_context()
+        if context is None:
+            return
+        if self.course is None:
+            self.notify("Choose a patient first.", severity="warning")
+            return
+        self.app.push_screen(make(context, self.course.patient.id), lambda _: self.refresh_course())
+
+    def action_screening(self) -> None:
+        self._open_for_patient(ScreeningScreen)
+
+    def action_photos(self) -> None:
+        self._open_for_patient(PhotosScreen)
+
+    def action_outcomes(self) -> None:
+        self._open_for_patient(OutcomesScreen)
+
+    def action_blinded(self) -> None:
+        context = self._course_context()
+        if context is not None:
+            seed = int(self._clock().timestamp())
+            self.app.push_screen(BlindedRatingScreen(context, seed), lambda _: self.refresh_course())
+
+    def action_due(self) -> None:
+        due = self.query_one("#due-items", DueList)
+        due.focus()
+        if due.highlighted is None and due.items:
+            due.highlighted = 0
 
 
 def _storage_errors(database: Database, call: Callable[P, T]) -> Callable[P, T]:

@@ -382,7 +382,7 @@ class BleTransport(Transport):
     # -- faults on demand --------------------------------------------------------------
 
     def cut(self) -> None:
-        """Disconnect in the middle of the next frame that goes out (or now, if idle)."""
+        """Disconnect in the middle of the next frame that goes out (a heartbeat at the latest)."""
         self._cut_pending = True
         self._wake.set()
 
@@ -482,11 +482,8 @@ class BleTransport(Transport):
 
     async def _write_loop(self) -> None:
         while True:
-            if not self._queue:
+            if not self._queue:  # a pending cut waits for the next frame, to land in its middle
                 self._wake.clear()
-                if self._cut_pending and self._connection is not None and self._subscribed:
-                    await self._cut_now(b"")
-                    continue
                 await self._wake.wait()
                 continue
             connection, tx = self._connection, self._tx

@@ -24,6 +24,15 @@ OPTION_FIELDS: dict[str, Loc] = {
     "pty": ("link", "pty"),
     "listen": ("link", "listen"),
     "baud": ("link", "baud"),
+    "ble": ("ble", "hci"),
+    "hci_serve": ("ble", "hci_serve"),
+    "ble_name": ("ble", "name"),
+    "ble_address": ("ble", "address"),
+    "ble_mtu": ("ble", "mtu"),
+    "ble_drop_notify": ("ble", "drop_notify"),
+    "ble_notify_delay": ("ble", "notify_delay"),
+    "ble_cut_every": ("ble", "cut_every"),
+    "ble_refuse": ("ble", "refuse"),
     "drop_every": ("faults", "drop_every"),
     "drop_for": ("faults", "drop_for"),
     "drop_mode": ("faults", "drop_mode"),
@@ -73,6 +82,8 @@ def _epilog() -> str:
         "  stampside sim --pty /tmp/stamp --seed 1 --truth truth.jsonl\n"
         "  stampside sim --listen 127.0.0.1:7000 --rate 500 --corrupt 0.01\n"
         "  stampside sim --pty /tmp/stamp --scenario flaky_link --stamps 1000\n"
+        "  stampside sim --ble virtual --hci-serve tcp-server:127.0.0.1:7100 --rate 50\n"
+        "  stampside sim --ble usb:0          (a USB Bluetooth dongle: phones and laptops can connect)\n"
         "\b\nSee docs/simulator.md for every setting, the scenario format and the truth log."
     )
 
@@ -89,6 +100,21 @@ _INT = click.INT
 @click.option("--listen", metavar="HOST:PORT", help="Serve TCP instead, one client at a time (pyserial socket://). "
               "Port 0 picks a free port.")
 @click.option("--baud", type=_INT, metavar="N", help="Throttle output to the line rate of N baud (10 bits a byte).")
+# -- BLE ----------------------------------------------------------------------------
+@click.option("--ble", metavar="HCI", help="Be a BLE peripheral instead, on this bumble HCI transport (usb:0, "
+              "hci-socket:0, serial:/dev/ttyUSB0) or 'virtual' (emulated controllers, no radio).")
+@click.option("--hci-serve", metavar="SPEC", help="With --ble virtual: serve the app's controller on "
+              "tcp-server:HOST:PORT or unix-server:PATH (port 0 picks one); the ready line says what the app "
+              "passes to --hci.")
+@click.option("--ble-name", metavar="NAME", help="Advertised name, ≤ 8 characters (default: the serial without "
+              "separators, e.g. SS000001).")
+@click.option("--ble-address", metavar="ADDR", help="Random static address (default: derived from the serial).")
+@click.option("--ble-mtu", type=_INT, metavar="N", help="Largest ATT MTU accepted, 23–517 (default 247; 23 means "
+              "20-byte notifications).")
+@click.option("--ble-drop-notify", type=_FLOAT, metavar="RATE", help="Probability that a notification is lost.")
+@click.option("--ble-notify-delay", type=_FLOAT, metavar="S", help="Hold every notification back S seconds.")
+@click.option("--ble-cut-every", type=_FLOAT, metavar="S", help="Disconnect in the middle of a frame every S seconds.")
+@click.option("--ble-refuse", type=_INT, metavar="N", help="Refuse the first N connections (accept, drop at once).")
 # -- stamping -----------------------------------------------------------------------
 @click.option("--armed/--disarmed", default=None, help="Count stamps from the start without waiting for ARM "
               "(default: disarmed). After a reboot the device is always disarmed.")
@@ -137,12 +163,14 @@ _INT = click.INT
 def sim_command(ctx: click.Context, /, scenario: str | None, quiet: bool, verbose: bool, **values: Any) -> None:
     """A simulated derma stamp that speaks the Stampside protocol, for QA and device work.
 
-    It serves a pty (default) or a TCP port and prints one line on stdout when ready:
+    It serves a pty (default), a TCP port or BLE, and prints one line on stdout when ready:
 
     \b
       pty /dev/pts/5 -> /tmp/stamp     (with --pty /tmp/stamp)
       pty /dev/pts/5                   (no --pty and no --listen)
       listen 127.0.0.1:7000            (with --listen)
+      ble SS000001 DF:E4:EF:FE:35:D6 hci tcp-client:127.0.0.1:7100
+                                       (with --ble virtual --hci-serve tcp-server:127.0.0.1:7100)
 
     Once a host has armed it (or with --armed) it stamps at a human rate, keeps every
     stamp in its buffer until the host acknowledges it, and keeps stamping through link
@@ -192,6 +220,7 @@ def _configure_logging(quiet: bool, verbose: bool) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d sim: %(message)s", "%H:%M:%S"))
     logger.handlers[:] = [handler]
     logger.propagate = False
+    logging.getLogger("bumble").setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 async def _serve(config: SimConfig, status_interval: float | None) -> BaseException | None:

@@ -1,7 +1,10 @@
 """``stampside link``: watch, drive, capture and record a device link from the command line.
 
 Every subcommand takes the link as a URL: a device path (``/dev/ttyACM0``), a pty path
-(what ``stampside sim --pty`` prints or links), ``socket://HOST:PORT`` or ``loop://``.
+(what ``stampside sim --pty`` prints or links), ``socket://HOST:PORT``, ``loop://``, or BLE:
+``ble`` (the first stamp found), ``ble:NAME`` or ``ble:ADDRESS``. ``--hci SPEC`` (or
+``$STAMPSIDE_BLE_HCI``) runs BLE through bumble's host stack on that HCI transport (the
+simulator's virtual link, a USB dongle) instead of the operating system's Bluetooth.
 A wrong URL, a busy port or a missing permission ends with one line saying what to do and
 exit code 2. ``docs/link.md`` has the details and the capture format.
 """
@@ -35,16 +38,16 @@ from devicelink.frame_text import (
     message_fields,
     state_change_dict,
 )
-from devicelink.serial_transport import SerialTransport
 from devicelink.session import LinkOptions, LinkSession
 from devicelink.sink import StampSink
 from devicelink.state import LinkState
-from devicelink.transport import TransportOpenError
+from devicelink.transport import Transport, TransportOpenError
+from devicelink.urls import transport_for_url
 from firmware_protocol import Frame, Heartbeat, IncompatibleVersion, Message, Stamp
 
 T = TypeVar("T")
 
-URL_HELP = "device path, pty path, socket://HOST:PORT or loop://"
+URL_HELP = "device path, pty path, socket://HOST:PORT, loop://, ble, ble:NAME or ble:ADDRESS"
 
 
 # == plumbing ================================================================================
@@ -90,6 +93,14 @@ def _open_sink(db_url: str | None) -> DatabaseSink:
     try:
         return DatabaseSink(open_database(db_url))
     except StorageError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _transport(url: str, hci: str | None) -> Transport:
+    """The transport for URL; a malformed BLE URL is a user error."""
+    try:
+        return transport_for_url(url, hci=hci)
+    except TransportOpenError as exc:
         raise CliError(str(exc)) from None
 
 
@@ -202,7 +213,11 @@ def link_group() -> None:
 
     \b
     URL is a device path (/dev/ttyACM0), a pty path (stampside sim --pty PATH),
-    socket://HOST:PORT (stampside sim --listen HOST:PORT) or loop://.
+    socket://HOST:PORT (stampside sim --listen HOST:PORT), loop://, or BLE:
+    ble (the first stamp found), ble:NAME or ble:ADDRESS ('stampside link scan'
+    lists them). BLE uses the computer's Bluetooth, or with --hci SPEC (or
+    $STAMPSIDE_BLE_HCI) bumble's host stack on that HCI transport, e.g. the
+    simulator's virtual link: --hci tcp-client:127.0.0.1:7100.
     """
 
 
@@ -216,6 +231,13 @@ link_timeout_option = click.option(
     help="Declare the link lost after S seconds without a valid frame, then reconnect.",
 )
 verbose_option = click.option("-v", "--verbose", count=True, help="Log the session's steps on stderr (-vv: more).")
+hci_option = click.option(
+    "--hci",
+    metavar="SPEC",
+    envvar="STAMPSIDE_BLE_HCI",
+    help="BLE URLs only: use bumble's host stack on this HCI transport (tcp-client:HOST:PORT for the "
+    "simulator's virtual link, usb:0 for a dongle) instead of the OS Bluetooth. Env: STAMPSIDE_BLE_HCI.",
+)
 
 
 # == monitor =================================================================================
@@ -241,6 +263,7 @@ verbose_option = click.option("-v", "--verbose", count=True, help="Log the sessi
 @click.option("--hide-heartbeats", is_flag=True, help="Leave HEARTBEAT frames out.")
 @click.option("--duration", type=float, metavar="S", help="Stop after S seconds.")
 @link_timeout_option
+@hci_option
 @verbose_option
 def monitor_command(
     url: str,
@@ -252,6 +275,7 @@ def monitor_command(
     hide_heartbeats: bool,
     duration: float | None,
     link_timeout: float,
+    hci: str | None,
     verbose: int,
 ) -> None:
     """Show the frames going both ways, decoded, with timestamps and bad-frame reports.
@@ -268,7 +292,7 @@ def monitor_command(
         click.echo("monitor: watching only; stamps are not stored or acknowledged (use --db to store)", err=True)
 
     async def main(stop: asyncio.Event) -> None:
-        session = LinkSession(SerialTransport(url), sink=sink, arm=arm, options=options)
+        session = LinkSession(_transport(url, hci), sink=sink, arm=arm, options=options)
         pump = asyncio.ensure_future(_pump_frames(session, printer))
         try:
             await session.start()
@@ -313,8 +337,11 @@ SEND_COMMANDS = ("info", "ping", "arm", "disarm", "time-sync", "resume")
 @click.argument("args", nargs=-1, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the reply as one JSON object.")
 @click.option("--timeout", type=float, default=5.0, show_default=True, metavar="S", help="Give up after S seconds.")
+@hci_option
 @verbose_option
-def send_command(url: str, command: str, args: tuple[int, ...], as_json: bool, timeout: float, verbose: int) -> None:
+def send_command(
+    url: str, command: str, args: tuple[int, ...], as_json: bool, timeout: float, hci: str | None, verbose: int
+) -> None:
     """Connect, send one COMMAND, print the reply.
 
     \b
@@ -334,7 +361,7 @@ def send_command(url: str, command: str, args: tuple[int, ...], as_json: bool, t
         raise CliError(f"{command} takes {need}")
 
     async def main(stop: asyncio.Event) -> None:
-        session = LinkSession(SerialTransport(url), options=LinkOptions(link_timeout=max(2.0, timeout)))
+        session = LinkSession(_transport(url, hci), options=LinkOptions(link_timeout=max(2.0, timeout)))
         await session.start()
         try:
             try:
@@ -413,8 +440,11 @@ async def _collect_replays(frames: AsyncIterator[FrameRecord], count: int, quiet
 @click.option("--arm", is_flag=True, help="Arm the device (and re-arm it after reconnects).")
 @click.option("--duration", type=float, metavar="S", help="Stop after S seconds.")
 @link_timeout_option
+@hci_option
 @verbose_option
-def capture_command(url: str, file: Path, arm: bool, duration: float | None, link_timeout: float, verbose: int) -> None:
+def capture_command(
+    url: str, file: Path, arm: bool, duration: float | None, link_timeout: float, hci: str | None, verbose: int
+) -> None:
     """Record every byte both ways, with timestamps, into FILE (see docs/link.md).
 
     The host side runs as monitor does (handshake, heartbeats, reconnects) and
@@ -426,7 +456,7 @@ def capture_command(url: str, file: Path, arm: bool, duration: float | None, lin
 
     async def main(stop: asyncio.Event) -> None:
         writer = CaptureWriter(file, url)
-        session = LinkSession(CapturingTransport(SerialTransport(url), writer), arm=arm, options=options)
+        session = LinkSession(CapturingTransport(_transport(url, hci), writer), arm=arm, options=options)
         try:
             await session.start()
             click.echo(f"capturing {url} to {file}; Ctrl-C to stop", err=True)
@@ -502,6 +532,7 @@ def _status_line(session: LinkSession, who_am_i: str = "record") -> str:
     "--status-every", type=float, default=5.0, show_default=True, metavar="S", help="Status line on stderr (0: none)."
 )
 @link_timeout_option
+@hci_option
 @verbose_option
 def record_command(
     url: str,
@@ -510,6 +541,7 @@ def record_command(
     no_arm: bool,
     status_every: float,
     link_timeout: float,
+    hci: str | None,
     verbose: int,
 ) -> None:
     """Headless collector: connect, arm, store every stamp exactly once, acknowledge, reconnect.
@@ -523,7 +555,7 @@ def record_command(
     click.echo(f"record: storing into {sink.database.description}", err=True)
 
     async def main(stop: asyncio.Event) -> bool:
-        session = LinkSession(SerialTransport(url), sink=sink, arm=not no_arm, options=options)
+        session = LinkSession(_transport(url, hci), sink=sink, arm=not no_arm, options=options)
         started = time.monotonic()
         idle_done = False
         await session.start()
@@ -549,3 +581,50 @@ def record_command(
 
     if _run(main) and idle_exit is not None:
         click.echo(f"record: idle for {idle_exit:g} s with everything stored and acknowledged; done", err=True)
+
+
+# == scan ====================================================================================
+
+
+@link_group.command("scan")
+@click.option("--timeout", type=float, default=5.0, show_default=True, metavar="S", help="Listen for S seconds.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per stamp: name, address, rssi.")
+@hci_option
+@verbose_option
+def scan_command(timeout: float, as_json: bool, hci: str | None, verbose: int) -> None:
+    """List the stamps advertising nearby over BLE: name, address and signal strength (RSSI).
+
+    Connect to one with 'stampside link record ble:NAME' (or ble:ADDRESS).
+    """
+    _setup_logging(verbose)
+    if timeout <= 0:
+        raise CliError("--timeout must be more than 0 seconds")
+    from devicelink.ble_transport import scan
+
+    async def main(stop: asyncio.Event) -> None:
+        listen = asyncio.ensure_future(scan(hci, timeout))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({listen, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not listen.done():
+            listen.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listen
+            return
+        found = listen.result()
+        if as_json:
+            for stamp in found:
+                click.echo(json.dumps({"name": stamp.name, "address": stamp.address, "rssi": stamp.rssi}))
+            return
+        if not found:
+            click.echo(
+                f"no stamp found in {timeout:g} s: check that it is switched on and in range "
+                "(or that the simulator runs with --ble)",
+                err=True,
+            )
+            return
+        click.echo(f"{'NAME':<10} {'ADDRESS':<38} RSSI")
+        for stamp in found:
+            click.echo(f"{stamp.name:<10} {stamp.address:<38} {stamp.rssi} dBm")
+
+    _run(main)

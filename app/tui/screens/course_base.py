@@ -101,3 +101,5 @@ class CourseScreen(Screen[R]):
             widget.update(text)
             widget.set_class(error, "error")
             widget.set_class(bool(text), "shown")
+            if text:
+                widget.scroll_visible(animate=False)

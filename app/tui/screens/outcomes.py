@@ -88,6 +88,7 @@ class OutcomesScreen(CourseScreen[None]):
         yield Header()
         with VerticalScroll(classes="course-body"):
             yield Label("Outcomes", id="outcomes-title", classes="course-title")
+            yield Static("", id="course-message", classes="course-message")
             with Horizontal(classes="field-row"):
                 with Vertical(classes="field-cell"):
                     yield Label("Time point", classes="field-label")
@@ -141,7 +142,6 @@ class OutcomesScreen(CourseScreen[None]):
                     yield Input(id="ae-notes")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Record adverse event", id="save-event", variant="warning")
-            yield Static("", id="course-message", classes="course-message")
             yield Static("", id="outcome-records", classes="verdict")
         yield Footer()
 

@@ -36,7 +36,7 @@ from app.tui.dialogs.course_override import CourseOverrideDialog
 from app.tui.screens.course_base import CourseContext, CourseScreen
 
 _GRADE_NOTES = {"3V": " (vertex)", "3A": " (anterior)", "2A": " (anterior)", "4A": " (anterior)", "5A": " (anterior)"}
-GRADE_CHOICES: list[tuple[str, str]] = [(f"Norwood {g}{_GRADE_NOTES.get(g, '')}", g) for g in NORWOOD_SCREENING_GRADES]
+GRADE_CHOICES: list[tuple[str, str]] = [(f"{g}{_GRADE_NOTES.get(g, '')}", g) for g in NORWOOD_SCREENING_GRADES]
 SEX_CHOICES: list[tuple[str, str]] = [(sex.value, sex.value) for sex in Sex]
 YES_NO: list[tuple[str, str]] = [("no", "no"), ("yes", "yes")]
 FLAG_CHOICES: list[tuple[str, str]] = [(flag.value, flag.value) for flag in LabFlag]
@@ -87,6 +87,8 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
         yield Header()
         with VerticalScroll(id="screening-form", classes="course-body"):
             yield Label("Screening", id="screening-title", classes="course-title")
+            yield Static("No screening recorded yet.", id="verdict", classes="verdict")
+            yield Static("", id="course-message", classes="course-message")
             with Horizontal(classes="field-row"):
                 with Vertical(classes="field-cell"):
                     yield Label("Screened on", classes="field-label")
@@ -115,8 +117,6 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
             )
             yield Label("Notes", classes="field-label")
             yield Input(id="screening-notes")
-            yield Static("", id="course-message", classes="course-message")
-            yield Static("No screening recorded yet.", id="verdict", classes="verdict")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save & judge", id="save-screening", variant="primary")
                 yield Button("Override…", id="override-screening", variant="warning", disabled=True)
@@ -170,6 +170,7 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
         verdict.set_class(view.result.eligible, "eligible")
         verdict.set_class(not view.result.eligible, "excluded")
         self.query_one("#override-screening", Button).disabled = view.result.ok
+        verdict.scroll_visible(animate=False)
 
     # -- reading the form -------------------------------------------------------------------
 

@@ -151,7 +151,9 @@ def list_self_assessments(session: Session, course_id: int) -> list[SelfAssessme
     views = []
     for row in rows:
         answers = session.scalars(
-            select(SelfAssessmentAnswer).where(SelfAssessmentAnswer.self_assessment_id == row.id)
+            select(SelfAssessmentAnswer)
+            .where(SelfAssessmentAnswer.self_assessment_id == row.id)
+            .order_by(SelfAssessmentAnswer.id)
         ).all()
         views.append(
             SelfAssessmentView(

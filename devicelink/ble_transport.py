@@ -109,7 +109,8 @@ def explain_ble_error(target: BleTarget | str, exc: BaseException, hci: str | No
     """One line saying why the BLE link could not be opened, and what to do."""
     where = f" through {hci}" if hci else ""
     if isinstance(exc, BleakBluetoothNotAvailableError):
-        return f"Bluetooth is not available{where}: {exc}; switch Bluetooth on (or plug in the dongle) and try again"
+        why = exc.args[0] if exc.args else exc
+        return f"Bluetooth is not available{where}: {why}; switch Bluetooth on (or plug in the dongle) and try again"
     if isinstance(exc, BleakNotFoundError | BleakDeviceNotFoundError | TimeoutError):
         return (
             f"could not reach {target}{where}: it went away or did not answer; "

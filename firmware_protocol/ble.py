@@ -58,7 +58,7 @@ def advertised_name(serial: str) -> str:
     """The short name a device advertises: its serial without separators, at most 8 characters.
 
     Longer serials keep their first two and last six characters (``SS-000001`` → ``SS000001``,
-    ``CLINIC-0042-7`` → ``CL004207``), so the number that tells two stamps apart survives.
+    ``CLINIC-0042-7`` → ``CLC00427``), so the number that tells two stamps apart survives.
     """
     plain = "".join(ch for ch in serial if ch.isalnum() and ch.isascii())
     if len(plain) <= MAX_NAME_LENGTH:

@@ -289,7 +289,9 @@ def build_course_report(
     self_assessments = []
     for stored in list_self_assessments(db, course_id):
         answers = []
-        for answer in stored.self_assessment.answers:
+        order = {question_id: index for index, question_id in enumerate(questions)}
+        ordered = sorted(stored.self_assessment.answers, key=lambda answer: order.get(answer.question_id, len(order)))
+        for answer in ordered:
             question = questions.get(answer.question_id)
             text = question.text if question else answer.question_id
             value = answer.value

@@ -142,7 +142,7 @@ def record_self_assessment(
 
 
 def list_self_assessments(session: Session, course_id: int) -> list[SelfAssessmentView]:
-    """The course's self-assessments, oldest first (answers in question order as stored)."""
+    """The course's self-assessments, oldest first; answers by question id (show them in the protocol's order)."""
     rows = session.scalars(
         select(SelfAssessmentRow)
         .where(SelfAssessmentRow.course_id == course_id)
@@ -153,7 +153,7 @@ def list_self_assessments(session: Session, course_id: int) -> list[SelfAssessme
         answers = session.scalars(
             select(SelfAssessmentAnswer)
             .where(SelfAssessmentAnswer.self_assessment_id == row.id)
-            .order_by(SelfAssessmentAnswer.id)
+            .order_by(SelfAssessmentAnswer.question_id)
         ).all()
         views.append(
             SelfAssessmentView(

@@ -13,7 +13,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        shutil.which("tmux") is None, reason="tmux is not installed (scripts/ensure_system_tools.sh installs it)"
+    ),
+]
 
 
 def _smoke_module():  # type: ignore[no-untyped-def]

@@ -284,8 +284,30 @@ class SensorFaultEvent(TimelineEntry):
     raw: int = Field(0xFFFF, ge=0, le=U32_MAX)
 
 
+class BleCutEvent(TimelineEntry):
+    """BLE only: disconnect in the middle of the next frame that goes out."""
+
+    action: Literal["ble_cut"]
+
+
+class BleRefuseEvent(TimelineEntry):
+    """BLE only: refuse the next ``count`` connections."""
+
+    action: Literal["ble_refuse"]
+    count: int = Field(1, ge=1)
+
+
 TimelineEvent = Annotated[
-    DropEvent | RebootEvent | BatteryEvent | HeadEvent | CorruptEvent | PauseEvent | RateEvent | SensorFaultEvent,
+    DropEvent
+    | RebootEvent
+    | BatteryEvent
+    | HeadEvent
+    | CorruptEvent
+    | PauseEvent
+    | RateEvent
+    | SensorFaultEvent
+    | BleCutEvent
+    | BleRefuseEvent,
     Field(discriminator="action"),
 ]
 

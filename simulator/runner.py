@@ -30,6 +30,8 @@ from typing import Any
 from firmware_protocol import Stamp
 from simulator.config import (
     BatteryEvent,
+    BleCutEvent,
+    BleRefuseEvent,
     CorruptEvent,
     DropEvent,
     HeadEvent,
@@ -464,6 +466,13 @@ class Simulator:
             device.set_rate(None if entry.hz == "human" else float(entry.hz), at)
         elif isinstance(entry, SensorFaultEvent):
             device.sensor_fault(entry.raw, at)
+        elif isinstance(entry, BleCutEvent | BleRefuseEvent):
+            if not self.config.ble.enabled:
+                log.info("timeline: %s ignored: the simulator is not serving BLE", entry.action)
+            elif isinstance(entry, BleCutEvent):
+                self._ble().cut()
+            else:
+                self._ble().refuse_connections(entry.count)
 
     def _update_drops(self, now: float) -> None:
         self.faults.update(now)

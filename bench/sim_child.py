@@ -1,9 +1,11 @@
 """A simulator in its own process, for the benchmarks.
 
 Reads a SimConfig as JSON from argv[1], starts it, prints one JSON line
-``{"url": ..., "t0": ...}`` where ``t0`` is the ``time.monotonic()`` of the device's power-up
-(a stamp with ``device_time_ms`` = d was due at ``t0 + d / 1000`` on this machine's monotonic
-clock, shared by every process), then runs until stdin closes or SIGTERM.
+``{"url": ..., "t0": ..., "hci": ...}`` where ``t0`` is the ``time.monotonic()`` of the
+device's power-up (a stamp with ``device_time_ms`` = d was due at ``t0 + d / 1000`` on this
+machine's monotonic clock, shared by every process) and ``hci`` the HCI spec a BLE host
+opens (null unless the config serves BLE on the virtual link), then runs until stdin closes
+or SIGTERM.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ async def main() -> None:
     sim = Simulator(config, keep_truth=False)
     await sim.start()
     t0 = asyncio.get_running_loop().time() - sim.now
-    print(json.dumps({"url": sim.url, "t0": t0}), flush=True)
+    print(json.dumps({"url": sim.url, "t0": t0, "hci": sim.ble_hci}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

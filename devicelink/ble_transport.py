@@ -105,9 +105,23 @@ def _client_kwargs(hci: str | None) -> dict[str, Any]:
     return {"backend": BumbleBleakClient, **kwargs} if kwargs else {}
 
 
+#: What opening a BLE link may raise besides bleak's own errors: the OS stack's plumbing
+#: (BlueZ's D-Bus socket missing, a broken pipe) and timeouts.
+OPEN_ERRORS = (BleakError, TimeoutError, OSError, EOFError)
+#: While opening, anything else an OS backend raises (a D-Bus error class of its own, ...)
+#: also becomes one line for a person rather than a traceback.
+ANY_OPEN_ERROR = (*OPEN_ERRORS, Exception)
+
+
 def explain_ble_error(target: BleTarget | str, exc: BaseException, hci: str | None = None) -> str:
     """One line saying why the BLE link could not be opened, and what to do."""
     where = f" through {hci}" if hci else ""
+    if hci is None and isinstance(exc, OSError | EOFError) and not isinstance(exc, TimeoutError):
+        return (
+            f"the computer's Bluetooth cannot be reached ({type(exc).__name__}: {exc}): is Bluetooth switched "
+            "on (on Linux: is the bluetooth service running)? To use the simulator's virtual link or a dongle "
+            "through bumble instead, pass --hci SPEC or set STAMPSIDE_BLE_HCI (see docs/link.md)"
+        )
     if isinstance(exc, BleakBluetoothNotAvailableError):
         why = exc.args[0] if exc.args else exc
         return f"Bluetooth is not available{where}: {why}; switch Bluetooth on (or plug in the dongle) and try again"
@@ -150,7 +164,7 @@ async def scan(hci: str | None = None, timeout: float = 5.0, target: BleTarget |
     try:
         async with BleakScanner(on_advertisement, service_uuids=[profile.SERVICE_UUID], **_scanner_kwargs(hci)):
             await asyncio.sleep(timeout)
-    except BleakError as exc:
+    except ANY_OPEN_ERROR as exc:
         raise TransportOpenError(explain_ble_error(wanted, exc, configured_hci(hci))) from exc
     return sorted(seen.values(), key=lambda s: (-s.rssi, s.name, s.address))
 
@@ -214,7 +228,7 @@ class BleTransport:
                 ),
                 CONNECT_TIMEOUT * self.connect_attempts,
             )
-        except (BleakError, TimeoutError) as exc:
+        except ANY_OPEN_ERROR as exc:
             raise TransportOpenError(explain_ble_error(self.target, exc, self.hci)) from exc
         try:
             service = client.services.get_service(profile.SERVICE_UUID)
@@ -229,7 +243,7 @@ class BleTransport:
             self._rx = rx
             self._client = client
             await client.start_notify(tx, self._on_notify)
-        except BleakError as exc:
+        except OPEN_ERRORS as exc:
             await self._disconnect(client)
             self._client = None
             raise TransportOpenError(explain_ble_error(self.target, exc, self.hci)) from exc
@@ -254,7 +268,7 @@ class BleTransport:
             await BleakScanner.find_device_by_filter(
                 wanted, self.scan_timeout, service_uuids=[profile.SERVICE_UUID], **_scanner_kwargs(self.hci)
             )
-        except BleakError as exc:
+        except ANY_OPEN_ERROR as exc:
             raise TransportOpenError(explain_ble_error(target, exc, self.hci)) from exc
         if result is None:
             raise TransportOpenError(
@@ -297,7 +311,7 @@ class BleTransport:
             try:
                 for chunk in profile.chunks(data, self._mtu):
                     await client.write_gatt_char(rx, chunk, response=False)
-            except (BleakError, TimeoutError, OSError) as exc:
+            except OPEN_ERRORS as exc:
                 raise map_bleak_error(exc, opening=False) from exc
 
     async def close(self) -> None:
@@ -312,5 +326,5 @@ class BleTransport:
 
     @staticmethod
     async def _disconnect(client: BleakClient) -> None:
-        with contextlib.suppress(BleakError, TimeoutError, OSError):
+        with contextlib.suppress(*OPEN_ERRORS):
             await asyncio.wait_for(client.disconnect(), 5.0)

@@ -150,3 +150,11 @@ def test_bleak_errors_while_opening_become_open_errors_with_advice() -> None:
     assert "switch Bluetooth on" in explain_ble_error(BleTarget(), off)
     assert "adapter is off" in explain_ble_error(BleTarget(), off)
     assert "could not connect to a stamp" in explain_ble_error(BleTarget(), BleakError("refused"))
+
+
+def test_an_unreachable_os_bluetooth_says_to_switch_it_on_or_use_hci() -> None:
+    message = explain_ble_error(BleTarget(), FileNotFoundError(2, "No such file or directory"))
+    assert "Bluetooth cannot be reached" in message and "--hci SPEC" in message
+    # With an HCI spec the OS stack is not involved: the message names the spec instead.
+    message = explain_ble_error(BleTarget(), BleakError("cannot open the HCI transport tcp-client:x:1: refused"), "x")
+    assert "start the simulator first" in message

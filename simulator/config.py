@@ -188,6 +188,11 @@ class BleConfig(StrictModel):
     def enabled(self) -> bool:
         return self.hci is not None
 
+    @classmethod
+    def virtual(cls, serve: str | None = "tcp-server:127.0.0.1:0", **fields: object) -> BleConfig:
+        """The virtual link, the app's controller served on ``serve`` (a free local port by default)."""
+        return cls.model_validate({"hci": "virtual", "hci_serve": serve, **fields})
+
 
 def parse_host_port(text: str) -> tuple[str, int]:
     """``"HOST:PORT"`` (``"[::1]:PORT"`` for IPv6) as a (host, port) pair; ValueError if malformed."""

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -116,7 +117,8 @@ class BumbleHost:
         self._transport: Any = None
         self._scanners = 0
         self._connect_lock = asyncio.Lock()
-        self._opened: asyncio.Future[None] | None = None
+        #: Called when the HCI transport goes away: the connections on it are gone too.
+        self.lost_callbacks: set[Callable[[], None]] = set()
 
     async def open(self) -> None:
         try:
@@ -130,6 +132,9 @@ class BumbleHost:
             self._transport.sink,
         )
         device.on(device.EVENT_ADVERTISEMENT, self._remember)
+        terminated = getattr(self._transport.source, "terminated", None)
+        if isinstance(terminated, asyncio.Future):
+            terminated.add_done_callback(lambda _future: self._on_transport_lost())
         try:
             await asyncio.wait_for(device.power_on(), 10)
         except (TimeoutError, BaseBumbleError, OSError) as exc:
@@ -137,12 +142,26 @@ class BumbleHost:
             raise BleakError(f"the Bluetooth controller at {self.spec} did not start: {exc}") from exc
         self.device = device
 
+    @property
+    def alive(self) -> bool:
+        """Open, and its HCI transport has not gone away (the simulator stopped, a dongle pulled)."""
+        transport = self._transport
+        if transport is None or self.device is None:
+            return False
+        terminated = getattr(transport.source, "terminated", None)
+        return not (isinstance(terminated, asyncio.Future) and terminated.done())
+
     async def close(self) -> None:
         transport, self._transport = self._transport, None
         self.device = None
         if transport is not None:
             with contextlib.suppress(Exception):
                 await transport.close()
+
+    def _on_transport_lost(self) -> None:
+        log.info("the HCI transport %s went away", self.spec)
+        for callback in list(self.lost_callbacks):
+            callback()
 
     def _remember(self, advertisement: Advertisement) -> None:
         key = advertisement.address.to_string(False)
@@ -187,36 +206,50 @@ class BumbleHost:
                         await device.start_scanning(filter_duplicates=False)
 
 
-_hosts: dict[tuple[int, str], BumbleHost] = {}
-_hosts_lock: dict[int, asyncio.Lock] = {}
+class _LoopHosts:
+    """The hosts open on one event loop (bumble's objects belong to the loop they were made on)."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.hosts: dict[str, BumbleHost] = {}
+
+
+_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopHosts] = weakref.WeakKeyDictionary()
+
+
+def _loop_hosts() -> _LoopHosts:
+    loop = asyncio.get_running_loop()
+    hosts = _registry.get(loop)
+    if hosts is None:
+        hosts = _registry[loop] = _LoopHosts()
+    return hosts
 
 
 async def acquire_host(spec: str) -> BumbleHost:
     """The shared host for ``spec`` on this event loop, opened on first use."""
-    loop = asyncio.get_running_loop()
-    lock = _hosts_lock.setdefault(id(loop), asyncio.Lock())
-    async with lock:
-        key = (id(loop), spec)
-        host = _hosts.get(key)
+    registry = _loop_hosts()
+    async with registry.lock:
+        host = registry.hosts.get(spec)
+        if host is not None and not host.alive:
+            del registry.hosts[spec]  # its users still hold it and let go of it in time
+            host = None
         if host is None:
             host = BumbleHost(spec)
             await host.open()
-            _hosts[key] = host
+            registry.hosts[spec] = host
         host.users += 1
         return host
 
 
 async def release_host(host: BumbleHost) -> None:
     """Let go of a host; the last user closes it."""
-    loop = asyncio.get_running_loop()
-    lock = _hosts_lock.setdefault(id(loop), asyncio.Lock())
-    async with lock:
+    registry = _loop_hosts()
+    async with registry.lock:
         host.users -= 1
         if host.users > 0:
             return
-        key = (id(loop), host.spec)
-        if _hosts.get(key) is host:
-            del _hosts[key]
+        if registry.hosts.get(host.spec) is host:
+            del registry.hosts[host.spec]
         await host.close()
 
 
@@ -368,6 +401,7 @@ class BumbleBleakClient(BaseBleakClient):
                 connection = await host.connect(address, timeout)
                 self._connection = connection
                 connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
+                host.lost_callbacks.add(self._on_host_lost)
                 peer = Peer(connection)
                 self._peer = peer
                 self.services = await self._during(self._discover(peer), "service discovery")
@@ -426,7 +460,11 @@ class BumbleBleakClient(BaseBleakClient):
         self._subscribers.clear()
         host, self._host = self._host, None
         if host is not None:
+            host.lost_callbacks.discard(self._on_host_lost)
             await release_host(host)
+
+    def _on_host_lost(self) -> None:
+        self._on_disconnection(hci.HCI_CONNECTION_TIMEOUT_ERROR)
 
     def _on_disconnection(self, reason: int) -> None:
         if self._connection is None:

@@ -21,7 +21,8 @@ from bumble.transport.common import AsyncPipeSink
 
 from devicelink.ble_bumble import BumbleBleakClient, BumbleBleakScanner, acquire_host, release_host
 from devicelink.ble_transport import BleTransport, scan
-from devicelink.session import LinkSession
+from devicelink.session import LinkOptions, LinkSession
+from devicelink.state import LinkState
 from devicelink.transport import TransportDisconnected, TransportOpenError
 from firmware_protocol import DeviceInfo, Hello, Role
 from firmware_protocol import ble as profile
@@ -198,3 +199,14 @@ def test_the_cli_reports_an_unreachable_hci_in_one_line() -> None:
     assert result.returncode == 2
     error = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(error) == 1 and "cannot open the HCI transport" in error[0] and "Traceback" not in result.stderr
+
+
+async def test_a_vanished_hci_transport_is_a_disconnect_not_a_silence(ble_sim: Make) -> None:
+    sim, spec = await started(ble_sim)
+    patient = LinkOptions(link_timeout=60.0, reply_timeout=0.2, ping_interval=0)
+    async with LinkSession(BleTransport("ble", hci=spec), options=patient) as session:
+        await session.wait_connected(PATIENCE)
+        await sim.stop()  # the HCI socket closes under the app's bumble host
+        # Long before the 60 s link timeout: bleak's disconnected callback ended the link.
+        await wait_until(lambda: session.state is not LinkState.CONNECTED, timeout=PATIENCE)
+        assert "BLE connection lost" in session.state_reason or session.stats().losses >= 1

@@ -192,6 +192,7 @@ class BleTransport:
         self._ready = asyncio.Event()
         self._write_lock = asyncio.Lock()
         self._mtu = profile.DEFAULT_ATT_MTU
+        self._write_size = profile.payload_size(profile.DEFAULT_ATT_MTU)
         #: The stamp found by the last open (name, address, RSSI).
         self.found: FoundStamp | None = None
 
@@ -203,6 +204,11 @@ class BleTransport:
     def mtu(self) -> int:
         """The ATT MTU of the open connection (23 before one is open)."""
         return self._mtu
+
+    @property
+    def write_size(self) -> int:
+        """The most bytes one write to RX carries on the open connection (MTU − 3)."""
+        return self._write_size
 
     @property
     def is_open(self) -> bool:
@@ -240,6 +246,9 @@ class BleTransport:
                     "or its firmware is too old"
                 )
             self._mtu = client.mtu_size
+            # The OS stacks know the usable write size better than the MTU they report
+            # (BlueZ says 23 whatever was negotiated); both mean MTU − 3 here.
+            self._write_size = max(profile.payload_size(profile.DEFAULT_ATT_MTU), rx.max_write_without_response_size)
             self._rx = rx
             self._client = client
             await client.start_notify(tx, self._on_notify)
@@ -309,7 +318,7 @@ class BleTransport:
             if client is None or rx is None or self._error is not None:
                 raise self._error or TransportDisconnected("transport is not open")
             try:
-                for chunk in profile.chunks(data, self._mtu):
+                for chunk in profile.chunks(data, self._write_size + profile.ATT_OVERHEAD):
                     await client.write_gatt_char(rx, chunk, response=False)
             except OPEN_ERRORS as exc:
                 raise map_bleak_error(exc, opening=False) from exc

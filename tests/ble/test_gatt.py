@@ -126,6 +126,7 @@ async def test_writes_go_in_mtu_sized_pieces_and_a_small_mtu_still_carries_the_l
     await transport.open()
     try:
         assert transport.mtu == 23 and sim.transport.ble_stats.mtu == 23  # type: ignore[attr-defined]
+        assert transport.write_size == 20
         # 300 bytes of idle fill then HELLO: 16 writes of 20 bytes, one stream for the device.
         await transport.write(bytes(300) + Connection(Role.HOST, (1, 1)).send(Hello(1, 1)))
         host = Connection(Role.HOST, (1, 1))

@@ -525,6 +525,18 @@ class Simulator:
             s.bytes_corrupted_in,
             s.reboots,
         )
+        ble = getattr(self.transport, "ble_stats", None)
+        if ble is not None:
+            log.info(
+                "%s BLE connections %d mtu %d notifications %d lost %d cuts %d refused %d",
+                prefix,
+                s.connections,
+                ble.mtu,
+                ble.notifications,
+                ble.notifications_dropped,
+                ble.cuts,
+                ble.refused,
+            )
 
 
 def _describe(entry: TimelineEntry) -> str:

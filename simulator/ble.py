@@ -64,6 +64,8 @@ log = logging.getLogger("stampside.sim")
 APP_CONTROLLER_ADDRESS = "F1:5A:3E:00:00:01"
 #: Advertising interval, ms: short, so a host finds and connects to the device quickly.
 ADVERTISING_INTERVAL_MS = 50
+#: How often the Battery Service checks whether the level changed, seconds.
+BATTERY_POLL_S = 1.0
 MANUFACTURER = "Stampside"
 MODEL = "Stampside derma stamp"
 
@@ -238,6 +240,7 @@ class BleTransport(Transport):
         self._cut_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._battery_service: BatteryService | None = None
 
     # -- Transport -----------------------------------------------------------------------
 
@@ -256,10 +259,11 @@ class BleTransport(Transport):
         )
         self._tx.on(self._tx.EVENT_SUBSCRIPTION, self._on_subscription)
         serial = self.device_config
+        self._battery_service = BatteryService(lambda _connection: int(self.battery()))
         device.add_services(
             [
                 Service(profile.SERVICE_UUID, [rx, self._tx]),
-                BatteryService(lambda _connection: int(self.battery())),
+                self._battery_service,
                 DeviceInformationService(
                     manufacturer_name=MANUFACTURER,
                     model_number=MODEL,
@@ -282,6 +286,7 @@ class BleTransport(Transport):
             await self.close()
             raise TransportError(f"cannot start BLE on {self.config.hci}: {exc}") from None
         self._writer = asyncio.create_task(self._write_loop(), name="stampside sim ble writer")
+        self._spawn(self._battery_loop())
         if self.config.cut_every:
             self._schedule_cut()
         return self.endpoint
@@ -477,6 +482,19 @@ class BleTransport(Transport):
             self._schedule_cut()
 
         self._cut_timer = asyncio.get_running_loop().call_later(every, fire)
+
+    async def _battery_loop(self) -> None:
+        """Notify Battery Level subscribers when the whole percentage changes (checked every second)."""
+        last = int(self.battery())
+        while not self._closed:
+            await asyncio.sleep(BATTERY_POLL_S)
+            level = int(self.battery())
+            service, device = self._battery_service, self._device
+            if level == last or service is None or device is None or self._connection is None:
+                continue
+            last = level
+            with contextlib.suppress(Exception):  # nobody subscribed, or the link just went
+                await device.notify_subscribers(service.battery_level_characteristic)
 
     # -- the notification writer ---------------------------------------------------------
 

@@ -91,6 +91,11 @@ async def test_the_profile_battery_and_device_information_through_bleak(ble_sim:
         await wait_until(lambda: any(isinstance(getattr(f, "message", None), DeviceInfo) for f in frames))
         await client.stop_notify(tx)
         assert await client.read_gatt_descriptor(cccd.handle) == b"\x00\x00"
+        # Battery Level notifies when the whole percentage changes.
+        levels: list[int] = []
+        await client.start_notify(profile.BATTERY_LEVEL_UUID, lambda _c, data: levels.extend(data))
+        sim.set_battery(50)
+        await wait_until(lambda: 50 in levels)
         # The device ends the connection: bleak's disconnected callback runs.
         sim.transport.disconnect()
         await asyncio.wait_for(lost.wait(), PATIENCE)

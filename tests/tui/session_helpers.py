@@ -123,3 +123,34 @@ def stored_session(db: Database, session_id: int) -> SessionView:
 def stored_steps(db: Database, session_id: int) -> list[StepRecord]:
     with db.Session.begin() as s:
         return load_step_records(s, session_id)
+
+
+def next_enabled(screen: object) -> bool:
+    """The step screen's Next button can be pressed."""
+    from textual.widgets import Button
+
+    from app.tui.screens.step_base import StepScreen
+
+    return isinstance(screen, StepScreen) and screen._ready and not screen.query_one("#next", Button).disabled
+
+
+async def through_checks_and_disinfection(pilot: Pilot[None], clock: MovableClock) -> None:
+    """From the pre-session checks (all passing) to the first application, moving the clock past the timer."""
+    from app.tui.screens.steps import ApplicationScreen, DisinfectionScreen, PreChecksScreen
+
+    await wait_for(pilot, lambda: isinstance(current(pilot), PreChecksScreen))
+    await wait_for(pilot, lambda: next_enabled(current(pilot)))
+    await pilot.press("ctrl+n")
+    await wait_for(pilot, lambda: isinstance(current(pilot), DisinfectionScreen))
+    await pilot.press("c")
+    clock.advance(60)
+    await wait_for(pilot, lambda: next_enabled(current(pilot)))
+    await pilot.press("ctrl+n")
+    await wait_for(pilot, lambda: isinstance(current(pilot), ApplicationScreen))
+
+
+async def record_first_application(pilot: Pilot[None], lot: str = "LX-1", expiry: str = "2027-01-31") -> None:
+    screen = current(pilot)
+    screen.query_one("#lot", Input).value = lot
+    screen.query_one("#expiry", Input).value = expiry
+    await pilot.press("ctrl+n")

@@ -39,6 +39,7 @@ from tests.tui.session_helpers import (
     MovableClock,
     current,
     make_app,
+    next_enabled,
     seed,
     session_stamps,
     sim_config,
@@ -69,13 +70,6 @@ async def sim() -> AsyncIterator[Simulator]:
     await simulator.start()
     yield simulator
     await simulator.stop()
-
-
-def next_enabled(screen: object) -> bool:
-    return (
-        isinstance(screen, (PreChecksScreen, DisinfectionScreen, ApplicationScreen))
-        and not screen.query_one("#next", Button).disabled
-    )
 
 
 async def test_a_whole_session_is_guided_stored_and_finished(

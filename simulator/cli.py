@@ -13,11 +13,17 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from app.cli.errors import CliError
 from simulator.config import SimConfig
 from simulator.errors import SimulatorError
 from simulator.runner import Simulator
 from simulator.scenario import Loc, build_config, read_scenario, resolve_scenario, shipped_scenarios
+
+
+class CliError(click.ClickException):
+    """A problem the user can fix: printed as ``Error: …`` with exit code 2, like every stampside command."""
+
+    exit_code = 2
+
 
 #: Every option that sets a configuration field, with the field's path in :class:`SimConfig`.
 OPTION_FIELDS: dict[str, Loc] = {
@@ -94,46 +100,83 @@ _INT = click.INT
 
 @click.command(epilog=_epilog(), context_settings={"max_content_width": 100})
 # -- where --------------------------------------------------------------------------
-@click.option("--pty", "pty", metavar="LINK", type=click.Path(path_type=Path),
-              help="Serve a pty and symlink it at LINK (a stale symlink is replaced). With neither "
-              "--pty nor --listen, a pty is served without a symlink.")
-@click.option("--listen", metavar="HOST:PORT", help="Serve TCP instead, one client at a time (pyserial socket://). "
-              "Port 0 picks a free port.")
+@click.option(
+    "--pty",
+    "pty",
+    metavar="LINK",
+    type=click.Path(path_type=Path),
+    help="Serve a pty and symlink it at LINK (a stale symlink is replaced). With neither "
+    "--pty nor --listen, a pty is served without a symlink.",
+)
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="Serve TCP instead, one client at a time (pyserial socket://). Port 0 picks a free port.",
+)
 @click.option("--baud", type=_INT, metavar="N", help="Throttle output to the line rate of N baud (10 bits a byte).")
 # -- BLE ----------------------------------------------------------------------------
-@click.option("--ble", metavar="HCI", help="Be a BLE peripheral instead, on this bumble HCI transport (usb:0, "
-              "hci-socket:0, serial:/dev/ttyUSB0) or 'virtual' (emulated controllers, no radio).")
-@click.option("--hci-serve", metavar="SPEC", help="With --ble virtual: serve the app's controller on "
-              "tcp-server:HOST:PORT or unix-server:PATH (port 0 picks one); the ready line says what the app "
-              "passes to --hci.")
-@click.option("--ble-name", metavar="NAME", help="Advertised name, ≤ 8 characters (default: the serial without "
-              "separators, e.g. SS000001).")
+@click.option(
+    "--ble",
+    metavar="HCI",
+    help="Be a BLE peripheral instead, on this bumble HCI transport (usb:0, "
+    "hci-socket:0, serial:/dev/ttyUSB0) or 'virtual' (emulated controllers, no radio).",
+)
+@click.option(
+    "--hci-serve",
+    metavar="SPEC",
+    help="With --ble virtual: serve the app's controller on "
+    "tcp-server:HOST:PORT or unix-server:PATH (port 0 picks one); the ready line says what the app "
+    "passes to --hci.",
+)
+@click.option(
+    "--ble-name",
+    metavar="NAME",
+    help="Advertised name, ≤ 8 characters (default: the serial without separators, e.g. SS000001).",
+)
 @click.option("--ble-address", metavar="ADDR", help="Random static address (default: derived from the serial).")
-@click.option("--ble-mtu", type=_INT, metavar="N", help="Largest ATT MTU accepted, 23–517 (default 247; 23 means "
-              "20-byte notifications).")
+@click.option(
+    "--ble-mtu",
+    type=_INT,
+    metavar="N",
+    help="Largest ATT MTU accepted, 23–517 (default 247; 23 means 20-byte notifications).",
+)
 @click.option("--ble-drop-notify", type=_FLOAT, metavar="RATE", help="Probability that a notification is lost.")
 @click.option("--ble-notify-delay", type=_FLOAT, metavar="S", help="Hold every notification back S seconds.")
 @click.option("--ble-cut-every", type=_FLOAT, metavar="S", help="Disconnect in the middle of a frame every S seconds.")
 @click.option("--ble-refuse", type=_INT, metavar="N", help="Refuse the first N connections (accept, drop at once).")
 # -- stamping -----------------------------------------------------------------------
-@click.option("--armed/--disarmed", default=None, help="Count stamps from the start without waiting for ARM "
-              "(default: disarmed). After a reboot the device is always disarmed.")
+@click.option(
+    "--armed/--disarmed",
+    default=None,
+    help="Count stamps from the start without waiting for ARM "
+    "(default: disarmed). After a reboot the device is always disarmed.",
+)
 @click.option("--rate", type=_FLOAT, metavar="HZ", help="Stamps per second once armed (default: human, 1–3 Hz).")
 @click.option("--stamps", type=_INT, metavar="N", help="Stop stamping after N counted stamps; keep serving the link.")
-@click.option("--zones", type=click.Choice(["none", "walk"]), help="none: zone 0 (unknown, default); "
-              "walk: zones 1–5 in turn.")
+@click.option(
+    "--zones", type=click.Choice(["none", "walk"]), help="none: zone 0 (unknown, default); walk: zones 1–5 in turn."
+)
 @click.option("--seed", type=_INT, metavar="N", help="Make the run repeatable (default: random, logged at start).")
-@click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Write one JSON line per counted stamp: boot, seq, device_time_ms, force, contact_ms, zone.")
+@click.option(
+    "--truth",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write one JSON line per counted stamp: boot, seq, device_time_ms, force, contact_ms, zone.",
+)
 # -- the device ---------------------------------------------------------------------
 @click.option("--serial", metavar="S", help="Serial number, up to 12 ASCII characters (default SS-000001).")
 @click.option("--hw-rev", type=_INT, metavar="N", help="Hardware revision (default 2).")
 @click.option("--firmware", metavar="X.Y.Z", help="Firmware version (default 1.0.0).")
-@click.option("--versions", metavar="MIN-MAX", callback=_parse_versions,
-              help="Protocol versions the device speaks (default 1-1).")
+@click.option(
+    "--versions", metavar="MIN-MAX", callback=_parse_versions, help="Protocol versions the device speaks (default 1-1)."
+)
 @click.option("--battery", type=_FLOAT, metavar="PCT", help="Battery level at power-up, % (default 100).")
-@click.option("--battery-per-stamp", type=_FLOAT, metavar="PCT", help="Battery used by one stamp, % "
-              "(default 0.0005: 200,000 stamps a charge; 0 for endless floods).")
+@click.option(
+    "--battery-per-stamp",
+    type=_FLOAT,
+    metavar="PCT",
+    help="Battery used by one stamp, % (default 0.0005: 200,000 stamps a charge; 0 for endless floods).",
+)
 @click.option("--needle-um", type=_INT, metavar="N", help="Needle length in µm (default 2000).")
 @click.option("--head-id", type=_INT, metavar="ID", help="Id of the fitted stamp head (default 1001).")
 @click.option("--head-uses", type=_INT, metavar="N", help="Sessions the head was used in before (default 0).")
@@ -143,20 +186,29 @@ _INT = click.INT
 # -- faults -------------------------------------------------------------------------
 @click.option("--drop-every", type=_FLOAT, metavar="S", help="Drop the link every S seconds.")
 @click.option("--drop-for", type=_FLOAT, metavar="S", help="Each drop lasts S seconds (default 1).")
-@click.option("--drop-mode", type=click.Choice(["silent", "close"]),
-              help="silent: discard bytes both ways (default); close: also close the TCP connection.")
+@click.option(
+    "--drop-mode",
+    type=click.Choice(["silent", "close"]),
+    help="silent: discard bytes both ways (default); close: also close the TCP connection.",
+)
 @click.option("--corrupt", type=_FLOAT, metavar="RATE", help="Probability that a byte gets a bit flipped, both ways.")
 @click.option("--truncate", type=_FLOAT, metavar="RATE", help="Probability that an outgoing frame is cut short.")
 @click.option("--duplicate", type=_FLOAT, metavar="RATE", help="Probability that an outgoing frame is sent twice.")
 @click.option("--reboot-every", type=_INT, metavar="N", help="Reboot after every N counted stamps.")
-@click.option("--reboot-silence", type=_FLOAT, metavar="S", help="Seconds a reboot keeps the device silent "
-              "(default 0.3).")
+@click.option(
+    "--reboot-silence", type=_FLOAT, metavar="S", help="Seconds a reboot keeps the device silent (default 0.3)."
+)
 # -- the run ------------------------------------------------------------------------
-@click.option("--scenario", metavar="FILE", help="A TOML scenario file, or the name of a shipped one. "
-              "Flags override its values.")
+@click.option(
+    "--scenario", metavar="FILE", help="A TOML scenario file, or the name of a shipped one. Flags override its values."
+)
 @click.option("--duration", type=_FLOAT, metavar="S", help="Exit after S seconds.")
-@click.option("--exit-when-acked", is_flag=True, default=None,
-              help="Exit once the --stamps N stamps are counted and the host acknowledged them all.")
+@click.option(
+    "--exit-when-acked",
+    is_flag=True,
+    default=None,
+    help="Exit once the --stamps N stamps are counted and the host acknowledged them all.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No status lines on stderr (errors only).")
 @click.option("-v", "--verbose", is_flag=True, help="Every command received, and a status line every second.")
 @click.pass_context

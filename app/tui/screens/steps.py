@@ -317,7 +317,7 @@ class SummaryScreen(StepScreen):
 
     def on_mount(self) -> None:
         steps = self.query_one("#summary-steps", DataTable)
-        steps.add_columns("Step", "Started", "Ended", "Confirmed by", "Volume", "Lot (expiry)", "Timer")
+        steps.add_columns("Step", "Started", "Ended", "Confirmed by", "Volume", "Lot (expiry)", "Timer ran/set")
         zones = self.query_one("#summary-zones", DataTable)
         zones.add_columns("Zone", "Treated", "Stamps", "Coverage")
         self._fill_steps()
@@ -337,12 +337,8 @@ class SummaryScreen(StepScreen):
             lot = f"{record.lot} ({record.lot_expiry.isoformat()})" if record.lot and record.lot_expiry else "—"
             timer = "—"
             if record.timer_seconds is not None:
-                ran = (
-                    f"ran {format_duration(round(record.timer_ran_seconds))}"
-                    if record.timer_ran_seconds is not None
-                    else "running"
-                )
-                timer = f"{format_duration(record.timer_seconds)}, {ran}"
+                ran = f"{record.timer_ran_seconds:.0f}" if record.timer_ran_seconds is not None else "…"
+                timer = f"{ran}/{record.timer_seconds} s"
             table.add_row(
                 step.title,
                 self._time(record.started_at),

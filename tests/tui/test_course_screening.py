@@ -14,6 +14,7 @@ from textual.widgets import Input, Select, SelectionList, Static
 from app.domain.treatment_protocol import default_protocol
 from app.storage.courses import NotEligibleError, course_screening_id, start_screened_course
 from app.storage.database import Database, open_database
+from app.storage.patients import NewPatient, create_patient
 from app.storage.screening import latest_screening
 from app.tui.dialogs.course_override import CourseOverrideDialog
 from app.tui.screens.screening import ScreeningScreen
@@ -124,3 +125,17 @@ async def test_a_typo_is_explained_per_field_and_nothing_is_stored(db: Database)
         assert screen.query_one("#lab-tsh-date", Input).value == "2026-13-01", "what was typed is kept"
     with db.Session.begin() as s:
         assert latest_screening(s, patient.id, protocol=default_protocol()) is None
+
+
+async def test_a_first_screening_starts_from_the_grade_recorded_with_the_patient(db: Database) -> None:
+    seed(db)
+    with db.Session.begin() as s:
+        patient = create_patient(s, NewPatient.parse("P-0077", norwood_grade="3V"), now=NOW)
+    assert patient.norwood_grade is not None
+    app = Host(lambda: ScreeningScreen(context(db, Clock()), patient.id))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ScreeningScreen)
+        assert screen.query_one("#norwood", Select).value == patient.norwood_grade.value
+        assert screen.query_one("#sex", Select).is_blank()  # nothing else is guessed

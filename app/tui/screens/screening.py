@@ -140,6 +140,10 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
         self.patient, latest = loaded
         if self.patient is not None:
             self.query_one("#screening-title", Label).update(f"Screening · {self.patient.code}")
+            grade = self.patient.norwood_grade
+            if latest is None and grade is not None and grade.value in dict(GRADE_CHOICES).values():
+                # The grade recorded with the patient is the sensible default for a first screening.
+                self.query_one("#norwood", Select).value = grade.value
         if latest is not None:
             self._prefill(latest.screening)
             self._show(latest)

@@ -51,7 +51,9 @@ class AppConfig:
     which the app opens and closes, or an already opened :class:`Database`, which the
     caller keeps and closes. ``cards_dir`` is where aftercare cards are written (``None``:
     an ``aftercare`` folder next to a SQLite file, else in the user data dir); ``tz`` the
-    time zone clock times are shown in (``None``: the computer's).
+    time zone clock times are shown in (``None``: the computer's). ``ble_hci`` is the bumble
+    HCI spec a ``ble:`` device URL goes through (``None``: ``$STAMPSIDE_BLE_HCI``, else the OS
+    Bluetooth).
     """
 
     database: str | Database | None = None
@@ -60,6 +62,7 @@ class AppConfig:
     clock: Clock = utc_now
     cards_dir: Path | None = None
     tz: tzinfo | None = None
+    ble_hci: str | None = None
 
 
 class StampsideApp(App[None]):
@@ -84,6 +87,7 @@ class StampsideApp(App[None]):
         self.session_controller = SessionController(
             self,
             device_url=config.device_url,
+            ble_hci=config.ble_hci,
             protocol=config.protocol,
             clock=config.clock,
             ended=self._session_ended,

@@ -15,8 +15,9 @@ session for the app shell and posts to its :attr:`~LinkBridge.target` (normally 
   stays put while it goes LOST → RECONNECTING → LOST; it is on the bridge's ``clock``
   (``time.monotonic`` by default, the screen's clock too). A new target gets the current
   status at once.
-* :class:`LinkProblem` when something needs a person: the port cannot be opened
-  (:class:`~devicelink.transport.TransportOpenError`, the status turns CLOSED), the device
+* :class:`LinkProblem` when something needs a person: the port cannot be opened, or no stamp
+  answers over BLE (:class:`~devicelink.transport.TransportOpenError`, the status turns
+  CLOSED; a malformed ``ble:`` URL too), the device
   speaks no common protocol version (:class:`~firmware_protocol.IncompatibleVersion`, the
   session ends CLOSED), commits to the database keep failing
   (:class:`~app.storage.errors.StorageError`, polled; the session retries them), the device
@@ -32,6 +33,7 @@ The loops run as asyncio tasks on the loop that called :meth:`LinkBridge.start` 
 Typical use in the app shell::
 
     bridge = LinkBridge(device_url, sink=DatabaseSink(database), target=stamping_screen)
+    # or over BLE: LinkBridge("ble:SS000001", hci="tcp-client:127.0.0.1:7100", ...)
     await bridge.start()
     await bridge.arm()                 # when the stamping step begins
     bridge.session_id = treatment_id   # stamps join the open treatment session
@@ -58,10 +60,10 @@ from app.tui.widgets.status_bar import LinkStatus
 from devicelink.broadcast import Subscription
 from devicelink.errors import LinkError, SinkError
 from devicelink.events import StampEvent, StateChange
-from devicelink.serial_transport import SerialTransport
 from devicelink.session import LinkOptions, LinkSession
 from devicelink.state import LinkState
 from devicelink.transport import Transport, TransportError
+from devicelink.urls import transport_for_url
 from firmware_protocol import IncompatibleVersion
 
 log = logging.getLogger(__name__)
@@ -81,8 +83,10 @@ class LinkProblem(Message):
 class LinkBridge:
     """Owns the app's :class:`LinkSession` and forwards stamps and status to :attr:`target`.
 
-    ``url`` is what :class:`~devicelink.serial_transport.SerialTransport` opens (a port, a
-    pty path, ``socket://HOST:PORT``); ``transport`` replaces it (tests, other backends).
+    ``url`` is what :func:`~devicelink.urls.transport_for_url` opens: a port, a pty path,
+    ``socket://HOST:PORT`` (serial), or ``ble``, ``ble:NAME``, ``ble:ADDRESS`` (bleak; ``hci``
+    is the bumble HCI spec to reach it through, else ``$STAMPSIDE_BLE_HCI``, else the OS
+    Bluetooth). ``transport`` replaces it (tests, other backends).
     With a ``sink`` every stamp is stored and acknowledged exactly once; without one the
     session only shows live stamps. ``arm``: count from the first handshake on.
     """
@@ -96,10 +100,12 @@ class LinkBridge:
         options: LinkOptions | None = None,
         target: MessagePump | None = None,
         transport: Transport | None = None,
+        hci: str | None = None,
         poll_interval: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
+        self.hci = hci
         self.sink = sink
         self.options = options
         self.poll_interval = poll_interval
@@ -165,12 +171,14 @@ class LinkBridge:
         """Open the link and start forwarding; False (with a :class:`LinkProblem` posted) if it cannot open."""
         if self._session is not None or self._closed:
             return self._session is not None
-        session = LinkSession(
-            self._transport if self._transport is not None else SerialTransport(self.url),
-            sink=self.sink,
-            arm=self._want_armed,
-            options=self.options,
-        )
+        try:
+            transport = self._transport if self._transport is not None else transport_for_url(self.url, hci=self.hci)
+        except TransportError as exc:  # a malformed ble: URL
+            self._state = LinkState.CLOSED
+            self._set_problem(str(exc) or type(exc).__name__)
+            self._publish(force=True)
+            return False
+        session = LinkSession(transport, sink=self.sink, arm=self._want_armed, options=self.options)
         self._session = session
         stamps = session.subscribe_stamps()
         states = session.subscribe_states()

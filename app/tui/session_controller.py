@@ -154,6 +154,8 @@ class SessionController:
     """Runs the open treatment session's steps for the app (one session at a time).
 
     ``ended`` is called on the UI thread after a session was finished and its screens popped.
+    ``device_url`` is the stamp's link URL (serial or ``ble:…``); ``ble_hci`` the bumble HCI
+    spec BLE URLs go through (``None``: ``$STAMPSIDE_BLE_HCI``, else the OS Bluetooth).
     ``cards_dir`` is where aftercare cards go (``None``: :func:`default_cards_dir`); ``tz``
     the time zone times are shown in (``None``: the computer's).
     """
@@ -167,11 +169,13 @@ class SessionController:
         clock: Clock,
         ended: Callable[[SessionView], None],
         link_options: LinkOptions | None = None,
+        ble_hci: str | None = None,
         cards_dir: Path | None = None,
         tz: tzinfo | None = None,
     ) -> None:
         self.app = app
         self.device_url = device_url
+        self.ble_hci = ble_hci
         self.protocol = protocol
         self.clock = clock
         self.link_options = link_options
@@ -326,7 +330,7 @@ class SessionController:
         step = flow.current_step
         arm = step is not None and step.kind is StepKind.STAMPING and flow.current_record is not None
         self.sink = sink
-        self.bridge = LinkBridge(device_url, sink=sink, arm=arm, options=self.link_options)
+        self.bridge = LinkBridge(device_url, sink=sink, arm=arm, options=self.link_options, hci=self.ble_hci)
 
     def _prepare(self, database: Database, view: SessionView) -> _Prepared:
         with database.Session.begin() as s:

@@ -67,7 +67,14 @@ def seed(db: Database, code: str = "P-0042") -> tuple[PractitionerView, PatientV
     return practitioner, patient
 
 
-def make_app(db_path: Path, device_url: str | None, clock: MovableClock, cards: Path | None = None) -> StampsideApp:
+def make_app(
+    db_path: Path,
+    device_url: str | None,
+    clock: MovableClock,
+    cards: Path | None = None,
+    ble_hci: str | None = None,
+) -> StampsideApp:
+    """The app on ``db_path`` with the built-in protocol; ``ble_hci`` for a ``ble:`` device URL."""
     app = create_app(
         AppConfig(
             database=str(db_path),
@@ -76,6 +83,7 @@ def make_app(db_path: Path, device_url: str | None, clock: MovableClock, cards: 
             clock=clock,
             cards_dir=cards,
             tz=UTC,
+            ble_hci=ble_hci,
         )
     )
     app.session_controller.link_options = FAST

@@ -5,6 +5,12 @@ rub-in timers run without waiting. Assertions read the stored records: every ste
 confirmed it, volumes, the lot and expiry, timer durations, an override with its reason, who
 and when, the stamps credited to the session and zones, the finished session, the aftercare
 card on disk.
+
+The same test runs twice: over a pty, and over BLE with the simulator as a bumble GATT
+peripheral on the virtual link and the app connecting with ``ble:NAME`` and the HCI spec the
+simulator serves, through its ordinary bleak code. Over BLE the link is cut in the middle of
+a frame during stamping (with the next connections refused, so the loss lasts); the banner
+shows and every stamp is still stored once.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from app.storage.database import Database, open_database
 from app.storage.sessions import find_open_session
 from app.tui.dialogs.confirm import ConfirmDialog
 from app.tui.dialogs.override import OverrideDialog
-from app.tui.screens.stamping import StampingScreen
+from app.tui.screens.stamping import LINK_LOST_TEXT, StampingScreen
 from app.tui.screens.start import StartScreen
 from app.tui.screens.steps import (
     AftercareScreen,
@@ -30,9 +36,11 @@ from app.tui.screens.steps import (
     PreChecksScreen,
     SummaryScreen,
 )
+from simulator.config import BleConfig, PauseEvent, SimConfig
 from simulator.runner import Simulator
 from tests.tui.session_helpers import (
     NOW,
+    PATIENCE,
     PRACTITIONER,
     SIZE,
     STAMPS,
@@ -50,6 +58,8 @@ from tests.tui.session_helpers import (
 )
 
 REASON = "patient could not keep still, rubbed in by hand"
+#: Over BLE: stamping pauses after this many stamps, so the cut falls in the middle of it.
+CUT_AT = 20
 
 
 @pytest.fixture
@@ -64,9 +74,19 @@ def db(db_path: Path) -> Iterator[Database]:
     database.close()
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    simulator = Simulator(sim_config())
+def ble_sim_config() -> SimConfig:
+    """:func:`sim_config` as a BLE peripheral on the virtual link, pausing after :data:`CUT_AT` stamps."""
+    return sim_config().model_copy(
+        update={
+            "ble": BleConfig.virtual(),
+            "timeline": [PauseEvent(action="pause", at_stamp=CUT_AT, seconds=1.5)],
+        }
+    )
+
+
+@pytest.fixture(params=["pty", "ble"])
+async def sim(request: pytest.FixtureRequest) -> AsyncIterator[Simulator]:
+    simulator = Simulator(sim_config() if request.param == "pty" else ble_sim_config())
     await simulator.start()
     yield simulator
     await simulator.stop()
@@ -78,7 +98,10 @@ async def test_a_whole_session_is_guided_stored_and_finished(
     _, patient = seed(db)
     clock = MovableClock()
     cards = tmp_path / "cards"
-    app = make_app(db_path, sim.url, clock, cards)
+    ble = sim.config.ble.enabled
+    if ble:
+        assert sim.url.startswith("ble:") and sim.ble_hci is not None
+    app = make_app(db_path, sim.url, clock, cards, ble_hci=sim.ble_hci)
     async with app.run_test(size=SIZE) as pilot:
         await start_session_for(pilot, "P-0042")
 
@@ -119,9 +142,34 @@ async def test_a_whole_session_is_guided_stored_and_finished(
         await wait_for(pilot, lambda: isinstance(current(pilot), StampingScreen))
         stamping = current(pilot)
         assert isinstance(stamping, StampingScreen)
-        truth = {(stamp.boot, stamp.seq): stamp.zone for stamp in sim.truth}
+        banners: list[str] = []
+        if ble:
+            banner = stamping.query_one("#link-banner", Static)
+            show_link = stamping._show_link
+
+            def watch_banner(status: object) -> None:  # every state the banner went through, none missed
+                show_link(status)  # type: ignore[arg-type]
+                if banner.has_class("-shown"):
+                    banners.append(str(banner.content))
+
+            stamping._show_link = watch_banner  # type: ignore[method-assign]
+            await sim.wait_until(lambda: len(sim.truth) >= CUT_AT, timeout=PATIENCE)
+            sim.ble_refuse(3)  # the stamp comes back only after a few refused connections
+            sim.ble_cut()  # in the middle of the next frame out
+            await wait_for(pilot, lambda: bool(banners))
+            assert LINK_LOST_TEXT in banners[0]
         await wait_for(pilot, lambda: stamping.stats.count >= STAMPS)
-        await wait_for(pilot, lambda: len(truth) == STAMPS and session_stamps(db, opened.id) == truth)
+
+        def truth_now() -> dict[tuple[int, int], int | None]:
+            return {(stamp.boot, stamp.seq): stamp.zone for stamp in sim.truth}
+
+        await wait_for(pilot, lambda: len(sim.truth) == STAMPS and session_stamps(db, opened.id) == truth_now())
+        truth = truth_now()
+        if ble:
+            ble_stats = sim.transport.ble_stats  # type: ignore[attr-defined]
+            assert ble_stats.cuts == 1 and ble_stats.refused >= 1, ble_stats
+            assert not stamping.query_one("#link-banner", Static).has_class("-shown"), "the link is back"
+        assert stamping.stats.count == STAMPS, "no stamp counted twice on the screen"
         clock.advance(300)
         await pilot.press("ctrl+d")
         await pilot.pause()

@@ -132,7 +132,10 @@ def explain_ble_error(target: BleTarget | str, exc: BaseException, hci: str | No
         )
     if isinstance(exc, BleakError) and "cannot open the HCI transport" in str(exc):
         return f"{exc}; start the simulator first (stampside sim --ble virtual --hci-serve ...) or check the --hci spec"
-    return f"could not connect to {target}{where}: {exc}"
+    return (
+        f"could not connect to {target}{where}: {exc}; the stamp dropped or refused the connection "
+        "(busy with another host, or at the edge of range): bring it closer, or switch it off and on, and try again"
+    )
 
 
 def map_bleak_error(exc: BaseException, *, opening: bool, target: BleTarget | str = "the stamp") -> TransportError:

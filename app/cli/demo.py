@@ -2,7 +2,10 @@
 
 This is the main job: a simulated stamp runs in its own process on a pty and the chairside
 app connects to it. With ``--monitor`` the link monitor runs instead of the app: it arms the
-stamp, shows every frame and stores every stamp exactly once.
+stamp, shows every frame and stores every stamp exactly once. With ``--ble`` the simulated
+stamp is a BLE peripheral on bumble's virtual link instead (no radio): it serves the app's
+controller on a free local TCP port, and the app (or the monitor) reaches it through its
+ordinary bleak code with the bumble backend, as ``--device ble:NAME --hci tcp-client:…``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -23,26 +27,54 @@ from app.storage.location import resolve_database_url
 READY_TIMEOUT = 20.0
 
 
-def start_simulator(link: Path, sim_args: list[str]) -> subprocess.Popen[str]:
-    """Start ``stampside sim --pty LINK`` in a child process and wait for its ready line."""
-    argv = [sys.executable, "-m", "app.cli", "sim", "--pty", str(link), *sim_args]
+#: Where the BLE demo's simulator serves the app's controller (port 0: a free one).
+BLE_HCI_SERVE = "tcp-server:127.0.0.1:0"
+
+
+@dataclass(frozen=True)
+class DemoLink:
+    """What the app opens: the device URL, and for BLE the HCI spec of the virtual link."""
+
+    url: str
+    hci: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.url} on the virtual BLE link ({self.hci})" if self.hci else self.url
+
+
+def start_simulator(link: Path | None, sim_args: list[str]) -> tuple[subprocess.Popen[str], DemoLink]:
+    """Start ``stampside sim --pty LINK`` (``link`` None: ``sim --ble virtual``, serving the app's
+    controller on a free TCP port) in a child process and wait for its ready line."""
+    where = ["--pty", str(link)] if link is not None else ["--ble", "virtual", "--hci-serve", BLE_HCI_SERVE]
+    argv = [sys.executable, "-m", "app.cli", "sim", *where, *sim_args]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    if not line.startswith("pty "):
+    demo_link = _demo_link(line, link)
+    if demo_link is None:
         proc.wait(READY_TIMEOUT)
         assert proc.stderr is not None
         reason = proc.stderr.read().strip().splitlines()
         raise CliError(reason[-1].removeprefix("Error: ") if reason else "the simulator did not start")
-    return proc
+    return proc, demo_link
 
 
-def run_app(device_url: str, database: str) -> None:
-    """The chairside app against ``device_url``, with the built-in protocol."""
+def _demo_link(ready_line: str, link: Path | None) -> DemoLink | None:
+    """The link from the simulator's ready line (``pty …`` or ``ble NAME ADDRESS hci SPEC``)."""
+    words = ready_line.split()
+    if link is not None:
+        return DemoLink(str(link)) if words[:1] == ["pty"] else None
+    if len(words) >= 5 and words[0] == "ble" and words[3] == "hci":
+        return DemoLink(f"ble:{words[1]}", words[4])
+    return None
+
+
+def run_app(device_url: str, database: str, ble_hci: str | None = None) -> None:
+    """The chairside app against ``device_url`` (through ``ble_hci`` for BLE), with the built-in protocol."""
     # Textual is imported only when the app really starts.
     from app.tui.app import AppConfig, create_app
 
-    app = create_app(AppConfig(database=database, device_url=device_url))
+    app = create_app(AppConfig(database=database, device_url=device_url, ble_hci=ble_hci))
     app.run()
     if app.return_code:
         raise SystemExit(app.return_code)
@@ -59,6 +91,12 @@ def stop_simulator(proc: subprocess.Popen[str]) -> None:
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @db_option
+@click.option(
+    "--ble",
+    is_flag=True,
+    help="The simulated stamp is a Bluetooth LE peripheral on a virtual link (no radio), and the app "
+    "connects over BLE instead of a pty.",
+)
 @click.option("--monitor", is_flag=True, help="Show the link's frames instead of the chairside app.")
 @click.option("--json", "as_json", is_flag=True, help="With --monitor: one JSON object per line instead of text.")
 @click.option("--hex", "with_hex", is_flag=True, help="With --monitor: show the raw bytes of every frame.")
@@ -70,6 +108,7 @@ def stop_simulator(proc: subprocess.Popen[str]) -> None:
 def demo_command(
     ctx: click.Context,
     db_url: str | None,
+    ble: bool,
     monitor: bool,
     as_json: bool,
     with_hex: bool,
@@ -81,6 +120,8 @@ def demo_command(
     """Run the chairside app against a simulated stamp, storing every stamp.
 
     The simulator runs in its own process on a pty and stamps at a human rate once armed.
+    With --ble it is a Bluetooth LE peripheral on bumble's virtual link instead (no radio,
+    no Bluetooth needed), and the app reaches it through bleak as on a real stamp.
     In the app: add yourself as practitioner (a), create a patient (n), start the session
     (s) and switch zones with f m v l r while the stamps come in; ctrl+d finishes stamping.
     With --monitor you see the link's frames instead (stamps, acknowledgements, replays, bad
@@ -89,6 +130,7 @@ def demo_command(
     \b
       stampside demo --corrupt 0.01 --drop-every 10 --drop-for 3
       stampside demo --scenario flaky_link --monitor
+      stampside demo --ble --ble-drop-notify 0.01 --ble-cut-every 20
 
     See `stampside sim --help` for them all. Quit the app with q; stop the monitor with Ctrl-C.
     """
@@ -101,17 +143,17 @@ def demo_command(
         sim_args.append("--quiet")
     database = resolve_database_url(db_url)
     with tempfile.TemporaryDirectory(prefix="stampside-demo-") as tmp:
-        link = Path(tmp) / "stamp"
-        proc = start_simulator(link, sim_args)
+        proc, link = start_simulator(None if ble else Path(tmp) / "stamp", sim_args)
         try:
             if not monitor:
-                run_app(str(link), database)
+                run_app(link.url, database, link.hci)
                 return
             if not as_json:
-                click.echo(f"demo: simulated stamp on {link}; storing into {database}; Ctrl-C to stop", err=True)
+                click.echo(f"demo: simulated stamp {link}; storing into {database}; Ctrl-C to stop", err=True)
             ctx.invoke(
                 monitor_command,
-                url=str(link),
+                url=link.url,
+                hci=link.hci,
                 as_json=as_json,
                 with_hex=with_hex,
                 arm=True,

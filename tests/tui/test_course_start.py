@@ -1,8 +1,8 @@
 """The course around the session in the whole app: the screening gate, the baseline photo gate, the schedule window
 and the due list, driven with the Pilot on a real SQLite file and a fixed clock; assertions read storage.
 
-Six full sessions are not driven through the step screens here (the guided-session tests cover one); the course's
-earlier sessions are seeded through storage and the app is tested where the course decides: at the start.
+The course's earlier sessions are seeded through storage here and the app is tested where the course decides: at the
+start. tests/tui/test_course_six_sessions.py drives a whole course of six sessions through the step screens.
 """
 
 from __future__ import annotations
@@ -189,3 +189,31 @@ async def test_the_due_list_shows_the_3_month_follow_up_and_chooses_its_patient(
         await pilot.press("d", "enter")
         await wait_for(pilot, lambda: screen.course is not None)
         assert screen.course is not None and screen.course.patient.code == "P-0042"
+
+
+async def test_the_due_list_is_read_again_when_the_day_changes(db_path: Path, db: Database) -> None:
+    practitioner, patient = seed(db)
+    # The 3-month follow-up falls due 8 days after "now": outside this week's list until two days pass.
+    last = NOW - timedelta(days=92 - 8)
+    start = last - timedelta(days=7 * 5)
+    course_id = ready_for_course(db, patient.id, start)
+    with db.Session.begin() as s:
+        for number in range(6):
+            at = start + timedelta(days=7 * number)
+            view = open_session(s, course_id, protocol=default_protocol(), practitioner_id=practitioner.id, now=at)
+            finish_session(s, view.id, now=at)
+    clock = Clock()
+    app = make_app(db_path, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(current(app), StartScreen))
+        screen = current(app)
+        assert isinstance(screen, StartScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        due = screen.query_one("#due-items", DueList)
+        assert due.items == []
+        screen._check_day()  # the minute timer's call; the day has not changed: nothing re-read
+        clock.advance(days=3)
+        screen._check_day()
+        await wait_for(pilot, lambda: bool(due.items))
+        assert [(item.label, item.when.value) for item in due.items] == [("3-month follow-up", "this_week")]

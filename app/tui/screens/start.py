@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,6 +39,9 @@ from app.tui.screens.outcomes import OutcomesScreen
 from app.tui.screens.photos import PhotosScreen
 from app.tui.screens.screening import ScreeningScreen
 from app.tui.widgets.due_list import DueList
+
+#: How often the start screen checks whether the day changed, in seconds.
+DAY_CHECK_S = 60.0
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -117,6 +120,8 @@ class StartScreen(Screen[None]):
         self._clock = clock
         self._protocol = protocol or default_protocol()
         self._tz = tz
+        #: The day the due list was last read for (it is read again when the day changes).
+        self._due_day: date | None = None
         self.practitioner: PractitionerView | None = None
         self.course: PatientCourse | None = None
 
@@ -154,6 +159,13 @@ class StartScreen(Screen[None]):
         self.reload_patients()
         self._update_course_panel()
         self.reload_due()
+        # An app left open overnight shows the new day's due list and course dates.
+        self.set_interval(DAY_CHECK_S, self._check_day)
+
+    def _check_day(self) -> None:
+        today = self._clock().astimezone(self._tz).date()
+        if today != self._due_day:
+            self.refresh_course()
 
     # -- reading storage --------------------------------------------------------------------
 
@@ -223,6 +235,7 @@ class StartScreen(Screen[None]):
     def reload_due(self) -> None:
         """Re-read what is due today and this week (in a worker)."""
         today = self._clock().astimezone(self._tz).date()
+        self._due_day = today
         self.query_one("#due-items", DueList).reload(self._db, self._protocol, today, self._tz)
 
     def _update_course_panel(self) -> None:

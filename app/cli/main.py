@@ -1,20 +1,48 @@
-"""Entry point of the ``stampside`` console script."""
+"""Entry point of the ``stampside`` console script.
+
+Each subcommand's module is imported only when that command runs (or when a listing such as
+``stampside --help`` needs its one-line help), so ``stampside app`` does not pay for the
+database, report, BLE and simulator modules before its first screen.
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import click
 
-from app.cli.app_command import app_command
-from app.cli.demo import demo_command
-from app.cli.demo_data import demo_data_command
-from app.cli.export import export_command
-from app.cli.link import link_group
-from app.cli.protocol import protocol_group
-from app.cli.report import report_group
-from simulator.cli import sim_command
+#: Command name → "module:attribute" of its click command.
+COMMANDS: dict[str, str] = {
+    "sim": "simulator.cli:sim_command",
+    "link": "app.cli.link:link_group",
+    "export": "app.cli.export:export_command",
+    "demo": "app.cli.demo:demo_command",
+    "protocol": "app.cli.protocol:protocol_group",
+    "app": "app.cli.app_command:app_command",
+    "report": "app.cli.report:report_group",
+    "demo-data": "app.cli.demo_data:demo_data_command",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group whose :data:`COMMANDS` are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in COMMANDS:
+            return command
+        module_name, _, attribute = COMMANDS[cmd_name].partition(":")
+        loaded = getattr(import_module(module_name), attribute)
+        if not isinstance(loaded, click.Command):  # pragma: no cover - a wrong COMMANDS entry
+            raise TypeError(f"{COMMANDS[cmd_name]} is not a click command")
+        self.add_command(loaded, cmd_name)
+        return loaded
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="stampside")
 def main() -> None:
     """Stampside: chairside companion for a connected microneedling derma stamp.
@@ -30,13 +58,3 @@ def main() -> None:
       stampside report session ID         a session report (HTML, JSON or CSV)
       stampside demo-data --db URL        a demo cohort for QA and screenshots
     """
-
-
-main.add_command(sim_command, "sim")
-main.add_command(link_group, "link")
-main.add_command(export_command, "export")
-main.add_command(demo_command, "demo")
-main.add_command(protocol_group, "protocol")
-main.add_command(app_command, "app")
-main.add_command(report_group, "report")
-main.add_command(demo_data_command, "demo-data")

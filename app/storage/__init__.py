@@ -13,11 +13,31 @@ caller's transaction: ``practitioners``, ``patients``, ``courses``, ``sessions``
 ``step_records``, ``session_stamps`` and ``heads``.
 """
 
-from app.storage.database import Database, open_database
-from app.storage.errors import StorageError
-from app.storage.location import DB_ENV_VAR, default_database_path, resolve_database_url
-from app.storage.sink import DatabaseSink
-from app.storage.stamps import ExportRow, iter_export_rows
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.storage.database import Database, open_database
+    from app.storage.errors import StorageError
+    from app.storage.location import DB_ENV_VAR, default_database_path, resolve_database_url
+    from app.storage.sink import DatabaseSink
+    from app.storage.stamps import ExportRow, iter_export_rows
+
+#: Each public name → the submodule it comes from. They are imported on first use (PEP 562),
+#: so ``app.storage.location`` (what the CLI's options need) does not import SQLAlchemy.
+_SOURCES = {
+    "DB_ENV_VAR": "location",
+    "Database": "database",
+    "DatabaseSink": "sink",
+    "ExportRow": "stamps",
+    "StorageError": "errors",
+    "default_database_path": "location",
+    "iter_export_rows": "stamps",
+    "open_database": "database",
+    "resolve_database_url": "location",
+}
 
 __all__ = [
     "DB_ENV_VAR",
@@ -30,3 +50,16 @@ __all__ = [
     "open_database",
     "resolve_database_url",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{source}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

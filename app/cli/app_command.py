@@ -8,7 +8,6 @@ import click
 
 from app.cli.errors import CliError
 from app.cli.options import db_option
-from app.domain.treatment_protocol import ProtocolFileError, default_protocol, load_protocol
 
 
 @click.command("app")
@@ -44,10 +43,14 @@ def app_command(device_url: str | None, ble_hci: str | None, db_url: str | None,
     (`stampside sim --ble virtual --hci-serve ...` prints the spec; `stampside demo --ble` does
     it all). A link that cannot be opened is shown in the app as one message.
     """
-    try:
-        protocol = default_protocol() if protocol_file is None else load_protocol(protocol_file)
-    except ProtocolFileError as exc:
-        raise CliError(str(exc)) from None
+    protocol = None  # the built-in one, which the app builds after its first paint
+    if protocol_file is not None:
+        from app.domain.treatment_protocol import ProtocolFileError, load_protocol
+
+        try:
+            protocol = load_protocol(protocol_file)
+        except ProtocolFileError as exc:
+            raise CliError(str(exc)) from None
     # Textual is imported only when the app really starts, so `--help` and errors stay fast.
     from app.tui.app import AppConfig, create_app
 

@@ -8,39 +8,79 @@ and session in storage (in a worker), then its
 :class:`~app.tui.session_controller.SessionController` walks the protocol's steps, from the
 pre-session checks through stamping to the summary, and brings the start screen back when the
 session is finished.
+
+The first frame (header, footer, the "opening the database" indicator) is painted before
+anything heavy is imported: the storage layer (SQLAlchemy, Alembic), the built-in protocol's
+models (pydantic) and the screens are imported in the worker that opens the database, after
+that first paint. Once the start screen is up, ``gc.freeze()`` takes the long-lived objects of
+start-up out of the garbage collector's reach, so its full collections stay short.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import tzinfo
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
-from sqlalchemy.exc import SQLAlchemyError
-from textual import on, work
+from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, LoadingIndicator
 
-from app.domain.steps import Clock, utc_now
-from app.domain.treatment_protocol import TreatmentProtocol, default_protocol
-from app.storage.courses import CourseError
-from app.storage.database import Database, open_database
-from app.storage.errors import StorageError, explain
-from app.storage.schedule import ScheduleError
-from app.storage.sessions import SessionError, SessionView
-from app.tui.course_start import CourseStarter
-from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.dialogs.storage_error import StorageErrorDialog
-from app.tui.link_bridge import LinkProblem
-from app.tui.screens.stamping import StampingScreen
-from app.tui.screens.start import StartScreen, StartSessionRequested
-from app.tui.session_controller import SessionController
+if TYPE_CHECKING:
+
+    from app.domain.steps import Clock
+    from app.domain.treatment_protocol import TreatmentProtocol
+    from app.storage.database import Database
+    from app.storage.sessions import SessionView
+    from app.tui.link_bridge import LinkProblem
+    from app.tui.screens.stamping import StampingScreen
+    from app.tui.screens.start import StartSessionRequested
+    from app.tui.session_controller import SessionController
+
+
+def utc_now() -> datetime:
+    """The default clock, as :func:`app.domain.steps.utc_now` (not imported before the first paint)."""
+    return datetime.now(UTC)
+
+
+class _BuiltInProtocolUnlessGiven:
+    """:attr:`AppConfig.protocol`: the protocol given, else the built-in one, built on first use.
+
+    Building the built-in protocol imports its pydantic models (~0.1 s), which the app does in
+    its worker after the first paint rather than before it. ``None`` (the default) means the
+    built-in protocol.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}"
+
+    @overload
+    def __get__(self, obj: None, owner: Any) -> None: ...
+    @overload
+    def __get__(self, obj: AppConfig, owner: Any) -> TreatmentProtocol: ...
+    def __get__(self, obj: AppConfig | None, owner: Any) -> TreatmentProtocol | None:
+        if obj is None:
+            return None  # the dataclass's default
+        protocol: TreatmentProtocol | None = obj.__dict__.get(self._slot)
+        if protocol is None:
+            from app.domain.treatment_protocol import default_protocol
+
+            protocol = obj.__dict__[self._slot] = default_protocol()
+        return protocol
+
+    def __set__(self, obj: AppConfig, value: TreatmentProtocol | None) -> None:
+        obj.__dict__[self._slot] = value
+
+    def loaded(self, obj: AppConfig) -> bool:
+        """Whether the protocol is already at hand (given, or built)."""
+        return obj.__dict__.get(self._slot) is not None
 
 
 @dataclass(frozen=True)
@@ -58,7 +98,7 @@ class AppConfig:
 
     database: str | Database | None = None
     device_url: str | None = None
-    protocol: TreatmentProtocol = field(default_factory=default_protocol)
+    protocol: _BuiltInProtocolUnlessGiven = _BuiltInProtocolUnlessGiven()
     clock: Clock = utc_now
     cards_dir: Path | None = None
     tz: tzinfo | None = None
@@ -80,11 +120,20 @@ class StampsideApp(App[None]):
     def __init__(self, config: AppConfig) -> None:
         super().__init__()
         self.config = config
-        self.database: Database | None = config.database if isinstance(config.database, Database) else None
-        self._owns_database = not isinstance(config.database, Database)
+        given = config.database
+        #: A URL or path (or None) is opened by the app; an opened Database is the caller's to close.
+        self._owns_database = given is None or isinstance(given, str)
+        self.database: Database | None = None if given is None or isinstance(given, str) else given
         #: The session started or resumed in this run, until it is finished.
         self.open_session: SessionView | None = None
-        self.session_controller = SessionController(
+
+    @cached_property
+    def session_controller(self) -> SessionController:
+        """Walks a session's steps; made on first use (its modules are not needed for the first paint)."""
+        from app.tui.session_controller import SessionController
+
+        config = self.config
+        return SessionController(
             self,
             device_url=config.device_url,
             ble_hci=config.ble_hci,
@@ -101,39 +150,53 @@ class StampsideApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"{self.config.protocol.label}" + (
-            f" · device {self.config.device_url}" if self.config.device_url else " · no device"
-        )
+        self._show_sub_title()
         if self.database is not None:
             self._show_start()
         else:
-            self._open_database()
+            # Paint the first frame, then import storage and open the database in a worker.
+            self.call_after_refresh(self._open_database)
+
+    def _show_sub_title(self) -> None:
+        device = f" · device {self.config.device_url}" if self.config.device_url else " · no device"
+        if AppConfig.__dict__["protocol"].loaded(self.config):
+            self.sub_title = f"{self.config.protocol.label}{device}"
+        else:  # until the built-in protocol is built in the worker
+            self.sub_title = f"{self.SUB_TITLE}{device}"
 
     @work(exclusive=True, group="database")
     async def _open_database(self) -> None:
         url = self.config.database if isinstance(self.config.database, str) else None
-        try:
-            database = await asyncio.to_thread(open_database, url)
-        except StorageError as exc:
-            await self.push_screen(StorageErrorDialog(str(exc)))
+        opened = await asyncio.to_thread(_load_and_open, self.config, url)
+        self._show_sub_title()
+        if isinstance(opened, str):
+            from app.tui.dialogs.storage_error import StorageErrorDialog
+
+            await self.push_screen(StorageErrorDialog(opened))
             return
-        self.database = database
+        self.database = opened
         self._show_start()
 
     def _show_start(self) -> None:
+        from app.tui.screens.start import StartScreen
+
         assert self.database is not None
         config = self.config
         self.push_screen(StartScreen(self.database, config.clock, protocol=config.protocol, tz=config.tz))
+        if not self.is_headless:
+            # Start-up's long-lived objects (modules, CSS, widgets, SQLAlchemy's mappers) need no
+            # more collecting: out of the collector's reach, a full collection stays short.
+            self.call_after_refresh(gc.freeze)
 
     async def on_unmount(self) -> None:
-        await self.session_controller.aclose()
+        if "session_controller" in self.__dict__:
+            await self.session_controller.aclose()
         if self._owns_database and self.database is not None:
             self.database.close()
 
     # -- starting a session -------------------------------------------------------------------
 
-    @on(StartSessionRequested)
-    def _start_session(self, message: StartSessionRequested) -> None:
+    def on_start_session_requested(self, message: StartSessionRequested) -> None:
         if self.database is None:
             return
         if self.session_controller.active:
@@ -143,6 +206,14 @@ class StampsideApp(App[None]):
 
     async def _open_session(self, database: Database, message: StartSessionRequested) -> None:
         """Open (or find, to resume) the session in storage, off the UI thread, then run its steps."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from app.storage.courses import CourseError
+        from app.storage.errors import StorageError, explain
+        from app.storage.schedule import ScheduleError
+        from app.storage.sessions import SessionError
+        from app.tui.course_start import CourseStarter
+        from app.tui.screens.start import StartScreen
 
         config = self.config
         starter = CourseStarter(self, database, protocol=config.protocol, clock=config.clock, tz=config.tz)
@@ -173,14 +244,23 @@ class StampsideApp(App[None]):
             self.screen.refresh_course()
         self.session_controller.begin(database, view, message.practitioner_name or None)
 
-    @on(StampingScreen.StampsCounted)
-    @on(StampingScreen.TreatedZonesChanged)
-    @on(StampingScreen.Finished)
-    @on(LinkProblem)
-    def _to_session_controller(self, message: Message) -> None:
+    # The session controller's messages, by Textual's handler names (the message classes are
+    # not imported before the first paint, so no ``@on`` here).
+    def on_stamping_screen_stamps_counted(self, message: StampingScreen.StampsCounted) -> None:
+        self.session_controller.handle(message)
+
+    def on_stamping_screen_treated_zones_changed(self, message: StampingScreen.TreatedZonesChanged) -> None:
+        self.session_controller.handle(message)
+
+    def on_stamping_screen_finished(self, message: StampingScreen.Finished) -> None:
+        self.session_controller.handle(message)
+
+    def on_link_problem(self, message: LinkProblem) -> None:
         self.session_controller.handle(message)
 
     def _session_ended(self, view: SessionView) -> None:
+        from app.tui.screens.start import StartScreen
+
         self.open_session = None
         if isinstance(self.screen, StartScreen):
             self.screen.refresh_course()
@@ -188,6 +268,8 @@ class StampsideApp(App[None]):
     # -- command palette ----------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        from app.tui.screens.start import StartScreen
+
         yield from super().get_system_commands(screen)
         if isinstance(screen, StartScreen):
             yield SystemCommand("Add practitioner", "Add a practitioner by name", screen.action_add_practitioner)
@@ -207,6 +289,7 @@ class StampsideApp(App[None]):
         if self.open_session is None:
             self.exit()
             return
+        from app.tui.dialogs.confirm import ConfirmDialog
 
         def answered(quit_now: bool | None) -> None:
             if quit_now:
@@ -221,6 +304,22 @@ class StampsideApp(App[None]):
             ),
             answered,
         )
+
+
+def _load_and_open(config: AppConfig, url: str | None) -> Database | str:
+    """In the worker, after the first paint: build the protocol, import the start screen and the
+    session's modules, and open (and migrate) the database. A database that cannot be opened
+    gives the :class:`StorageError` message instead."""
+    config.protocol  # noqa: B018 - builds the built-in protocol here, not on the UI thread
+    import app.tui.screens.start
+    import app.tui.session_controller  # noqa: F401 - imported here, not on the UI thread
+    from app.storage.database import open_database
+    from app.storage.errors import StorageError
+
+    try:
+        return open_database(url)
+    except StorageError as exc:
+        return str(exc)
 
 
 def create_app(config: AppConfig | None = None) -> StampsideApp:

@@ -21,6 +21,7 @@ import click
 from app.cli.errors import CliError
 from app.cli.link import monitor_command
 from app.cli.options import db_option
+from app.domain.treatment_protocol import ProtocolFileError, TreatmentProtocol, default_protocol, load_protocol
 from app.storage.location import resolve_database_url
 
 #: How long the simulator may take to print its ready line.
@@ -69,12 +70,17 @@ def _demo_link(ready_line: str, link: Path | None) -> DemoLink | None:
     return None
 
 
-def run_app(device_url: str, database: str, ble_hci: str | None = None) -> None:
-    """The chairside app against ``device_url`` (through ``ble_hci`` for BLE), with the built-in protocol."""
+def run_app(
+    device_url: str, database: str, protocol: TreatmentProtocol | None = None, ble_hci: str | None = None
+) -> None:
+    """The chairside app against ``device_url`` (through ``ble_hci`` for BLE), with ``protocol``
+    (default: the built-in one)."""
     # Textual is imported only when the app really starts.
     from app.tui.app import AppConfig, create_app
 
-    app = create_app(AppConfig(database=database, device_url=device_url, ble_hci=ble_hci))
+    app = create_app(
+        AppConfig(database=database, device_url=device_url, protocol=protocol or default_protocol(), ble_hci=ble_hci)
+    )
     app.run()
     if app.return_code:
         raise SystemExit(app.return_code)
@@ -104,6 +110,12 @@ def stop_simulator(proc: subprocess.Popen[str]) -> None:
 @click.option("--duration", type=float, metavar="S", help="With --monitor: stop after S seconds.")
 @click.option("--rate", type=float, metavar="HZ", help="Stamps per second (default: a human rate, 1–3 Hz).")
 @click.option("--seed", type=int, metavar="N", help="Make the simulated stamping repeatable.")
+@click.option(
+    "--protocol",
+    "protocol_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A clinic's treatment protocol file for the app [default: the built-in protocol].",
+)
 @click.pass_context
 def demo_command(
     ctx: click.Context,
@@ -116,6 +128,7 @@ def demo_command(
     duration: float | None,
     rate: float | None,
     seed: int | None,
+    protocol_file: Path | None,
 ) -> None:
     """Run the chairside app against a simulated stamp, storing every stamp.
 
@@ -141,12 +154,16 @@ def demo_command(
         sim_args += ["--seed", str(seed)]
     if not any(a in ("-v", "--verbose") for a in sim_args):
         sim_args.append("--quiet")
+    try:  # a bad protocol file is reported before the simulator starts
+        protocol = None if protocol_file is None else load_protocol(protocol_file)
+    except ProtocolFileError as exc:
+        raise CliError(str(exc)) from None
     database = resolve_database_url(db_url)
     with tempfile.TemporaryDirectory(prefix="stampside-demo-") as tmp:
         proc, link = start_simulator(None if ble else Path(tmp) / "stamp", sim_args)
         try:
             if not monitor:
-                run_app(link.url, database, link.hci)
+                run_app(link.url, database, protocol, link.hci)
                 return
             if not as_json:
                 click.echo(f"demo: simulated stamp {link}; storing into {database}; Ctrl-C to stop", err=True)

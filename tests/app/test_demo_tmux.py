@@ -1,4 +1,10 @@
-"""`stampside demo` in a real terminal (tmux), driven with send-keys and read with capture-pane."""
+"""`stampside demo` in a real terminal (tmux), driven with send-keys and read with capture-pane.
+
+scripts/tmux_smoke.py walks a whole treatment session (screening, baseline photos, every
+step to the summary); this test then reads what the run stored: the finished session with
+each step's record, the override, and the stamps (through `stampside export`), and the
+aftercare card.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+
+from app.domain.gates import Gate
+from app.domain.treatment_protocol import StepKind
+from app.storage.database import open_database
+from app.storage.schema import TreatmentSession
+from app.storage.sessions import get_session
+from app.storage.step_records import load_step_records
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,9 +43,49 @@ def _smoke_module():  # type: ignore[no-untyped-def]
     return module
 
 
-def test_demo_runs_a_stamping_session_in_a_real_terminal(tmp_path: Path) -> None:
+def test_demo_runs_a_whole_session_in_a_real_terminal(tmp_path: Path) -> None:
+    smoke = _smoke_module()
     db = f"sqlite:///{tmp_path / 'smoke.db'}"
-    _smoke_module().run(db)
+    shown = smoke.run(db)
+
+    # the session: finished, every step recorded and confirmed by the practitioner chosen
+    database = open_database(db)
+    try:
+        with database.Session.begin() as s:
+            ids = s.scalars(select(TreatmentSession.id)).all()
+            assert len(ids) == 1, ids
+            view = get_session(s, ids[0])
+            records = load_step_records(s, view.id)
+    finally:
+        database.close()
+    assert view.status == "finished"
+    assert (view.patient_code, view.number) == (smoke.PATIENT, 1)
+    assert [record.kind for record in records] == [
+        StepKind.PRE_CHECKS,
+        StepKind.DISINFECTION,
+        StepKind.APPLICATION,
+        StepKind.STAMPING,
+        StepKind.APPLICATION,
+        StepKind.AFTERCARE,
+        StepKind.SUMMARY,
+    ]
+    assert all(record.completed and record.confirmed_by == smoke.PRACTITIONER for record in records)
+    checks, disinfection, first, stamping, second = records[:5]
+    assert checks.checks and all(check.passed for check in checks.checks)
+    (override,) = disinfection.overrides
+    assert (override.gate, override.reason, override.by) == (
+        Gate.TIMER_ELAPSED,
+        smoke.OVERRIDE_REASON,
+        smoke.PRACTITIONER,
+    )
+    assert disinfection.timer_seconds == smoke.CONTACT_S
+    assert (first.lot, first.volume_ml) == (smoke.LOT, 2.5)
+    assert first.lot_expiry is not None
+    assert stamping.started_at <= stamping.ended_at  # type: ignore[operator]
+    assert second.timer_seconds == smoke.RUB_IN_S
+    assert second.timer_ran_seconds is not None and second.timer_ran_seconds >= smoke.RUB_IN_S
+
+    # the stamps: as many as the summary showed, each once, all in this session of this patient
     exported = subprocess.run(
         [sys.executable, "-m", "app.cli", "export", "--db", db, "--format", "jsonl"],
         capture_output=True,
@@ -39,6 +93,14 @@ def test_demo_runs_a_stamping_session_in_a_real_terminal(tmp_path: Path) -> None
         check=True,
     ).stdout
     rows = [json.loads(line) for line in exported.splitlines()]
-    assert rows, "the session stored no stamps"
-    assert {row["patient"] for row in rows} == {"SMOKE-1"}
+    assert len(rows) == shown > 0
     assert len({(row["boot"], row["seq"]) for row in rows}) == len(rows)
+    assert {(row["patient"], row["session"], row["session_number"]) for row in rows} == {(smoke.PATIENT, view.id, 1)}
+    # Not asserted here: that every stamp is credited to a zone. A stamp that reaches the stamping
+    # screen in the instant between ctrl+d and the disarm is stored with the session but may be left
+    # without a credited zone (a race in the session controller's last flush; reported to be fixed).
+    assert any(row["credited_zone"] for row in rows)
+
+    # the aftercare card, next to the database file
+    cards = sorted(path.suffix for path in (tmp_path / "aftercare").iterdir())
+    assert cards == [".html", ".txt"]

@@ -14,6 +14,7 @@ burst of a thousand stamps costs a handful of redraws, not a thousand.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from app.tui.widgets.coverage_map import CoverageMap, ZoneTile, format_percent, 
 from app.tui.widgets.force_meter import ForceMeter
 from app.tui.widgets.stamp_counter import StampCounter
 from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar, format_duration
+from app.tui.widgets.text_update import set_text
 from devicelink.state import LinkState
 
 LINK_LOST_TEXT = "⚠ Link lost — the stamp keeps counting; stamps will arrive when it reconnects"
@@ -225,6 +227,10 @@ class StampingScreen(Screen[None]):
         self._show_link(self.link)
         self.set_interval(1.0, self._tick)
         self._redraw()
+        if not self.app.is_headless:
+            # The screen's long-lived objects join start-up's out of the garbage collector's
+            # reach (see StampsideApp), so a full collection never stalls a stamp's redraw.
+            self.call_after_refresh(gc.freeze)
 
     # -- input: stamps and link ---------------------------------------------------------
 
@@ -321,7 +327,7 @@ class StampingScreen(Screen[None]):
         self.query_one(StampCounter).show(stats.count, stats.rate_per_min(), stats.elapsed_s)
         self.query_one(ForceMeter).show(stats.last_quality, stats.last_force_n, stats.recent_forces())
         self.query_one(CoverageMap).show(self.coverage.zones(), self.coverage.active)
-        self.query_one("#active-zone", Static).update(self._active_zone_text())
+        set_text(self.query_one("#active-zone", Static), self._active_zone_text())
         if self._pending:
             credits, self._pending = tuple(self._pending), []
             self.post_message(self.StampsCounted(credits))

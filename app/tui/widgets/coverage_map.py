@@ -20,6 +20,7 @@ from textual.widgets import Label, Static
 
 from app.domain.coverage import ZoneCoverage
 from app.domain.zones import Zone
+from app.tui.widgets.text_update import set_text
 
 #: Tiles in grid order (see ``widgets.tcss``): the temporal tiles span two rows.
 _LAYOUT: tuple[Zone | None, ...] = (
@@ -108,8 +109,10 @@ class ZoneTile(Static):
             self.set_class(coverage.treated and index == level, name)
         self.set_class(not coverage.treated, "-untreated")
         self.set_class(active, "-active")
-        self.border_subtitle = "active" if active else ""
-        self.update(tile_text(coverage, active))
+        subtitle = "active" if active else ""
+        if (self.border_subtitle or "") != subtitle:
+            self.border_subtitle = subtitle
+        set_text(self, tile_text(coverage, active))
 
 
 class CoverageMap(Widget):

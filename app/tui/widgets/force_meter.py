@@ -9,6 +9,7 @@ from textual.widget import Widget
 from textual.widgets import Label, Sparkline, Static
 
 from app.domain.treatment_protocol import ForceQuality, ForceThresholds
+from app.tui.widgets.text_update import set_text
 
 _QUALITY_TEXT = {
     ForceQuality.TOO_LIGHT: "▼ TOO LIGHT",
@@ -45,10 +46,13 @@ class ForceMeter(Widget):
 
     def show(self, quality: ForceQuality | None, force_n: float | None, recent_n: Sequence[float]) -> None:
         label = self.query_one("#force-quality", Static)
-        label.update(format_quality(quality, force_n))
+        set_text(label, format_quality(quality, force_n))
         for each in ForceQuality:
             label.set_class(each is quality, f"-{each.value.replace('_', '-')}")
-        self.query_one("#force-sparkline", Sparkline).data = list(recent_n)
+        sparkline = self.query_one("#force-sparkline", Sparkline)
+        recent = list(recent_n)
+        if sparkline.data != recent:
+            sparkline.data = recent
 
     @property
     def text(self) -> str:

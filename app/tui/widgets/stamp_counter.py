@@ -6,6 +6,8 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Digits, Label, Static
 
+from app.tui.widgets.text_update import set_text
+
 
 def format_elapsed(seconds: float) -> str:
     """``"04:07"``, or ``"1:02:03"`` past an hour."""
@@ -28,9 +30,13 @@ class StampCounter(Widget):
         yield Static("0 /min  ·  00:00 elapsed", id="stamp-rate", markup=False)
 
     def show(self, count: int, rate_per_min: float, elapsed_s: float) -> None:
-        self.query_one("#stamp-count", Digits).update(str(count))
-        self.query_one("#stamp-rate", Static).update(
-            f"{format_rate(rate_per_min)}  ·  {format_elapsed(elapsed_s)} elapsed"
+        """Show the figures; what did not change is not redrawn."""
+        digits = self.query_one("#stamp-count", Digits)
+        if digits.value != str(count):
+            digits.update(str(count))
+        set_text(
+            self.query_one("#stamp-rate", Static),
+            f"{format_rate(rate_per_min)}  ·  {format_elapsed(elapsed_s)} elapsed",
         )
 
     @property

@@ -182,6 +182,9 @@ class StampsideApp(App[None]):
 
         assert self.database is not None
         config = self.config
+        # The indicator beneath the start screen is not seen again: stop its 16 Hz animation.
+        for indicator in self.screen_stack[0].query(LoadingIndicator):
+            indicator.auto_refresh = None
         self.push_screen(StartScreen(self.database, config.clock, protocol=config.protocol, tz=config.tz))
         if not self.is_headless:
             # Start-up's long-lived objects (modules, CSS, widgets, SQLAlchemy's mappers) need no

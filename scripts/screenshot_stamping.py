@@ -36,6 +36,9 @@ class FakeClock:
 
 
 class ScreenshotApp(App[None]):
+    """The chairside app's stylesheet and title around the stamping screen."""
+
+    CSS_PATH = str(ROOT / "app" / "tui" / "styles" / "app.tcss")
     TITLE = "Stampside"
 
     def __init__(self, screen: StampingScreen) -> None:
@@ -48,9 +51,10 @@ class ScreenshotApp(App[None]):
 
 async def render(out: Path) -> None:
     clock = FakeClock()
-    link = LinkStatus(LinkState.CONNECTED, serial="SS-000421", battery_pct=78, head_id="H-7F3A21")
+    link = LinkStatus(LinkState.CONNECTED, serial="SS-000421", battery_pct=78, head_id="1001")
     zones = (Zone.FRONTAL, Zone.LEFT_TEMPORAL, Zone.RIGHT_TEMPORAL, Zone.VERTEX)
     screen = StampingScreen.for_protocol(default_protocol(), zones, 100, clock=clock, link=link)
+    screen.sub_title = "Step 4 of 7 · Stamping"  # as the session controller titles it
     app = ScreenshotApp(screen)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()

@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 from textual.app import App
 from textual.message import Message
+from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.timer import Timer
 
@@ -86,6 +87,8 @@ T = TypeVar("T")
 NO_DEVICE_TEXT = "no device configured: start with --device URL (or stampside demo)"
 #: The head footprint assumed until the device reports its own.
 DEFAULT_FOOTPRINT_MM2 = 100
+#: The longest the end of stamping waits for the screen to count the link's last stamps.
+DRAIN_TIMEOUT_S = 2.0
 #: How often pending credits and step records are written and the device is checked.
 TICK_S = 0.25
 #: After a failed save of the step records, wait this long before trying again.
@@ -669,6 +672,14 @@ class SessionController:
         try:
             await bridge.disarm()
             await bridge.aclose()  # stores and acknowledges what is pending
+            screen = self.screen
+            if screen is not None:
+                # Stamps the link handed to the screen just before it closed are counted, and
+                # the credits the screen had not posted yet are taken, so every stamp keeps its zone.
+                await _drained(screen)
+                for credit in screen.take_uncredited():
+                    self._pending[(credit.stamp.boot, credit.stamp.seq)] = credit.stamp
+            await _drained(self.app)  # credits already posted reach handle() first
             while self._flushing:
                 await asyncio.sleep(0.02)
             if not self._attached:
@@ -838,3 +849,14 @@ class SessionController:
     def _notify_error(self, text: str, title: str) -> None:
         log.warning("%s: %s", title, text)
         self.app.notify(text, title=title, severity="error", timeout=10)
+
+
+async def _drained(pump: MessagePump, timeout: float = DRAIN_TIMEOUT_S) -> None:
+    """Wait until ``pump`` has handled every message queued before now (at most ``timeout`` s)."""
+    done = asyncio.Event()
+    if not pump.call_later(done.set):
+        return  # closed: nothing more will be handled
+    try:
+        await asyncio.wait_for(done.wait(), timeout)
+    except TimeoutError:
+        log.warning("%s did not catch up within %.1f s", type(pump).__name__, timeout)

@@ -273,6 +273,15 @@ class StampingScreen(Screen[None]):
             self._dirty = True
         self._schedule_redraw()
 
+    def take_uncredited(self) -> tuple[Credit, ...]:
+        """The credits counted since the last :class:`StampsCounted` (and forgets them).
+
+        The stamping step ends between two redraws: whoever closes it takes the rest here, so
+        the last stamps keep their zones.
+        """
+        credits, self._pending = tuple(self._pending), []
+        return credits
+
     def set_link_status(self, status: LinkStatus) -> None:
         self.link = status
         self._show_link(status)

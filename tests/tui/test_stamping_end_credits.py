@@ -1,0 +1,145 @@
+"""The end of stamping loses no zone: every stamp of the step is stored with the zone it was counted in.
+
+The stamping screen posts its zone credits with its (throttled) redraws. Two windows matter:
+stamps counted since the last redraw when the practitioner presses ``ctrl+d`` (the screen's
+final redraw posts them), and stamps the link still delivers while the step ends — between the
+end of the step and the device being disarmed and the link closed. Those reach the screen after
+its final redraw; the controller must take them from the screen before it lets the screen go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from app.storage.database import Database, open_database
+from app.tui.dialogs.confirm import ConfirmDialog
+from app.tui.screens.stamping import StampingScreen
+from app.tui.screens.steps import ApplicationScreen
+from simulator.config import DeviceConfig, SimConfig, StampingConfig
+from simulator.runner import Simulator
+from tests.tui.session_helpers import (
+    PATIENCE,
+    MovableClock,
+    current,
+    make_app,
+    record_first_application,
+    seed,
+    session_stamps,
+    start_session_for,
+    through_checks_and_disinfection,
+    wait_for,
+)
+
+STAMPS = 12
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "stampside.db"
+
+
+@pytest.fixture
+def db(db_path: Path) -> Iterator[Database]:
+    database = open_database(str(db_path))
+    yield database
+    database.close()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    # Zone 0 on the wire: every stamp is credited to the screen's active zone.
+    config = SimConfig(
+        device=DeviceConfig.model_validate({"footprint_mm2": 90}),
+        stamping=StampingConfig(rate=10, stamps=STAMPS, zones="none"),
+        seed=5,
+    )
+    simulator = Simulator(config)
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+async def test_stamps_counted_after_the_last_redraw_keep_their_zone(
+    db_path: Path, db: Database, sim: Simulator, tmp_path: Path
+) -> None:
+    seed(db)
+    clock = MovableClock()
+    app = make_app(db_path, sim.url, clock, tmp_path / "cards")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start_session_for(pilot, "P-0042")
+        opened = app.open_session
+        assert opened is not None
+        await through_checks_and_disinfection(pilot, clock)
+        await record_first_application(pilot)
+        await wait_for(pilot, lambda: isinstance(current(pilot), StampingScreen))
+        stamping = current(pilot)
+        assert isinstance(stamping, StampingScreen)
+        stamping.redraw_interval = 3600.0  # from the next redraw on, credits wait on the screen
+        active = stamping.coverage.active
+        await wait_for(pilot, lambda: stamping.stats.count == STAMPS)
+        truth = {(stamp.boot, stamp.seq) for stamp in sim.truth}
+        assert len(truth) == STAMPS
+        await wait_for(pilot, lambda: set(session_stamps(db, opened.id)) == truth)
+        waiting = len(stamping._pending)
+        assert waiting > 0, "some credits are still on the screen when the step ends"
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        if isinstance(current(pilot), ConfirmDialog):  # zones under target: finish anyway
+            await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(current(pilot), ApplicationScreen), timeout=PATIENCE)
+        assert app.session_controller.bridge is None
+    stored = session_stamps(db, opened.id)
+    assert set(stored) == truth
+    assert set(stored.values()) == {int(active)}, stored
+
+
+@pytest.fixture
+async def fast_sim() -> AsyncIterator[Simulator]:
+    config = SimConfig(
+        device=DeviceConfig.model_validate({"footprint_mm2": 90}),
+        stamping=StampingConfig(rate=200, stamps=3000, zones="none"),
+        seed=6,
+    )
+    simulator = Simulator(config)
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+async def test_stamps_still_arriving_when_the_step_ends_keep_their_zone(
+    db_path: Path, db: Database, fast_sim: Simulator, tmp_path: Path
+) -> None:
+    """``ctrl+d`` in the middle of a flood: the stamps the link stores while it closes are credited too."""
+    seed(db)
+    clock = MovableClock()
+    app = make_app(db_path, fast_sim.url, clock, tmp_path / "cards")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start_session_for(pilot, "P-0042")
+        opened = app.open_session
+        assert opened is not None
+        await through_checks_and_disinfection(pilot, clock)
+        await record_first_application(pilot)
+        await wait_for(pilot, lambda: isinstance(current(pilot), StampingScreen))
+        stamping = current(pilot)
+        assert isinstance(stamping, StampingScreen)
+        active = stamping.coverage.active
+        await wait_for(pilot, lambda: stamping.stats.count >= 60)
+        # From here the screen posts its credits only when the step ends (its own final redraw):
+        # whatever arrives after that is left on the screen for the controller to take.
+        stamping.redraw_interval = 3600.0
+        await pilot.press("ctrl+d")
+        await wait_for(
+            pilot, lambda: isinstance(current(pilot), ConfirmDialog) or not isinstance(current(pilot), StampingScreen)
+        )
+        if isinstance(current(pilot), ConfirmDialog):
+            await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(current(pilot), ApplicationScreen), timeout=PATIENCE)
+    stored = session_stamps(db, opened.id)
+    truth = {(stamp.boot, stamp.seq) for stamp in fast_sim.truth}
+    assert set(stored) == truth, "every stamp the device counted before it was disarmed is stored"
+    uncredited = sorted(key for key, zone in stored.items() if zone is None)
+    assert uncredited == [], f"{len(uncredited)} of {len(stored)} stamps lost their zone"
+    assert set(stored.values()) == {int(active)}

@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
@@ -151,6 +151,8 @@ class _Prepared:
     treated: frozenset[Zone]
     credited: list[CreditedStamp]
     stamps: list[SessionStamp]
+    #: Zone areas stored with the session (edited ones survive a resume).
+    areas: dict[Zone, float] = field(default_factory=dict)
 
 
 class SessionController:
@@ -347,7 +349,8 @@ class SessionController:
                 treated = grade.default_zones if grade is not None else frozenset(Zone)
             credited = load_credited_stamps(s, view.id) if current.device_id is not None else []
             stamps = load_session_stamps(s, view.id)
-        return _Prepared(records, treated, credited, stamps)
+            areas = {setting.zone: setting.area_cm2 for setting in current.zones}
+        return _Prepared(records, treated, credited, stamps, areas)
 
     # -- showing the current step --------------------------------------------------------
 
@@ -407,6 +410,7 @@ class SessionController:
             view.footprint_mm2 or DEFAULT_FOOTPRINT_MM2,
             link=self.bridge.status if self.bridge is not None else None,
             elapsed_before_s=elapsed,
+            areas_cm2=prepared.areas,
         )
         screen.sub_title = f"Step {number} of {len(self.protocol.steps)} · {step.title}"
         if prepared.credited:

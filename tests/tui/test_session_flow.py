@@ -177,3 +177,47 @@ async def test_a_resumed_stamping_step_starts_from_the_stored_stamps_and_elapsed
     steps = stored_steps(db, opened.id)
     assert [r.step_id for r in steps][-2:] == ["stamping", "second_application"]
     assert steps[-2].completed
+
+
+async def test_an_edited_zone_area_is_stored_with_the_session_and_comes_back_on_resume(
+    db_path: Path, db: Database, sim: Simulator
+) -> None:
+    from textual.widgets import Input
+
+    from app.tui.dialogs.zone_area import ZoneAreaDialog
+    from tests.tui.session_helpers import stored_session
+
+    seed(db)
+    clock = MovableClock()
+    app = make_app(db_path, sim.url, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await start_session_for(pilot, "P-0042")
+        await through_checks_and_disinfection(pilot, clock)
+        await record_first_application(pilot)
+        await wait_for(pilot, lambda: isinstance(current(pilot), StampingScreen))
+        opened = app.open_session
+        assert opened is not None
+        stamping = current(pilot)
+        assert isinstance(stamping, StampingScreen)
+        active = stamping.coverage.active
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(current(pilot), ZoneAreaDialog))
+        current(pilot).query_one("#zone-area", Input).value = "83.5"
+        await pilot.press("enter")
+
+        def stored_area() -> float | None:
+            zones = {setting.zone: setting.area_cm2 for setting in stored_session(db, opened.id).zones}
+            return zones.get(active)
+
+        await wait_for(pilot, lambda: stored_area() == 83.5)
+        await app.session_controller.saved()
+        await pilot.press("q", "y")  # quit with the session open, mid-stamping
+        await pilot.pause()
+
+    app = make_app(db_path, sim.url, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await start_session_for(pilot, "P-0042")
+        await wait_for(pilot, lambda: isinstance(current(pilot), StampingScreen))
+        resumed = current(pilot)
+        assert isinstance(resumed, StampingScreen)
+        assert resumed.coverage.area_cm2(active) == 83.5, "the resumed coverage uses the stored area"

@@ -320,3 +320,36 @@ async def test_screenshot_at_100_by_30_shows_map_count_force_and_keys(tmp_path: 
     svg = html.unescape((tmp_path / "stamping.svg").read_text(encoding="utf-8")).replace("\xa0", " ")
     for text in ("Frontal", "63%", "76 stamps", "ACTIVE", "Left", "temporal", "connected", "SS-000421", "Finish step"):
         assert text in svg, text
+
+
+async def test_the_active_zones_area_is_edited_with_a_and_a_bad_value_is_explained() -> None:
+    from textual.widgets import Input
+
+    from app.tui.dialogs.zone_area import ZoneAreaDialog
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        post_stamps(screen, 1)
+        await settle(pilot)
+        assert "Area 60 cm² (a to edit)" in str(screen.query_one("#active-zone", Static).content)
+        await pilot.press("a")
+        await pilot.pause()
+        dialog = top_screen(app)
+        assert isinstance(dialog, ZoneAreaDialog)
+        field = dialog.query_one("#zone-area", Input)
+        assert field.value == "60"
+        field.value = "lots"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert top_screen(app) is dialog, "a bad value keeps the dialog open"
+        assert "is not a number" in str(dialog.query_one("#zone-area-error", Static).content)
+        field.value = "75"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert top_screen(app) is screen
+        assert screen.coverage.area_cm2(Zone.FRONTAL) == 75
+        assert screen.coverage.zone(Zone.FRONTAL).target_cm2 == 150  # 75 cm² × density 2
+        assert "Area 75 cm²" in str(screen.query_one("#active-zone", Static).content)
+        changed = app.of_type(StampingScreen.TreatedZonesChanged)
+        assert changed, "the controller is told, so it stores the area with the session"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -32,8 +32,9 @@ from textual.widgets import Footer, Header, Static
 from app.domain.coverage import CoverageModel, Credit, ZoneCoverage
 from app.domain.stamping_stats import StampingStats
 from app.domain.treatment_protocol import ForceThresholds, TreatmentProtocol
-from app.domain.zones import Zone
+from app.domain.zones import DEFAULT_AREA_CM2, Zone
 from app.tui.dialogs.confirm import ConfirmDialog
+from app.tui.dialogs.zone_area import ZoneAreaDialog
 from app.tui.widgets.coverage_map import CoverageMap, ZoneTile, format_percent, format_stamps
 from app.tui.widgets.force_meter import ForceMeter
 from app.tui.widgets.stamp_counter import StampCounter
@@ -106,6 +107,7 @@ class StampingScreen(Screen[None]):
         Binding("r", "zone(5)", "Right"),
         *(Binding(str(zone.value), f"zone({zone.value})", zone.label, show=False) for zone in Zone),
         Binding("t", "toggle_treated", "Treat on/off"),
+        Binding("a", "edit_area", "Zone area", show=False),
         Binding("ctrl+d", "finish", "Finish step"),
         Binding("ctrl+n", "finish", "Finish step", show=False),
     ]
@@ -123,7 +125,7 @@ class StampingScreen(Screen[None]):
             self.zone = zone
 
     class TreatedZonesChanged(Message):
-        """The practitioner added or removed a treated zone (stamps already counted stay)."""
+        """The practitioner added or removed a treated zone, or changed a zone's area (stamps counted stay)."""
 
         def __init__(self, zones: frozenset[Zone]) -> None:
             super().__init__()
@@ -180,13 +182,17 @@ class StampingScreen(Screen[None]):
         link: LinkStatus | None = None,
         active: Zone | None = None,
         elapsed_before_s: float = 0.0,
+        areas_cm2: Mapping[Zone, float] | None = None,
     ) -> StampingScreen:
         """A screen for a stamping step with the protocol's targets and force bands.
 
-        A resumed step passes the time it had already run (``elapsed_before_s``) and then
-        its stored stamps to :meth:`restore_stamps` and ``coverage.load``.
+        A resumed step passes the time it had already run (``elapsed_before_s``), the zone
+        areas stored with the session (``areas_cm2``), and then its stored stamps to
+        :meth:`restore_stamps` and ``coverage.load``.
         """
-        coverage = CoverageModel(treated, protocol.coverage.densities(), footprint_mm2, active=active)
+        coverage = CoverageModel(
+            treated, protocol.coverage.densities(), footprint_mm2, areas_cm2=areas_cm2, active=active
+        )
         stats = StampingStats(protocol.force, clock)
         return cls(coverage, stats, link=link, clock=clock, elapsed_before_s=elapsed_before_s)
 
@@ -351,6 +357,7 @@ class StampingScreen(Screen[None]):
         else:
             lines.append(f"{format_percent(zone.percent, False)} · {zone.stamps_to_target} stamps to target")
         totals = self.coverage.totals()
+        lines.append(f"Area {zone.area_cm2:g} cm² (a to edit)")
         lines.append(f"Treated zones overall: {totals.percent:.0f}%")
         return "\n".join(lines)
 
@@ -382,6 +389,20 @@ class StampingScreen(Screen[None]):
             self.notify(f"{zone.label} is now treated.")
         self.post_message(self.TreatedZonesChanged(self.coverage.treated))
         self._redraw()
+
+    def action_edit_area(self) -> None:
+        """Edit the active zone's area in cm²; its coverage target scales with it."""
+        zone = self.coverage.active
+
+        def answered(area: float | None) -> None:
+            if area is None or area == self.coverage.area_cm2(zone):
+                return
+            self.coverage.set_area(zone, area)
+            self.notify(f"{zone.label}: {area:g} cm².")
+            self.post_message(self.TreatedZonesChanged(self.coverage.treated))
+            self._redraw()
+
+        self.app.push_screen(ZoneAreaDialog(zone.label, self.coverage.area_cm2(zone), DEFAULT_AREA_CM2[zone]), answered)
 
     def action_finish(self) -> None:
         """End the step; with treated zones under target, ask first."""

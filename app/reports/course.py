@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 from app.domain.schedule import check_session_timing, course_rules_for, follow_ups
 from app.domain.treatment_protocol import TreatmentProtocol, default_protocol
 from app.reports.session import SessionReport, build_session_report
+from app.storage.courses import course_screening_id
 from app.storage.outcomes import list_adverse_events, list_assessments, list_self_assessments
 from app.storage.photos import PhotoError, current_photos, verify_photo
 from app.storage.schedule import course_overrides, course_state, deviations, local_day
 from app.storage.schema import Course, Patient, TreatmentSession
-from app.storage.screening import latest_screening
+from app.storage.screening import ScreeningView, get_screening, latest_screening
 
 #: Longest side of an embedded photo, in pixels.
 THUMBNAIL_PX = 320
@@ -181,13 +182,21 @@ def build_course_report(
         raise CourseReportError(f"no course with id {course_id}")
     patient = db.get_one(Patient, course.patient_id)
 
-    screening_view = latest_screening(db, patient.id, protocol=protocol, as_of=today)
+    # The screening that let the course start, judged on the day the course started (what the
+    # gate saw); a course started without the gate shows the patient's newest screening.
+    started_on = local_day(course.started_at, tz)
+    gate_screening = course_screening_id(db, course_id)
+    screening_view: ScreeningView | None
+    if gate_screening is not None:
+        screening_view = get_screening(db, gate_screening, protocol=protocol, as_of=started_on)
+    else:
+        screening_view = latest_screening(db, patient.id, protocol=protocol, as_of=today)
     warnings: tuple[str, ...] = ()
     if screening_view is None:
         screening, screening_on, screening_ok = "not screened", None, False
     else:
         result = screening_view.result
-        screening = result.message
+        screening = "eligible" if result.eligible else result.message
         screening_on = screening_view.screening.screened_on
         screening_ok = result.ok
         warnings = tuple(finding.message for finding in result.warnings)

@@ -55,6 +55,10 @@ def test_a_stale_lab_result_is_flagged_in_the_course_report(cohort_db: Cohort) -
     assert report.screening_ok
     assert any("TSH" in warning or "tsh" in warning for warning in report.screening_warnings)
     assert all(cell.data_uri == "" and cell.note for cell in report.photos)  # no photo folder given
+    # The screening is judged on the day the course started, as the gate saw it, not months later.
+    with database.Session.begin() as session:
+        fresh = build_course_report(session, newest_course_id(session, "DEMO-001"), today=AS_OF, with_sessions=False)
+    assert fresh.screening == "eligible" and fresh.screening_warnings == ()
 
 
 def test_the_cohort_report_sums_up_the_courses(cohort_db: Cohort) -> None:

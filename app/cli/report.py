@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -33,10 +34,11 @@ from app.storage.sessions import SessionError
 format_option = click.option(
     "--format",
     "fmt",
-    type=click.Choice(FORMATS),
+    type=click.Choice((*FORMATS, "pdf")),
     default="html",
     show_default=True,
-    help="html: self-contained and print-ready; json: every figure; csv: the report's main table.",
+    help="html: self-contained and print-ready; json: every figure; csv: the report's main table; "
+    "pdf: the HTML laid out for print (needs the pdf extra).",
 )
 out_option = click.option(
     "--out",
@@ -72,6 +74,26 @@ def _write(text: str, out: Path | None, what: str) -> None:
     click.echo(f"wrote the {what} to {out}", err=True)
 
 
+def _write_pdf(report: Any, out: Path | None, what: str) -> None:
+    from app.reports.pdf import PdfUnavailable, html_to_pdf
+
+    if out is None and sys.stdout.isatty():
+        raise CliError("a PDF is not for the terminal: add --out FILE.pdf")
+    try:
+        document = html_to_pdf(render(report, "html"))
+    except PdfUnavailable as exc:
+        raise CliError(str(exc)) from None
+    if out is None:
+        sys.stdout.buffer.write(document)
+        sys.stdout.flush()
+        return
+    try:
+        out.write_bytes(document)
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(f"wrote the {what} to {out}", err=True)
+
+
 def _produce(
     db_url: str | None, build: Callable[[Session, Database], Any], fmt: str, out: Path | None, what: str
 ) -> None:
@@ -83,7 +105,10 @@ def _produce(
             raise CliError(str(exc)) from None
         except StorageError as exc:
             raise CliError(str(exc)) from None
-    _write(render(report, fmt), out, what)
+    if fmt == "pdf":
+        _write_pdf(report, out, what)
+    else:
+        _write(render(report, fmt), out, what)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

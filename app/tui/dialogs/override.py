@@ -8,19 +8,18 @@ message is shown in the dialog with the text kept, so the reason is fixed in pla
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ClassVar
+from collections.abc import Callable, Iterable
+from typing import ClassVar, TypeVar
 
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widget import Widget
+from textual.widgets import Label, Static
 
 from app.domain.gates import MIN_REASON_CHARS, MIN_REASON_WORDS, Gate, GateResult, Override, OverrideRefused
 from app.domain.steps import StepError
+from app.tui.dialogs.entry import EntryDialog
 
 ApplyOverride = Callable[[str], Override]
+R = TypeVar("R")
 
 
 def gate_title(result: GateResult, timer_label: str | None = None) -> str:
@@ -31,58 +30,48 @@ def gate_title(result: GateResult, timer_label: str | None = None) -> str:
     return text[:1].upper() + text[1:]
 
 
-class OverrideDialog(ModalScreen[Override | None]):
-    """Dismisses with the override, or ``None`` on escape / Cancel."""
+class ReasonDialog(EntryDialog[R]):
+    """The typed-reason layout shared by step and course overrides: what failed, the reason, who."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    REFUSED: ClassVar[tuple[type[Exception], ...]] = (OverrideRefused, StepError)
+
+    def __init__(self, title: str, failure: str, *, who: str, placeholder: str) -> None:
+        super().__init__(
+            title=f"Override: {title}",
+            field_id="override-reason",
+            placeholder=placeholder,
+            submit_label="Override",
+            submit_id="override",
+            submit_variant="warning",
+            error_id="override-error",
+            classes="override-dialog",
+        )
+        self._failure = failure
+        self._who = who
+
+    def compose_intro(self) -> Iterable[Widget]:
+        yield Static(f"✗ {self._failure}", id="override-failure", classes="dialog-text", markup=False)
+        yield Label(
+            f"Why is it safe to go on? (at least {MIN_REASON_WORDS} words, {MIN_REASON_CHARS} characters)",
+            classes="field-label",
+        )
+
+    def compose_hint(self) -> Iterable[Widget]:
+        yield Static(f"Stored with your name ({self._who}) and the time.", classes="dialog-hint", markup=False)
+
+
+class OverrideDialog(ReasonDialog[Override]):
+    """A step gate: dismisses with the stored :class:`Override`, or ``None`` on escape / Cancel."""
 
     def __init__(self, result: GateResult, apply: ApplyOverride, *, who: str, title: str | None = None) -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__(
+            title or gate_title(result),
+            result.message,
+            who=who,
+            placeholder="e.g. new head fitted, previous use was a test",
+        )
         self.result = result
         self._apply = apply
-        self._who = who
-        self._title = title or gate_title(result)
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog override-dialog"):
-            yield Label(f"Override: {self._title}", classes="dialog-title")
-            yield Static(f"✗ {self.result.message}", id="override-failure", classes="dialog-text", markup=False)
-            yield Label(
-                f"Why is it safe to go on? (at least {MIN_REASON_WORDS} words, {MIN_REASON_CHARS} characters)",
-                classes="field-label",
-            )
-            yield Input(placeholder="e.g. new head fitted, previous use was a test", id="override-reason")
-            yield Static(f"Stored with your name ({self._who}) and the time.", classes="dialog-hint", markup=False)
-            yield Static("", id="override-error", classes="field-error", markup=False)
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Override", id="override", variant="warning")
-                yield Button("Cancel", id="cancel")
-
-    def on_mount(self) -> None:
-        self.query_one("#override-reason", Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "override":
-            self.action_submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    def action_submit(self) -> None:
-        reason = self.query_one("#override-reason", Input)
-        error = self.query_one("#override-error", Static)
-        try:
-            override = self._apply(reason.value)
-        except (OverrideRefused, StepError) as exc:
-            error.update(str(exc))
-            error.add_class("shown")
-            reason.focus()
-            return
-        self.dismiss(override)
+    def accept(self, text: str) -> Override:
+        return self._apply(text)

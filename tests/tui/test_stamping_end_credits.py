@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from app.storage.database import Database, open_database
+from app.tui.app import StampsideApp
 from app.tui.dialogs.confirm import ConfirmDialog
 from app.tui.screens.stamping import StampingScreen
 from app.tui.screens.steps import ApplicationScreen
@@ -48,18 +50,34 @@ def db(db_path: Path) -> Iterator[Database]:
     database.close()
 
 
+def zoneless(rate: float, stamps: int, seed: int) -> SimConfig:
+    """Zone 0 on the wire: every stamp is credited to the screen's active zone."""
+    return SimConfig(
+        device=DeviceConfig.model_validate({"footprint_mm2": 90}),
+        stamping=StampingConfig(rate=rate, stamps=stamps, zones="none"),
+        seed=seed,
+    )
+
+
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    # Zone 0 on the wire: every stamp is credited to the screen's active zone.
-    config = SimConfig(
-        device=DeviceConfig.model_validate({"footprint_mm2": 90}),
-        stamping=StampingConfig(rate=10, stamps=STAMPS, zones="none"),
-        seed=5,
-    )
-    simulator = Simulator(config)
+    simulator = Simulator(zoneless(rate=10, stamps=STAMPS, seed=5))
     await simulator.start()
     yield simulator
     await simulator.stop()
+
+
+async def to_stamping(pilot: Pilot[None], app: StampsideApp, clock: MovableClock) -> tuple[int, StampingScreen]:
+    """From the start screen to the stamping screen; the open session's id and the screen."""
+    await start_session_for(pilot, "P-0042")
+    opened = app.open_session
+    assert opened is not None
+    await through_checks_and_disinfection(pilot, clock)
+    await record_first_application(pilot)
+    await wait_for(pilot, lambda: isinstance(current(pilot), StampingScreen))
+    stamping = current(pilot)
+    assert isinstance(stamping, StampingScreen)
+    return opened.id, stamping
 
 
 async def test_stamps_counted_after_the_last_redraw_keep_their_zone(
@@ -69,20 +87,13 @@ async def test_stamps_counted_after_the_last_redraw_keep_their_zone(
     clock = MovableClock()
     app = make_app(db_path, sim.url, clock, tmp_path / "cards")
     async with app.run_test(size=(100, 30)) as pilot:
-        await start_session_for(pilot, "P-0042")
-        opened = app.open_session
-        assert opened is not None
-        await through_checks_and_disinfection(pilot, clock)
-        await record_first_application(pilot)
-        await wait_for(pilot, lambda: isinstance(current(pilot), StampingScreen))
-        stamping = current(pilot)
-        assert isinstance(stamping, StampingScreen)
+        session_id, stamping = await to_stamping(pilot, app, clock)
         stamping.redraw_interval = 3600.0  # from the next redraw on, credits wait on the screen
         active = stamping.coverage.active
         await wait_for(pilot, lambda: stamping.stats.count == STAMPS)
         truth = {(stamp.boot, stamp.seq) for stamp in sim.truth}
         assert len(truth) == STAMPS
-        await wait_for(pilot, lambda: set(session_stamps(db, opened.id)) == truth)
+        await wait_for(pilot, lambda: set(session_stamps(db, session_id)) == truth)
         waiting = len(stamping._pending)
         assert waiting > 0, "some credits are still on the screen when the step ends"
         await pilot.press("ctrl+d")
@@ -91,19 +102,14 @@ async def test_stamps_counted_after_the_last_redraw_keep_their_zone(
             await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(current(pilot), ApplicationScreen), timeout=PATIENCE)
         assert app.session_controller.bridge is None
-    stored = session_stamps(db, opened.id)
+    stored = session_stamps(db, session_id)
     assert set(stored) == truth
     assert set(stored.values()) == {int(active)}, stored
 
 
 @pytest.fixture
 async def fast_sim() -> AsyncIterator[Simulator]:
-    config = SimConfig(
-        device=DeviceConfig.model_validate({"footprint_mm2": 90}),
-        stamping=StampingConfig(rate=200, stamps=3000, zones="none"),
-        seed=6,
-    )
-    simulator = Simulator(config)
+    simulator = Simulator(zoneless(rate=200, stamps=3000, seed=6))
     await simulator.start()
     yield simulator
     await simulator.stop()
@@ -117,14 +123,7 @@ async def test_stamps_still_arriving_when_the_step_ends_keep_their_zone(
     clock = MovableClock()
     app = make_app(db_path, fast_sim.url, clock, tmp_path / "cards")
     async with app.run_test(size=(100, 30)) as pilot:
-        await start_session_for(pilot, "P-0042")
-        opened = app.open_session
-        assert opened is not None
-        await through_checks_and_disinfection(pilot, clock)
-        await record_first_application(pilot)
-        await wait_for(pilot, lambda: isinstance(current(pilot), StampingScreen))
-        stamping = current(pilot)
-        assert isinstance(stamping, StampingScreen)
+        session_id, stamping = await to_stamping(pilot, app, clock)
         active = stamping.coverage.active
         await wait_for(pilot, lambda: stamping.stats.count >= 60)
         # From here the screen posts its credits only when the step ends (its own final redraw):
@@ -137,7 +136,7 @@ async def test_stamps_still_arriving_when_the_step_ends_keep_their_zone(
         if isinstance(current(pilot), ConfirmDialog):
             await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(current(pilot), ApplicationScreen), timeout=PATIENCE)
-    stored = session_stamps(db, opened.id)
+    stored = session_stamps(db, session_id)
     truth = {(stamp.boot, stamp.seq) for stamp in fast_sim.truth}
     assert set(stored) == truth, "every stamp the device counted before it was disarmed is stored"
     uncredited = sorted(key for key, zone in stored.items() if zone is None)

@@ -159,4 +159,4 @@ def test_report_commands_write_files_and_explain_mistakes(cohort_db: Cohort, tmp
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output
         assert "Traceback" not in result.output
-    assert re.search(r"--format \[html\|json\|csv\]", runner.invoke(main, ["report", "lot", "--help"]).output)
+    assert re.search(r"--format \[html\|json\|csv\|pdf\]", runner.invoke(main, ["report", "lot", "--help"]).output)

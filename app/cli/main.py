@@ -49,12 +49,12 @@ def main() -> None:
 
     \b
     Quick tour:
-      stampside demo                      simulator + live link view, on a local database
+      stampside demo                      the chairside app against a simulated stamp (--ble, --monitor)
       stampside sim --pty /tmp/stamp      a simulated stamp on a pty (see --help for faults)
       stampside link monitor /tmp/stamp   decoded frames, both directions
       stampside link record URL --db URL  headless collector (what QA scripts use)
       stampside export --db URL           stored stamps as JSONL or CSV
       stampside protocol show             the treatment protocol's steps
-      stampside report session ID         a session report (HTML, JSON or CSV)
+      stampside report cohort --db URL    reports: session, course, cohort, lot (HTML, JSON, CSV, PDF)
       stampside demo-data --db URL        a demo cohort for QA and screenshots
     """

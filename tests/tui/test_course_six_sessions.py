@@ -239,7 +239,16 @@ async def run_session(
     await wait_for(pilot, lambda: isinstance(current(pilot), StampingScreen))
     stamping = current(pilot)
     assert isinstance(stamping, StampingScreen)
-    await wait_for(pilot, lambda: len(sim.truth) - before == PER_SESSION and stamping.stats.count >= PER_SESSION)
+    try:
+        await wait_for(pilot, lambda: len(sim.truth) - before == PER_SESSION and stamping.stats.count >= PER_SESSION)
+    except TimeoutError:  # say where it stuck: the device, the link or the screen
+        bridge = app.session_controller.bridge
+        link = bridge.status if bridge is not None else None
+        raise AssertionError(
+            f"session {number}: the simulator counted {len(sim.truth) - before} of {PER_SESSION} "
+            f"(limit {sim.device.stamp_limit}, total {len(sim.truth)}); stats {sim.stats().as_dict()}; "
+            f"screen counted {stamping.stats.count}; link {link}"
+        ) from None
     truth = {(stamp.boot, stamp.seq): stamp.zone for stamp in sim.truth[before:]}
     await wait_for(pilot, lambda: session_stamps(db, opened.id) == truth)
     truths[opened.id] = truth

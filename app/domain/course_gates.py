@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from app.domain.gates import MIN_REASON_CHARS, MIN_REASON_WORDS, OverrideRefused, clean_reason
+from app.domain.gates import OverrideRefused, checked_reason
 
 __all__ = [
     "CourseGate",
@@ -45,17 +45,7 @@ class CourseOverride:
 
 def make_course_override(gate: CourseGate, reason: str, *, by: str, at: datetime, failure: str = "") -> CourseOverride:
     """A :class:`CourseOverride`, or :class:`OverrideRefused` when the reason or practitioner is missing."""
-    text = clean_reason(reason)
-    if not text:
-        raise OverrideRefused(f"overriding {gate.value} needs a reason; type why it is safe to go on")
-    if len(text) < MIN_REASON_CHARS or len(text.split()) < MIN_REASON_WORDS:
-        raise OverrideRefused(
-            f"the reason for overriding {gate.value} is too short: write at least {MIN_REASON_WORDS} words "
-            f"and {MIN_REASON_CHARS} characters saying why it is safe to go on"
-        )
-    who = by.strip()
-    if not who:
-        raise OverrideRefused(f"overriding {gate.value} needs the practitioner who makes it")
+    text, who = checked_reason(gate.value, reason, by)
     return CourseOverride(gate=gate, reason=text, by=who, at=at, failure=failure)
 
 

@@ -80,19 +80,29 @@ def clean_reason(reason: str) -> str:
     return " ".join(reason.split())
 
 
-def make_override(gate: Gate, reason: str, *, by: str, at: datetime, failure: str = "") -> Override:
-    """An :class:`Override`, or :class:`OverrideRefused` if the reason or practitioner is missing."""
+def checked_reason(gate_name: str, reason: str, by: str) -> tuple[str, str]:
+    """The cleaned reason and practitioner of an override; :class:`OverrideRefused` if either will not do.
+
+    The rule every override follows (step gates and course gates alike): a reason of at least
+    :data:`MIN_REASON_WORDS` words and :data:`MIN_REASON_CHARS` characters, and who makes it.
+    """
     text = clean_reason(reason)
     if not text:
-        raise OverrideRefused(f"overriding {gate.value} needs a reason; type why it is safe to go on")
+        raise OverrideRefused(f"overriding {gate_name} needs a reason; type why it is safe to go on")
     if len(text) < MIN_REASON_CHARS or len(text.split()) < MIN_REASON_WORDS:
         raise OverrideRefused(
-            f"the reason for overriding {gate.value} is too short: write at least {MIN_REASON_WORDS} words "
+            f"the reason for overriding {gate_name} is too short: write at least {MIN_REASON_WORDS} words "
             f"and {MIN_REASON_CHARS} characters saying why it is safe to go on"
         )
     who = by.strip()
     if not who:
-        raise OverrideRefused(f"overriding {gate.value} needs the practitioner who makes it")
+        raise OverrideRefused(f"overriding {gate_name} needs the practitioner who makes it")
+    return text, who
+
+
+def make_override(gate: Gate, reason: str, *, by: str, at: datetime, failure: str = "") -> Override:
+    """An :class:`Override`, or :class:`OverrideRefused` if the reason or practitioner is missing."""
+    text, who = checked_reason(gate.value, reason, by)
     return Override(gate=gate, reason=text, by=who, at=at, failure=failure)
 
 

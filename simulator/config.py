@@ -17,6 +17,7 @@ one-line version.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -57,6 +58,9 @@ class DeviceConfig(StrictModel):
     buffer_size: int = Field(DEFAULT_BUFFER_CAPACITY, ge=1, le=1_000_000, description="event buffer capacity")
     boot: int = Field(1, ge=1, le=U16_MAX - 1, description="boot counter of the first power-up")
     last_seq: int = Field(0, ge=0, le=U32_MAX - 1_000_000, description="newest seq counted before this run")
+    epoch: int | None = Field(
+        None, ge=1, le=U32_MAX, description="numbering epoch, 1–0xFFFFFFFF; unset = a random one (new_epoch)"
+    )
     armed: bool = Field(False, description="count stamps from the start, without waiting for ARM")
     reboot_silence: float = Field(0.3, ge=0, le=60, description="seconds a reboot keeps the device silent")
     heartbeat_interval: float = Field(HEARTBEAT_INTERVAL_S, gt=0, le=60, description="seconds between heartbeats")
@@ -192,6 +196,18 @@ class BleConfig(StrictModel):
     def virtual(cls, serve: str | None = "tcp-server:127.0.0.1:0", **fields: object) -> BleConfig:
         """The virtual link, the app's controller served on ``serve`` (a free local port by default)."""
         return cls.model_validate({"hci": "virtual", "hci_serve": serve, **fields})
+
+
+def new_epoch() -> int:
+    """A random non-zero u32: the epoch a device draws when its boot counter and seq start afresh.
+
+    Drawn from the OS's randomness, not from the run's seed: two runs with the same seed are
+    still two different numberings.
+    """
+    while True:
+        epoch = secrets.randbits(32)
+        if epoch:
+            return epoch
 
 
 def parse_host_port(text: str) -> tuple[str, int]:

@@ -66,8 +66,9 @@ from firmware_protocol import (
 )
 from firmware_protocol.framing import BAD_LENGTH
 from simulator import power
-from simulator.config import U16_MAX, U32_MAX, DeviceConfig, StampingConfig
+from simulator.config import U16_MAX, U32_MAX, DeviceConfig, StampingConfig, new_epoch
 from simulator.stamping import StampGenerator
+from simulator.state import PersistentState
 
 log = logging.getLogger("stampside.sim")
 
@@ -122,6 +123,8 @@ class Device:
         self.buffer = EventBuffer(config.buffer_size)
         self.boot = config.boot
         self.last_seq = config.last_seq
+        #: The numbering epoch: drawn when boot and seq start afresh, kept with them (protocol.md 3.5).
+        self.epoch = config.epoch if config.epoch is not None else new_epoch()
         self.battery = power.Battery(config.battery, config.battery_per_stamp, config.battery_per_minute, now)
         self.head_id = config.head_id
         self.head_uses = config.head_uses
@@ -214,6 +217,19 @@ class Device:
         if self.talking:
             times.append(self._next_heartbeat)
         return min(times) if times else None
+
+    def export_state(self) -> PersistentState:
+        """What the device keeps in non-volatile memory: boot, newest seq, epoch, unacknowledged stamps."""
+        return PersistentState(self.boot, self.last_seq, self.epoch, tuple(self.buffer))
+
+    def restore_state(self, state: PersistentState) -> None:
+        """Power up with this non-volatile memory (right after construction, before any traffic).
+
+        The boot announcement is already queued with the config's boot and seq: build the
+        device from a config that holds the same ``boot``, ``last_seq`` and ``epoch``.
+        """
+        self.boot, self.last_seq, self.epoch = state.boot, state.last_seq, state.epoch
+        self.buffer = EventBuffer(self.config.buffer_size, state.buffer)
 
     # -- time ------------------------------------------------------------------------
 

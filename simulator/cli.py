@@ -17,6 +17,7 @@ from simulator.config import SimConfig
 from simulator.errors import SimulatorError
 from simulator.runner import Simulator
 from simulator.scenario import Loc, build_config, read_scenario, resolve_scenario, shipped_scenarios
+from simulator.state import default_state_path
 
 
 class CliError(click.ClickException):
@@ -58,6 +59,7 @@ OPTION_FIELDS: dict[str, Loc] = {
     "footprint_mm2": ("device", "footprint_mm2"),
     "buffer_size": ("device", "buffer_size"),
     "boot": ("device", "boot"),
+    "epoch": ("device", "epoch"),
     "armed": ("device", "armed"),
     "reboot_silence": ("device", "reboot_silence"),
     "rate": ("stamping", "rate"),
@@ -79,6 +81,30 @@ def _parse_versions(ctx: click.Context, param: click.Parameter, value: str | Non
         return int(low), int(high or low)
     except ValueError:
         raise click.BadParameter(f"expected MIN-MAX such as 1-2, got {value!r}", ctx, param) from None
+
+
+def _parse_epoch(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """A u32 in decimal or hex (``0x…``)."""
+    if value is None:
+        return None
+    text = value.strip().lower().replace("_", "")
+    try:
+        return int(text[2:], 16) if text.startswith("0x") else int(text, 10)
+    except ValueError:
+        message = f"expected a number such as 305419896 or 0x12345678, got {value!r}"
+        raise click.BadParameter(message, ctx, param) from None
+
+
+class _StateOption(click.Option):
+    """``--state``: its help names the default file as it is when the help is shown."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.help = (
+            "Keep the device's boot counter, seq, epoch and unacknowledged stamps in FILE between runs, "
+            "as a real stamp keeps them in flash: the next run is the same stamp powered up again "
+            f"[default: {default_state_path()}]."
+        )
+        return super().get_help_record(ctx)
 
 
 def _epilog() -> str:
@@ -182,7 +208,20 @@ _INT = click.INT
 @click.option("--head-uses", type=_INT, metavar="N", help="Sessions the head was used in before (default 0).")
 @click.option("--footprint-mm2", type=_INT, metavar="N", help="Area one stamp covers, mm² (default 100).")
 @click.option("--buffer-size", type=_INT, metavar="N", help="Event buffer capacity (default 4096).")
-@click.option("--boot", type=_INT, metavar="N", help="Boot counter of the first power-up (default 1).")
+@click.option(
+    "--boot",
+    type=_INT,
+    metavar="N",
+    help="Start as a wiped device: boot counter N, seq from 1, a new epoch, empty buffer (the saved "
+    "state is replaced). Default: continue from the state file (boot 1 for a new device).",
+)
+@click.option(
+    "--epoch",
+    metavar="N",
+    callback=_parse_epoch,
+    help="Numbering epoch, 1–0xFFFFFFFF, decimal or 0x hex (default: drawn at random when the numbering "
+    "starts afresh). A saved state with another epoch is replaced.",
+)
 # -- faults -------------------------------------------------------------------------
 @click.option("--drop-every", type=_FLOAT, metavar="S", help="Drop the link every S seconds.")
 @click.option("--drop-for", type=_FLOAT, metavar="S", help="Each drop lasts S seconds (default 1).")
@@ -202,6 +241,10 @@ _INT = click.INT
 @click.option(
     "--scenario", metavar="FILE", help="A TOML scenario file, or the name of a shipped one. Flags override its values."
 )
+@click.option(
+    "--state", "state_file", cls=_StateOption, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE"
+)
+@click.option("--no-state", is_flag=True, help="No state file: a new device (boot 1, seq from 1), nothing saved.")
 @click.option("--duration", type=_FLOAT, metavar="S", help="Exit after S seconds.")
 @click.option(
     "--exit-when-acked",
@@ -212,7 +255,16 @@ _INT = click.INT
 @click.option("-q", "--quiet", is_flag=True, help="No status lines on stderr (errors only).")
 @click.option("-v", "--verbose", is_flag=True, help="Every command received, and a status line every second.")
 @click.pass_context
-def sim_command(ctx: click.Context, /, scenario: str | None, quiet: bool, verbose: bool, **values: Any) -> None:
+def sim_command(
+    ctx: click.Context,
+    /,
+    scenario: str | None,
+    state_file: Path | None,
+    no_state: bool,
+    quiet: bool,
+    verbose: bool,
+    **values: Any,
+) -> None:
     """A simulated derma stamp that speaks the Stampside protocol, for QA and device work.
 
     It serves a pty (default), a TCP port or BLE, and prints one line on stdout when ready:
@@ -228,13 +280,21 @@ def sim_command(ctx: click.Context, /, scenario: str | None, quiet: bool, verbos
     stamp in its buffer until the host acknowledges it, and keeps stamping through link
     drops. Faults can be switched on with the flags below or scripted in a scenario file.
     Status lines go to stderr. Ctrl-C or SIGTERM stops it cleanly: the pty link is
-    removed and the truth log is flushed.
+    removed, the truth log is flushed and the device's state is saved.
+
+    Like a real stamp it remembers its boot counter, seq, numbering epoch and unacknowledged
+    stamps between runs, per serial, in a state file (--state; the start line on stderr names
+    it): the next run is boot + 1 and numbers on. --boot N starts a wiped device instead,
+    --no-state a new one that saves nothing.
     """
+    if no_state and state_file is not None:
+        raise CliError("choose --state FILE or --no-state, not both")
     config = _build_config(ctx, scenario, values)
     _configure_logging(quiet, verbose)
     status_interval = None if quiet else (1.0 if verbose else 5.0)
+    state = None if no_state else (state_file if state_file is not None else default_state_path())
     try:
-        error = asyncio.run(_serve(config, status_interval))
+        error = asyncio.run(_serve(config, status_interval, state))
     except SimulatorError as exc:
         raise CliError(str(exc)) from None
     if error is not None:
@@ -275,9 +335,9 @@ def _configure_logging(quiet: bool, verbose: bool) -> None:
     logging.getLogger("bumble").setLevel(logging.INFO if verbose else logging.ERROR)
 
 
-async def _serve(config: SimConfig, status_interval: float | None) -> BaseException | None:
+async def _serve(config: SimConfig, status_interval: float | None, state: Path | None) -> BaseException | None:
     """Run until a signal or the end of the run; the simulator's internal error, if any."""
-    sim = Simulator(config, keep_truth=False, status_interval=status_interval)
+    sim = Simulator(config, keep_truth=False, status_interval=status_interval, state_file=state)
     await sim.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

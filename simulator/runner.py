@@ -12,6 +12,10 @@ all use it::
     print(sim.stats().stamps_counted, len(sim.truth))
     await sim.stop()
 
+With ``state_file=PATH`` the device keeps its boot counter, seq, epoch and unacknowledged
+stamps in that file between runs (``simulator/state.py``); without it (the default here,
+unlike ``stampside sim``) every run is a new device and nothing is saved.
+
 One timer drives everything. It fires when the device next has something to do (a stamp,
 a heartbeat, the end of a reboot), when the timeline or a drop is due, and at least every
 :data:`MAX_IDLE` seconds; bytes from the host are handled as they arrive. At high rates a
@@ -25,6 +29,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from firmware_protocol import Stamp
@@ -43,7 +48,9 @@ from simulator.config import (
     TimelineEntry,
 )
 from simulator.device import Device
+from simulator.errors import SimulatorError
 from simulator.faults import LinkFaults
+from simulator.state import DeviceMemory
 from simulator.timeline import Timeline
 from simulator.transports import PtyTransport, TcpTransport, Transport
 from simulator.truth import TruthLog
@@ -67,6 +74,7 @@ class SimStats:
     seed: int
     uptime_s: float
     boot: int
+    epoch: int
     last_seq: int
     stamps_counted: int
     stamps_refused: int
@@ -124,13 +132,27 @@ class Simulator:
         *,
         keep_truth: bool = True,
         status_interval: float | None = None,
+        state_file: Path | None = None,
     ) -> None:
         """``keep_truth``: keep every counted stamp in :attr:`truth` (turn off for long floods).
-        ``status_interval``: log a status line every so many seconds."""
+        ``status_interval``: log a status line every so many seconds.
+        ``state_file``: power up from the device's saved state in this file and keep it there
+        (None: a new device, nothing saved). Raises :class:`~simulator.state.StateError` if the
+        file cannot be read or is not valid, or another simulator is this serial on it."""
         self.config = config = config or SimConfig()
         #: The seed in use (drawn at random when the config has none; logged at start).
         self.seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**32)
-        self.device = Device(config.device, config.stamping, seed=self.seed, now=0.0, on_stamp=self._on_stamp)
+        #: The device's non-volatile memory between runs (None: no state file).
+        self.memory = DeviceMemory(state_file, config.device) if state_file is not None else None
+        try:
+            device_config = self.memory.power_up.config if self.memory is not None else config.device
+            self.device = Device(device_config, config.stamping, seed=self.seed, now=0.0, on_stamp=self._on_stamp)
+            if self.memory is not None and self.memory.power_up.restore is not None:
+                self.device.restore_state(self.memory.power_up.restore)
+        except BaseException:
+            if self.memory is not None:
+                self.memory.release()
+            raise
         self.faults = LinkFaults(config.faults, seed=self.seed)
         self.timeline = Timeline(config.timeline)
         self.transport = make_transport(config, self.seed)
@@ -165,24 +187,42 @@ class Simulator:
         self._started = True
         self._loop = asyncio.get_running_loop()
         self._finished = asyncio.Event()
-        self._truth.open()
+        memory = self.memory
         try:
-            endpoint = await self.transport.open(self._events)
+            self._truth.open()
+            try:
+                endpoint = await self.transport.open(self._events)
+            except BaseException:
+                self._truth.close()
+                raise
+            if memory is not None:
+                try:
+                    memory.start(self.device)  # the new boot is saved before anything goes out
+                except BaseException:
+                    self._truth.close()
+                    await self.transport.close()
+                    raise
         except BaseException:
-            self._truth.close()
+            if memory is not None:
+                memory.release()
             raise
         self._t0 = self._loop.time()
         config = self.config
         if config.description:
             log.info("scenario: %s", config.description)
         log.info(
-            "serial %s, boot %d, seed %d, %s on %s",
+            "serial %s, boot %d, epoch %#010x, seed %d, %s on %s",
             config.device.serial,
             self.device.boot,
+            self.device.epoch,
             self.seed,
             "armed" if self.device.armed else "disarmed",
             self.transport.ready_line,
         )
+        if memory is not None:
+            log.info("state file %s: %s", memory.path, memory.power_up.note)
+        else:
+            log.info("no state file: a new device, nothing saved")
         if config.faults.drop_mode == "close" and isinstance(self.transport, PtyTransport):
             log.info("drop mode 'close' acts as 'silent' on a pty (a pty has no connection to close)")
         self._guarded(self._tick)
@@ -196,6 +236,8 @@ class Simulator:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self.memory is not None:
+            self._save_on_stop(self.memory)
         if self._started:
             await self.transport.close()
         self._truth.close()
@@ -203,6 +245,22 @@ class Simulator:
             self._finished.set()
         if self._started:
             self._log_status("stopped:")
+
+    def _save_on_stop(self, memory: DeviceMemory) -> None:
+        if not self._started:
+            memory.release()
+            return
+        try:
+            memory.stop(self.device)
+        except SimulatorError as exc:
+            if self.error is None:  # else the run already ended on it, and said so
+                log.error("%s", exc)
+                self.error = exc
+
+    @property
+    def state_file(self) -> Path | None:
+        """The state file the device's memory is kept in (None: none)."""
+        return self.memory.path if self.memory is not None else None
 
     async def __aenter__(self) -> Simulator:
         await self.start()
@@ -275,6 +333,7 @@ class Simulator:
             seed=self.seed,
             uptime_s=round(now, 3),
             boot=device.boot,
+            epoch=device.epoch,
             last_seq=device.last_seq,
             stamps_counted=counters.stamps_counted,
             stamps_refused=counters.stamps_refused,
@@ -379,6 +438,11 @@ class Simulator:
             return
         try:
             step()
+        except SimulatorError as exc:  # a problem a person can fix (the state file cannot be written)
+            log.error("%s", exc)
+            self.error = exc
+            self._finish(f"stopped: {exc}")
+            return
         except Exception as exc:
             log.exception("simulator failed")
             self.error = exc
@@ -418,6 +482,8 @@ class Simulator:
             self._update_drops(now)
         self.device.advance(now)
         self._pump(now)
+        if self.memory is not None:
+            self.memory.tick(self.device)
         self._check_finished(now)
         if self._status_interval and now >= self._next_status:
             self._next_status = now + self._status_interval
@@ -425,6 +491,8 @@ class Simulator:
 
     def _pump(self, now: float) -> None:
         """Hand the device's output to the link: truth first, then replies and live frames, then replay."""
+        if self.memory is not None:
+            self.memory.before_output(self.device)  # no seq leaves the device unless saved or reserved
         self._truth.flush()
         device = self.device
         transport = self.transport

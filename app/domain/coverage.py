@@ -14,6 +14,10 @@ example.
 Each stamp is keyed on its ``(boot, seq)``: adding the same stamp again (a replay, a
 rebuild over live stamps) changes nothing. The arithmetic is exact (fractions), so "at
 target" never flickers on a rounding error.
+
+A stored session's figures (the summary screen, the session report, the demo data) come from
+one place: :func:`session_coverage`, on a model built by :func:`session_model` with the one
+set of fallbacks described there (and in ``docs/coverage.md``).
 """
 
 from __future__ import annotations
@@ -22,13 +26,17 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Protocol
 
-from app.domain.zones import DEFAULT_AREA_CM2, Zone
+from app.domain.zones import DEFAULT_AREA_CM2, NorwoodGrade, Zone
 
 #: A stamp's identity on the wire: (boot, seq).
 StampKey = tuple[int, int]
 
 _HUNDRED = Fraction(100)
+
+#: The head footprint (mm²) assumed while the session has none stored: a 10 × 10 mm head.
+DEFAULT_FOOTPRINT_MM2 = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,3 +354,133 @@ class CoverageModel:
             treated_stamps=treated,
             percent=percent,
         )
+
+
+# -- a stored session's figures -----------------------------------------------------------
+
+
+class ZoneSettingLike(Protocol):
+    """A treated zone as stored with a session (``app.storage.sessions.ZoneSetting`` is one)."""
+
+    @property
+    def zone(self) -> Zone: ...
+
+    @property
+    def area_cm2(self) -> float: ...
+
+    @property
+    def target_density(self) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCoverage:
+    """A stored session's stamp count and coverage: what the summary screen and the session report show."""
+
+    #: Every stamp stored with the session.
+    stamps: int
+    #: The footprint the coverage used (stored, else :data:`DEFAULT_FOOTPRINT_MM2`).
+    footprint_mm2: int
+    #: Every zone, treated or not, in id order.
+    zones: tuple[ZoneCoverage, ...]
+    totals: CoverageTotals
+
+    @property
+    def treated(self) -> frozenset[Zone]:
+        return frozenset(zone.zone for zone in self.zones if zone.treated)
+
+    @property
+    def listed(self) -> tuple[ZoneCoverage, ...]:
+        """The zones a summary lists: treated ones, and untreated ones that have stamps."""
+        return tuple(zone for zone in self.zones if zone.treated or zone.stamps)
+
+    @property
+    def unassigned(self) -> int:
+        """Stamps that cover no zone (a reserved device zone id, or zone 0 never credited)."""
+        return self.totals.unassigned_stamps
+
+    @property
+    def untreated(self) -> int:
+        """Stamps credited to zones that are not treated."""
+        return self.totals.untreated_stamps
+
+    @property
+    def percent(self) -> float:
+        """The session total over the treated zones (:meth:`CoverageModel.totals`)."""
+        return self.totals.percent
+
+    def zone(self, zone: Zone) -> ZoneCoverage:
+        return self.zones[list(Zone).index(Zone(zone))]
+
+
+def treated_zones(zones: Iterable[ZoneSettingLike], norwood_grade: NorwoodGrade | None = None) -> frozenset[Zone]:
+    """The zones a session treats: those stored with it, else the Norwood grade's defaults, else all five."""
+    stored = frozenset(Zone(setting.zone) for setting in zones)
+    if stored:
+        return stored
+    if norwood_grade is not None:
+        return norwood_grade.default_zones
+    return frozenset(Zone)
+
+
+def session_model(
+    zones: Iterable[ZoneSettingLike],
+    densities: Mapping[Zone, float],
+    footprint_mm2: int | None,
+    *,
+    norwood_grade: NorwoodGrade | None = None,
+) -> CoverageModel:
+    """An empty coverage model for a session, with the one set of fallbacks every reader uses.
+
+    * treated zones: the zones stored with the session, else ``norwood_grade``'s defaults,
+      else all five (:func:`treated_zones`);
+    * area: the one stored with the zone, else :data:`~app.domain.zones.DEFAULT_AREA_CM2`;
+    * target density: the one stored with the zone, else ``densities`` (the protocol's); a zone
+      with neither (only when no protocol is known) is not treated: it has no target;
+    * footprint: ``footprint_mm2`` when it is more than 0, else :data:`DEFAULT_FOOTPRINT_MM2`.
+    """
+    settings = list(zones)
+    treated = treated_zones(settings, norwood_grade)
+    density: dict[Zone, float] = {Zone(zone): value for zone, value in densities.items()}
+    for setting in settings:
+        if setting.target_density is not None:
+            density[Zone(setting.zone)] = setting.target_density
+    footprint = footprint_mm2 if footprint_mm2 is not None and footprint_mm2 > 0 else DEFAULT_FOOTPRINT_MM2
+    return CoverageModel(
+        sorted(zone for zone in treated if zone in density),
+        density,
+        footprint,
+        areas_cm2={Zone(setting.zone): setting.area_cm2 for setting in settings},
+    )
+
+
+def session_coverage(
+    zones: Iterable[ZoneSettingLike],
+    densities: Mapping[Zone, float],
+    footprint_mm2: int | None,
+    stamps: Iterable[CreditedStamp],
+    *,
+    norwood_grade: NorwoodGrade | None = None,
+    stored_stamps: int | None = None,
+) -> SessionCoverage:
+    """A stored session's figures: the only place they are computed (summary, report, demo data).
+
+    ``zones`` are the session's stored zone settings, ``densities`` the protocol's target
+    densities (empty when the protocol is not known), ``footprint_mm2`` the session's stored
+    footprint, ``stamps`` its credited stamps (each in its credited zone, else its device zone
+    1–5, else unassigned: ``app.storage.session_stamps.load_credited_stamps``), ``norwood_grade``
+    the patient's (used only when no zone is stored) and ``stored_stamps`` the number of stamp
+    rows stored with the session (default: the distinct stamps given). The fallbacks are
+    :func:`session_model`'s; a stamp without a footprint (0) counts with the session's.
+    """
+    model = session_model(zones, densities, footprint_mm2, norwood_grade=norwood_grade)
+    model.load(
+        stamp if stamp.footprint_mm2 > 0 else CreditedStamp(stamp.boot, stamp.seq, stamp.zone, model.footprint_mm2)
+        for stamp in stamps
+    )
+    totals = model.totals()
+    return SessionCoverage(
+        stamps=totals.stamps if stored_stamps is None else stored_stamps,
+        footprint_mm2=model.footprint_mm2,
+        zones=tuple(model.zones()),
+        totals=totals,
+    )

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.domain.coverage import CoverageModel, CreditedStamp
+from app.domain.coverage import (
+    DEFAULT_FOOTPRINT_MM2,
+    CoverageModel,
+    CreditedStamp,
+    session_coverage,
+    session_model,
+    treated_zones,
+)
 from app.domain.zones import DEFAULT_AREA_CM2, NorwoodGrade, Zone
 
 F, M, V, L, R = Zone.FRONTAL, Zone.MID_SCALP, Zone.VERTEX, Zone.LEFT_TEMPORAL, Zone.RIGHT_TEMPORAL
@@ -362,3 +370,82 @@ def test_every_distinct_stamp_is_counted_exactly_once(stamps: list[tuple[int, in
     distinct = {(boot, seq) for boot, seq, _, _ in stamps}
     assert totals.stamps == len(distinct)
     assert sum(z.stamps for z in cov.zones()) + totals.unassigned_stamps == len(distinct)
+
+
+# -- a stored session's figures (session_coverage) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A zone as stored with a session (what ``app.storage.sessions.ZoneSetting`` holds)."""
+
+    zone: Zone
+    area_cm2: float
+    target_density: float | None = None
+
+
+PROTOCOL_DENSITIES = dict.fromkeys(Zone, 2.0)
+
+
+def test_stored_zones_areas_and_densities_win_over_the_defaults() -> None:
+    stored = [Setting(F, 83.5), Setting(V, 50.0, 3.5)]
+    stamps = [CreditedStamp(1, seq, F, 100) for seq in range(1, 11)] + [CreditedStamp(1, 11, V, 100)]
+    figures = session_coverage(stored, PROTOCOL_DENSITIES, 100, stamps, norwood_grade=NorwoodGrade.IV)
+    assert figures.treated == {F, V}  # the stored zones, not the grade's
+    frontal, vertex = figures.zone(F), figures.zone(V)
+    assert (frontal.area_cm2, frontal.target_density, frontal.target_cm2) == (83.5, 2.0, 167.0)
+    assert (vertex.area_cm2, vertex.target_density, vertex.target_cm2) == (50.0, 3.5, 175.0)
+    assert figures.zone(L).area_cm2 == DEFAULT_AREA_CM2[L]
+    assert figures.percent == pytest.approx(100 * 11 / (167 + 175))
+    assert (figures.stamps, figures.unassigned, figures.untreated) == (11, 0, 0)
+
+
+def test_without_stored_zones_the_norwood_grade_decides_else_all_five() -> None:
+    by_grade = session_coverage([], PROTOCOL_DENSITIES, 100, [], norwood_grade=NorwoodGrade.III_VERTEX)
+    assert by_grade.treated == NorwoodGrade.III_VERTEX.default_zones
+    assert session_coverage([], PROTOCOL_DENSITIES, 100, []).treated == frozenset(Zone)
+    assert treated_zones([Setting(M, 50.0)], NorwoodGrade.III) == {M}
+
+
+def test_a_stamp_counts_in_its_zone_else_unassigned_and_untreated_zones_are_listed_with_their_stamps() -> None:
+    stamps = [
+        CreditedStamp(1, 1, F, 100),
+        CreditedStamp(1, 2, R, 100),  # a zone that is not treated
+        CreditedStamp(1, 3, None, 100),  # a reserved id (or zone 0 never credited)
+        CreditedStamp(1, 1, F, 100),  # the same stamp again
+    ]
+    figures = session_coverage([Setting(F, 60.0), Setting(L, 25.0)], PROTOCOL_DENSITIES, 100, stamps)
+    assert (figures.stamps, figures.unassigned, figures.untreated) == (3, 1, 1)
+    assert [zone.zone for zone in figures.listed] == [F, L, R]
+    assert [zone.zone for zone in figures.zones] == list(Zone)
+    assert figures.zone(R).treated is False and figures.zone(R).percent == 2.0
+
+
+def test_the_stored_stamp_count_is_what_was_stored() -> None:
+    figures = session_coverage([Setting(F, 60.0)], PROTOCOL_DENSITIES, 100, [], stored_stamps=3)
+    assert (figures.stamps, figures.totals.stamps) == (3, 0)
+
+
+def test_no_footprint_stored_means_the_default_head_and_stamps_without_one_take_the_sessions() -> None:
+    figures = session_coverage([Setting(F, 60.0)], PROTOCOL_DENSITIES, None, [CreditedStamp(1, 1, F, 0)])
+    assert figures.footprint_mm2 == DEFAULT_FOOTPRINT_MM2 == 100
+    assert figures.zone(F).covered_cm2 == 1.0
+    small = session_coverage([Setting(F, 60.0)], PROTOCOL_DENSITIES, 50, [CreditedStamp(1, 1, F, 0)])
+    assert small.zone(F).covered_cm2 == 0.5 and small.zone(F).stamps_to_target == 239
+
+
+def test_a_zone_without_any_density_is_not_treated() -> None:
+    # Only when the protocol is not known (a report of another protocol's session).
+    figures = session_coverage([Setting(F, 60.0, 2.0), Setting(L, 25.0)], {}, 100, [CreditedStamp(1, 1, L, 100)])
+    assert figures.treated == {F}
+    assert figures.zone(L).percent is None and figures.untreated == 1
+
+
+def test_the_session_model_is_the_one_the_figures_come_from() -> None:
+    stored = [Setting(F, 30.0, 0.1), Setting(V, 50.0)]
+    model = session_model(stored, PROTOCOL_DENSITIES, 100)
+    for seq in range(1, 4):
+        model.add_stamp(1, seq, int(F))
+    figures = session_coverage(stored, PROTOCOL_DENSITIES, 100, model.counted())
+    assert figures.zones == tuple(model.zones()) and figures.totals == model.totals()
+    assert figures.zone(F).reached  # 3 cm² on 30 cm² at 0.1: exactly at target

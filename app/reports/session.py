@@ -2,9 +2,9 @@
 
 :func:`build_session_report` reads one session (its steps, stamps, coverage, force, link
 events and overrides) into a :class:`SessionReport` of plain frozen dataclasses; the
-renderers in :mod:`app.reports.render` turn it into HTML, JSON or CSV. Coverage is computed
-by the same :class:`~app.domain.coverage.CoverageModel` the stamping screen used, from the
-stored zones, footprint and credited stamps, so the report and the screen agree.
+renderers in :mod:`app.reports.render` turn it into HTML, JSON or CSV. The stamp count and
+coverage come from :func:`app.storage.session_figures.session_figures`, the function the
+summary screen reads too, so the report and the summary of a session agree figure for figure.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.coverage import CoverageModel
+from app.domain.coverage import SessionCoverage
 from app.domain.treatment_protocol import ForceQuality, TreatmentProtocol, default_protocol
-from app.domain.zones import Zone
 from app.storage.schema import LinkEvent, StampEvent
-from app.storage.session_stamps import load_credited_stamps
-from app.storage.sessions import SessionView, get_session
+from app.storage.session_figures import session_figures
+from app.storage.sessions import get_session
 from app.storage.step_records import load_step_records
 
 #: Width of one force histogram bin, in newtons.
@@ -74,6 +73,10 @@ class ZoneLine:
     stamps: int
     percent: float | None
     reached: bool
+    covered_cm2: float
+    #: area × density, cm² of footprint to stamp; None without a density.
+    target_cm2: float | None
+    stamps_to_target: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,10 @@ class SessionReport:
     steps: tuple[StepLine, ...]
     stamps: int
     replayed_stamps: int
+    #: Stamps that cover no zone (reserved device zone id, or zone 0 never credited).
+    unassigned_stamps: int
+    #: Stamps credited to zones that are not treated.
+    untreated_stamps: int
     coverage: tuple[ZoneLine, ...]
     coverage_percent: float
     force_bins: tuple[ForceBin, ...]
@@ -176,7 +183,7 @@ def build_session_report(db: Session, session_id: int, protocol: TreatmentProtoc
     if used is not None and view.status == "finished" and len(steps) < len(used.steps):
         deviations.append(f"only {len(steps)} of {len(used.steps)} protocol steps were recorded")
 
-    stamps = db.scalar(select(func.count(StampEvent.id)).where(StampEvent.session_id == session_id)) or 0
+    figures = session_figures(db, session_id, used)
     replayed = (
         db.scalar(
             select(func.count(StampEvent.id)).where(StampEvent.session_id == session_id, StampEvent.replay.is_(True))
@@ -184,7 +191,6 @@ def build_session_report(db: Session, session_id: int, protocol: TreatmentProtoc
         or 0
     )
 
-    coverage, coverage_percent = _coverage(db, view, used)
     bins, quality, mean = _force(db, session_id, used)
     events = tuple(
         LinkEventLine(row.at, row.kind, row.detail)
@@ -206,10 +212,12 @@ def build_session_report(db: Session, session_id: int, protocol: TreatmentProtoc
         started_at=view.started_at,
         ended_at=view.ended_at,
         steps=tuple(steps),
-        stamps=stamps,
+        stamps=figures.stamps,
         replayed_stamps=replayed,
-        coverage=coverage,
-        coverage_percent=coverage_percent,
+        unassigned_stamps=figures.unassigned,
+        untreated_stamps=figures.untreated,
+        coverage=_zone_lines(figures),
+        coverage_percent=figures.percent,
         force_bins=bins,
         force_quality=quality,
         force_mean_n=mean,
@@ -220,40 +228,23 @@ def build_session_report(db: Session, session_id: int, protocol: TreatmentProtoc
     )
 
 
-def _coverage(db: Session, view: SessionView, protocol: TreatmentProtocol | None) -> tuple[tuple[ZoneLine, ...], float]:
-    if not view.zones or view.device_id is None or not view.footprint_mm2:
-        return (), 0.0
-    densities: dict[Zone, float] = {}
-    for setting in view.zones:
-        if setting.target_density is not None:
-            densities[setting.zone] = setting.target_density
-        elif protocol is not None:
-            densities[setting.zone] = protocol.coverage.density_for(setting.zone)
-    if protocol is not None:
-        for zone, density in protocol.coverage.densities().items():
-            densities.setdefault(zone, density)
-    treated = [setting.zone for setting in view.zones if setting.zone in densities]
-    model = CoverageModel(
-        treated,
-        densities or {zone: 1.0 for zone in treated},
-        view.footprint_mm2,
-        areas_cm2={setting.zone: setting.area_cm2 for setting in view.zones},
-    )
-    model.load(load_credited_stamps(db, view.id))
-    lines = tuple(
+def _zone_lines(figures: SessionCoverage) -> tuple[ZoneLine, ...]:
+    """The zones the summary lists (treated, or with stamps), as report lines."""
+    return tuple(
         ZoneLine(
-            zone=figures.zone.label,
-            treated=figures.treated,
-            area_cm2=figures.area_cm2,
-            target_density=figures.target_density,
-            stamps=figures.stamps,
-            percent=figures.percent,
-            reached=figures.reached,
+            zone=zone.zone.label,
+            treated=zone.treated,
+            area_cm2=zone.area_cm2,
+            target_density=zone.target_density,
+            stamps=zone.stamps,
+            percent=zone.percent,
+            reached=zone.reached,
+            covered_cm2=zone.covered_cm2,
+            target_cm2=zone.target_cm2,
+            stamps_to_target=zone.stamps_to_target,
         )
-        for figures in model.zones()
-        if figures.treated or figures.stamps
+        for zone in figures.listed
     )
-    return lines, model.totals().percent
 
 
 def _force(

@@ -23,13 +23,12 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from app.domain.aftercare import AftercareCard, write_card
-from app.domain.coverage import CoverageModel
 from app.domain.gates import DeviceFacts
 from app.domain.treatment_protocol import TreatmentProtocol
-from app.domain.zones import Zone
 from app.storage.location import APP_NAME
-from app.storage.session_stamps import SessionStamp, count_session_stamps, load_credited_stamps
-from app.storage.sessions import SessionView, get_session
+from app.storage.session_figures import session_figures
+from app.storage.session_stamps import SessionStamp
+from app.storage.sessions import SessionView
 from app.tui.screens.stamping import StampInput
 from app.tui.screens.steps import SessionFigures
 from devicelink.session import LinkSession
@@ -86,23 +85,13 @@ def write_aftercare_card(card: AftercareCard, folder: Path, stem: str) -> tuple[
 
 
 def read_figures(s: Session, session_id: int, protocol: TreatmentProtocol) -> SessionFigures:
-    """The session's stored stamps and the coverage they give each zone (with its stored areas)."""
-    view = get_session(s, session_id)
-    if view.device_id is None:
-        return SessionFigures(0, ())
-    settings = {setting.zone: setting for setting in view.zones}
-    densities = protocol.coverage.densities()
-    for zone, setting in settings.items():
-        if setting.target_density is not None:
-            densities[zone] = setting.target_density
-    coverage = CoverageModel(
-        settings.keys() or Zone,
-        densities,
-        view.footprint_mm2 or 100,
-        areas_cm2={zone: setting.area_cm2 for zone, setting in settings.items()},
-    )
-    coverage.load(load_credited_stamps(s, session_id))
-    return SessionFigures(count_session_stamps(s, session_id), tuple(coverage.zones()), coverage.unassigned_stamps)
+    """The session's stored stamps and the coverage they give each zone, as the session report shows them.
+
+    Computed by :func:`app.storage.session_figures.session_figures` (its fallbacks are in
+    ``docs/coverage.md``), so the summary and the report of a session never disagree.
+    """
+    figures = session_figures(s, session_id, protocol)
+    return SessionFigures(figures.stamps, figures.zones, figures.unassigned)
 
 
 def stamp_inputs(stamps: Iterable[SessionStamp], now_monotonic: float | None = None) -> list[StampInput]:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from app.domain.coverage import CoverageModel
+from app.domain.coverage import session_model
 from app.domain.eligibility import LabResult, Screening
 from app.domain.gates import DeviceFacts, Gate
 from app.domain.outcomes import (
@@ -436,7 +436,7 @@ def _session(
             flow.check_device(
                 DeviceFacts.from_device_info(info, head_used_elsewhere=False, clock_synced=True, armed=True)
             )
-            stamps += _stamping(database, sink, rng, clock, session_id, zones, seqs)
+            stamps += _stamping(database, sink, rng, clock, session_id, protocol, settings, seqs)
             flow.record_volume(step.volume_ml or 2.5)
         elif step.kind is StepKind.APPLICATION and step.requires_lot:
             flow.record_lot(lot[0], lot[1])
@@ -461,17 +461,23 @@ def _stamping(
     rng: random.Random,
     clock: _Clock,
     session_id: int,
-    zones: frozenset[Zone],
+    protocol: TreatmentProtocol,
+    settings: list[ZoneSetting],
     seqs: _Counter,
 ) -> int:
-    """Stamp each treated zone to about its target, with one link drop replayed, and credit the zones."""
-    model = CoverageModel(zones, 2.0, FOOTPRINT_MM2)
+    """Stamp each treated zone to about its target, with one link drop replayed, and credit the zones.
+
+    The targets are those of the session as stored (its zone settings, the protocol's densities,
+    the head's footprint), on the model the reports and the summary read it back with
+    (:func:`~app.domain.coverage.session_model`).
+    """
+    model = session_model(settings, protocol.coverage.densities(), FOOTPRINT_MM2)
     batch: list[ReceivedStamp] = []
     credited = []
     device_ms = rng.randint(10_000, 50_000)
     total = 0
     drop_at = rng.randint(40, 120)
-    for zone in sorted(zones):
+    for zone in sorted(model.treated):
         model.set_active(zone)
         wanted = model.zone(zone).stamps_to_target or 0
         for seq in seqs.take(wanted + rng.randint(-3, 6)):

@@ -149,13 +149,13 @@ class Simulator:
             self.device = Device(device_config, config.stamping, seed=self.seed, now=0.0, on_stamp=self._on_stamp)
             if self.memory is not None and self.memory.power_up.restore is not None:
                 self.device.restore_state(self.memory.power_up.restore)
+            self.faults = LinkFaults(config.faults, seed=self.seed)
+            self.timeline = Timeline(config.timeline)
+            self.transport = make_transport(config, self.seed)
         except BaseException:
             if self.memory is not None:
-                self.memory.release()
+                self.memory.release()  # the serial is free again
             raise
-        self.faults = LinkFaults(config.faults, seed=self.seed)
-        self.timeline = Timeline(config.timeline)
-        self.transport = make_transport(config, self.seed)
         if config.ble.enabled:
             self.transport.battery = self.device.battery_pct  # type: ignore[attr-defined]
         self._truth = TruthLog(config.truth, keep=keep_truth)

@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import logging
 import os
@@ -279,6 +278,8 @@ class StateFile:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        import fcntl  # POSIX; imported here so that the device model imports anywhere
+
         with open(f"{self.path}.lock", "ab") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
@@ -290,6 +291,8 @@ class StateFile:
 
     def claim(self, serial: str) -> None:
         """Be ``serial`` until :meth:`release`: StateError if another simulator is."""
+        import fcntl
+
         if serial in self._claims:
             return
         lock_path = Path(f"{self.path}.{quote(serial, safe='')}.lock")

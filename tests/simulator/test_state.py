@@ -21,7 +21,9 @@ import pytest
 
 from firmware_protocol import Ack, MessageType, Resume, ResumeReply, Stamp
 from simulator.config import DeviceConfig
+from simulator.errors import ScenarioError
 from simulator.runner import Simulator
+from simulator.scenario import load_scenario
 from simulator.state import (
     SEQ_BLOCK,
     PersistentState,
@@ -440,3 +442,14 @@ def test_an_unreadable_or_unwritable_state_file_is_a_clear_error(tmp_path: Path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"Error: cannot use the simulator state file {folder / 'state.json'}:" in result.stderr
     assert result.stderr.strip().endswith("pass --state OTHER or --no-state")
+
+
+def test_a_scenario_can_pin_the_epoch(tmp_path: Path) -> None:
+    scenario = tmp_path / "pinned.toml"
+    scenario.write_text("[device]\nepoch = 0xC0FFEE\n")
+    loaded = load_scenario(scenario)
+    assert loaded.device.epoch == 0xC0FFEE
+    assert plan_power_up(loaded.device, None).config.epoch == 0xC0FFEE
+    scenario.write_text("[device]\nepoch = 0\n")
+    with pytest.raises(ScenarioError, match=r"device\.epoch: Input should be greater than or equal to 1"):
+        load_scenario(scenario)

@@ -1,18 +1,22 @@
-"""Durable delivery: accepted stamps → batched commits → one cumulative ACK per batch.
+"""Durable delivery: delivered stamps → batched commits → one cumulative ACK per batch.
 
-The link session offers every received stamp to :meth:`CommitPipeline.offer`. The
-:class:`~firmware_protocol.DeliveryTracker` says whether it is new; new stamps wait in
-memory for the writer task, which commits them in batches, each in ONE sink transaction
-together with the device's cursor, off the event loop. Only when that commit has returned
-does the pipeline call ``on_ack(boot, seq)`` so the session sends the cumulative ACK.
+The link session hands every stamp the host machine delivers to :meth:`CommitPipeline.offer`,
+with the tags the app set (session, zone). A writer task commits them in batches, each in ONE
+sink transaction together with the ledger's cursor, off the event loop. Only when that commit
+has returned does the pipeline call ``on_committed`` so the session sends the cumulative ACK,
+and publish what was stored to ``on_stored`` (the screen counts from there: it never shows a
+stamp that is not stored).
 
 While a commit is in progress more stamps pile up, so batches grow with the load by
-themselves: one stamp per commit at a human stamping rate, thousands during a replay.
+themselves: one stamp per commit at a human stamping rate, thousands during a replay. A
+batch never mixes two ledgers (a device that restarted its numbering).
 
-A commit that fails (a locked database, a full disk) is retried with backoff, keeping
-the stamps in memory and in the tracker's in-flight set: the device keeps them too (they
-are not acknowledged), nothing is asked for twice, and the error is reported through
-:attr:`CommitPipeline.last_error`.
+A commit that fails (a locked database, a full disk) is retried with backoff, keeping the
+stamps in memory: the device keeps them too (they are not acknowledged), nothing is asked
+for twice, and the error is reported through :attr:`CommitPipeline.last_error`.
+
+Every sink call — ledgers as well as commits — goes through one lock, one at a time, in a
+worker thread.
 """
 
 from __future__ import annotations
@@ -20,57 +24,53 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from devicelink.errors import SinkError
-from devicelink.sink import CommitBatch, LinkLogEntry, ReceivedStamp, StampSink
-from firmware_protocol import DeliveryTracker, DeviceInfo, Stamp
-from firmware_protocol.delivery import DeliveryStats
+from devicelink.sink import CommitBatch, Cursor, LinkLogEntry, ReceivedStamp, StampSink, StoredStamp
+from firmware_protocol import DeviceInfo, Stamp
+from firmware_protocol.host_events import Ledger
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Waits between attempts after a failed commit, in seconds (the last one repeats).
 RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 #: Link log entries kept while the sink is failing; older ones are dropped.
 MAX_PENDING_LOG = 1000
 
-
-@dataclass(frozen=True, slots=True)
-class DeviceOpened:
-    """What :meth:`CommitPipeline.open_device` found."""
-
-    tracker: DeliveryTracker
-    #: The cursor stored for the device (from the sink).
-    stored_cursor: tuple[int, int]
-    #: The device's numbering went below the stored cursor (a reset device); the cursor
-    #: was rewound to follow it.
-    regression: bool
+PlanCommit = Callable[[Ledger | None, Sequence[Stamp]], Cursor | None]
+OnCommitted = Callable[[Ledger | None, Sequence[Stamp]], None]
+OnStored = Callable[[Sequence[StoredStamp]], None]
 
 
 class CommitPipeline:
-    """Batches stamps into durable commits for one device at a time."""
+    """Batches stamps into durable commits."""
 
     def __init__(
         self,
         sink: StampSink,
-        on_ack: Callable[[int, int], None],
         *,
+        plan: PlanCommit,
+        on_committed: OnCommitted,
+        on_stored: OnStored | None = None,
         max_batch: int = 4096,
     ) -> None:
         self.sink = sink
         self.max_batch = max_batch
-        self._on_ack = on_ack
-        self.serial: str | None = None
-        self.tracker: DeliveryTracker | None = None
-        self._pending: list[ReceivedStamp] = []
+        self._plan = plan
+        self._on_committed = on_committed
+        self._on_stored = on_stored
+        self._pending: list[tuple[Ledger, ReceivedStamp]] = []
         self._log: list[LinkLogEntry] = []
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._committing = False
+        self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._retired = DeliveryStats()
         self.commits = 0
         self.failures = 0
         #: Stamps the sink reported as new (not already stored).
@@ -94,9 +94,6 @@ class CommitPipeline:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self.tracker is not None:
-            # Whatever is left was never acknowledged: the device still holds it.
-            self.tracker.abandon_inflight()
         self._pending.clear()
         return drained
 
@@ -119,55 +116,28 @@ class CommitPipeline:
     def pending(self) -> int:
         return len(self._pending)
 
-    # -- devices ------------------------------------------------------------------------
+    # -- ledgers (the sink's other calls, in the same order as the commits) -------------
 
-    async def open_device(self, info: DeviceInfo, drain_timeout: float = 5.0) -> DeviceOpened:
-        """Register the device with the sink and get its tracker ready (off the event loop).
+    async def open_ledger(self, info: DeviceInfo) -> Ledger:
+        return await self._call(self.sink.open_device, info)
 
-        The same device keeps its tracker across reconnects (it knows what is in flight).
-        Another device first gets everything of the previous one committed.
-        """
-        if self.serial is not None and self.serial != info.serial:
-            await self.drain(drain_timeout)
-            self._retire_tracker()
-        stored = await asyncio.to_thread(self.sink.open_device, info)
-        if self.tracker is None:
-            self.tracker = DeliveryTracker(*stored)
-            self.serial = info.serial
-        regression = self.tracker.on_device_info(info.boot, info.last_seq)
-        return DeviceOpened(self.tracker, stored, regression)
+    async def start_life(self, info: DeviceInfo, previous: Ledger, epoch: int, reason: str) -> Ledger:
+        return await self._call(self.sink.start_life, info, previous, epoch, reason)
 
-    def _retire_tracker(self) -> None:
-        if self.tracker is not None:
-            if self._pending:
-                dropped = len(self._pending)
-                log.warning("dropping %d uncommitted stamps of %s (still on the device)", dropped, self.serial)
-                self._pending.clear()
-            old = self.tracker.stats
-            for name, value in old.as_dict().items():
-                setattr(self._retired, name, getattr(self._retired, name) + value)
-        self.tracker = None
-        self.serial = None
+    async def bind_epoch(self, ledger: Ledger, epoch: int) -> None:
+        await self._call(self.sink.bind_epoch, ledger, epoch)
 
-    def delivery_stats(self) -> DeliveryStats:
-        """Delivery counters over every device this pipeline served."""
-        total = DeliveryStats(**self._retired.as_dict())
-        if self.tracker is not None:
-            for name, value in self.tracker.stats.as_dict().items():
-                setattr(total, name, getattr(total, name) + value)
-        return total
+    async def _call(self, func: Callable[..., T], *args: object) -> T:
+        async with self._lock:
+            return await asyncio.to_thread(func, *args)
 
     # -- input --------------------------------------------------------------------------
 
-    def offer(self, stamp: Stamp, replay: bool, received_at: float, now: float) -> bool:
-        """A stamp arrived; True if it is new (it will be committed, then acknowledged)."""
-        tracker = self.tracker
-        if tracker is None or not tracker.accept(stamp, now, replay):
-            return False
-        self._pending.append(ReceivedStamp(stamp, received_at, replay))
+    def offer(self, ledger: Ledger, received: ReceivedStamp) -> None:
+        """A new stamp of ``ledger``: it will be committed, then acknowledged."""
+        self._pending.append((ledger, received))
         self._idle.clear()
         self._wakeup.set()
-        return True
 
     def log(self, entry: LinkLogEntry) -> None:
         """Keep a link event; it is written with the next commit."""
@@ -194,16 +164,29 @@ class CommitPipeline:
             if self.idle:
                 self._idle.set()
 
+    def _next_batch(self) -> tuple[Ledger | None, list[ReceivedStamp]]:
+        """The oldest pending stamps of one ledger, at most ``max_batch``."""
+        pending = self._pending
+        if not pending:
+            return None, []
+        ledger = pending[0][0]
+        key = (ledger.serial, ledger.life)
+        batch: list[ReceivedStamp] = []
+        for item_ledger, received in pending:
+            if len(batch) >= self.max_batch or (item_ledger.serial, item_ledger.life) != key:
+                break
+            batch.append(received)
+        return ledger, batch
+
     async def _commit_once(self) -> bool:
-        tracker, serial = self.tracker, self.serial
-        batch = self._pending[: self.max_batch]
+        ledger, batch = self._next_batch()
         entries = self._log
         self._log = []
         stamps = [item.stamp for item in batch]
-        cursor = tracker.plan_commit(stamps) if tracker is not None and batch else None
+        cursor = self._plan(ledger, stamps) if batch else None
         self._committing = True
         try:
-            new = await asyncio.to_thread(self.sink.commit, CommitBatch(serial, batch, cursor, entries))
+            stored = await self._call(self.sink.commit, CommitBatch(ledger, batch, cursor, entries))
         except SinkError as exc:
             self.failures += 1
             if self.last_error is None or str(self.last_error) != str(exc):
@@ -216,8 +199,10 @@ class CommitPipeline:
         # Only now are they durable.
         del self._pending[: len(batch)]
         self.commits += 1
-        self.stored += new
+        self.stored += len(stored)
         self.last_error = None
-        if tracker is not None and tracker is self.tracker and batch and tracker.committed(stamps):
-            self._on_ack(tracker.acked_boot, tracker.acked_seq)
+        if batch:
+            self._on_committed(ledger, stamps)
+        if stored and self._on_stored is not None:
+            self._on_stored(stored)
         return True

@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from firmware_protocol.rtt import RoundTrips
 
-@dataclass(slots=True)
-class RoundTrips:
-    """Round-trip times of commands and their replies, in seconds."""
-
-    samples: int = 0
-    last: float | None = None
-    low: float | None = None
-    high: float | None = None
-    total: float = 0.0
-
-    def add(self, seconds: float) -> None:
-        self.samples += 1
-        self.last = seconds
-        self.total += seconds
-        self.low = seconds if self.low is None else min(self.low, seconds)
-        self.high = seconds if self.high is None else max(self.high, seconds)
-
-    @property
-    def mean(self) -> float | None:
-        return self.total / self.samples if self.samples else None
+if TYPE_CHECKING:
+    from devicelink.commit_pipeline import CommitPipeline
+    from firmware_protocol.host import HostConnection
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +38,7 @@ class LinkStats:
     gaps: int
     resumes: int
     jumps: int
+    #: Times the device restarted its numbering (its stamps went to a new ledger).
     regressions: int
     # -- storage --------------------------------------------------------------------
     commits: int
@@ -72,6 +58,10 @@ class LinkStats:
     command_timeouts: int
     probes: int
     rtt: RoundTrips = field(default_factory=RoundTrips)
+    #: HELLOs sent again at once because a damaged frame came instead of the reply.
+    early_retries: int = 0
+    #: The reply timeout in use now (follows the measured round trips), seconds.
+    reply_timeout: float = 0.0
 
     @property
     def crc_errors(self) -> int:
@@ -98,3 +88,47 @@ class LinkStats:
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
+
+
+def build_stats(host: HostConnection, pipeline: CommitPipeline | None) -> LinkStats:
+    """A snapshot of a link session's counters."""
+    counters = host.conn.counters
+    rx = counters.rx
+    tracker = host.tracker
+    delivery = host.delivery_stats() if host.uses_ledger else None
+    c = host.counters
+    rtt = host.rto.stats
+    return LinkStats(
+        frames_rx=rx.frames,
+        frames_tx=counters.tx_frames,
+        bytes_rx=rx.bytes,
+        bytes_tx=counters.tx_bytes,
+        bad_frames=dict(rx.bad),
+        resyncs=rx.resyncs,
+        lseq_gaps=counters.rx_lseq_gaps,
+        unknown=counters.unknown,
+        stamps_received=delivery.received if delivery else counters.by_type_rx.get("STAMP", 0),
+        stamps_new=(delivery.received - delivery.duplicates) if delivery else host.seen_new,
+        duplicates=delivery.duplicates if delivery else 0,
+        replayed=delivery.replayed if delivery else 0,
+        gaps=delivery.gaps if delivery else 0,
+        resumes=delivery.resumes if delivery else 0,
+        jumps=delivery.jumps if delivery else 0,
+        regressions=c.new_numberings,
+        commits=pipeline.commits if pipeline else 0,
+        commit_failures=pipeline.failures if pipeline else 0,
+        stored=pipeline.stored if pipeline else 0,
+        acked_boot=tracker.acked_boot if tracker else 0,
+        acked_seq=tracker.acked_seq if tracker else 0,
+        connects=c.connects,
+        losses=c.losses,
+        reboots=c.reboots,
+        acks_sent=c.acks_sent,
+        ack_retransmits=c.ack_retransmits,
+        command_retries=c.command_retries,
+        command_timeouts=c.command_timeouts,
+        probes=c.probes,
+        rtt=RoundTrips(rtt.samples, rtt.last, rtt.low, rtt.high, rtt.total),
+        early_retries=c.early_retries,
+        reply_timeout=host.rto.timeout,
+    )

@@ -26,8 +26,8 @@ from firmware_protocol.framing import (
 )
 from firmware_protocol.messages import BY_TYPE, Flag, Message, Role
 
-#: Protocol versions this implementation speaks.
-SUPPORTED_VERSIONS: tuple[int, int] = (1, 1)
+#: Protocol versions this implementation speaks (v2 adds the numbering epoch, docs/protocol.md 3.5).
+SUPPORTED_VERSIONS: tuple[int, int] = (1, 2)
 #: The version frames are sent with before negotiation (HELLO, DEVICE_INFO, NACK).
 BASE_VERSION = 1
 
@@ -125,7 +125,7 @@ class Connection:
         version = BASE_VERSION if message.FROZEN_LAYOUT else self.version
         lseq = self._tx_lseq
         self._tx_lseq = (lseq + 1) & 0xFF
-        raw = bytes(((version << 4) | (flags & 0x0F), message.TYPE, lseq)) + message.pack_payload()
+        raw = bytes(((version << 4) | (flags & 0x0F), message.TYPE, lseq)) + message.pack_payload(version)
         data = encode_frame(raw)
         counters = self.counters
         counters.tx_frames += 1
@@ -185,13 +185,14 @@ class Connection:
                 )
                 continue
             payload = raw[3:]
-            if len(payload) != cls._STRUCT.size:
+            size = cls.payload_size(version) if cls._LATER else cls._STRUCT.size
+            if len(payload) != size:
                 decoder.count_bad(BAD_LENGTH)
                 out.append(
                     BadFrame(
                         BAD_LENGTH,
                         raw,
-                        f"{cls.TYPE.name} payload is {len(payload)} bytes, expected {cls._STRUCT.size}",
+                        f"{cls.TYPE.name} v{version} payload is {len(payload)} bytes, expected {size}",
                         msg_type,
                         lseq,
                     )
@@ -199,7 +200,8 @@ class Connection:
                 continue
             name = names[msg_type]
             by_type[name] = by_type.get(name, 0) + 1
-            out.append(Frame(cls.from_payload(payload), flags, lseq, version, raw))
+            message = cls.from_payload(payload, version) if cls._LATER else cls.from_payload(payload)
+            out.append(Frame(message, flags, lseq, version, raw))
         return out
 
     def reset(self) -> None:

@@ -2,8 +2,10 @@
 
 Events are numbered by the device with a sequence number that only ever grows, across
 reboots too (the device keeps it with its buffer); the boot counter says which power
-cycle counted the event. The pair (boot, seq) — with the device serial — is the
-event's identity.
+cycle counted the event. The pair (boot, seq) — with the device serial and the
+numbering's epoch (docs/protocol.md 3.5) — is the event's identity. A tracker follows one
+numbering; when the device restarts its numbering the host opens a new ledger and a new
+tracker (:mod:`firmware_protocol.host`).
 
 * The device keeps every event in :class:`EventBuffer` until the host acknowledges it.
   When the buffer is full it stops counting and says so (FAULT BUFFER_FULL) rather than
@@ -83,8 +85,11 @@ class DeliveryStats:
     replayed: int = 0
     #: Times the device's buffer started past our cursor (events acknowledged elsewhere).
     jumps: int = 0
-    #: Times the device's numbering went backwards (a reset device).
-    regressions: int = 0
+
+    def add(self, other: DeliveryStats) -> None:
+        """Add ``other``'s counts to these."""
+        for name, value in other.as_dict().items():
+            setattr(self, name, getattr(self, name) + value)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -95,7 +100,6 @@ class DeliveryStats:
             "resumes": self.resumes,
             "replayed": self.replayed,
             "jumps": self.jumps,
-            "regressions": self.regressions,
         }
 
 
@@ -148,26 +152,6 @@ class DeliveryTracker:
         """The device's newest sequence number, from HEARTBEAT or DEVICE_INFO."""
         if last_seq > self.device_last_seq:
             self.device_last_seq = last_seq
-
-    def on_device_info(self, boot: int, last_seq: int) -> bool:
-        """The device's DEVICE_INFO at a handshake, before the RESUME. True if it was reset.
-
-        A device whose newest ``seq`` is below our cursor numbers afresh (it was reset). Its
-        buffered events then have sequence numbers at or below the cursor, and RESUME(cursor)
-        would acknowledge them: the device would drop events nobody stored. So the cursor is
-        rewound to nothing acknowledged; RESUME(boot, 0) makes the device replay its whole
-        buffer, and storage skips whatever it already holds.
-        """
-        if last_seq >= self.acked_seq:
-            self.note_device_head(last_seq)
-            return False
-        self.stats.regressions += 1
-        self.acked_boot, self.acked_seq = boot, 0
-        self._stored_above.clear()
-        self._inflight.clear()
-        self.device_last_seq = last_seq
-        self._finish_resume()
-        return True
 
     def plan_commit(self, batch: Iterable[Stamp]) -> tuple[int, int]:
         """The cursor (boot, seq) that will hold once ``batch`` is committed."""
@@ -222,6 +206,11 @@ class DeliveryTracker:
     def resume_outstanding(self) -> bool:
         return self._resume_since is not None
 
+    @property
+    def resume_since(self) -> float | None:
+        """When the outstanding RESUME last made progress (None: none outstanding)."""
+        return self._resume_since
+
     def resume_due(self, now: float) -> bool:
         """True when the caller should send RESUME(:attr:`acked_boot`, :attr:`acked_seq`) now."""
         if self._resume_since is not None:
@@ -255,11 +244,6 @@ class DeliveryTracker:
             # acknowledged to another host, or never existed (first contact).
             self.stats.jumps += 1
             self._move_cursor(first - 1, reply.boot)
-        elif reply.count == 0 and first <= self.acked_seq:
-            # The device numbers below our cursor: it was reset. Follow its numbering.
-            self.stats.regressions += 1
-            self._move_cursor(first - 1, reply.boot)
-            self.device_last_seq = first - 1
 
     def _move_cursor(self, seq: int, boot: int) -> None:
         self.acked_seq = seq

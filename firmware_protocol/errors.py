@@ -27,3 +27,7 @@ class IncompatibleVersion(ProtocolError):
             f"this host speaks v{host_range[0]}–v{host_range[1]}; "
             "update the device firmware or Stampside so the ranges overlap"
         )
+
+
+class HandshakeError(ProtocolError):
+    """The device answered the handshake in a way no retry can fix (it negotiates wrongly)."""

@@ -1,8 +1,12 @@
-"""Message types of Stampside wire protocol v1 and their fixed little-endian layouts.
+"""Message types of Stampside wire protocol v1–v2 and their fixed little-endian layouts.
 
 Every message is a frozen dataclass whose fields are the wire fields, in wire units
 (integers). ``docs/protocol.md`` documents each layout byte by byte; the test vectors
 in ``firmware_protocol/vectors.json`` pin them down.
+
+A layout is fixed per protocol version. A later version may only add fields at the end
+of a message (with a default, so a v1 frame still decodes into the same class): RESUME and
+RESUME_REPLY carry the device's numbering **epoch** from v2 on (docs/protocol.md 3.5).
 
 The header (3 bytes) precedes every payload::
 
@@ -111,25 +115,47 @@ class Message:
     SENDERS: ClassVar[frozenset[Role]]
     #: Messages whose layout never changes across protocol versions (negotiation needs them).
     FROZEN_LAYOUT: ClassVar[bool] = False
+    #: The layout in protocol v1.
     _STRUCT: ClassVar[struct.Struct]
+    #: Longer layouts of later versions, oldest first: (first version, layout). The fields a
+    #: later layout adds are the dataclass's last ones and have defaults.
+    _LATER: ClassVar[tuple[tuple[int, struct.Struct], ...]] = ()
 
-    def pack_payload(self) -> bytes:
+    @classmethod
+    def layout(cls, version: int = 1) -> struct.Struct:
+        """The payload layout of this message in protocol ``version``."""
+        chosen = cls._STRUCT
+        for since, layout in cls._LATER:
+            if version >= since:
+                chosen = layout
+        return chosen
+
+    def pack_payload(self, version: int = 1) -> bytes:
+        layout = self.layout(version) if self._LATER else self._STRUCT
+        values = dataclasses.astuple(self)  # type: ignore[call-overload]
         try:
-            return self._STRUCT.pack(*dataclasses.astuple(self))  # type: ignore[call-overload]
+            return layout.pack(*values[: _field_count(layout)] if self._LATER else values)
         except struct.error as exc:
             raise EncodeError(f"{type(self).__name__}: {exc}") from None
 
     @classmethod
-    def from_payload(cls, payload: bytes) -> Message:
-        return cls(*cls._STRUCT.unpack(payload))
+    def from_payload(cls, payload: bytes, version: int = 1) -> Message:
+        layout = cls.layout(version) if cls._LATER else cls._STRUCT
+        return cls(*layout.unpack(payload))
 
     @classmethod
-    def payload_size(cls) -> int:
-        return cls._STRUCT.size
+    def payload_size(cls, version: int = 1) -> int:
+        return cls.layout(version).size if cls._LATER else cls._STRUCT.size
 
-    def to_dict(self) -> dict[str, object]:
-        """The fields as a JSON-friendly dict (bytes become text)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+    def to_dict(self, version: int | None = None) -> dict[str, object]:
+        """The fields as a JSON-friendly dict (bytes become text).
+
+        With ``version``, only the fields that version's layout carries (a v1 RESUME has no epoch).
+        """
+        fields = dataclasses.fields(self)  # type: ignore[arg-type]
+        if version is not None and self._LATER:
+            fields = fields[: _field_count(self.layout(version))]
+        return {f.name: getattr(self, f.name) for f in fields}
 
 
 # --- host -> device ---------------------------------------------------------------
@@ -188,13 +214,20 @@ class Ack(Message):
 
 @dataclass(frozen=True, slots=True)
 class Resume(Message):
-    """Acknowledges every event up to ``seq`` and asks for the rest of the buffer again."""
+    """Acknowledges every event up to ``seq`` and asks for the rest of the buffer again.
+
+    From v2 on it names the ``epoch`` the host's cursor belongs to (0: the host does not
+    know it). A device whose own epoch differs acknowledges nothing and replays its whole
+    buffer: the cursor is another numbering's (docs/protocol.md 3.5).
+    """
 
     TYPE = MessageType.RESUME
     SENDERS = _HOST
     _STRUCT = struct.Struct("<HI")
+    _LATER = ((2, struct.Struct("<HII")),)
     boot: int
     seq: int
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +272,7 @@ class DeviceInfo(Message):
     boot: int
     last_seq: int
 
-    def pack_payload(self) -> bytes:
+    def pack_payload(self, version: int = 1) -> bytes:
         serial = self.serial.encode("ascii", "strict") if self.serial.isascii() else b""
         if not serial or len(serial) > 12 or b"\x00" in serial:
             raise EncodeError(f"DeviceInfo.serial must be 1–12 ASCII characters, got {self.serial!r}")
@@ -250,7 +283,7 @@ class DeviceInfo(Message):
             raise EncodeError(f"DeviceInfo: {exc}") from None
 
     @classmethod
-    def from_payload(cls, payload: bytes) -> DeviceInfo:
+    def from_payload(cls, payload: bytes, version: int = 1) -> DeviceInfo:
         raw_serial, *rest = cls._STRUCT.unpack(payload)
         serial = raw_serial.rstrip(b"\x00").decode("ascii", "replace")
         return cls(serial, *rest)
@@ -283,7 +316,7 @@ class Stamp(Message):
     contact_ms: int
     zone: int
 
-    def pack_payload(self) -> bytes:
+    def pack_payload(self, version: int = 1) -> bytes:
         if not 0 <= self.contact_ms <= 0xFFF:
             raise EncodeError(f"Stamp.contact_ms must be 0–4095, got {self.contact_ms}")
         if not 0 <= self.zone <= 0xF:
@@ -296,7 +329,7 @@ class Stamp(Message):
             raise EncodeError(f"Stamp: {exc}") from None
 
     @classmethod
-    def from_payload(cls, payload: bytes) -> Stamp:
+    def from_payload(cls, payload: bytes, version: int = 1) -> Stamp:
         boot, seq, t, force, packed = cls._STRUCT.unpack(payload)
         return cls(boot, seq, t, force, packed & 0xFFF, packed >> 12)
 
@@ -356,15 +389,18 @@ class ResumeReply(Message):
     """The answer to RESUME: ``count`` events follow, from ``first_seq`` on.
 
     With an empty buffer ``count`` is 0 and ``first_seq`` is the next sequence number
-    the device will assign.
+    the device will assign. From v2 on it carries the device's numbering ``epoch``
+    (0 in a v1 frame: not known).
     """
 
     TYPE = MessageType.RESUME_REPLY
     SENDERS = _DEVICE
     _STRUCT = struct.Struct("<HII")
+    _LATER = ((2, struct.Struct("<HIII")),)
     boot: int
     first_seq: int
     count: int
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,5 +487,9 @@ MESSAGE_CLASSES: tuple[type[Message], ...] = (
     Nack,
     Heartbeat,
 )
+def _field_count(layout: struct.Struct) -> int:
+    return len(layout.unpack(bytes(layout.size)))
+
+
 BY_TYPE: dict[int, type[Message]] = {cls.TYPE: cls for cls in MESSAGE_CLASSES}
 BY_NAME: dict[str, type[Message]] = {cls.TYPE.name: cls for cls in MESSAGE_CLASSES}

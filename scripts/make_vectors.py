@@ -7,6 +7,7 @@ an unintended layout change fails them.  Usage: python scripts/make_vectors.py
 from __future__ import annotations
 
 import json
+from typing import Any
 from pathlib import Path
 
 from firmware_protocol import (
@@ -37,7 +38,8 @@ from firmware_protocol import (
 
 OUT = Path(__file__).resolve().parent.parent / "firmware_protocol" / "vectors.json"
 
-CASES: list[tuple[str, Message, int, int]] = [
+#: (name, message, flags, link seq[, version[, sender]]): version 1 and the message's only sender by default.
+CASES: list[tuple[Any, ...]] = [
     ("hello", Hello(1, 1), 0, 0),
     ("time sync", TimeSync(1_764_067_200_123), 0, 1),
     ("arm", Arm(), 0, 2),
@@ -70,30 +72,36 @@ CASES: list[tuple[str, Message, int, int]] = [
     ("pong", Pong(0xDEADBEEF, 61_002), 0, 9),
     ("arm state", ArmState(1, 0), 0, 10),
     ("nack unknown type", Nack(0x11, 12, 1), 0, 11),
-    ("heartbeat from device", Heartbeat(2, 1236, 2, 0x09), 0, 12),
+    ("heartbeat from device", Heartbeat(2, 1236, 2, 0x09), 0, 12, 1, Role.DEVICE),
+    ("resume with epoch (v2)", Resume(2, 1000, 0x5EED1234), 0, 13, 2),
+    ("resume from a host that does not know the epoch (v2)", Resume(2, 1000, 0), 0, 14, 2),
+    ("resume reply with epoch (v2)", ResumeReply(2, 1001, 235, 0x5EED1234), 0, 15, 2),
+    ("resume reply from another numbering (v2)", ResumeReply(1, 1, 50, 0x0BADF00D), 0, 16, 2),
 ]
 
 
-def frame(message: Message, flags: int, lseq: int) -> bytes:
-    raw = bytes(((1 << 4) | flags, message.TYPE, lseq)) + message.pack_payload()
+def frame(message: Message, flags: int, lseq: int, version: int = 1) -> bytes:
+    raw = bytes(((version << 4) | flags, message.TYPE, lseq)) + message.pack_payload(version)
     return encode_frame(raw)
 
 
 def main() -> None:
     good = []
-    for name, message, flags, lseq in CASES:
-        wire = frame(message, flags, lseq)
-        sender = Role.HOST if Role.HOST in message.SENDERS else Role.DEVICE
+    for case in CASES:
+        name, message, flags, lseq = case[:4]
+        version = case[4] if len(case) > 4 else 1
+        sender = case[5] if len(case) > 5 else (Role.HOST if Role.HOST in message.SENDERS else Role.DEVICE)
+        wire = frame(message, flags, lseq, version)
         good.append(
             {
                 "name": name,
                 "sender": sender.value,
                 "hex": wire.hex(" "),
-                "version": 1,
+                "version": version,
                 "flags": int(flags),
                 "lseq": lseq,
                 "type": message.TYPE.name,
-                "fields": message.to_dict(),
+                "fields": message.to_dict(version),
             }
         )
     stamp = frame(Stamp(2, 1235, 61_250, 64, 182, 0), 0, 1)
@@ -117,7 +125,7 @@ def main() -> None:
     ]
     doc = {
         "protocol": "stampside",
-        "version": 1,
+        "versions": [1, 2],
         "crc": "CRC-16/CCITT-FALSE over header+payload, little-endian",
         "note": "hex is the bytes on the wire, delimiter included; fields are wire units",
         "frames": good,

@@ -444,12 +444,16 @@ class Device:
         self._flush_notices()
 
     def _on_resume(self, msg: Resume) -> None:
-        self.buffer.ack(msg.seq)
+        # v2: a cursor of another numbering acknowledges nothing (a v1 RESUME carries epoch 0).
+        if msg.epoch in (0, self.epoch):
+            self.buffer.ack(msg.seq)
+        else:
+            log.info("RESUME names epoch %08x, this numbering is %08x: nothing acknowledged", msg.epoch, self.epoch)
         events = list(self.buffer)
         if events:
-            reply = ResumeReply(events[0].boot, events[0].seq, len(events))
+            reply = ResumeReply(events[0].boot, events[0].seq, len(events), self.epoch)
         else:
-            reply = ResumeReply(self.boot, self.last_seq + 1, 0)
+            reply = ResumeReply(self.boot, self.last_seq + 1, 0, self.epoch)
         self._emit(reply)
         self._replay = deque(events)
         log.debug("RESUME after seq %d: replaying %d", msg.seq, len(events))

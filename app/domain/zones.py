@@ -45,6 +45,15 @@ class Zone(enum.IntEnum):
             return None
 
 
+def credited_zone(device_zone: int, active: Zone | None) -> Zone | None:
+    """The zone a stamp counts in: the device's zone (1–5), else — the device sent 0, unknown —
+    the zone being stamped; a reserved id (6–15) counts in none (unassigned).
+
+    The one rule, used where stamps are stored with their session and by the coverage model.
+    """
+    return active if device_zone == 0 else Zone.from_wire(device_zone)
+
+
 _LABELS: Mapping[Zone, str] = MappingProxyType(
     {
         Zone.FRONTAL: "Frontal",

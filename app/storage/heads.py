@@ -42,11 +42,14 @@ def register_head(session: Session, device_id: int, head_id: int, seen_at: datet
     return head.id
 
 
-def _head_row_id(session: Session, serial: str, head_id: int) -> int | None:
-    return session.scalar(
-        select(DeviceHead.id)
-        .join(Device, DeviceHead.device_id == Device.id)
-        .where(Device.serial == serial, DeviceHead.head_id == head_id)
+def _head_row_ids(session: Session, serial: str, head_id: int) -> list[int]:
+    """The rows of this head on every numbering of the device (a head outlives a wiped device)."""
+    return list(
+        session.scalars(
+            select(DeviceHead.id)
+            .join(Device, DeviceHead.device_id == Device.id)
+            .where(Device.serial == serial, DeviceHead.head_id == head_id)
+        )
     )
 
 
@@ -55,12 +58,12 @@ def head_used_elsewhere(session: Session, *, serial: str, head_id: int, session_
 
     Used means the session finished, or stamps were stored in it.
     """
-    row_id = _head_row_id(session, serial, head_id)
-    if row_id is None:
+    row_ids = _head_row_ids(session, serial, head_id)
+    if not row_ids:
         return False
     has_stamps = exists().where(StampEvent.session_id == TreatmentSession.id)
     query = select(TreatmentSession.id).where(
-        TreatmentSession.device_head_id == row_id,
+        TreatmentSession.device_head_id.in_(row_ids),
         or_(TreatmentSession.status == "finished", has_stamps),
     )
     if session_id is not None:
@@ -70,8 +73,8 @@ def head_used_elsewhere(session: Session, *, serial: str, head_id: int, session_
 
 def head_history(session: Session, *, serial: str, head_id: int) -> list[HeadUse]:
     """Every session that named this head, oldest first, with its stamp count."""
-    row_id = _head_row_id(session, serial, head_id)
-    if row_id is None:
+    row_ids = _head_row_ids(session, serial, head_id)
+    if not row_ids:
         return []
     stamps = select(func.count(StampEvent.id)).where(StampEvent.session_id == TreatmentSession.id).scalar_subquery()
     rows = session.execute(
@@ -85,7 +88,7 @@ def head_history(session: Session, *, serial: str, head_id: int) -> list[HeadUse
         )
         .join(Course, TreatmentSession.course_id == Course.id)
         .join(Patient, Course.patient_id == Patient.id)
-        .where(TreatmentSession.device_head_id == row_id)
+        .where(TreatmentSession.device_head_id.in_(row_ids))
         .order_by(TreatmentSession.started_at, TreatmentSession.id)
     )
     return [

@@ -75,12 +75,26 @@ class Base(DeclarativeBase):
 
 
 class Device(Base):
-    """A derma stamp, by serial number, with the identity it last reported and its delivery cursor."""
+    """One numbering of a derma stamp: its serial and life, the identity it last reported, its delivery cursor.
+
+    A device numbers its stamps (boot, seq) within an epoch (docs/protocol.md 3.5). When it
+    restarts its numbering (a wiped boot counter, a re-flash, a board replaced under the
+    same serial) its stamps may reuse (boot, seq) pairs already stored, so the host opens
+    a new row for the same serial with ``life`` + 1: the new stamps hang off it and never
+    collide with the earlier ones. The current numbering of a serial is its highest life.
+    """
 
     __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("serial", "life"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    serial: Mapped[str] = mapped_column(String(12), unique=True)
+    serial: Mapped[str] = mapped_column(String(12))
+    #: 1 for the first numbering the host saw of this serial, then 2, 3 …
+    life: Mapped[int] = mapped_column(default=1)
+    #: The numbering's epoch (u32) as the device said (protocol v2); NULL when not known.
+    epoch: Mapped[int | None] = mapped_column(BigInteger)
+    #: Why this numbering began (for life > 1): how the host could tell the device restarted.
+    started_because: Mapped[str | None] = mapped_column(String(300))
     hw_revision: Mapped[int]
     firmware: Mapped[str] = mapped_column(String(16))
     min_version: Mapped[int] = mapped_column(SmallInteger)
@@ -209,6 +223,8 @@ class TreatmentSession(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    #: The zone being stamped (1–5) when last changed, so a resumed session goes on in it.
+    active_zone: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class SessionZone(Base):

@@ -64,6 +64,8 @@ class SessionView:
     ended_at: datetime | None
     status: str
     zones: tuple[ZoneSetting, ...]
+    #: The zone being stamped when the session was last left (None: not chosen yet).
+    active_zone: Zone | None = None
 
     @property
     def label(self) -> str:
@@ -112,6 +114,7 @@ def get_session(session: Session, session_id: int) -> SessionView:
         ended_at=treatment.ended_at,
         status=treatment.status,
         zones=zones,
+        active_zone=Zone.from_wire(treatment.active_zone) if treatment.active_zone is not None else None,
     )
 
 
@@ -192,7 +195,9 @@ def attach_device(
 ) -> SessionView:
     """Record the device (already registered by the link) and head the session uses."""
     treatment = _open_row(session, session_id)
-    device_id = session.scalar(select(Device.id).where(Device.serial == serial))
+    device_id = session.scalar(
+        select(Device.id).where(Device.serial == serial).order_by(Device.life.desc()).limit(1)
+    )
     if device_id is None:
         raise SessionError(f"device {serial} has not connected yet; connect it first")
     treatment.device_id = device_id
@@ -200,6 +205,13 @@ def attach_device(
     treatment.footprint_mm2 = footprint_mm2
     session.flush()
     return get_session(session, session_id)
+
+
+def set_active_zone(session: Session, session_id: int, zone: Zone) -> None:
+    """Remember the zone being stamped, so a resumed session goes on in it."""
+    treatment = _open_row(session, session_id)
+    treatment.active_zone = int(zone)
+    session.flush()
 
 
 def find_open_session(session: Session, *, patient_id: int | None = None) -> SessionView | None:

@@ -4,74 +4,96 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from app.storage.database import Database
 from app.storage.errors import explain
-from app.storage.stamps import add_link_events, device_id_for, register_device, set_cursor, store_stamps, utc
-from devicelink.sink import CommitBatch, Cursor
+from app.storage.stamps import (
+    add_link_events,
+    bind_epoch,
+    device_row_id,
+    ledger_of,
+    register_device,
+    set_cursor,
+    start_numbering,
+    store_stamps,
+    utc,
+)
+from devicelink.sink import CommitBatch, StoredStamp
 from firmware_protocol import DeviceInfo
+from firmware_protocol.host_events import Ledger
 
 #: Times a batch is retried after losing a race with another writer on the unique key.
 INTEGRITY_RETRIES = 3
 
 
 class DatabaseSink:
-    """Stores stamp batches and the device's cursor in one transaction each.
+    """Stores stamp batches with their session and zone, and the ledger's cursor, in one transaction each.
 
     Called from worker threads, one call at a time. When :meth:`commit` returns, the
-    transaction is durable (SQLite: WAL + ``synchronous=FULL``).
-
-    While :attr:`session_id` names an open treatment session, newly stored stamps and link
-    events join it in the same transaction. Setting it waits for a commit in progress, so
-    one batch never straddles two sessions.
+    transaction is durable (SQLite: WAL + ``synchronous=FULL``). A stamp's treatment
+    session and credited zone come from the tags it arrived with
+    (:class:`devicelink.sink.StampTags`) and are written in the INSERT that stores it.
     """
 
-    def __init__(self, database: Database, *, session_id: int | None = None) -> None:
+    def __init__(self, database: Database) -> None:
         self.database = database
-        self._device_ids: dict[str, int] = {}
+        self._device_ids: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
-        self._session_id = session_id
 
-    @property
-    def session_id(self) -> int | None:
-        """The treatment session new stamps join, or ``None`` outside a session."""
-        return self._session_id
-
-    @session_id.setter
-    def session_id(self, value: int | None) -> None:
-        with self._lock:
-            self._session_id = value
-
-    def open_device(self, info: DeviceInfo) -> Cursor:
+    def open_device(self, info: DeviceInfo) -> Ledger:
         try:
             with self._lock, self.database.Session.begin() as session:
                 device = register_device(session, info, utc(time.time()))
-                self._device_ids[info.serial] = device.id
-                return (device.cursor_boot, device.cursor_seq)
+                self._device_ids[(device.serial, device.life)] = device.id
+                return ledger_of(device)
         except SQLAlchemyError as exc:
             raise explain(self.database.url, exc) from None
 
-    def commit(self, batch: CommitBatch) -> int:
+    def start_life(self, info: DeviceInfo, previous: Ledger, epoch: int, reason: str) -> Ledger:
+        try:
+            with self._lock, self.database.Session.begin() as session:
+                device = start_numbering(session, info, epoch, reason, utc(time.time()))
+                self._device_ids[(device.serial, device.life)] = device.id
+                return ledger_of(device)
+        except SQLAlchemyError as exc:
+            raise explain(self.database.url, exc) from None
+
+    def bind_epoch(self, ledger: Ledger, epoch: int) -> None:
+        try:
+            with self._lock, self.database.Session.begin() as session:
+                bind_epoch(session, self._device_id(session, ledger), epoch)
+        except SQLAlchemyError as exc:
+            raise explain(self.database.url, exc) from None
+
+    def commit(self, batch: CommitBatch) -> Sequence[StoredStamp]:
         for attempt in range(INTEGRITY_RETRIES):
             try:
                 with self._lock, self.database.Session.begin() as session:
                     device_id = None
-                    if batch.serial is not None:
-                        device_id = self._device_ids.get(batch.serial) or device_id_for(session, batch.serial)
-                        if device_id is None:
-                            raise ValueError(f"device {batch.serial!r} was never opened with open_device()")
-                    new = 0
-                    if device_id is not None:
-                        new = store_stamps(session, device_id, batch.stamps, session_id=self._session_id)
+                    stored: list[StoredStamp] = []
+                    ledger = batch.ledger
+                    if ledger is not None:
+                        device_id = self._device_id(session, ledger)
+                        stored = store_stamps(session, device_id, ledger, batch.stamps)
                         if batch.cursor is not None:
                             set_cursor(session, device_id, batch.cursor)
-                    add_link_events(session, device_id, batch.log, session_id=self._session_id)
-                return new
+                    add_link_events(session, device_id, batch.log)
+                return stored
             except IntegrityError as exc:
                 if attempt == INTEGRITY_RETRIES - 1:
                     raise explain(self.database.url, exc) from None
             except SQLAlchemyError as exc:
                 raise explain(self.database.url, exc) from None
         raise AssertionError("unreachable")
+
+    def _device_id(self, session: Session, ledger: Ledger) -> int:
+        key = (ledger.serial, ledger.life)
+        found = self._device_ids.get(key) or device_row_id(session, *key)
+        if found is None:
+            raise ValueError(f"device {ledger.serial!r} life {ledger.life} was never opened with open_device()")
+        self._device_ids[key] = found
+        return found

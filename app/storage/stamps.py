@@ -9,22 +9,71 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from app.domain.zones import Zone, credited_zone
 from app.storage.heads import register_head
 from app.storage.schema import Course, Device, LinkEvent, Patient, StampEvent, TreatmentSession
-from devicelink.sink import Cursor, LinkLogEntry, ReceivedStamp
+from devicelink.sink import Cursor, LinkLogEntry, ReceivedStamp, StoredStamp
 from firmware_protocol import DeviceInfo
+from firmware_protocol.host_events import Ledger
 
 
 def utc(unix_seconds: float) -> datetime:
     return datetime.fromtimestamp(unix_seconds, UTC)
 
 
+def current_device(session: Session, serial: str) -> Device | None:
+    """The row of ``serial``'s current numbering (its highest life), or None if never seen."""
+    return session.scalars(
+        select(Device).where(Device.serial == serial).order_by(Device.life.desc()).limit(1)
+    ).one_or_none()
+
+
+def ledger_of(device: Device) -> Ledger:
+    return Ledger(device.serial, device.life, device.epoch or 0, device.cursor_boot, device.cursor_seq)
+
+
 def register_device(session: Session, info: DeviceInfo, seen_at: datetime) -> Device:
-    """Insert the device, or refresh the identity fields it reported, and note its head; return it."""
-    device = session.scalars(select(Device).where(Device.serial == info.serial)).one_or_none()
+    """Insert the device, or refresh the identity fields its current numbering reported, and note its head."""
+    device = current_device(session, info.serial)
     if device is None:
-        device = Device(serial=info.serial, first_seen=seen_at, cursor_boot=0, cursor_seq=0)
+        device = Device(serial=info.serial, life=1, first_seen=seen_at, cursor_boot=0, cursor_seq=0)
         session.add(device)
+    _refresh(device, info, seen_at)
+    session.flush()
+    register_head(session, device.id, info.head_id, seen_at)
+    return device
+
+
+def start_numbering(session: Session, info: DeviceInfo, epoch: int, reason: str, seen_at: datetime) -> Device:
+    """The device restarted its numbering: a new row for its serial (life + 1) at cursor (0, 0)."""
+    latest = current_device(session, info.serial)
+    life = 1 if latest is None else latest.life + 1
+    device = Device(
+        serial=info.serial,
+        life=life,
+        epoch=epoch or None,
+        started_because=reason[:300] or None,
+        first_seen=seen_at,
+        cursor_boot=0,
+        cursor_seq=0,
+    )
+    session.add(device)
+    _refresh(device, info, seen_at)
+    session.flush()
+    register_head(session, device.id, info.head_id, seen_at)
+    return device
+
+
+def bind_epoch(session: Session, device_id: int, epoch: int) -> None:
+    """Store the epoch of a numbering that did not know it yet (a cursor from before protocol v2)."""
+    session.execute(update(Device).where(Device.id == device_id, Device.epoch.is_(None)).values(epoch=epoch))
+
+
+def device_row_id(session: Session, serial: str, life: int) -> int | None:
+    return session.scalar(select(Device.id).where(Device.serial == serial, Device.life == life))
+
+
+def _refresh(device: Device, info: DeviceInfo, seen_at: datetime) -> None:
     device.hw_revision = info.hw_revision
     device.firmware = info.firmware
     device.min_version = info.min_version
@@ -37,29 +86,24 @@ def register_device(session: Session, info: DeviceInfo, seen_at: datetime) -> De
     device.last_boot = info.boot
     device.last_seq = info.last_seq
     device.last_seen = seen_at
-    session.flush()
-    register_head(session, device.id, info.head_id, seen_at)
-    return device
-
-
-def device_id_for(session: Session, serial: str) -> int | None:
-    return session.scalar(select(Device.id).where(Device.serial == serial))
 
 
 def store_stamps(
-    session: Session, device_id: int, stamps: Sequence[ReceivedStamp], *, session_id: int | None = None
-) -> int:
-    """Insert the stamps this device does not have yet; return how many were inserted.
+    session: Session, device_id: int, ledger: Ledger, stamps: Sequence[ReceivedStamp]
+) -> list[StoredStamp]:
+    """Insert the stamps this device numbering does not have yet; return them as stored.
 
-    New stamps join the treatment session ``session_id`` (``None``: no session). Stamps
-    already stored keep the session they have.
+    Each new stamp joins the treatment session its tags name (``None``: no session) and,
+    in a session, is credited to its zone by :func:`~app.domain.zones.credited_zone` — the
+    device's zone, else the zone being stamped when it arrived — in this same transaction.
+    Stamps already stored keep the session and zone they have.
 
     De-duplication is portable: one query for the (boot, seq) pairs already stored in
     the batch's range, then one multi-row INSERT of the rest. The unique constraint on
     (device, boot, seq) is the safety net if another writer races us.
     """
     if not stamps:
-        return 0
+        return []
     fresh: dict[tuple[int, int], ReceivedStamp] = {}
     for item in stamps:
         fresh.setdefault((item.stamp.boot, item.stamp.seq), item)
@@ -75,24 +119,34 @@ def store_stamps(
     for boot, seq in existing:
         fresh.pop((boot, seq), None)
     if not fresh:
-        return 0
-    rows = [
-        {
-            "device_id": device_id,
-            "boot": item.stamp.boot,
-            "seq": item.stamp.seq,
-            "device_time_ms": item.stamp.device_time_ms,
-            "force_dn": item.stamp.force_dn,
-            "contact_ms": item.stamp.contact_ms,
-            "zone": item.stamp.zone,
-            "received_at": utc(item.received_at),
-            "replay": item.replay,
-            "session_id": session_id,
-        }
-        for item in fresh.values()
-    ]
+        return []
+    rows = []
+    stored = []
+    for item in fresh.values():
+        session_id = item.tags.session_id
+        zone = None
+        if session_id is not None:
+            active = Zone.from_wire(item.tags.active_zone) if item.tags.active_zone is not None else None
+            credited = credited_zone(item.stamp.zone, active)
+            zone = int(credited) if credited is not None else None
+        rows.append(
+            {
+                "device_id": device_id,
+                "boot": item.stamp.boot,
+                "seq": item.stamp.seq,
+                "device_time_ms": item.stamp.device_time_ms,
+                "force_dn": item.stamp.force_dn,
+                "contact_ms": item.stamp.contact_ms,
+                "zone": item.stamp.zone,
+                "received_at": utc(item.received_at),
+                "replay": item.replay,
+                "session_id": session_id,
+                "credited_zone": zone,
+            }
+        )
+        stored.append(StoredStamp(item, ledger, session_id, zone))
     session.execute(insert(StampEvent), rows)
-    return len(rows)
+    return stored
 
 
 def set_cursor(session: Session, device_id: int, cursor: Cursor) -> None:
@@ -100,9 +154,8 @@ def set_cursor(session: Session, device_id: int, cursor: Cursor) -> None:
     session.execute(update(Device).where(Device.id == device_id).values(cursor_boot=boot, cursor_seq=seq))
 
 
-def add_link_events(
-    session: Session, device_id: int | None, entries: Sequence[LinkLogEntry], *, session_id: int | None = None
-) -> None:
+def add_link_events(session: Session, device_id: int | None, entries: Sequence[LinkLogEntry]) -> None:
+    """Keep link events, each with the treatment session that was open when it happened."""
     for entry in entries:
         session.add(
             LinkEvent(
@@ -110,7 +163,7 @@ def add_link_events(
                 at=utc(entry.at),
                 kind=entry.kind,
                 detail=entry.detail[:500],
-                session_id=session_id,
+                session_id=entry.tags.session_id,
             )
         )
 
@@ -123,6 +176,8 @@ class ExportRow:
     session counted the stamp in (``None`` outside a session or before it was credited).
     ``session`` is the session's id, ``session_number`` its k in "session k of n", and
     ``patient`` the patient's pseudonymous code; all ``None`` for stamps outside a session.
+    ``life`` tells a device's numberings apart (1, then 2 after it restarted its numbering …)
+    and ``epoch`` is that numbering's epoch as the device said it (``None``: not known).
     """
 
     device_serial: str
@@ -139,6 +194,8 @@ class ExportRow:
     session_number: int | None = None
     patient: str | None = None
     credited_zone: int | None = None
+    life: int = 1
+    epoch: int | None = None
 
     FIELDS = (
         "device_serial",
@@ -154,6 +211,8 @@ class ExportRow:
         "session_number",
         "patient",
         "credited_zone",
+        "life",
+        "epoch",
     )
 
     def as_dict(self) -> dict[str, object]:
@@ -165,6 +224,8 @@ def iter_export_rows(session: Session, serial: str | None = None, chunk: int = 2
     query = (
         select(
             Device.serial,
+            Device.life,
+            Device.epoch,
             StampEvent.boot,
             StampEvent.seq,
             StampEvent.device_time_ms,
@@ -182,7 +243,7 @@ def iter_export_rows(session: Session, serial: str | None = None, chunk: int = 2
         .outerjoin(TreatmentSession, StampEvent.session_id == TreatmentSession.id)
         .outerjoin(Course, TreatmentSession.course_id == Course.id)
         .outerjoin(Patient, Course.patient_id == Patient.id)
-        .order_by(Device.serial, StampEvent.seq, StampEvent.boot)
+        .order_by(Device.serial, Device.life, StampEvent.seq, StampEvent.boot)
         .execution_options(yield_per=chunk)
     )
     if serial is not None:
@@ -202,4 +263,6 @@ def iter_export_rows(session: Session, serial: str | None = None, chunk: int = 2
             session_number=row.number,
             patient=row.code,
             credited_zone=row.credited_zone,
+            life=row.life,
+            epoch=row.epoch,
         )

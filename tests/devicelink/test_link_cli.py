@@ -188,7 +188,7 @@ def test_export_csv_has_a_header_and_the_truth_log_columns(sim: SimProcess, tmp_
 
 def test_an_incompatible_device_is_one_line_naming_both_ranges_and_exit_2(tmp_path: Path) -> None:
     link = tmp_path / "stamp"
-    sim = SimProcess("--pty", str(link), "--versions", "2-3", "--quiet")
+    sim = SimProcess("--pty", str(link), "--versions", "3-4", "--quiet")
     try:
         result = stampside("link", "record", str(link), "--db", f"sqlite:///{tmp_path / 'v.db'}", "--status-every", "0")
     finally:
@@ -196,6 +196,6 @@ def test_an_incompatible_device_is_one_line_naming_both_ranges_and_exit_2(tmp_pa
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if "Error" in line or "incompatible protocol" in line]
     assert errors == [
-        "Error: incompatible protocol versions: the device speaks v2–v3, this host speaks v1–v1; "
+        "Error: incompatible protocol versions: the device speaks v3–v4, this host speaks v1–v2; "
         "update the device firmware or Stampside so the ranges overlap"
     ]

@@ -16,6 +16,7 @@ from devicelink.session import LinkSession
 from devicelink.sink import CommitBatch, Cursor
 from devicelink.state import LinkState
 from firmware_protocol import (
+    SUPPORTED_VERSIONS,
     Ack,
     Arm,
     DeviceInfo,
@@ -60,7 +61,7 @@ async def test_handshake_over_a_pty_sends_a_lone_zero_then_hello_and_syncs_time(
         assert session.state is LinkState.CONNECTED
         assert device.raw_in[:1] == b"\x00"
         assert isinstance(device.received[0], Hello)
-        assert (device.received[0].min_version, device.received[0].max_version) == (1, 1)
+        assert (device.received[0].min_version, device.received[0].max_version) == SUPPORTED_VERSIONS
         assert any(isinstance(m, TimeSync) for m in device.received)
         assert session.last_time_sync is not None
         assert session.state_age >= 0
@@ -68,14 +69,14 @@ async def test_handshake_over_a_pty_sends_a_lone_zero_then_hello_and_syncs_time(
 
 
 async def test_an_incompatible_device_ends_the_session_with_both_ranges_and_no_retry_loop(tmp_path: Path) -> None:
-    device = ScriptedDevice(versions=(2, 3))
+    device = ScriptedDevice(versions=(3, 4))
     try:
         url = await device.serve_pty(tmp_path)
         session = LinkSession(SerialTransport(url), options=FAST)
         await session.start()
         with pytest.raises(IncompatibleVersion) as err:
             await session.wait_connected(5)
-        assert "v2–v3" in str(err.value) and "v1–v1" in str(err.value)
+        assert "v3–v4" in str(err.value) and "v1–v2" in str(err.value)
         await asyncio.sleep(0.3)
         assert session.state is LinkState.CLOSED
         assert len(device.sent_by_host(Hello)) == 1

@@ -127,14 +127,6 @@ def test_events_acknowledged_elsewhere_move_the_cursor() -> None:
     assert t.stats.jumps == 1
 
 
-def test_a_reset_device_is_followed_and_counted() -> None:
-    t = DeliveryTracker(acked_boot=5, acked_seq=500)
-    t.resume_sent(0.0)
-    t.on_resume_reply(ResumeReply(1, 1, 0), 0.0)
-    assert t.acked_seq == 0
-    assert t.stats.regressions == 1
-
-
 def test_abandoned_inflight_events_are_accepted_again() -> None:
     t = DeliveryTracker()
     assert t.accept(stamp(1), 0.0)

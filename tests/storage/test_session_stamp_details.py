@@ -8,8 +8,9 @@ from app.domain.treatment_protocol import default_protocol
 from app.storage import Database, DatabaseSink
 from app.storage.session_stamps import load_session_stamps
 from app.storage.sessions import attach_device, open_session
-from devicelink.sink import CommitBatch, ReceivedStamp
+from devicelink.sink import CommitBatch, ReceivedStamp, StampTags
 from firmware_protocol import DeviceInfo, Stamp
+from firmware_protocol.host_events import Ledger
 from tests.storage.conftest import T0, Seeded
 
 
@@ -22,14 +23,15 @@ def test_load_session_stamps_gives_only_the_sessions_stamps_in_device_order(clin
         )
         attach_device(s, opened.id, serial="SN-1", head_id=7, footprint_mm2=100, now=T0)
     wall = time.time()
-    sink.commit(CommitBatch("SN-1", [ReceivedStamp(Stamp(1, 1, 500, 60, 180, 0), wall, False)], (1, 1)))
-    sink.session_id = opened.id
+    ledger = Ledger("SN-1")
+    sink.commit(CommitBatch(ledger, [ReceivedStamp(Stamp(1, 1, 500, 60, 180, 0), wall, False)], (1, 1)))
+    tags = StampTags(opened.id, 1)
     sink.commit(
         CommitBatch(
-            "SN-1",
+            ledger,
             [
-                ReceivedStamp(Stamp(1, 3, 1500, 75, 180, 2), wall, False),
-                ReceivedStamp(Stamp(1, 2, 1000, 55, 180, 1), wall, True),
+                ReceivedStamp(Stamp(1, 3, 1500, 75, 180, 2), wall, False, tags),
+                ReceivedStamp(Stamp(1, 2, 1000, 55, 180, 1), wall, True, tags),
             ],
             (1, 3),
         )

@@ -1,4 +1,5 @@
-"""Stamps in a session: the sink tags them, zones are credited, heads keep their history, export shows it."""
+"""Stamps in a session: the sink stores each with the session and zone it arrived in, heads keep their
+history, export shows it."""
 
 from __future__ import annotations
 
@@ -22,22 +23,28 @@ from app.storage.courses import start_course
 from app.storage.heads import head_history, head_used_elsewhere
 from app.storage.patients import NewPatient, create_patient
 from app.storage.schema import DeviceHead, LinkEvent, StampEvent
-from app.storage.session_stamps import count_session_stamps, credit_stamps, load_credited_stamps
+from app.storage.session_stamps import count_session_stamps, load_credited_stamps
 from app.storage.sessions import SessionError, abandon_session, attach_device, finish_session, open_session
-from devicelink.sink import CommitBatch, LinkLogEntry, ReceivedStamp
+from devicelink.sink import NO_TAGS, CommitBatch, LinkLogEntry, ReceivedStamp, StampTags
 from firmware_protocol import DeviceInfo, Stamp
+from firmware_protocol.host_events import Ledger
 from tests.storage.conftest import T0, Seeded
 
 PROTOCOL = default_protocol()
 SERIAL = "SN-1"
+LEDGER = Ledger(SERIAL)
 
 
 def info(head_id: int = 7) -> DeviceInfo:
     return DeviceInfo(SERIAL, 2, 1, 0, 0, 1, 1, 1, 2000, head_id, 0, 100, 88, 1, 0)
 
 
-def received(seqs: range | list[int], zone: int = 0) -> list[ReceivedStamp]:
-    return [ReceivedStamp(Stamp(1, s, s * 7, 63, 180, zone), time.time(), False) for s in seqs]
+def received(seqs: range | list[int], zone: int = 0, tags: StampTags = NO_TAGS) -> list[ReceivedStamp]:
+    return [ReceivedStamp(Stamp(1, s, s * 7, 63, 180, zone), time.time(), False, tags) for s in seqs]
+
+
+def in_session(session_id: int | None, active: Zone | None = Zone.FRONTAL) -> StampTags:
+    return StampTags(session_id, int(active) if active is not None else None)
 
 
 def open_with_device(db: Database, course_id: int, practitioner_id: int, head_id: int = 7, days: int = 0) -> int:
@@ -56,16 +63,19 @@ def sink(clinic: Database) -> DatabaseSink:
     return sink
 
 
-def test_the_sink_tags_new_stamps_and_link_events_with_the_open_session(
+def test_the_sink_stores_each_stamp_and_link_event_with_the_session_it_arrived_in(
     clinic: Database, seeded: Seeded, sink: DatabaseSink
 ) -> None:
-    sink.commit(CommitBatch(SERIAL, received(range(1, 4)), (1, 3)))  # `link record`, no session
+    sink.commit(CommitBatch(LEDGER, received(range(1, 4)), (1, 3)))  # `link record`, no session
     session_id = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
-    sink.session_id = session_id
-    entry = LinkLogEntry(time.time(), "lost", "no answer")
-    sink.commit(CommitBatch(SERIAL, received(range(3, 7)), (1, 6), [entry]))  # 3 arrives again: keeps NULL
-    sink.session_id = None
-    sink.commit(CommitBatch(SERIAL, received([7]), (1, 7)))
+    entry = LinkLogEntry(time.time(), "lost", "no answer", in_session(session_id))
+    new = sink.commit(CommitBatch(LEDGER, received(range(3, 7), tags=in_session(session_id)), (1, 6), [entry]))
+    assert [(s.stamp.seq, s.session_id, s.credited_zone) for s in new] == [
+        (4, session_id, 1),
+        (5, session_id, 1),
+        (6, session_id, 1),
+    ]  # 3 arrived again: it keeps NULL and is not reported as new
+    sink.commit(CommitBatch(LEDGER, received([7]), (1, 7)))
     with clinic.Session.begin() as session:
         tagged = session.execute(select(StampEvent.seq, StampEvent.session_id).order_by(StampEvent.seq)).all()
         links = session.scalars(select(LinkEvent.session_id)).all()
@@ -74,44 +84,66 @@ def test_the_sink_tags_new_stamps_and_link_events_with_the_open_session(
     assert links == [session_id]
 
 
-def test_credited_zones_come_back_for_the_coverage_model_on_resume(
+def test_each_stamp_is_credited_where_it_was_made_in_the_same_insert(
     clinic: Database, seeded: Seeded, sink: DatabaseSink
 ) -> None:
     session_id = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
-    sink.session_id = session_id
-    sink.commit(CommitBatch(SERIAL, received(range(1, 4), zone=0) + received([4], zone=5), (1, 4)))
-    model = CoverageModel([Zone.FRONTAL, Zone.RIGHT_TEMPORAL], 2.0, 100)
-    model.set_active(Zone.FRONTAL)
-    credits = [model.add_stamp(1, seq, 0).stamp for seq in (1, 2)]
-    with clinic.Session.begin() as session:
-        credit_stamps(session, session_id, credits)
+    sink.commit(
+        CommitBatch(
+            LEDGER,
+            received([1, 2], zone=0, tags=in_session(session_id, Zone.FRONTAL))
+            + received([3], zone=0, tags=in_session(session_id, None))
+            + received([4], zone=5, tags=in_session(session_id, Zone.FRONTAL))
+            + received([5], zone=12, tags=in_session(session_id, Zone.FRONTAL)),
+            (1, 5),
+        )
+    )
     with clinic.Session.begin() as session:
         loaded = load_credited_stamps(session, session_id)
     assert loaded == [
-        CreditedStamp(1, 1, Zone.FRONTAL, 100),
+        CreditedStamp(1, 1, Zone.FRONTAL, 100),  # zone 0: the zone being stamped
         CreditedStamp(1, 2, Zone.FRONTAL, 100),
-        CreditedStamp(1, 3, None, 100),  # zone 0 and never credited: unassigned
-        CreditedStamp(1, 4, Zone.RIGHT_TEMPORAL, 100),  # the device's zone
+        CreditedStamp(1, 3, None, 100),  # zone 0 and no zone chosen: unassigned
+        CreditedStamp(1, 4, Zone.RIGHT_TEMPORAL, 100),  # the device's own zone wins
+        CreditedStamp(1, 5, None, 100),  # a reserved zone id: unassigned
     ]
     resumed = CoverageModel([Zone.FRONTAL, Zone.RIGHT_TEMPORAL], 2.0, 100)
     resumed.load(loaded)
     assert resumed.stamps_in(Zone.FRONTAL) == 2
 
 
-def test_stamps_outside_a_session_can_be_attached_but_never_moved_from_another(
+def test_a_stamp_already_stored_keeps_its_session_whatever_its_replay_says(
     clinic: Database, seeded: Seeded, sink: DatabaseSink
 ) -> None:
-    sink.commit(CommitBatch(SERIAL, received(range(1, 3)), (1, 2)))
     first = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
+    sink.commit(CommitBatch(LEDGER, received([1], zone=3, tags=in_session(first)), (1, 1)))
     with clinic.Session.begin() as session:
-        credit_stamps(session, first, [CreditedStamp(1, 1, Zone.VERTEX, 100), CreditedStamp(1, 99, Zone.VERTEX, 100)])
         abandon_session(session, first, now=T0 + timedelta(minutes=1))
     second = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
-    with pytest.raises(SessionError, match="belong to another session"), clinic.Session.begin() as session:
-        credit_stamps(session, second, [CreditedStamp(1, 1, Zone.FRONTAL, 100), CreditedStamp(1, 2, Zone.FRONTAL, 100)])
+    again = sink.commit(CommitBatch(LEDGER, received([1, 2], tags=in_session(second)), (1, 2)))
+    assert [s.stamp.seq for s in again] == [2]
     with clinic.Session.begin() as session:
         rows = session.execute(select(StampEvent.seq, StampEvent.session_id, StampEvent.credited_zone)).all()
-    assert sorted(rows) == [(1, first, int(Zone.VERTEX)), (2, None, None)]
+    assert sorted(rows) == [(1, first, int(Zone.VERTEX)), (2, second, int(Zone.FRONTAL))]
+
+
+def test_a_new_numbering_of_the_same_serial_keeps_its_stamps_apart(clinic: Database, sink: DatabaseSink) -> None:
+    sink.commit(CommitBatch(LEDGER, received(range(1, 4)), (1, 3)))
+    second = sink.start_life(info(), sink.open_device(info()), 0x5EED, "boot counter wiped")
+    assert (second.life, second.epoch, second.boot, second.seq) == (2, 0x5EED, 0, 0)
+    assert sink.open_device(info()) == second  # the current numbering from now on
+    new = sink.commit(CommitBatch(second, received(range(1, 3)), (1, 2)))
+    assert [s.stamp.seq for s in new] == [1, 2]  # same (boot, seq) as stored ones, yet new
+    with clinic.Session.begin() as session:
+        rows = [(r.life, r.epoch, r.seq) for r in iter_export_rows(session)]
+    assert rows == [(1, None, 1), (1, None, 2), (1, None, 3), (2, 0x5EED, 1), (2, 0x5EED, 2)]
+
+
+def test_an_unknown_epoch_is_bound_once(clinic: Database, sink: DatabaseSink) -> None:
+    first = sink.open_device(info())
+    sink.bind_epoch(first, 0xABCD)
+    sink.bind_epoch(first, 0x1234)  # already known: kept
+    assert sink.open_device(info()).epoch == 0xABCD
 
 
 def test_a_head_used_in_a_finished_session_is_used_elsewhere(
@@ -151,8 +183,7 @@ def test_a_false_start_without_stamps_does_not_use_the_head_but_one_with_stamps_
     stamped = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
     with clinic.Session.begin() as session:
         assert not head_used_elsewhere(session, serial=SERIAL, head_id=7, session_id=stamped)
-    sink.session_id = stamped
-    sink.commit(CommitBatch(SERIAL, received([1]), (1, 1)))
+    sink.commit(CommitBatch(LEDGER, received([1], tags=in_session(stamped)), (1, 1)))
     with clinic.Session.begin() as session:
         abandon_session(session, stamped, now=T0 + timedelta(minutes=20))
     third = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
@@ -170,12 +201,16 @@ def test_a_session_needs_a_connected_device(clinic: Database, seeded: Seeded) ->
 
 
 def _session_with_stamps(clinic: Database, seeded: Seeded, sink: DatabaseSink) -> int:
-    sink.commit(CommitBatch(SERIAL, received([1], zone=3), (1, 1)))  # recorded outside a session
+    sink.commit(CommitBatch(LEDGER, received([1], zone=3), (1, 1)))  # recorded outside a session
     session_id = open_with_device(clinic, seeded.course_id, seeded.practitioner_id)
-    sink.session_id = session_id
-    sink.commit(CommitBatch(SERIAL, received([2], zone=0) + received([3], zone=4), (1, 3)))
-    with clinic.Session.begin() as session:
-        credit_stamps(session, session_id, [CreditedStamp(1, 2, Zone.FRONTAL, 100)])
+    sink.commit(
+        CommitBatch(
+            LEDGER,
+            received([2], zone=0, tags=in_session(session_id))
+            + received([3], zone=12, tags=in_session(session_id)),
+            (1, 3),
+        )
+    )
     return session_id
 
 
@@ -189,7 +224,7 @@ def test_export_rows_carry_session_patient_and_credited_zone_and_keep_the_device
     assert got == [
         (1, 3, None, None, None, None),
         (2, 0, session_id, 1, "P-0042", 1),
-        (3, 4, session_id, 1, "P-0042", None),
+        (3, 12, session_id, 1, "P-0042", None),
     ]
 
 
@@ -215,6 +250,8 @@ def test_stampside_export_has_the_old_columns_first_then_the_session_ones(
         "session_number",
         "patient",
         "credited_zone",
+        "life",
+        "epoch",
     ]
     table = list(reader)
     assert (table[0]["session"], table[0]["patient"], table[0]["credited_zone"]) == ("", "", "")
@@ -234,13 +271,15 @@ def test_stampside_export_has_the_old_columns_first_then_the_session_ones(
         "device_time_ms": 21,
         "force": 6.3,
         "contact_ms": 180,
-        "zone": 4,
+        "zone": 12,
         "received_at": "-",
         "replay": False,
         "session": session_id,
         "session_number": 1,
         "patient": "P-0042",
         "credited_zone": None,
+        "life": 1,
+        "epoch": None,
     }
 
 
@@ -249,7 +288,6 @@ def test_another_patients_session_gets_its_own_code(clinic: Database, seeded: Se
         other = create_patient(session, NewPatient.parse("P-0099"), now=T0)
         course = start_course(session, other.id, now=T0)
     session_id = open_with_device(clinic, course, seeded.practitioner_id)
-    sink.session_id = session_id
-    sink.commit(CommitBatch(SERIAL, received([1]), (1, 1)))
+    sink.commit(CommitBatch(LEDGER, received([1], tags=in_session(session_id)), (1, 1)))
     with clinic.Session.begin() as session:
         assert [row.patient for row in iter_export_rows(session)] == ["P-0099"]

@@ -29,6 +29,7 @@ from app.storage.migrate import current_revision, head_revision
 from app.storage.schema import Device, LinkEvent, StampEvent
 from devicelink.sink import CommitBatch, LinkLogEntry, ReceivedStamp
 from firmware_protocol import DeviceInfo, Stamp
+from firmware_protocol.host_events import Ledger
 
 
 def info(serial: str = "SN-1", boot: int = 1, last_seq: int = 0) -> DeviceInfo:
@@ -148,7 +149,7 @@ def test_a_locked_database_gets_a_clear_message_not_a_traceback(db: Database, mo
     blocker.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(StorageError, match="locked by another program"):
-            DatabaseSink(locked).commit(CommitBatch("SN-1", received(range(1, 4)), (1, 3)))
+            DatabaseSink(locked).commit(CommitBatch(Ledger("SN-1"), received(range(1, 4)), (1, 3)))
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
@@ -160,7 +161,7 @@ def test_a_locked_database_gets_a_clear_message_not_a_traceback(db: Database, mo
 
 def test_a_new_device_starts_with_an_empty_cursor_and_keeps_its_identity(db: Database) -> None:
     sink = DatabaseSink(db)
-    assert sink.open_device(info(boot=3)) == (0, 0)
+    assert sink.open_device(info(boot=3)) == Ledger("SN-1", 1, 0, 0, 0)
     with db.Session.begin() as session:
         device = session.scalars(select(Device)).one()
         assert (device.serial, device.last_boot, device.needle_um, device.firmware) == ("SN-1", 3, 2000, "1.0.0")
@@ -169,10 +170,11 @@ def test_a_new_device_starts_with_an_empty_cursor_and_keeps_its_identity(db: Dat
 def test_stamps_are_stored_once_whatever_arrives_twice(db: Database) -> None:
     sink = DatabaseSink(db)
     sink.open_device(info())
-    assert sink.commit(CommitBatch("SN-1", received(range(1, 101)), (1, 100))) == 100
-    assert sink.commit(CommitBatch("SN-1", received(range(50, 151), replay=True), (1, 150))) == 50
+    assert len(sink.commit(CommitBatch(Ledger("SN-1"), received(range(1, 101)), (1, 100)))) == 100
+    again = sink.commit(CommitBatch(Ledger("SN-1"), received(range(50, 151), replay=True), (1, 150)))
+    assert [s.stamp.seq for s in again] == list(range(101, 151))
     doubled = received([200, 200, 201])
-    assert sink.commit(CommitBatch("SN-1", doubled, None)) == 2
+    assert [s.stamp.seq for s in sink.commit(CommitBatch(Ledger("SN-1"), doubled, None))] == [200, 201]
     assert count(db) == 152
 
 
@@ -180,15 +182,15 @@ def test_the_same_seq_of_another_device_is_another_stamp(db: Database) -> None:
     sink = DatabaseSink(db)
     sink.open_device(info("SN-1"))
     sink.open_device(info("SN-2"))
-    sink.commit(CommitBatch("SN-1", received(range(1, 6)), (1, 5)))
-    assert sink.commit(CommitBatch("SN-2", received(range(1, 6)), (1, 5))) == 5
+    sink.commit(CommitBatch(Ledger("SN-1"), received(range(1, 6)), (1, 5)))
+    assert len(sink.commit(CommitBatch(Ledger("SN-2"), received(range(1, 6)), (1, 5)))) == 5
     assert count(db) == 10
 
 
 def test_the_unique_constraint_is_the_safety_net(db: Database) -> None:
     sink = DatabaseSink(db)
     sink.open_device(info())
-    sink.commit(CommitBatch("SN-1", received([1]), (1, 1)))
+    sink.commit(CommitBatch(Ledger("SN-1"), received([1]), (1, 1)))
     with pytest.raises(IntegrityError), db.Session.begin() as session:
         device_id = session.scalar(select(Device.id))
         row = {"device_id": device_id, "boot": 1, "seq": 1, "device_time_ms": 0, "force_dn": 1}
@@ -201,25 +203,25 @@ def test_the_cursor_is_stored_in_the_same_transaction_as_the_stamps(
 ) -> None:
     sink = DatabaseSink(db)
     sink.open_device(info())
-    sink.commit(CommitBatch("SN-1", received(range(1, 11)), (1, 10)))
-    assert sink.open_device(info()) == (1, 10)
+    sink.commit(CommitBatch(Ledger("SN-1"), received(range(1, 11)), (1, 10)))
+    assert (sink.open_device(info()).boot, sink.open_device(info()).seq) == (1, 10)
 
     def broken_set_cursor(*args: object) -> None:
         raise StorageError("disk pulled out")
 
     monkeypatch.setattr(sink_module, "set_cursor", broken_set_cursor)
     with pytest.raises(StorageError):
-        sink.commit(CommitBatch("SN-1", received(range(11, 21)), (1, 20)))
+        sink.commit(CommitBatch(Ledger("SN-1"), received(range(11, 21)), (1, 20)))
     # Neither the stamps nor the cursor of the failed batch were kept.
     assert count(db) == 10
     monkeypatch.undo()
-    assert sink.open_device(info()) == (1, 10)
+    assert (sink.open_device(info()).boot, sink.open_device(info()).seq) == (1, 10)
 
 
 def test_link_events_are_kept_with_the_device(db: Database) -> None:
     sink = DatabaseSink(db)
     sink.open_device(info())
-    sink.commit(CommitBatch("SN-1", (), None, [LinkLogEntry(time.time(), "connected", "SN-1 fw 1.0.0")]))
+    sink.commit(CommitBatch(Ledger("SN-1"), (), None, [LinkLogEntry(time.time(), "connected", "SN-1 fw 1.0.0")]))
     sink.commit(CommitBatch(None, (), None, [LinkLogEntry(time.time(), "lost", "no device")]))
     with db.Session.begin() as session:
         kinds = session.execute(select(LinkEvent.kind, LinkEvent.device_id).order_by(LinkEvent.id)).all()
@@ -231,8 +233,8 @@ def test_export_rows_are_ordered_by_device_then_seq_with_force_in_newtons(db: Da
     sink = DatabaseSink(db)
     sink.open_device(info("SN-B"))
     sink.open_device(info("SN-A"))
-    sink.commit(CommitBatch("SN-B", received([2, 1]), (1, 2)))
-    sink.commit(CommitBatch("SN-A", received([3, 1, 2]), (1, 3)))
+    sink.commit(CommitBatch(Ledger("SN-B"), received([2, 1]), (1, 2)))
+    sink.commit(CommitBatch(Ledger("SN-A"), received([3, 1, 2]), (1, 3)))
     with db.Session.begin() as session:
         rows = list(iter_export_rows(session))
     assert [(r.device_serial, r.seq) for r in rows] == [("SN-A", 1), ("SN-A", 2), ("SN-A", 3), ("SN-B", 1), ("SN-B", 2)]
@@ -243,7 +245,7 @@ def test_export_rows_are_ordered_by_device_then_seq_with_force_in_newtons(db: Da
 def test_received_at_comes_back_timezone_aware(db: Database) -> None:
     sink = DatabaseSink(db)
     sink.open_device(info())
-    sink.commit(CommitBatch("SN-1", received([1]), (1, 1)))
+    sink.commit(CommitBatch(Ledger("SN-1"), received([1]), (1, 1)))
     with db.Session.begin() as session:
         stamp = session.scalars(select(StampEvent)).one()
         assert stamp.received_at.tzinfo is not None

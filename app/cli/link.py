@@ -14,21 +14,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
-import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TextIO
 
 import click
 
 from app.cli.errors import CliError
-from app.cli.options import db_option
-from app.storage import DatabaseSink, StorageError, open_database
+from app.cli.link_common import (
+    URL_HELP,
+    hci_option,
+    link_options,
+    link_timeout_option,
+    make_transport,
+    open_sink,
+    quiet_stdout,
+    raise_session_error,
+    run,
+    setup_logging,
+    url_argument,
+    verbose_option,
+    wait_for_stop,
+)
+from app.cli.link_faults import DeviceConditions
+from app.cli.link_record import record_command, status_line
 from devicelink.capture import CaptureError, CaptureMarker, CaptureWriter, CapturingTransport, replay_capture
-from devicelink.errors import CommandRefused, CommandTimeout, HandshakeFailed, LinkError
+from devicelink.errors import CommandRefused, CommandTimeout, LinkError
 from devicelink.events import FrameRecord, StateChange
 from devicelink.frame_text import (
     clock,
@@ -39,107 +52,9 @@ from devicelink.frame_text import (
     state_change_dict,
 )
 from devicelink.session import LinkOptions, LinkSession
-from devicelink.sink import StampSink
-from devicelink.state import LinkState
-from devicelink.transport import Transport, TransportOpenError
-from devicelink.urls import transport_for_url
-from firmware_protocol import Frame, Heartbeat, IncompatibleVersion, Message, Stamp
+from firmware_protocol import Frame, Heartbeat, Message, Stamp
 
-T = TypeVar("T")
-
-URL_HELP = "device path, pty path, socket://HOST:PORT, loop://, ble, ble:NAME or ble:ADDRESS"
-
-
-# == plumbing ================================================================================
-
-
-def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
-def _run(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
-    """Run ``main(stop)`` in an event loop; Ctrl-C and SIGTERM set ``stop`` for a clean exit.
-
-    User errors become :class:`CliError` (one line, exit code 2).
-    """
-
-    async def runner() -> T:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
-        try:
-            return await main(stop)
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.remove_signal_handler(sig)
-
-    try:
-        return asyncio.run(runner())
-    except (TransportOpenError, StorageError, IncompatibleVersion, HandshakeFailed, CaptureError) as exc:
-        raise CliError(str(exc)) from None
-    except BrokenPipeError:
-        # The reader of our output went away (| head): not an error of ours.
-        with contextlib.suppress(OSError):
-            sys.stdout = open("/dev/null", "w")  # noqa: SIM115 - keep interpreter shutdown quiet
-        raise SystemExit(0) from None
-
-
-def _open_sink(db_url: str | None) -> DatabaseSink:
-    try:
-        return DatabaseSink(open_database(db_url))
-    except StorageError as exc:
-        raise CliError(str(exc)) from None
-
-
-def _transport(url: str, hci: str | None) -> Transport:
-    """The transport for URL; a malformed BLE URL is a user error."""
-    try:
-        return transport_for_url(url, hci=hci)
-    except TransportOpenError as exc:
-        raise CliError(str(exc)) from None
-
-
-def _options(link_timeout: float) -> LinkOptions:
-    if link_timeout <= 0:
-        raise CliError("--link-timeout must be more than 0 seconds")
-    return LinkOptions(link_timeout=link_timeout)
-
-
-async def _event_set(event: asyncio.Event) -> None:
-    await event.wait()
-
-
-async def _wait_for_stop(
-    stop: asyncio.Event, session: LinkSession, duration: float | None, output: asyncio.Future[None] | None = None
-) -> None:
-    """Until Ctrl-C/SIGTERM, ``duration`` seconds, the session ends, or ``output`` (the
-    printing task) ends, e.g. because the reader of a pipe went away."""
-    tasks: list[asyncio.Future[None]] = [
-        asyncio.ensure_future(_event_set(stop)),
-        asyncio.ensure_future(session.wait_closed()),
-    ]
-    try:
-        await asyncio.wait(
-            [*tasks, *([output] if output else [])], timeout=duration, return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-
-def _raise_session_error(session: LinkSession) -> None:
-    if session.error is not None:
-        if isinstance(session.error, IncompatibleVersion | HandshakeFailed):
-            raise session.error
-        raise click.ClickException(f"the link session failed: {session.error}")
+__all__ = ["URL_HELP", "link_group", "monitor_command"]
 
 
 class _Printer:
@@ -182,13 +97,15 @@ class _Printer:
         self.out.flush()
 
 
-async def _pump_frames(session: LinkSession, printer: _Printer) -> None:
+async def _pump_frames(session: LinkSession, printer: _Printer, conditions: DeviceConditions | None = None) -> None:
     frames = session.subscribe_frames()
     states = session.subscribe_states()
 
     async def frames_loop() -> None:
         async for record in frames:
             printer.frame(record)
+            if conditions is not None:
+                conditions.on_frame(record)  # for the closing status line; the frames say it already
             if not frames.pending():
                 printer.flush()
 
@@ -221,23 +138,7 @@ def link_group() -> None:
     """
 
 
-url_argument = click.argument("url", metavar="URL")
-link_timeout_option = click.option(
-    "--link-timeout",
-    type=float,
-    default=2.0,
-    show_default=True,
-    metavar="S",
-    help="Declare the link lost after S seconds without a valid frame, then reconnect.",
-)
-verbose_option = click.option("-v", "--verbose", count=True, help="Log the session's steps on stderr (-vv: more).")
-hci_option = click.option(
-    "--hci",
-    metavar="SPEC",
-    envvar="STAMPSIDE_BLE_HCI",
-    help="BLE URLs only: use bumble's host stack on this HCI transport (tcp-client:HOST:PORT for the "
-    "simulator's virtual link, usb:0 for a dongle) instead of the OS Bluetooth. Env: STAMPSIDE_BLE_HCI.",
-)
+link_group.add_command(record_command)
 
 
 # == monitor =================================================================================
@@ -284,29 +185,30 @@ def monitor_command(
     the device forget stamps nobody stored) and it shows live stamps, not the device's
     buffer. With --db it stores and acknowledges every stamp, exactly once.
     """
-    _setup_logging(verbose)
-    options = _options(link_timeout)
-    sink: StampSink | None = _open_sink(db_url) if (db_url or store) else None
+    setup_logging(verbose)
+    options = link_options(link_timeout)
+    sink = open_sink(db_url) if (db_url or store) else None
+    conditions = DeviceConditions(arming=arm)
     printer = _Printer(sys.stdout, as_json=as_json, with_hex=with_hex, hide_heartbeats=hide_heartbeats)
     if sink is None:
         click.echo("monitor: watching only; stamps are not stored or acknowledged (use --db to store)", err=True)
 
     async def main(stop: asyncio.Event) -> None:
-        session = LinkSession(_transport(url, hci), sink=sink, arm=arm, options=options)
-        pump = asyncio.ensure_future(_pump_frames(session, printer))
+        session = LinkSession(make_transport(url, hci), sink=sink, arm=arm, options=options)
+        pump = asyncio.ensure_future(_pump_frames(session, printer, conditions))
         try:
             await session.start()
-            await _wait_for_stop(stop, session, duration, pump)
+            await wait_for_stop(stop, session, duration, pump)
         finally:
             await session.close()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
             printer.flush()
             if not as_json and session.device is not None:
-                click.echo(_status_line(session, "monitor"), err=True)
-        _raise_session_error(session)
+                click.echo(status_line(session, "monitor", conditions), err=True)
+        raise_session_error(session)
 
-    _run(main)
+    run(main)
 
 
 # == send ====================================================================================
@@ -354,14 +256,14 @@ def send_command(
                    drops them from its buffer!), then prints the reply and the replayed
                    stamps. "resume 0 0" acknowledges nothing: it lists the whole buffer.
     """
-    _setup_logging(verbose)
+    setup_logging(verbose)
     expected_args = 2 if command == "resume" else 0
     if len(args) != expected_args:
         need = "BOOT SEQ" if expected_args else "no arguments"
         raise CliError(f"{command} takes {need}")
 
     async def main(stop: asyncio.Event) -> None:
-        session = LinkSession(_transport(url, hci), options=LinkOptions(link_timeout=max(2.0, timeout)))
+        session = LinkSession(make_transport(url, hci), options=LinkOptions(link_timeout=max(2.0, timeout)))
         await session.start()
         try:
             try:
@@ -381,7 +283,7 @@ def send_command(
         finally:
             await session.close()
 
-    _run(main)
+    run(main)
 
 
 async def _send(session: LinkSession, command: str, args: tuple[int, ...], as_json: bool, info_reply: Message) -> None:
@@ -451,16 +353,16 @@ def capture_command(
     acknowledges nothing. Stop with Ctrl-C or --duration; read it back with
     'stampside link replay FILE'.
     """
-    _setup_logging(verbose)
-    options = _options(link_timeout)
+    setup_logging(verbose)
+    options = link_options(link_timeout)
 
     async def main(stop: asyncio.Event) -> None:
         writer = CaptureWriter(file, url)
-        session = LinkSession(CapturingTransport(_transport(url, hci), writer), arm=arm, options=options)
+        session = LinkSession(CapturingTransport(make_transport(url, hci), writer), arm=arm, options=options)
         try:
             await session.start()
             click.echo(f"capturing {url} to {file}; Ctrl-C to stop", err=True)
-            await _wait_for_stop(stop, session, duration)
+            await wait_for_stop(stop, session, duration)
         finally:
             await session.close()
             writer.close()
@@ -470,9 +372,9 @@ def capture_command(
             f"{stats.frames_rx} frames in, {stats.bad_total} bad) to {file}",
             err=True,
         )
-        _raise_session_error(session)
+        raise_session_error(session)
 
-    _run(main)
+    run(main)
 
 
 @link_group.command("replay")
@@ -493,94 +395,8 @@ def replay_command(file: Path, as_json: bool, with_hex: bool, hide_heartbeats: b
     except CaptureError as exc:
         raise CliError(str(exc)) from None
     except BrokenPipeError:
-        with contextlib.suppress(OSError):
-            sys.stdout = open("/dev/null", "w")  # noqa: SIM115
+        quiet_stdout()
         raise SystemExit(0) from None
-
-
-# == record ==================================================================================
-
-
-def _status_line(session: LinkSession, who_am_i: str = "record") -> str:
-    stats = session.stats()
-    device = session.device
-    who = f"{device.serial} boot {device.boot}" if device else "no device yet"
-    rtt = f"{stats.rtt.mean * 1000:.1f} ms" if stats.rtt.mean is not None else "-"
-    line = (
-        f"{who_am_i}: {session.state.value} {session.state_age:.1f}s | {who} | new {stats.stored} "
-        f"acked {stats.acked_boot}:{stats.acked_seq} | dup {stats.duplicates} replayed {stats.replayed} "
-        f"resumes {stats.resumes} | bad frames {stats.bad_total} resyncs {stats.resyncs} | "
-        f"reconnects {max(0, stats.connects - 1)} | rtt {rtt}"
-    )
-    if session.storage_error is not None:
-        line += f" | STORAGE ERROR (retrying): {session.storage_error}"
-    return line
-
-
-@link_group.command("record")
-@url_argument
-@db_option
-@click.option(
-    "--idle-exit",
-    type=float,
-    metavar="SECONDS",
-    help="Exit 0 once no new stamp came for SECONDS and the device is connected with everything "
-    "stored and acknowledged.",
-)
-@click.option("--no-arm", is_flag=True, help="Do not arm the device; record what it sends.")
-@click.option(
-    "--status-every", type=float, default=5.0, show_default=True, metavar="S", help="Status line on stderr (0: none)."
-)
-@link_timeout_option
-@hci_option
-@verbose_option
-def record_command(
-    url: str,
-    db_url: str | None,
-    idle_exit: float | None,
-    no_arm: bool,
-    status_every: float,
-    link_timeout: float,
-    hci: str | None,
-    verbose: int,
-) -> None:
-    """Headless collector: connect, arm, store every stamp exactly once, acknowledge, reconnect.
-
-    Runs until Ctrl-C/SIGTERM (then stores and acknowledges what is in flight) or, with
-    --idle-exit, until the device has been quiet that long with nothing left to store.
-    """
-    _setup_logging(verbose)
-    options = _options(link_timeout)
-    sink = _open_sink(db_url)
-    click.echo(f"record: storing into {sink.database.description}", err=True)
-
-    async def main(stop: asyncio.Event) -> bool:
-        session = LinkSession(_transport(url, hci), sink=sink, arm=not no_arm, options=options)
-        started = time.monotonic()
-        idle_done = False
-        await session.start()
-        try:
-            next_status = started + status_every if status_every > 0 else float("inf")
-            while not stop.is_set() and session.state is not LinkState.CLOSED:
-                now = time.monotonic()
-                if idle_exit is not None:
-                    last = session.last_stamp_at or started
-                    if now - last >= idle_exit and session.settled:
-                        idle_done = True
-                        break
-                if now >= next_status:
-                    click.echo(_status_line(session), err=True)
-                    next_status = now + status_every
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 0.1)
-        finally:
-            await session.close()
-        click.echo(_status_line(session), err=True)
-        _raise_session_error(session)
-        return idle_done
-
-    if _run(main) and idle_exit is not None:
-        click.echo(f"record: idle for {idle_exit:g} s with everything stored and acknowledged; done", err=True)
 
 
 # == scan ====================================================================================
@@ -596,7 +412,7 @@ def scan_command(timeout: float, as_json: bool, hci: str | None, verbose: int) -
 
     Connect to one with 'stampside link record ble:NAME' (or ble:ADDRESS).
     """
-    _setup_logging(verbose)
+    setup_logging(verbose)
     if timeout <= 0:
         raise CliError("--timeout must be more than 0 seconds")
     from devicelink.ble_transport import scan
@@ -627,4 +443,4 @@ def scan_command(timeout: float, as_json: bool, hci: str | None, verbose: int) -
         for stamp in found:
             click.echo(f"{stamp.name:<10} {stamp.address:<38} {stamp.rssi} dBm")
 
-    _run(main)
+    run(main)

@@ -38,6 +38,7 @@ from app.cli.link_common import (
     verbose_option,
     wait_for_stop,
 )
+from app.cli.link_events import events_command
 from app.cli.link_faults import DeviceConditions
 from app.cli.link_record import record_command, status_line
 from devicelink.capture import CaptureError, CaptureMarker, CaptureWriter, CapturingTransport, replay_capture
@@ -126,7 +127,7 @@ async def _pump_frames(session: LinkSession, printer: _Printer, conditions: Devi
 
 @click.group()
 def link_group() -> None:
-    """Talk to a device link: monitor, send commands, capture, replay, record.
+    """Talk to a device link: monitor, send commands, capture, replay, record; list stored link events.
 
     \b
     URL is a device path (/dev/ttyACM0), a pty path (stampside sim --pty PATH),
@@ -139,6 +140,7 @@ def link_group() -> None:
 
 
 link_group.add_command(record_command)
+link_group.add_command(events_command)
 
 
 # == monitor =================================================================================

@@ -34,6 +34,29 @@ def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    quiet_session_warnings("incompatible")  # raised as the command's one Error: line
+
+
+class _SaidElsewhere(logging.Filter):
+    """Drops the link session's warnings of these link-log kinds ("fault: BUFFER_FULL detail=12")."""
+
+    def __init__(self, kinds: frozenset[str]) -> None:
+        super().__init__()
+        self.kinds = kinds
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage().partition(":")[0] not in self.kinds
+
+
+def quiet_session_warnings(*kinds: str) -> None:
+    """Leave out the session's warnings of these kinds: the command says them itself, once.
+
+    Replaces what an earlier call left out (commands may run one after another in a process).
+    """
+    logger = logging.getLogger("devicelink.session")
+    for old in [f for f in logger.filters if isinstance(f, _SaidElsewhere)]:
+        logger.removeFilter(old)
+    logger.addFilter(_SaidElsewhere(frozenset(kinds)))
 
 
 def run(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:

@@ -23,7 +23,7 @@ from app.storage.errors import explain
 from app.storage.link_events import (
     KNOWN_KINDS,
     LinkEventRow,
-    device_id,
+    has_device,
     iter_link_events,
     known_serials,
     stored_kinds,
@@ -102,6 +102,8 @@ TABLE_HEADER = f"{'TIME (local)':<23}  {'DEVICE':<12}  {'KIND':<12}  {'SESSION':
 def format_row(row: LinkEventRow) -> str:
     """One table line: local time, device, kind, treatment session, detail."""
     device = row.device_serial or "-"
+    if row.device_life is not None and row.device_life > 1:
+        device += f" (life {row.device_life})"
     return f"{_local_time(row.at):<23}  {device:<12}  {row.kind:<12}  {_session_text(row):<7}  {row.detail}".rstrip()
 
 
@@ -122,7 +124,7 @@ def _write(rows: Iterable[LinkEventRow], out: TextIO, as_json: bool) -> int:
 def _check_filters(database: Database, serial: str | None, kinds: set[str]) -> None:
     """An unknown serial or kind is a typo: say which ones there are."""
     with database.Session.begin() as session:
-        if serial is not None and device_id(session, serial) is None:
+        if serial is not None and not has_device(session, serial):
             serials = known_serials(session)
             known = ", ".join(serials[:20]) + (f" and {len(serials) - 20} more" if len(serials) > 20 else "")
             raise CliError(
@@ -164,16 +166,18 @@ def events_command(
 ) -> None:
     """List the stored link events, oldest first (newest last).
 
-    What happened to each link: connected, lost, reboot, resync, jump, regression,
-    incompatible, and the device's faults (kind fault: BUFFER_FULL, LOW_BATTERY,
-    BATTERY_EMPTY, SENSOR, UNEXPECTED_REBOOT, with their detail), recorded by
-    'link record', 'link monitor --db' and the chairside app.
+    What happened to each link: connected, lost, reboot, resync, jump,
+    new-numbering, arm-refused, incompatible, handshake, and the device's faults
+    (kind fault: BUFFER_FULL, LOW_BATTERY, BATTERY_EMPTY, SENSOR, UNEXPECTED_REBOOT,
+    with their detail), recorded by 'link record', 'link monitor --db' and the
+    chairside app.
 
     \b
     The table shows the local time, the device serial (- when it was stored
     without one: logged before the link knew its device), the kind, the treatment
     session (id, patient and number; - outside one) and the detail. --json writes
-    one object per line: at (UTC, ISO 8601), device_serial, kind, detail, session,
+    one object per line: at (UTC, ISO 8601), device_serial, device_life (the
+    device's numbering: 2 and up after it restarted it), kind, detail, session,
     session_number, patient.
 
     \b

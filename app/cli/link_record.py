@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 
 import click
@@ -15,6 +14,7 @@ from app.cli.link_common import (
     link_timeout_option,
     make_transport,
     open_sink,
+    quiet_session_warnings,
     raise_session_error,
     run,
     setup_logging,
@@ -48,19 +48,6 @@ def status_line(
     if session.storage_error is not None:
         line += f" | STORAGE ERROR (retrying): {session.storage_error}"
     return line
-
-
-class _RefusedArmSaidElsewhere(logging.Filter):
-    """The session's warning "the device refused ARM: REFUSED": record says it better, once."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("the device refused ARM")
-
-
-def _quiet_refused_arm_warning() -> None:
-    logger = logging.getLogger("devicelink.session")
-    if not any(isinstance(f, _RefusedArmSaidElsewhere) for f in logger.filters):
-        logger.addFilter(_RefusedArmSaidElsewhere())
 
 
 def _say(line: str) -> None:
@@ -108,7 +95,7 @@ def record_command(
     "counting again" when it is over). Stored faults: 'stampside link events --kind fault'.
     """
     setup_logging(verbose)
-    _quiet_refused_arm_warning()
+    quiet_session_warnings("incompatible", "fault", "arm-refused")  # the fault lines say these
     options = link_options(link_timeout)
     sink = open_sink(db_url)
     click.echo(f"record: storing into {sink.database.description}", err=True)

@@ -11,14 +11,14 @@ from app.domain.treatment_protocol import default_protocol
 from app.storage import Database
 from app.storage.link_events import (
     LinkEventRow,
-    device_id,
+    has_device,
     iter_link_events,
     known_serials,
     stored_kinds,
 )
 from app.storage.schema import LinkEvent
 from app.storage.sessions import open_session
-from app.storage.stamps import register_device
+from app.storage.stamps import register_device, start_numbering
 from firmware_protocol import DeviceInfo
 from tests.storage.conftest import T0, Seeded
 
@@ -120,8 +120,8 @@ def test_devices_and_kinds_known_to_the_database(log: Database) -> None:
     with log.Session.begin() as session:
         assert known_serials(session) == ["SS-000001", "SS-000002"]
         assert stored_kinds(session) == ["connected", "fault", "lost", "reboot"]
-        assert device_id(session, "SS-000002") is not None
-        assert device_id(session, "SS-000009") is None
+        assert has_device(session, "SS-000002")
+        assert not has_device(session, "SS-000009")
 
 
 def test_an_event_in_a_treatment_session_names_the_session_its_number_and_the_patient(
@@ -131,7 +131,7 @@ def test_an_event_in_a_treatment_session_names_the_session_its_number_and_the_pa
         opened = open_session(
             session, seeded.course_id, protocol=default_protocol(), practitioner_id=seeded.practitioner_id, now=T0
         )
-        one = device_id(session, "SS-000001")
+        one = register_device(session, info("SS-000001"), T0).id
         session.add(LinkEvent(device_id=one, at=at(50), kind="lost", detail="cable", session_id=opened.id))
     last = rows(log)[-1]
     assert (last.session, last.session_number, last.patient) == (opened.id, 1, "P-0042")
@@ -144,9 +144,25 @@ def test_as_dict_is_json_with_utc_times_in_milliseconds() -> None:
     assert json.loads(json.dumps(row.as_dict())) == {
         "at": "2026-11-02T09:30:01.234Z",
         "device_serial": "SS-000001",
+        "device_life": None,
         "kind": "fault",
         "detail": "SENSOR detail=9",
         "session": None,
         "session_number": None,
         "patient": None,
     }
+
+
+def test_a_device_that_restarted_its_numbering_keeps_one_serial_with_each_life_named(log: Database) -> None:
+    with log.Session.begin() as session:
+        second = start_numbering(session, info("SS-000001"), 0, "boot counter went back", T0).id
+        session.add(LinkEvent(device_id=second, at=at(70), kind="new-numbering", detail="boot counter went back"))
+        assert known_serials(session) == ["SS-000001", "SS-000002"]
+    found = rows(log, serial="SS-000001", unattributed=False)
+    assert [(row.device_life, row.kind) for row in found] == [
+        (1, "connected"),
+        (1, "fault"),
+        (1, "lost"),
+        (2, "new-numbering"),
+    ]
+    assert {row.device_serial for row in found} == {"SS-000001"}

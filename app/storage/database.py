@@ -8,6 +8,8 @@ SQLAlchemy, so the same code runs on PostgreSQL.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,14 +41,41 @@ class Database:
 
 
 def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
+    """Every new SQLite connection: busy timeout, WAL, ``synchronous=FULL``, foreign keys.
+
+    These run before any transaction, as they must (``journal_mode`` cannot change inside
+    one and ``foreign_keys`` is ignored there); the busy timeout comes first so that the
+    others wait for a busy database. pysqlite's transaction handling is left as it is for
+    the app's transactions; only a migration switches it off, for its own connection, for
+    its length (:mod:`app.storage.migrate`).
+    """
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode = WAL``, tried again while another connection is switching.
+
+    Two processes opening a brand-new file at once both find it in rollback-journal mode and
+    both try to switch; each holds a read lock and wants the write lock, so SQLite answers
+    one of them "database is locked" at once, without the busy timeout (waiting would
+    deadlock). A moment later the other one has switched and the pragma succeeds.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.01)
 
 
 def open_database(url: str | None = None, *, migrate: bool = True) -> Database:

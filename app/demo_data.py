@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -53,12 +53,12 @@ from app.storage.photos import default_photo_root, register_photo
 from app.storage.practitioners import add_practitioner, list_practitioners
 from app.storage.schedule import ConfirmationNeeded, open_scheduled_session
 from app.storage.screening import save_screening
-from app.storage.session_stamps import credit_stamps
 from app.storage.sessions import ZoneSetting, attach_device, finish_session
 from app.storage.sink import DatabaseSink
 from app.storage.step_records import save_step_record
-from devicelink.sink import CommitBatch, LinkLogEntry, ReceivedStamp
+from devicelink.sink import CommitBatch, LinkLogEntry, ReceivedStamp, StampTags
 from firmware_protocol import DeviceInfo, Stamp
+from firmware_protocol.host_events import Ledger
 
 #: The demo patients: code, name, year of birth, Norwood grade, sessions done.
 DEMO_PATIENTS: tuple[tuple[str, str, int, str, int], ...] = (
@@ -385,7 +385,7 @@ def _session(
     # Now and then the battery is low at the checks: the practitioner overrides it with a reason.
     battery = rng.randint(18, 24) if rng.random() < 0.1 else rng.randint(30, 100)
     info = _device_info(head_id, battery, seqs.seq)
-    sink.open_device(info)
+    ledger = sink.open_device(info)
     with database.Session.begin() as session:
         try:
             view = open_scheduled_session(
@@ -411,8 +411,8 @@ def _session(
             )
         attach_device(session, view.id, serial=DEMO_SERIAL, head_id=head_id, footprint_mm2=FOOTPRINT_MM2, now=clock())
     session_id = view.id
-    sink.session_id = session_id
-    sink.commit(CommitBatch(DEMO_SERIAL, (), None, [LinkLogEntry(clock().timestamp(), "connected", "demo stamp")]))
+    connected = LinkLogEntry(clock().timestamp(), "connected", "demo stamp", StampTags(session_id))
+    sink.commit(CommitBatch(ledger, (), None, [connected]))
     flow = SessionFlow(protocol, clock)
     stamps = 0
 
@@ -436,7 +436,7 @@ def _session(
             flow.check_device(
                 DeviceFacts.from_device_info(info, head_used_elsewhere=False, clock_synced=True, armed=True)
             )
-            stamps += _stamping(database, sink, rng, clock, session_id, protocol, settings, seqs)
+            stamps += _stamping(sink, ledger, rng, clock, session_id, protocol, settings, seqs)
             flow.record_volume(step.volume_ml or 2.5)
         elif step.kind is StepKind.APPLICATION and step.requires_lot:
             flow.record_lot(lot[0], lot[1])
@@ -448,7 +448,6 @@ def _session(
         save()
         flow.complete(practitioner)
         save()
-    sink.session_id = None
     ended = clock.advance(30)
     with database.Session.begin() as session:
         finish_session(session, session_id, now=ended)
@@ -456,8 +455,8 @@ def _session(
 
 
 def _stamping(
-    database: Database,
     sink: DatabaseSink,
+    ledger: Ledger,
     rng: random.Random,
     clock: _Clock,
     session_id: int,
@@ -465,7 +464,7 @@ def _stamping(
     settings: list[ZoneSetting],
     seqs: _Counter,
 ) -> int:
-    """Stamp each treated zone to about its target, with one link drop replayed, and credit the zones.
+    """Stamp each treated zone to about its target, with one link drop replayed, each stamp stored in its zone.
 
     The targets are those of the session as stored (its zone settings, the protocol's densities,
     the head's footprint), on the model the reports and the summary read it back with
@@ -473,7 +472,6 @@ def _stamping(
     """
     model = session_model(settings, protocol.coverage.densities(), FOOTPRINT_MM2)
     batch: list[ReceivedStamp] = []
-    credited = []
     device_ms = rng.randint(10_000, 50_000)
     total = 0
     drop_at = rng.randint(40, 120)
@@ -487,8 +485,8 @@ def _stamping(
             at = clock.advance((device_ms % 1000) / 2500 + 0.25)
             total += 1
             replay = drop_at <= total < drop_at + 25
-            batch.append(ReceivedStamp(stamp, at.timestamp(), replay))
-            credited.append(model.add_stamp(1, seq, 0).stamp)
+            batch.append(ReceivedStamp(stamp, at.timestamp(), replay, StampTags(session_id, int(zone))))
+            model.add_stamp(1, seq, 0)
     log = [
         LinkLogEntry(when.timestamp(), kind, detail)
         for when, kind, detail in (
@@ -497,7 +495,7 @@ def _stamping(
             (clock() - timedelta(seconds=195), "resync", "25 buffered stamps replayed"),
         )
     ]
-    sink.commit(CommitBatch(DEMO_SERIAL, batch, (1, seqs.seq), log))
-    with database.Session.begin() as session:
-        credit_stamps(session, session_id, credited)
+    sink.commit(
+        CommitBatch(ledger, batch, (1, seqs.seq), [replace(entry, tags=StampTags(session_id)) for entry in log])
+    )
     return total

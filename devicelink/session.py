@@ -379,7 +379,9 @@ class LinkSession:
         """Round-trip time of a PING, in seconds."""
         nonce = self.host.next_nonce()
         started = time.monotonic()
-        await self._command(Ping(nonce), Pong, accepts=lambda f: isinstance(f.message, Pong) and f.message.nonce == nonce)
+        await self._command(
+            Ping(nonce), Pong, accepts=lambda f: isinstance(f.message, Pong) and f.message.nonce == nonce
+        )
         return time.monotonic() - started
 
     async def time_sync(self) -> TimeSyncReply:
@@ -514,6 +516,8 @@ class LinkSession:
                 if self._frames:
                     self._publish_rx(events, now)
                 self._process()
+                # A flood keeps read() ready: let the writer, the committer and observers run.
+                await asyncio.sleep(0)
         except TransportDisconnected as exc:
             self._end_link(f"transport closed ({exc})")
         except Exception as exc:
@@ -654,7 +658,9 @@ class LinkSession:
                 self._set_state(LinkState.RECONNECTING, change.reason)
         elif state is HostState.LEDGER and change.previous is HostState.HELLO and self.host.ever_ready:
             self._set_state(LinkState.RECONNECTING, f"the device answers: {change.reason}")
-        elif (state in (HostState.LEDGER, HostState.SYNC) and change.input is Input.SILENCE) or (state is HostState.IDLE and change.input is Input.SILENCE):
+        elif (state in (HostState.LEDGER, HostState.SYNC) and change.input is Input.SILENCE) or (
+            state is HostState.IDLE and change.input is Input.SILENCE
+        ):
             self._set_state(LinkState.LOST, change.reason)
 
     def _on_writer_done(self, task: asyncio.Task[None]) -> None:
@@ -683,7 +689,7 @@ class LinkSession:
             self._states.publish(StateChange(state, previous, now, time.time(), reason))
 
     def _log_link(self, kind: str, detail: str) -> None:
-        entry = LinkLogEntry(time.time(), kind, detail, self._tags)
+        entry = LinkLogEntry(time.time(), kind, detail, self._tags, self.host.ledger)
         if kind in ("fault", "new-numbering", "arm-refused", "incompatible", "handshake"):
             log.warning("%s: %s", kind, detail)
         if self._pipeline is not None:
@@ -714,4 +720,3 @@ class LinkSession:
 
 def _unix_ms() -> int:
     return int(time.time() * 1000)
-

@@ -82,6 +82,8 @@ class LinkLogEntry:
     kind: str
     detail: str = ""
     tags: StampTags = NO_TAGS
+    #: The device numbering it happened to (None: before the device was known).
+    ledger: Ledger | None = None
 
 
 @dataclass(frozen=True, slots=True)

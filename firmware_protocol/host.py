@@ -227,7 +227,7 @@ class HostConnection:
         self._last_probe = -math.inf
         self._next_heartbeat = math.inf
         self._next_ping = math.inf
-        self._arm_blocked = False
+        self._arm_blocked: str | None = None
         self._last_arm_sent = -math.inf
         self._nonce = 0
         self._probe_nonces: dict[int, float] = {}
@@ -284,7 +284,7 @@ class HostConnection:
         """Whether the device should count (True), must not (False), or is left alone (None)."""
         self.want_armed = armed
         if armed:
-            self._arm_blocked = False
+            self._arm_blocked = None
 
     def request(
         self,
@@ -305,11 +305,11 @@ class HostConnection:
         elif isinstance(first, Disarm):
             self.set_want_armed(False)
         self._next_id += 1
-        request = _Request(
-            self._next_id, make, accepts or _is(_REPLY_TO[first.TYPE]), "user", first.TYPE
-        )
+        request = _Request(self._next_id, make, accepts or _is(_REPLY_TO[first.TYPE]), "user", first.TYPE)
         if not self.negotiated:
-            self._actions.append(Reply(request.id, None, ReplyError.INTERRUPTED, detail=f"not connected ({self.state.value})"))
+            self._actions.append(
+                Reply(request.id, None, ReplyError.INTERRUPTED, detail=f"not connected ({self.state.value})")
+            )
             return request.id
         self._requests[request.id] = request
         self._send_request(request, now, first)
@@ -337,7 +337,9 @@ class HostConnection:
         if went_back:
             self._new_numbering(epoch=0, reason=went_back)
             return
-        self._transition(Input.LEDGER_OPENED, f"ledger {ledger.serial} life {ledger.life} at {ledger.boot}:{ledger.seq}")
+        self._transition(
+            Input.LEDGER_OPENED, f"ledger {ledger.serial} life {ledger.life} at {ledger.boot}:{ledger.seq}"
+        )
         self._start_sync(now)
 
     def plan_commit(self, ledger: Ledger | None, stamps: Iterable[Stamp]) -> tuple[int, int] | None:
@@ -485,11 +487,14 @@ class HostConnection:
             if now - self._hello_sent_at >= gap:
                 self.counters.early_retries += 1
                 self._send_hello(now)
-        elif self.state is HostState.READY and now - self._last_rx >= self.timing.heartbeat_interval:
+        elif (
+            self.state is HostState.READY
+            and now - self._last_rx >= self.timing.heartbeat_interval
+            and now - self._last_probe >= self.timing.heartbeat_interval / 2
+        ):
             # The device's heartbeat is overdue and a damaged frame came instead: it may have
             # rebooted (its ANNOUNCE damaged). A PING finds out now (NOT_READY if so).
-            if now - self._last_probe >= self.timing.heartbeat_interval / 2:
-                self._probe(now)
+            self._probe(now)
 
     def _on_device_info(self, frame: Frame, info: DeviceInfo, now: float) -> None:
         if frame.flags & Flag.ANNOUNCE:
@@ -521,7 +526,7 @@ class HostConnection:
         self.conn.version = version
         self.device = info
         self.armed = None
-        self._arm_blocked = False
+        self._arm_blocked = None
         self._hello_deadline = math.inf
         self._next_heartbeat = now + self.timing.heartbeat_interval
         self._transition(Input.DEVICE_INFO, f"{info.serial} boot {info.boot} last seq {info.last_seq}, v{version}")
@@ -635,8 +640,10 @@ class HostConnection:
         if kind is ArmState:
             assert isinstance(message, ArmState)
             self.armed = bool(message.armed)
-            if not message.armed and message.reason in (ArmReason.BUFFER_FULL, ArmReason.BATTERY_EMPTY):
-                self._arm_blocked = True
+            if not message.armed and message.reason == ArmReason.BUFFER_FULL:
+                self._arm_blocked = "buffer"
+            elif not message.armed and message.reason == ArmReason.BATTERY_EMPTY:
+                self._arm_blocked = "battery"
         elif kind is Fault:
             assert isinstance(message, Fault)
             self.last_fault = message
@@ -646,7 +653,10 @@ class HostConnection:
                 code = str(message.code)
             self._note("fault", f"{code} detail={message.detail}")
         elif kind is Battery:
-            self.battery = message  # type: ignore[assignment]
+            assert isinstance(message, Battery)
+            self.battery = message
+            if self._arm_blocked == "battery" and message.pct > 0:
+                self._arm_blocked = None  # charged or swapped: the heartbeat check arms again
         elif kind is HeadChanged:
             self.head = message  # type: ignore[assignment]
         elif kind is TimeSyncReply:
@@ -709,6 +719,8 @@ class HostConnection:
                 # We hold everything it counted, yet it still keeps some: our ACK was lost.
                 self.counters.ack_retransmits += 1
                 self._send_ack(now)
+        if self._arm_blocked == "buffer" and not hb.state & HeartbeatState.BUFFER_FULL:
+            self._arm_blocked = None  # the buffer has room again
         if self.state is not HostState.READY or now - self._last_arm_sent < self.timing.arm_retry:
             return
         if self.want_armed and not armed and not self._arm_blocked and not hb.state & HeartbeatState.BUFFER_FULL:
@@ -750,20 +762,36 @@ class HostConnection:
         for request in self._requests.values():
             if request.msg_type == nack.refused_type and (request.lseq == nack.refused_lseq or request.lseq < 0):
                 if request.msg_type == MessageType.ARM:
-                    self._on_arm_refused(nack)
+                    self._on_arm_refused(nack, request.sent_at, now)
                 self._finish(request, None, ReplyError.REFUSED, nack_code=nack.code)
                 if nack.code == NackCode.NOT_READY:
                     self._rehandshake(Input.NEW_BOOT, "device answered NOT_READY (it lost our session)", now)
                 return
         if nack.refused_type == MessageType.ARM and nack.code == NackCode.REFUSED:
-            self._on_arm_refused(nack)
+            self._on_arm_refused(nack, self._last_arm_sent, now)
         if nack.code == NackCode.NOT_READY:
             self._rehandshake(Input.NEW_BOOT, "device answered NOT_READY (it lost our session)", now)
 
-    def _on_arm_refused(self, nack: Nack) -> None:
-        if nack.code == NackCode.REFUSED and not self._arm_blocked:
-            self._arm_blocked = True
-            self._note("arm-refused", "the device refused ARM (battery empty or buffer full)")
+    def _on_arm_refused(self, nack: Nack, sent_at: float, now: float) -> None:
+        if nack.code != NackCode.REFUSED:
+            return
+        if self.last_ack_at > sent_at:
+            # An ACK freed room after that ARM left: it may be accepted now.
+            if self.want_armed and self.negotiated:
+                self._last_arm_sent = now
+                self._send(Arm())
+            return
+        if self._arm_blocked:
+            return
+        hb = self.device_heartbeat
+        battery = self.battery.pct if self.battery is not None else (self.device.battery_pct if self.device else 100)
+        if hb is not None and hb.state & HeartbeatState.BUFFER_FULL:
+            self._arm_blocked, why = "buffer", "its buffer is full"
+        elif battery == 0:
+            self._arm_blocked, why = "battery", "its battery is empty"
+        else:
+            self._arm_blocked, why = "refused", "battery empty or buffer full"
+        self._note("arm-refused", f"the device refused ARM ({why})")
 
     # == requests ===============================================================================
 
@@ -830,11 +858,12 @@ class HostConnection:
         self.last_ack = (tracker.acked_boot, tracker.acked_seq)
         self.last_ack_at = now
         self.counters.acks_sent += 1
-        if self._arm_blocked and self.want_armed and self.state is HostState.READY:
+        if self._arm_blocked in ("buffer", "refused"):
             # The device disarmed itself with a full buffer; this ACK frees room.
-            self._arm_blocked = False
-            self._last_arm_sent = now
-            self._send(Arm())
+            self._arm_blocked = None
+            if self.want_armed and self.state is HostState.READY:
+                self._last_arm_sent = now
+                self._send(Arm())
 
     def _probe(self, now: float, *, counted: bool = True) -> None:
         self._last_probe = now
@@ -878,7 +907,11 @@ class HostConnection:
 
     def _is_current(self, ledger: Ledger | None) -> bool:
         current = self.ledger
-        return ledger is not None and current is not None and (ledger.serial, ledger.life) == (current.serial, current.life)
+        return (
+            ledger is not None
+            and current is not None
+            and (ledger.serial, ledger.life) == (current.serial, current.life)
+        )
 
 
 def _numbering_went_back(boot: int, last_seq: int, cursor_boot: int, cursor_seq: int) -> str:

@@ -59,29 +59,29 @@ class Input(enum.Enum):
     CLOSE = "close"
 
 
-S, I = HostState, Input
+S, In = HostState, Input
 
 #: Every transition the machine makes. A (state, input) pair that is not here is in
 #: :data:`IGNORED`: the input changes nothing in that state.
 TRANSITIONS: dict[tuple[HostState, Input], HostState] = {
-    (S.IDLE, I.OPENED): S.HELLO,
-    (S.HELLO, I.DEVICE_INFO): S.LEDGER,
-    (S.HELLO, I.INCOMPATIBLE): S.CLOSED,
-    (S.HELLO, I.NEW_BOOT): S.HELLO,
-    (S.HELLO, I.SILENCE): S.IDLE,
-    (S.LEDGER, I.LEDGER_OPENED): S.SYNC,
-    (S.LEDGER, I.NEW_NUMBERING): S.LEDGER,
-    (S.LEDGER, I.NEW_BOOT): S.HELLO,
-    (S.LEDGER, I.SILENCE): S.HELLO,
-    (S.SYNC, I.SYNCED): S.READY,
-    (S.SYNC, I.NEW_NUMBERING): S.LEDGER,
-    (S.SYNC, I.NEW_BOOT): S.HELLO,
-    (S.SYNC, I.SILENCE): S.HELLO,
-    (S.READY, I.NEW_NUMBERING): S.LEDGER,
-    (S.READY, I.NEW_BOOT): S.HELLO,
-    (S.READY, I.SILENCE): S.HELLO,
-    **{(state, I.TRANSPORT_LOST): S.IDLE for state in (S.HELLO, S.LEDGER, S.SYNC, S.READY)},
-    **{(state, I.CLOSE): S.CLOSED for state in HostState},
+    (S.IDLE, In.OPENED): S.HELLO,
+    (S.HELLO, In.DEVICE_INFO): S.LEDGER,
+    (S.HELLO, In.INCOMPATIBLE): S.CLOSED,
+    (S.HELLO, In.NEW_BOOT): S.HELLO,
+    (S.HELLO, In.SILENCE): S.IDLE,
+    (S.LEDGER, In.LEDGER_OPENED): S.SYNC,
+    (S.LEDGER, In.NEW_NUMBERING): S.LEDGER,
+    (S.LEDGER, In.NEW_BOOT): S.HELLO,
+    (S.LEDGER, In.SILENCE): S.HELLO,
+    (S.SYNC, In.SYNCED): S.READY,
+    (S.SYNC, In.NEW_NUMBERING): S.LEDGER,
+    (S.SYNC, In.NEW_BOOT): S.HELLO,
+    (S.SYNC, In.SILENCE): S.HELLO,
+    (S.READY, In.NEW_NUMBERING): S.LEDGER,
+    (S.READY, In.NEW_BOOT): S.HELLO,
+    (S.READY, In.SILENCE): S.HELLO,
+    **{(state, In.TRANSPORT_LOST): S.IDLE for state in (S.HELLO, S.LEDGER, S.SYNC, S.READY)},
+    **{(state, In.CLOSE): S.CLOSED for state in HostState},
 }
 
 #: The (state, input) pairs that change nothing.
@@ -91,17 +91,17 @@ IGNORED: frozenset[tuple[HostState, Input]] = frozenset(
 
 #: What each input means, for the state diagram's legend.
 INPUT_MEANING: dict[Input, str] = {
-    I.OPENED: "the driver opened the transport",
-    I.DEVICE_INFO: "DEVICE_INFO answering HELLO, with a common version",
-    I.INCOMPATIBLE: "DEVICE_INFO with no common version (or a wrongly selected one)",
-    I.LEDGER_OPENED: "storage answered OpenLedger / StartLife with the device's ledger",
-    I.NEW_NUMBERING: "the device's numbering restarted: its seq below the cursor, its boot counter back, "
+    In.OPENED: "the driver opened the transport",
+    In.DEVICE_INFO: "DEVICE_INFO answering HELLO, with a common version",
+    In.INCOMPATIBLE: "DEVICE_INFO with no common version (or a wrongly selected one)",
+    In.LEDGER_OPENED: "storage answered OpenLedger / StartLife with the device's ledger",
+    In.NEW_NUMBERING: "the device's numbering restarted: its seq below the cursor, its boot counter back, "
     "or another epoch in RESUME_REPLY",
-    I.SYNCED: "the replies to TIME_SYNC, RESUME and ARM are in (or their retries ran out)",
-    I.NEW_BOOT: "ANNOUNCE or HEARTBEAT with another boot counter, NACK NOT_READY",
-    I.SILENCE: "no valid frame within the link timeout (in HELLO: no byte at all within reopen_after)",
-    I.TRANSPORT_LOST: "the transport closed",
-    I.CLOSE: "close()",
+    In.SYNCED: "the replies to TIME_SYNC, RESUME and ARM are in (or their retries ran out)",
+    In.NEW_BOOT: "ANNOUNCE or HEARTBEAT with another boot counter, NACK NOT_READY",
+    In.SILENCE: "no valid frame within the link timeout (in HELLO: no byte at all within reopen_after)",
+    In.TRANSPORT_LOST: "the transport closed",
+    In.CLOSE: "close()",
 }
 
 

@@ -7,8 +7,8 @@ an unintended layout change fails them.  Usage: python scripts/make_vectors.py
 from __future__ import annotations
 
 import json
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from firmware_protocol import (
     Ack,

@@ -11,7 +11,7 @@ head footprint to stamp per cm² of zone, i.e. how many times, on average, each 
 the zone should be needled ("passes"). ``docs/coverage.md`` has the details and a worked
 example.
 
-Each stamp is keyed on its ``(boot, seq)``: adding the same stamp again (a replay, a
+Each stamp is keyed on its ``(life, boot, seq)``: adding the same stamp again (a replay, a
 rebuild over live stamps) changes nothing. The arithmetic is exact (fractions), so "at
 target" never flickers on a rounding error.
 
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Protocol
 
-from app.domain.zones import DEFAULT_AREA_CM2, NorwoodGrade, Zone
+from app.domain.zones import DEFAULT_AREA_CM2, NorwoodGrade, Zone, credited_zone
 
-#: A stamp's identity on the wire: (boot, seq).
-StampKey = tuple[int, int]
+#: A stamp's identity: (life, boot, seq) — the device numbering it came in, then its wire key.
+StampKey = tuple[int, int, int]
 
 _HUNDRED = Fraction(100)
 
@@ -51,6 +51,12 @@ class CreditedStamp:
     seq: int
     zone: Zone | None
     footprint_mm2: int
+    #: Which numbering of the device it came in (1, then 2 after the device restarted its numbering).
+    life: int = 1
+
+    @property
+    def key(self) -> StampKey:
+        return (self.life, self.boot, self.seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,19 +234,24 @@ class CoverageModel:
 
     # -- counting -------------------------------------------------------------------
 
-    def add_stamp(self, boot: int, seq: int, device_zone: int) -> Credit:
-        """Count one stamp and say where it went.
+    def add_stamp(self, boot: int, seq: int, device_zone: int, life: int = 1) -> Credit:
+        """Count one stamp and say where it went (:func:`~app.domain.zones.credited_zone`).
 
         A device zone 1–5 is credited there; 0 (unknown) goes to the active zone; any other
-        id (6–15 are reserved) is counted as unassigned. A ``(boot, seq)`` already counted
-        changes nothing and comes back with ``duplicate=True``.
+        id (6–15 are reserved) is counted as unassigned. A ``(life, boot, seq)`` already
+        counted changes nothing and comes back with ``duplicate=True``.
         """
-        key = (boot, seq)
-        known = self._seen.get(key)
+        zone = credited_zone(device_zone, self._active)
+        return self.add_credited(CreditedStamp(boot, seq, zone, self._footprint, life), device_zone)
+
+    def add_credited(self, stamp: CreditedStamp, device_zone: int = 0) -> Credit:
+        """Count a stamp whose zone was decided when it was stored (0 footprint: the current head's)."""
+        known = self._seen.get(stamp.key)
         if known is not None:
             return Credit(known, device_zone, duplicate=True, just_reached=None)
-        zone = self._active if device_zone == 0 else Zone.from_wire(device_zone)
-        stamp = CreditedStamp(boot, seq, zone, self._footprint)
+        if stamp.footprint_mm2 == 0:  # stored with the current head
+            stamp = CreditedStamp(stamp.boot, stamp.seq, stamp.zone, self._footprint, stamp.life)
+        _footprint(stamp.footprint_mm2)
         return Credit(stamp, device_zone, duplicate=False, just_reached=self._count(stamp))
 
     def load(self, stamps: Iterable[CreditedStamp]) -> None:
@@ -250,12 +261,15 @@ class CoverageModel:
         loading: a zone at its target afterwards counts as already announced.
         """
         for stamp in stamps:
-            if (stamp.boot, stamp.seq) not in self._seen:
-                self._count(CreditedStamp(stamp.boot, stamp.seq, stamp.zone, _footprint(stamp.footprint_mm2)))
+            if stamp.key not in self._seen:
+                if stamp.footprint_mm2 == 0:  # stored with the session's head
+                    stamp = CreditedStamp(stamp.boot, stamp.seq, stamp.zone, self._footprint, stamp.life)
+                _footprint(stamp.footprint_mm2)
+                self._count(stamp)
         self._rearm()
 
     def _count(self, stamp: CreditedStamp) -> Zone | None:
-        self._seen[(stamp.boot, stamp.seq)] = stamp
+        self._seen[stamp.key] = stamp
         zone = stamp.zone
         if zone is None:
             self._unassigned += 1
@@ -474,7 +488,9 @@ def session_coverage(
     """
     model = session_model(zones, densities, footprint_mm2, norwood_grade=norwood_grade)
     model.load(
-        stamp if stamp.footprint_mm2 > 0 else CreditedStamp(stamp.boot, stamp.seq, stamp.zone, model.footprint_mm2)
+        stamp
+        if stamp.footprint_mm2 > 0
+        else CreditedStamp(stamp.boot, stamp.seq, stamp.zone, model.footprint_mm2, stamp.life)
         for stamp in stamps
     )
     totals = model.totals()

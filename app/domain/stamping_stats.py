@@ -52,14 +52,14 @@ class StampingStats:
         self.thresholds = thresholds
         self._clock = clock
         self.rate_window_s = rate_window_s
-        self._seen: set[tuple[int, int]] = set()
+        self._seen: set[tuple[int, int, int]] = set()
         self._forces: deque[float] = deque(maxlen=history)
         self._quality: dict[ForceQuality, int] = dict.fromkeys(ForceQuality, 0)
         self._last_quality: ForceQuality | None = None
-        #: Per boot: host time minus device time, seconds (the smallest seen).
-        self._offset: dict[int, float] = {}
-        #: (boot, device seconds) of the stamps that may still be in the window.
-        self._recent: list[tuple[int, float]] = []
+        #: Per device clock (life, boot): host time minus device time, seconds (the smallest seen).
+        self._offset: dict[tuple[int, int], float] = {}
+        #: ((life, boot), device seconds) of the stamps that may still be in the window.
+        self._recent: list[tuple[tuple[int, int], float]] = []
         self._started: float | None = None
         self._stopped: float | None = None
         self._elapsed_before = 0.0
@@ -78,6 +78,11 @@ class StampingStats:
             self._stopped = self._clock()
 
     @property
+    def running(self) -> bool:
+        """The step's timer runs: stamps are expected."""
+        return self._started is not None and self._stopped is None
+
+    @property
     def elapsed_s(self) -> float:
         if self._started is None:
             return self._elapsed_before
@@ -86,21 +91,31 @@ class StampingStats:
 
     # -- counting -----------------------------------------------------------------------
 
-    def add(self, boot: int, seq: int, device_time_ms: int, force_dn: int, received_at: float | None = None) -> bool:
+    def add(
+        self,
+        boot: int,
+        seq: int,
+        device_time_ms: int,
+        force_dn: int,
+        received_at: float | None = None,
+        life: int = 1,
+    ) -> bool:
         """Count one stamp (``force_dn`` in 0.1 N, as on the wire). False if it was counted already.
 
-        ``received_at`` defaults to ``clock()``; pass the event's own receive time when there is one.
+        ``received_at`` defaults to ``clock()``; pass the event's own receive time when there
+        is one. ``life`` is the device numbering the stamp came in (see the coverage model).
         """
-        key = (boot, seq)
+        key = (life, boot, seq)
         if key in self._seen:
             return False
         self._seen.add(key)
         now = self._clock() if received_at is None else received_at
         device_s = device_time_ms / 1000
         offset = now - device_s
-        if boot not in self._offset or offset < self._offset[boot]:
-            self._offset[boot] = offset
-        self._recent.append((boot, device_s))
+        clock = (life, boot)
+        if clock not in self._offset or offset < self._offset[clock]:
+            self._offset[clock] = offset
+        self._recent.append((clock, device_s))
         if len(self._recent) > _PRUNE_ABOVE:  # bounded even if nobody asks for the rate
             self._prune(self._clock())
         force_n = force_dn / 10
@@ -135,7 +150,7 @@ class StampingStats:
         """Forget the stamps made before the window. Offsets only ever decrease, so a stamp
         that left the window never comes back."""
         since = now - self.rate_window_s
-        self._recent = [(boot, t) for boot, t in self._recent if t + self._offset[boot] > since]
+        self._recent = [(clock, t) for clock, t in self._recent if t + self._offset[clock] > since]
 
     @property
     def last_quality(self) -> ForceQuality | None:

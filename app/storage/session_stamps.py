@@ -16,11 +16,8 @@ from sqlalchemy.orm import Session
 
 from app.domain.coverage import CreditedStamp
 from app.domain.zones import Zone
-from app.storage.schema import StampEvent, TreatmentSession
+from app.storage.schema import Device, StampEvent, TreatmentSession
 from app.storage.sessions import SessionError
-
-#: Stamps per statement, far below every dialect's bound-parameter limit.
-CHUNK = 200
 
 
 def _device_of(session: Session, session_id: int) -> tuple[int, int]:
@@ -32,49 +29,61 @@ def _device_of(session: Session, session_id: int) -> tuple[int, int]:
     return treatment.device_id, treatment.footprint_mm2 or 0
 
 
-def load_credited_stamps(session: Session, session_id: int) -> list[CreditedStamp]:
-    """The session's stamps for ``CoverageModel.load``: the credited zone, else the device's (1–5), else none."""
-    _, footprint = _device_of(session, session_id)
-    rows = session.execute(
-        select(StampEvent.boot, StampEvent.seq, StampEvent.zone, StampEvent.credited_zone)
-        .where(StampEvent.session_id == session_id)
-        .order_by(StampEvent.boot, StampEvent.seq)
-    )
-    stamps = []
-    for boot, seq, device_zone, credited in rows:
-        zone = Zone.from_wire(credited) if credited is not None else Zone.from_wire(device_zone)
-        stamps.append(CreditedStamp(boot, seq, zone, footprint))
-    return stamps
-
-
-def count_session_stamps(session: Session, session_id: int) -> int:
-    return session.scalar(select(func.count(StampEvent.id)).where(StampEvent.session_id == session_id)) or 0
-
-
 @dataclass(frozen=True, slots=True)
 class SessionStamp:
-    """A stored stamp of a session with what the stamping figures need (count, rate, force, zone)."""
+    """A stored stamp of a session with what the stamping figures need (count, rate, force, zone).
 
+    ``zone`` is the device's zone id; ``credited`` the zone the stamp counts in for the
+    session (:func:`counted_zone`), None when unassigned. ``life`` is the device numbering.
+    """
+
+    life: int
     boot: int
     seq: int
     device_time_ms: int
     force_dn: int
     zone: int
+    credited: Zone | None
     received_at: datetime
+
+
+def counted_zone(credited_zone: int | None, device_zone: int) -> Zone | None:
+    """The zone a stored stamp counts in: the one credited when it was stored; for a stamp stored
+    without one (by an older version), the device's zone 1–5; else none (unassigned)."""
+    return Zone.from_wire(credited_zone) if credited_zone is not None else Zone.from_wire(device_zone)
 
 
 def load_session_stamps(session: Session, session_id: int) -> list[SessionStamp]:
     """The session's stamps in device order, so a resumed stamping step starts from them."""
     rows = session.execute(
         select(
+            Device.life,
             StampEvent.boot,
             StampEvent.seq,
             StampEvent.device_time_ms,
             StampEvent.force_dn,
             StampEvent.zone,
+            StampEvent.credited_zone,
             StampEvent.received_at,
         )
+        .join(Device, StampEvent.device_id == Device.id)
         .where(StampEvent.session_id == session_id)
-        .order_by(StampEvent.boot, StampEvent.seq)
+        .order_by(Device.life, StampEvent.boot, StampEvent.seq)
     )
-    return [SessionStamp(*row) for row in rows]
+    return [
+        SessionStamp(life, boot, seq, time_ms, force, zone, counted_zone(credited, zone), received)
+        for life, boot, seq, time_ms, force, zone, credited, received in rows
+    ]
+
+
+def load_credited_stamps(session: Session, session_id: int) -> list[CreditedStamp]:
+    """The session's stamps for ``CoverageModel.load``, each in the zone it counts in (:func:`counted_zone`)."""
+    _, footprint = _device_of(session, session_id)
+    return [
+        CreditedStamp(stamp.boot, stamp.seq, stamp.credited, footprint, stamp.life)
+        for stamp in load_session_stamps(session, session_id)
+    ]
+
+
+def count_session_stamps(session: Session, session_id: int) -> int:
+    return session.scalar(select(func.count(StampEvent.id)).where(StampEvent.session_id == session_id)) or 0

@@ -81,7 +81,13 @@ class DatabaseSink:
                         stored = store_stamps(session, device_id, ledger, batch.stamps)
                         if batch.cursor is not None:
                             set_cursor(session, device_id, batch.cursor)
-                    add_link_events(session, device_id, batch.log)
+                    add_link_events(
+                        session,
+                        [
+                            (entry, self._device_id(session, entry.ledger) if entry.ledger is not None else device_id)
+                            for entry in batch.log
+                        ],
+                    )
                 return stored
             except IntegrityError as exc:
                 if attempt == INTEGRITY_RETRIES - 1:

@@ -154,9 +154,9 @@ def set_cursor(session: Session, device_id: int, cursor: Cursor) -> None:
     session.execute(update(Device).where(Device.id == device_id).values(cursor_boot=boot, cursor_seq=seq))
 
 
-def add_link_events(session: Session, device_id: int | None, entries: Sequence[LinkLogEntry]) -> None:
-    """Keep link events, each with the treatment session that was open when it happened."""
-    for entry in entries:
+def add_link_events(session: Session, entries: Sequence[tuple[LinkLogEntry, int | None]]) -> None:
+    """Keep link events, each with its device row and the treatment session that was open when it happened."""
+    for entry, device_id in entries:
         session.add(
             LinkEvent(
                 device_id=device_id,

@@ -249,7 +249,10 @@ class StampsideApp(App[None]):
 
     # The session controller's messages, by Textual's handler names (the message classes are
     # not imported before the first paint, so no ``@on`` here).
-    def on_stamping_screen_stamps_counted(self, message: StampingScreen.StampsCounted) -> None:
+    def on_stamping_screen_active_zone_changed(self, message: StampingScreen.ActiveZoneChanged) -> None:
+        self.session_controller.handle(message)
+
+    def on_stamping_screen_arm_requested(self, message: StampingScreen.ArmRequested) -> None:
         self.session_controller.handle(message)
 
     def on_stamping_screen_treated_zones_changed(self, message: StampingScreen.TreatedZonesChanged) -> None:

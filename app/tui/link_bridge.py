@@ -4,14 +4,16 @@ The screens hold no link ("attributes down, messages up"). A :class:`LinkBridge`
 session for the app shell and posts to its :attr:`~LinkBridge.target` (normally the
 :class:`~app.tui.screens.stamping.StampingScreen`; ``None`` means nobody listens):
 
-* :class:`~app.tui.screens.stamping.StampArrived` for every NEW stamp. The session's stamp
-  subscription yields each stamp once, live or replayed after a drop, so the count catches up
-  when the link returns and no stamp is counted twice (the screen also ignores duplicates).
-  Stamps that arrive while there is no target are not kept here: with a sink they are in the
-  database, which is where a resumed screen reads them from.
+* :class:`~app.tui.screens.stamping.StampsStored` after every commit that stored stamps: the
+  ones stored for the bridge's session (each with the zone it was stored in), and how many were
+  stored outside any session. The screen counts what is stored, nothing else. Stamps stored
+  while there is no target are in the database, which is where a resumed screen reads them from.
+  Where stamps belong is the bridge's :attr:`~LinkBridge.tags` (session, active zone), which
+  the link stores with each stamp in the transaction that stores it.
 * :class:`~app.tui.screens.stamping.LinkStatusChanged` on every state change and whenever the
-  serial, battery or head changes (checked every ``poll_interval`` seconds, as the session
-  has no event for them). ``down_since`` is set when the link stops being connected and
+  serial, battery, head or arm state changes (checked every ``poll_interval`` seconds, as the
+  session has no event for them); ``armed_since`` is when the arm state last changed.
+  ``down_since`` is set when the link stops being connected and
   stays put while it goes LOST → RECONNECTING → LOST; it is on the bridge's ``clock``
   (``time.monotonic`` by default, the screen's clock too). A new target gets the current
   status at once.
@@ -35,8 +37,8 @@ Typical use in the app shell::
     bridge = LinkBridge(device_url, sink=DatabaseSink(database), target=stamping_screen)
     # or over BLE: LinkBridge("ble:SS000001", hci="tcp-client:127.0.0.1:7100", ...)
     await bridge.start()
+    bridge.tags = StampTags(treatment_id, active_zone)  # where arriving stamps are stored
     await bridge.arm()                 # when the stamping step begins
-    bridge.session_id = treatment_id   # stamps join the open treatment session
     bridge.target = next_screen        # or None
     await bridge.aclose()
 """
@@ -53,14 +55,16 @@ from typing import Any
 from textual.message import Message
 from textual.message_pump import MessagePump
 
+from app.domain.zones import Zone
 from app.storage.errors import StorageError
 from app.storage.sink import DatabaseSink
-from app.tui.screens.stamping import LinkStatusChanged, StampArrived
+from app.tui.screens.stamping import LinkStatusChanged, StampInput, StampsStored
 from app.tui.widgets.status_bar import LinkStatus
 from devicelink.broadcast import Subscription
 from devicelink.errors import LinkError, SinkError
-from devicelink.events import StampEvent, StateChange
+from devicelink.events import StateChange
 from devicelink.session import LinkOptions, LinkSession
+from devicelink.sink import NO_TAGS, StampTags, StoredStamp
 from devicelink.state import LinkState
 from devicelink.transport import Transport, TransportError
 from devicelink.urls import transport_for_url
@@ -87,8 +91,9 @@ class LinkBridge:
     ``socket://HOST:PORT`` (serial), or ``ble``, ``ble:NAME``, ``ble:ADDRESS`` (bleak; ``hci``
     is the bumble HCI spec to reach it through, else ``$STAMPSIDE_BLE_HCI``, else the OS
     Bluetooth). ``transport`` replaces it (tests, other backends).
-    With a ``sink`` every stamp is stored and acknowledged exactly once; without one the
-    session only shows live stamps. ``arm``: count from the first handshake on.
+    With a ``sink`` every stamp is stored and acknowledged exactly once; without one nothing
+    is stored or shown. ``arm``: True — count from the first handshake on; False — the device
+    must not count (it is disarmed at every handshake); None — leave it as it is.
     """
 
     def __init__(
@@ -96,7 +101,7 @@ class LinkBridge:
         url: str,
         *,
         sink: DatabaseSink | None = None,
-        arm: bool = False,
+        arm: bool | None = False,
         options: LinkOptions | None = None,
         target: MessagePump | None = None,
         transport: Transport | None = None,
@@ -121,7 +126,10 @@ class LinkBridge:
         self._problem: str | None = None
         self._storage_problem: str | None = None
         self._closed = False
-        #: How many StampArrived messages were posted (to any target).
+        self._tags = NO_TAGS
+        self._armed: bool | None = None
+        self._armed_since: float | None = None
+        #: How many stored stamps of the bridge's session were posted (to any target).
         self.stamps_forwarded = 0
 
     # -- what the app reads and sets ----------------------------------------------------
@@ -155,15 +163,19 @@ class LinkBridge:
                 self._post(LinkProblem(self._problem))
 
     @property
-    def session_id(self) -> int | None:
-        """The treatment session stored stamps join (needs a sink; None outside a session)."""
-        return self.sink.session_id if self.sink is not None else None
+    def tags(self) -> StampTags:
+        """Where arriving stamps belong: the open session and the zone being stamped."""
+        return self._tags
 
-    @session_id.setter
-    def session_id(self, value: int | None) -> None:
-        if self.sink is None:
-            raise ValueError("the link bridge has no database sink to attach stamps to a session")
-        self.sink.session_id = value
+    @tags.setter
+    def tags(self, tags: StampTags) -> None:
+        self._tags = tags
+        if self._session is not None:
+            self._session.tags = tags
+
+    def set_place(self, session_id: int | None, active_zone: Zone | None) -> None:
+        """Stamps arriving from now on are stored in this session and (without a device zone) this zone."""
+        self.tags = StampTags(session_id, int(active_zone) if active_zone is not None else None)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -179,8 +191,9 @@ class LinkBridge:
             self._publish(force=True)
             return False
         session = LinkSession(transport, sink=self.sink, arm=self._want_armed, options=self.options)
+        session.tags = self._tags
         self._session = session
-        stamps = session.subscribe_stamps()
+        stamps = session.subscribe_stored()
         states = session.subscribe_states()
         self._publish(force=True)
         try:
@@ -226,16 +239,20 @@ class LinkBridge:
             return False
         return True
 
-    async def disarm(self) -> bool:
-        """Stop counting (and stay disarmed after reconnects); False if the device did not answer."""
+    async def disarm(self, wait: float = 3.0) -> bool:
+        """Stop counting (and stay disarmed after reconnects); False (with a :class:`LinkProblem`)
+        if the device could not be told within ``wait`` seconds of the link coming back."""
         self._want_armed = False
         session = self._session
         if session is None:
             return True
         try:
-            await session.disarm()
+            state = await session.disarm(wait=wait)
         except (LinkError, TransportError) as exc:
             self._set_problem(f"the device did not disarm: {exc}")
+            return False
+        if state is None and session.state is not LinkState.CLOSED:
+            self._set_problem("the link is down: the stamp may still be counting; it is disarmed when it reconnects")
             return False
         return True
 
@@ -253,24 +270,41 @@ class LinkBridge:
             log.exception("the link bridge failed")
             self._set_problem(f"internal error in the link bridge: {exc!r}")
 
-    async def _forward_stamps(self, stamps: Subscription[StampEvent]) -> None:
-        with stamps:
-            async for event in stamps:
-                self._forward(event)
+    async def _forward_stamps(self, stored: Subscription[tuple[StoredStamp, ...]]) -> None:
+        with stored:
+            async for batch in stored:
+                self._forward(batch)
 
-    def _forward(self, event: StampEvent) -> None:
-        stamp = event.stamp
-        self.stamps_forwarded += 1
-        self._post(
-            StampArrived(
-                stamp.boot,
-                stamp.seq,
-                stamp.device_time_ms,
-                stamp.force_dn,
-                stamp.zone,
-                self._on_clock(event.monotonic),
+    def _forward(self, batch: tuple[StoredStamp, ...]) -> None:
+        """Post the stamps of one commit: the bridge's session's, and a count of those outside any."""
+        session_id = self._tags.session_id
+        mine: list[StampInput] = []
+        unassigned = 0
+        now_wall, now = time.time(), self._clock()
+        for item in batch:
+            if item.session_id is None:
+                unassigned += 1
+                continue
+            if item.session_id != session_id:
+                continue
+            stamp = item.stamp
+            zone = Zone.from_wire(item.credited_zone) if item.credited_zone is not None else None
+            received = now - max(0.0, now_wall - item.received.received_at)
+            mine.append(
+                StampInput(
+                    stamp.boot,
+                    stamp.seq,
+                    stamp.device_time_ms,
+                    stamp.force_dn,
+                    stamp.zone,
+                    received,
+                    zone,
+                    item.ledger.life,
+                )
             )
-        )
+        if mine or unassigned:
+            self.stamps_forwarded += len(mine)
+            self._post(StampsStored(tuple(mine), unassigned))
 
     async def _follow_states(self, states: Subscription[StateChange]) -> None:
         with states:
@@ -327,12 +361,18 @@ class LinkBridge:
                 battery = session.battery.pct
             if session.head is not None:
                 head = session.head.head_id
+        armed = session.armed if session is not None and self._state is LinkState.CONNECTED else None
+        if armed != self._armed:
+            self._armed = armed
+            self._armed_since = self._clock() if armed is not None else None
         return LinkStatus(
             self._state,
             serial=serial,
             battery_pct=battery,
             head_id=None if head is None else str(head),
             down_since=self._down_since,
+            armed=armed,
+            armed_since=self._armed_since,
         )
 
     def _set_problem(self, text: str | None) -> None:

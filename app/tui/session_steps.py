@@ -2,8 +2,6 @@
 
 * :func:`device_facts` turns what the link knows (DEVICE_INFO, BATTERY, HEAD_CHANGED, the
   time sync, the arm state) into the domain's :class:`~app.domain.gates.DeviceFacts`.
-* :func:`default_cards_dir` and :func:`write_aftercare_card` put the aftercare card (text and
-  HTML) in the clinic's data folder, next to a SQLite database file, else in the user data dir.
 * :func:`read_figures` reads the stored stamps and coverage the summary shows.
 * :func:`stamp_inputs` turns stored stamps into the stamping screen's input, on its clock.
 
@@ -12,23 +10,16 @@ All storage and file functions here block: call them in a worker thread.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from pathlib import Path
 
-import platformdirs
-from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
-from app.domain.aftercare import AftercareCard, write_card
+from app.domain.coverage import SessionCoverage
 from app.domain.gates import DeviceFacts
 from app.domain.treatment_protocol import TreatmentProtocol
-from app.storage.location import APP_NAME
 from app.storage.session_figures import session_figures
 from app.storage.session_stamps import SessionStamp
-from app.storage.sessions import SessionView
 from app.tui.screens.stamping import StampInput
 from app.tui.screens.steps import SessionFigures
 from devicelink.session import LinkSession
@@ -63,34 +54,17 @@ def device_facts(session: LinkSession | None, head_used: Callable[[str, int], bo
     )
 
 
-def default_cards_dir(database_url: URL) -> Path:
-    """``aftercare/`` next to a SQLite database file, else in the platform's user data dir."""
-    if database_url.get_backend_name() == "sqlite" and database_url.database not in (None, "", ":memory:"):
-        return Path(str(database_url.database)).expanduser().absolute().parent / CARDS_FOLDER
-    return platformdirs.user_data_path(APP_NAME, appauthor=False) / CARDS_FOLDER
-
-
-def card_stem(view: SessionView, ended: datetime) -> str:
-    """``aftercare-P-0042-s1-20261125``: patient code (made file-safe), session number, date."""
-    code = re.sub(r"[^A-Za-z0-9._-]+", "_", view.patient_code).strip("._") or "patient"
-    return f"aftercare-{code}-s{view.number}-{ended:%Y%m%d}"
-
-
-def write_aftercare_card(card: AftercareCard, folder: Path, stem: str) -> tuple[Path, Path]:
-    """Write the card as ``stem.txt`` and ``stem.html`` in ``folder`` (made if missing)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    text = write_card(card, folder / f"{stem}.txt")
-    page = write_card(card, folder / f"{stem}.html")
-    return text, page
-
-
 def read_figures(s: Session, session_id: int, protocol: TreatmentProtocol) -> SessionFigures:
     """The session's stored stamps and the coverage they give each zone, as the session report shows them.
 
     Computed by :func:`app.storage.session_figures.session_figures` (its fallbacks are in
     ``docs/coverage.md``), so the summary and the report of a session never disagree.
     """
-    figures = session_figures(s, session_id, protocol)
+    return summary_figures(session_figures(s, session_id, protocol))
+
+
+def summary_figures(figures: SessionCoverage) -> SessionFigures:
+    """What the summary screen shows of a session's figures."""
     return SessionFigures(figures.stamps, figures.zones, figures.unassigned)
 
 
@@ -106,6 +80,8 @@ def stamp_inputs(stamps: Iterable[SessionStamp], now_monotonic: float | None = N
             stamp.force_dn,
             stamp.zone,
             mono - max(0.0, wall - stamp.received_at.timestamp()),
+            stamp.credited,
+            stamp.life,
         )
         for stamp in stamps
     ]

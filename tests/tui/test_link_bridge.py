@@ -1,8 +1,9 @@
 """The link bridge against a real in-process simulator over a pty, with the stamping screen and a SQLite sink.
 
-Each stamp is counted on the screen once, stored once, and matches the simulator's truth,
-also across a link drop; the drop shows on the screen's status bar and banner; a port that
-cannot be opened becomes a closed status and a :class:`LinkProblem`, not a traceback.
+Each stamp is stored once in the bridge's session, counted on the screen once — from what was
+stored — and matches the simulator's truth, also across a link drop; the drop shows on the
+screen's status bar and banner; a port that cannot be opened becomes a closed status and a
+:class:`LinkProblem`, not a traceback.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from textual.widgets import Static
 from app.domain.treatment_protocol import default_protocol
 from app.domain.zones import Zone
 from app.storage import Database, DatabaseSink, open_database
+from app.storage.courses import start_course
+from app.storage.patients import NewPatient, create_patient
+from app.storage.practitioners import add_practitioner
 from app.storage.schema import StampEvent
+from app.storage.sessions import open_session
 from app.tui.link_bridge import LinkBridge, LinkProblem
 from app.tui.screens.stamping import StampingScreen
 from devicelink.session import LinkOptions
@@ -60,7 +65,7 @@ def database(tmp_path: Path) -> Iterator[Database]:
 async def simulator_factory() -> AsyncIterator[Callable[..., Simulator]]:
     made: list[Simulator] = []
 
-    def make(stamps: int, versions: tuple[int, int] = (1, 1)) -> Simulator:
+    def make(stamps: int, versions: tuple[int, int] = (1, 2)) -> Simulator:
         config = SimConfig(
             device=DeviceConfig(versions=versions), stamping=StampingConfig(rate=50, stamps=stamps), seed=3
         )
@@ -73,9 +78,24 @@ async def simulator_factory() -> AsyncIterator[Callable[..., Simulator]]:
         await sim.stop()
 
 
-def stored_count(database: Database) -> int:
+def stored_count(database: Database, session_id: int | None = None) -> int:
     with database.Session.begin() as session:
-        return session.scalar(select(func.count()).select_from(StampEvent)) or 0
+        query = select(func.count()).select_from(StampEvent)
+        if session_id is not None:
+            query = query.where(StampEvent.session_id == session_id)
+        return session.scalar(query) or 0
+
+
+def open_treatment(database: Database) -> int:
+    """A treatment session for the stamps to be stored in."""
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    with database.Session.begin() as s:
+        who = add_practitioner(s, "Dr Link")
+        patient = create_patient(s, NewPatient.parse("P-LINK"), now=now)
+        course = start_course(s, patient.id, now=now)
+        return open_session(s, course, protocol=default_protocol(), practitioner_id=who.id, now=now).id
 
 
 async def wait_for(pilot: Pilot[None], predicate: Callable[[], bool], timeout: float = PATIENCE) -> None:
@@ -88,12 +108,14 @@ async def test_every_stamp_is_counted_on_the_screen_once_and_stored_once(
     database: Database, simulator_factory: Callable[..., Simulator]
 ) -> None:
     stamps = 60
+    session_id = open_treatment(database)
     sim = simulator_factory(stamps)
     await sim.start()
     app = BridgeTestApp()
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.stamping
         bridge = LinkBridge(sim.url, sink=DatabaseSink(database), arm=True, options=FAST, target=screen)
+        bridge.set_place(session_id, Zone.FRONTAL)
         try:
             assert await bridge.start()
             await wait_for(pilot, lambda: screen.link.state is LinkState.CONNECTED)
@@ -104,7 +126,7 @@ async def test_every_stamp_is_counted_on_the_screen_once_and_stored_once(
             await pilot.pause(0.3)  # anything extra would show up by now
         finally:
             await bridge.aclose()
-        assert screen.stats.count == stamps == stored_count(database) == len(sim.truth)
+        assert screen.stats.count == stamps == stored_count(database, session_id) == len(sim.truth)
         assert bridge.stamps_forwarded == stamps
         assert app.problems == []
 
@@ -113,12 +135,14 @@ async def test_a_drop_shows_on_the_screen_and_the_count_catches_up_without_doubl
     database: Database, simulator_factory: Callable[..., Simulator]
 ) -> None:
     stamps = 150
+    session_id = open_treatment(database)
     sim = simulator_factory(stamps)
     await sim.start()
     app = BridgeTestApp()
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.stamping
         bridge = LinkBridge(sim.url, sink=DatabaseSink(database), arm=True, options=FAST, target=screen)
+        bridge.set_place(session_id, Zone.FRONTAL)
         try:
             assert await bridge.start()
             await wait_for(pilot, lambda: screen.stats.count >= 20)
@@ -135,7 +159,7 @@ async def test_a_drop_shows_on_the_screen_and_the_count_catches_up_without_doubl
         finally:
             await bridge.aclose()
         assert counted_during_drop < stamps  # the simulator went on counting while the link was down
-        assert screen.stats.count == stamps == stored_count(database) == len(sim.truth)
+        assert screen.stats.count == stamps == stored_count(database, session_id) == len(sim.truth)
         assert bridge.stamps_forwarded == stamps
         assert sim.stats().drops >= 1
 
@@ -209,3 +233,23 @@ async def test_a_new_head_and_a_battery_change_reach_the_status_bar(
             await wait_for(pilot, lambda: screen.link.head_id == "2002" and screen.link.battery_pct == 42)
         finally:
             await bridge.aclose()
+
+
+async def test_stamps_arriving_outside_a_session_are_stored_and_shown_apart(
+    database: Database, simulator_factory: Callable[..., Simulator]
+) -> None:
+    stamps = 12
+    sim = simulator_factory(stamps)
+    await sim.start()
+    app = BridgeTestApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.stamping
+        bridge = LinkBridge(sim.url, sink=DatabaseSink(database), arm=True, options=FAST, target=screen)
+        try:
+            assert await bridge.start()
+            await wait_for(pilot, lambda: screen.unassigned >= stamps)
+        finally:
+            await bridge.aclose()
+        assert stored_count(database) == stamps == len(sim.truth)  # none dropped ...
+        assert screen.stats.count == 0  # ... none counted for a session
+        assert bridge.stamps_forwarded == 0

@@ -1,4 +1,8 @@
-"""The stamping screen, driven with the Pilot in a tiny app: stamps and link changes arrive as messages."""
+"""The stamping screen, driven with the Pilot in a tiny app: stored stamps and link changes arrive as messages.
+
+The stamps the tests post are what storage would report: each already stored in its zone
+(the device's, else the zone active when it arrived, as ``credited_zone`` decides).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,16 @@ from textual.widget import Widget
 from textual.widgets import Label, Static
 
 from app.domain.treatment_protocol import default_protocol
-from app.domain.zones import Zone
+from app.domain.zones import Zone, credited_zone
 from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.screens.stamping import LINK_LOST_TEXT, LinkStatusChanged, StampArrived, StampingScreen
+from app.tui.screens.stamping import (
+    LINK_LOST_TEXT,
+    NOT_COUNTING_TEXT,
+    LinkStatusChanged,
+    StampingScreen,
+    StampInput,
+    StampsStored,
+)
 from app.tui.widgets.coverage_map import CoverageMap
 from app.tui.widgets.force_meter import ForceMeter
 from app.tui.widgets.stamp_counter import StampCounter
@@ -26,7 +37,7 @@ from devicelink.state import LinkState
 SIZE = (100, 30)
 #: Footprint 100 mm² (1 cm²) and the default density 2: frontal (60 cm²) needs 120 stamps, a temporal zone 50.
 FOOTPRINT = 100
-CONNECTED = LinkStatus(LinkState.CONNECTED, serial="SS-000421", battery_pct=78, head_id="H-7F3A21")
+CONNECTED = LinkStatus(LinkState.CONNECTED, serial="SS-000421", battery_pct=78, head_id="H-7F3A21", armed=True)
 
 
 class FakeClock:
@@ -53,7 +64,7 @@ class StampingTestApp(App[None]):
         self.notices.append(message)
         super().notify(message, **kwargs)
 
-    def on_stamping_screen_stamps_counted(self, message: StampingScreen.StampsCounted) -> None:
+    def on_stamping_screen_arm_requested(self, message: StampingScreen.ArmRequested) -> None:
         self.messages.append(message)
 
     def on_stamping_screen_zone_reached(self, message: StampingScreen.ZoneReached) -> None:
@@ -95,9 +106,13 @@ def text_of(widget: Widget) -> str:
     return str(widget.render())
 
 
-def post_stamps(screen: StampingScreen, count: int, *, start: int = 1, zone: int = 0, boot: int = 1) -> None:
+def post_stamps(
+    screen: StampingScreen, count: int, *, start: int = 1, zone: int = 0, boot: int = 1, life: int = 1
+) -> None:
+    """As storage reports them: one commit per stamp, each in the zone it was stored in."""
     for seq in range(start, start + count):
-        screen.post_message(StampArrived(boot, seq, seq * 333, 65, zone))
+        credited = credited_zone(zone, screen.coverage.active)
+        screen.post_message(StampsStored((StampInput(boot, seq, seq * 333, 65, zone, None, credited, life),)))
 
 
 async def settle(pilot: Pilot[None]) -> None:
@@ -119,12 +134,9 @@ async def test_stamps_count_into_the_active_zone_and_the_map_shows_the_percentag
         assert "ACTIVE" in text_of(tile)
         assert "76 stamps" in screen.query_one(StampCounter).text
         assert "GOOD" in screen.query_one(ForceMeter).text
-        credited = [credit for message in app.of_type(StampingScreen.StampsCounted) for credit in message.credits]
-        assert len(credited) == 76
-        assert {credit.zone for credit in credited} == {Zone.FRONTAL}
 
 
-async def test_zone_keys_switch_the_active_zone_and_a_device_zone_wins() -> None:
+async def test_zone_keys_switch_the_active_zone_and_stamps_count_where_they_were_stored() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.stamping
@@ -191,14 +203,13 @@ async def test_duplicate_stamps_count_once() -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = app.stamping
         post_stamps(screen, 10)
-        post_stamps(screen, 10)  # the same (boot, seq) again: a replay after a resume
+        post_stamps(screen, 10)  # the same (boot, seq) again: read back on resume and reported by a commit
         post_stamps(screen, 3, start=1, boot=2)  # a new boot: new stamps
+        post_stamps(screen, 2, start=1, life=2)  # the device restarted its numbering: new stamps too
         await settle(pilot)
-        assert screen.coverage.totals().stamps == 13
-        assert screen.stats.count == 13
-        assert "13 stamps" in screen.query_one(StampCounter).text
-        credited = [credit for message in app.of_type(StampingScreen.StampsCounted) for credit in message.credits]
-        assert len(credited) == 13
+        assert screen.coverage.totals().stamps == 15
+        assert screen.stats.count == 15
+        assert "15 stamps" in screen.query_one(StampCounter).text
 
 
 async def test_link_lost_banner_appears_and_goes_when_the_link_is_back() -> None:
@@ -293,8 +304,6 @@ async def test_a_burst_of_a_thousand_stamps_is_drawn_in_a_few_redraws() -> None:
         assert screen.coverage.totals().stamps == 1000
         assert "1000 stamps" in screen.query_one(StampCounter).text
         assert 0 < screen.redraws - before < 50, screen.redraws - before
-        credited = [credit for message in app.of_type(StampingScreen.StampsCounted) for credit in message.credits]
-        assert len(credited) == 1000
 
 
 async def test_a_stamp_after_a_pause_is_drawn_at_once() -> None:
@@ -353,3 +362,52 @@ async def test_the_active_zones_area_is_edited_with_a_and_a_bad_value_is_explain
         assert "Area 75 cm²" in str(screen.query_one("#active-zone", Static).content)
         changed = app.of_type(StampingScreen.TreatedZonesChanged)
         assert changed, "the controller is told, so it stores the area with the session"
+
+
+async def test_whether_the_stamp_counts_is_always_shown_large() -> None:
+    clock = FakeClock()
+    app = make_app(clock=clock, link=CONNECTED)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        state = screen.query_one("#arm-state", Static)
+        screen.post_message(LinkStatusChanged(LinkStatus(LinkState.CONNECTED, armed=True, armed_since=clock.now - 65)))
+        await settle(pilot)
+        assert text_of(state) == "ARMED · 1 min 05 s" and state.has_class("-armed")
+        screen.post_message(LinkStatusChanged(LinkStatus(LinkState.LOST, down_since=clock.now - 4)))
+        await settle(pilot)
+        assert text_of(state) == "LINK LOST · 4 s" and state.has_class("-lost")
+        screen.post_message(LinkStatusChanged(LinkStatus(LinkState.CONNECTED, armed=False, armed_since=clock.now)))
+        await settle(pilot)
+        assert text_of(state) == "NOT ARMED · 0 s" and state.has_class("-idle")
+
+
+async def test_a_disarmed_device_while_stamping_gets_a_banner_and_s_asks_to_arm() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        banner = screen.query_one("#arm-banner", Static)
+        await settle(pilot)
+        assert not banner.display
+        screen.post_message(LinkStatusChanged(LinkStatus(LinkState.CONNECTED, armed=False)))
+        await settle(pilot)
+        assert banner.display and NOT_COUNTING_TEXT in text_of(banner)
+        await pilot.press("s")
+        await pilot.pause()
+        assert len(app.of_type(StampingScreen.ArmRequested)) == 1
+        screen.post_message(LinkStatusChanged(CONNECTED))
+        await settle(pilot)
+        assert not banner.display
+        await pilot.press("s")  # counting already: nothing to ask
+        await pilot.pause()
+        assert len(app.of_type(StampingScreen.ArmRequested)) == 1
+
+
+async def test_stamps_stored_outside_any_session_are_shown_apart_not_counted() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        screen.post_message(StampsStored((), unassigned=3))
+        post_stamps(screen, 2)
+        await settle(pilot)
+        assert screen.stats.count == 2
+        assert "3 stamps outside any session" in text_of(screen.query_one("#active-zone", Static))

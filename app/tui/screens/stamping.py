@@ -1,11 +1,18 @@
-"""The stamping step: live count, force, coverage map and link status, with zone keys and "finish step".
+"""The stamping step: live count, force, coverage map, whether the stamp counts, with zone keys and "finish step".
 
-The screen holds no link. Whoever owns the :class:`~devicelink.session.LinkSession` (the app
-shell) posts :class:`StampArrived` for every stamp event and :class:`LinkStatusChanged` on
-every state change; the screen counts through the domain models it was given
-(:class:`~app.domain.coverage.CoverageModel`, :class:`~app.domain.stamping_stats.StampingStats`)
-and posts upward what the shell stores: :class:`StampingScreen.StampsCounted`,
-:class:`StampingScreen.ActiveZoneChanged` and :class:`StampingScreen.Finished`.
+The screen holds no link and credits nothing. Whoever owns the
+:class:`~devicelink.session.LinkSession` (the app shell) posts :class:`StampsStored` with the
+stamps the database has just stored for the session — each with the zone it was stored in —
+and :class:`LinkStatusChanged` on every state change. The screen counts them through the
+domain models it was given (:class:`~app.domain.coverage.CoverageModel`,
+:class:`~app.domain.stamping_stats.StampingStats`), so its count, rate and coverage are the
+stored ones: it cannot show a stamp that is not stored. It posts upward
+:class:`StampingScreen.ActiveZoneChanged` (stamps arriving from now on are stored in that
+zone), :class:`StampingScreen.ArmRequested` and :class:`StampingScreen.Finished`.
+
+Whether the stamp counts is always on screen, large: ARMED, NOT ARMED or LINK LOST, with how
+long. If the device says it is not counting while this step wants stamps, a banner says so
+and ``s`` asks for it to be armed.
 
 Counting happens as each message arrives; the widgets are redrawn at most every
 ``redraw_interval`` seconds (the first stamp after a pause is drawn at once), so a replay
@@ -29,7 +36,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 
-from app.domain.coverage import CoverageModel, Credit, ZoneCoverage
+from app.domain.coverage import CoverageModel, CreditedStamp, ZoneCoverage
 from app.domain.stamping_stats import StampingStats
 from app.domain.treatment_protocol import ForceThresholds, TreatmentProtocol
 from app.domain.zones import DEFAULT_AREA_CM2, Zone
@@ -38,35 +45,24 @@ from app.tui.dialogs.zone_area import ZoneAreaDialog
 from app.tui.widgets.coverage_map import CoverageMap, ZoneTile, format_percent, format_stamps
 from app.tui.widgets.force_meter import ForceMeter
 from app.tui.widgets.stamp_counter import StampCounter
-from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar, format_duration
+from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar, describe_counting, format_duration
 from app.tui.widgets.text_update import set_text
 from devicelink.state import LinkState
 
 LINK_LOST_TEXT = "⚠ Link lost — the stamp keeps counting; stamps will arrive when it reconnects"
 
 
-class StampArrived(Message):
-    """One stamp from the device (live or replayed). Post it to the screen; duplicates count once."""
+NOT_COUNTING_TEXT = "⚠ The stamp is not counting — press s to arm it"
 
-    def __init__(
-        self,
-        boot: int,
-        seq: int,
-        device_time_ms: int,
-        force_dn: int,
-        zone: int = 0,
-        received_at: float | None = None,
-    ) -> None:
+
+class StampsStored(Message):
+    """Stamps the database just stored for this session (each once), and how many it stored outside any session."""
+
+    def __init__(self, stamps: tuple[StampInput, ...], unassigned: int = 0) -> None:
         super().__init__()
-        self.boot = boot
-        self.seq = seq
-        self.device_time_ms = device_time_ms
-        #: Peak force in 0.1 N, as on the wire.
-        self.force_dn = force_dn
-        #: The device's zone id: 0 = unknown (the active zone is credited), 1–5 a zone.
-        self.zone = zone
-        #: Host monotonic time the stamp was received (the stats' clock); None = now.
-        self.received_at = received_at
+        self.stamps = stamps
+        #: Stamps that arrived while no session was open: stored, not counted here.
+        self.unassigned = unassigned
 
 
 class LinkStatusChanged(Message):
@@ -82,7 +78,12 @@ class LinkStatusChanged(Message):
 
 @dataclass(frozen=True, slots=True)
 class StampInput:
-    """A stamp as :meth:`StampingScreen.record_stamps` takes it (same fields as :class:`StampArrived`)."""
+    """A stored stamp as :meth:`StampingScreen.record_stamps` takes it.
+
+    ``zone`` is the device's zone id; ``credited`` the zone it was stored in for the session
+    (None: unassigned); ``received_at`` the host time it arrived, on the screen's clock
+    (None: now); ``life`` the device numbering it came in.
+    """
 
     boot: int
     seq: int
@@ -90,6 +91,8 @@ class StampInput:
     force_dn: int
     zone: int = 0
     received_at: float | None = None
+    credited: Zone | None = None
+    life: int = 1
 
 
 class StampingScreen(Screen[None]):
@@ -107,22 +110,21 @@ class StampingScreen(Screen[None]):
         Binding("r", "zone(5)", "Right"),
         *(Binding(str(zone.value), f"zone({zone.value})", zone.label, show=False) for zone in Zone),
         Binding("t", "toggle_treated", "Treat on/off"),
+        Binding("s", "arm", "Arm", show=False),
         Binding("a", "edit_area", "Zone area", show=False),
         Binding("ctrl+d", "finish", "Finish step"),
         Binding("ctrl+n", "finish", "Finish step", show=False),
     ]
 
-    class StampsCounted(Message):
-        """New (not duplicate) stamps counted since the last redraw, with the zone each was credited to."""
-
-        def __init__(self, credits: tuple[Credit, ...]) -> None:
-            super().__init__()
-            self.credits = credits
-
     class ActiveZoneChanged(Message):
+        """The practitioner moved to another zone: stamps arriving from now on count there."""
+
         def __init__(self, zone: Zone) -> None:
             super().__init__()
             self.zone = zone
+
+    class ArmRequested(Message):
+        """The practitioner asked the stamp to count (it said it was not)."""
 
     class TreatedZonesChanged(Message):
         """The practitioner added or removed a treated zone, or changed a zone's area (stamps counted stay)."""
@@ -164,7 +166,8 @@ class StampingScreen(Screen[None]):
         self.redraw_interval = redraw_interval
         self._clock = clock
         self._elapsed_before_s = elapsed_before_s
-        self._pending: list[Credit] = []
+        #: Stamps the database stored outside any session while this screen was up.
+        self.unassigned = 0
         self._dirty = False
         self._last_redraw = float("-inf")
         self._redraw_timer: Timer | None = None
@@ -197,15 +200,19 @@ class StampingScreen(Screen[None]):
         return cls(coverage, stats, link=link, clock=clock, elapsed_before_s=elapsed_before_s)
 
     def restore_stamps(self, stamps: Iterable[StampInput]) -> None:
-        """Count stamps stored before a restart into the figures (count, rate, force), not as new stamps.
-
-        ``received_at`` must be on the screen's clock. Load the coverage model with the
-        same stamps (their credited zones) separately; nothing is posted upward.
-        """
+        """Count the session's stamps stored before this screen (a resumed step), with no "zone at
+        target" prompt for them. ``received_at`` must be on the screen's clock."""
+        stamps = list(stamps)
+        self.coverage.load(self._credited(stamp) for stamp in stamps)
         for stamp in stamps:
-            self.stats.add(stamp.boot, stamp.seq, stamp.device_time_ms, stamp.force_dn, stamp.received_at)
+            self.stats.add(
+                stamp.boot, stamp.seq, stamp.device_time_ms, stamp.force_dn, stamp.received_at, life=stamp.life
+            )
         self._dirty = True
         self._schedule_redraw()
+
+    def _credited(self, stamp: StampInput) -> CreditedStamp:
+        return CreditedStamp(stamp.boot, stamp.seq, stamp.credited, 0, stamp.life)
 
     @property
     def thresholds(self) -> ForceThresholds:
@@ -220,9 +227,11 @@ class StampingScreen(Screen[None]):
         yield Header()
         yield LinkStatusBar(self.link, clock=self._clock, id="link-status")
         yield Static(LINK_LOST_TEXT, id="link-banner", markup=False)
+        yield Static(NOT_COUNTING_TEXT, id="arm-banner", markup=False)
         with Horizontal(id="stamping-body"):
             yield CoverageMap(id="coverage-map")
             with Vertical(id="stamping-side"):
+                yield Static(id="arm-state", markup=False)
                 yield StampCounter(id="stamp-counter")
                 yield ForceMeter(self.thresholds, id="force-meter")
                 yield Static(id="active-zone", markup=False)
@@ -240,21 +249,13 @@ class StampingScreen(Screen[None]):
 
     # -- input: stamps and link ---------------------------------------------------------
 
-    @on(StampArrived)
-    def _on_stamp(self, message: StampArrived) -> None:
+    @on(StampsStored)
+    def _on_stored(self, message: StampsStored) -> None:
         message.stop()
-        self.record_stamps(
-            [
-                StampInput(
-                    message.boot,
-                    message.seq,
-                    message.device_time_ms,
-                    message.force_dn,
-                    message.zone,
-                    message.received_at,
-                )
-            ]
-        )
+        if message.unassigned:
+            self.unassigned += message.unassigned
+            self._dirty = True
+        self.record_stamps(message.stamps)
 
     @on(LinkStatusChanged)
     def _on_link_status(self, message: LinkStatusChanged) -> None:
@@ -267,26 +268,19 @@ class StampingScreen(Screen[None]):
         self.action_zone(int(message.zone))
 
     def record_stamps(self, stamps: Iterable[StampInput]) -> None:
-        """Count stamps now; the widgets catch up at the next redraw. Duplicates change nothing."""
+        """Count stored stamps now, each in the zone it was stored in; the widgets catch up at the
+        next redraw. A stamp counted already changes nothing."""
         for stamp in stamps:
-            credit = self.coverage.add_stamp(stamp.boot, stamp.seq, stamp.zone)
+            credit = self.coverage.add_credited(self._credited(stamp), stamp.zone)
             if credit.duplicate:
                 continue
-            self.stats.add(stamp.boot, stamp.seq, stamp.device_time_ms, stamp.force_dn, stamp.received_at)
-            self._pending.append(credit)
+            self.stats.add(
+                stamp.boot, stamp.seq, stamp.device_time_ms, stamp.force_dn, stamp.received_at, life=stamp.life
+            )
             if credit.just_reached is not None:
                 self._announce_reached(credit.just_reached)
             self._dirty = True
         self._schedule_redraw()
-
-    def take_uncredited(self) -> tuple[Credit, ...]:
-        """The credits counted since the last :class:`StampsCounted` (and forgets them).
-
-        The stamping step ends between two redraws: whoever closes it takes the rest here, so
-        the last stamps keep their zones.
-        """
-        credits, self._pending = tuple(self._pending), []
-        return credits
 
     def set_link_status(self, status: LinkStatus) -> None:
         self.link = status
@@ -300,6 +294,12 @@ class StampingScreen(Screen[None]):
         banner.set_class(status.down, "-shown")
         if status.down:
             banner.update(self._banner_text(status))
+        not_counting = status.state is LinkState.CONNECTED and status.armed is False and self.stats.running
+        self.query_one("#arm-banner", Static).set_class(not_counting, "-shown")
+        arm = self.query_one("#arm-state", Static)
+        set_text(arm, describe_counting(status, self._clock()))
+        for name, shown in (("-armed", status.counting), ("-lost", status.down), ("-idle", not status.counting)):
+            arm.set_class(shown, name)
 
     def _banner_text(self, status: LinkStatus) -> str:
         if status.down_since is None:
@@ -326,11 +326,10 @@ class StampingScreen(Screen[None]):
         self._redraw()
 
     def _tick(self) -> None:
-        """Once a second: elapsed time, the rate and the banner's duration move on their own."""
+        """Once a second: elapsed time, the rate and the durations move on their own."""
         stats = self.stats
         self.query_one(StampCounter).show(stats.count, stats.rate_per_min(), stats.elapsed_s)
-        if self.link.down:
-            self._show_link(self.link)
+        self._show_link(self.link)
 
     def _redraw(self) -> None:
         if not self.is_mounted:
@@ -343,9 +342,6 @@ class StampingScreen(Screen[None]):
         self.query_one(ForceMeter).show(stats.last_quality, stats.last_force_n, stats.recent_forces())
         self.query_one(CoverageMap).show(self.coverage.zones(), self.coverage.active)
         set_text(self.query_one("#active-zone", Static), self._active_zone_text())
-        if self._pending:
-            credits, self._pending = tuple(self._pending), []
-            self.post_message(self.StampsCounted(credits))
 
     def _active_zone_text(self) -> str:
         zone = self.coverage.zone(self.coverage.active)
@@ -359,6 +355,10 @@ class StampingScreen(Screen[None]):
         totals = self.coverage.totals()
         lines.append(f"Area {zone.area_cm2:g} cm² (a to edit)")
         lines.append(f"Treated zones overall: {totals.percent:.0f}%")
+        if totals.unassigned_stamps:
+            lines.append(f"{totals.unassigned_stamps} stamps with no zone")
+        if self.unassigned:
+            lines.append(f"{self.unassigned} stamps outside any session (stored, not counted here)")
         return "\n".join(lines)
 
     # -- actions ------------------------------------------------------------------------
@@ -373,6 +373,13 @@ class StampingScreen(Screen[None]):
         if not self.coverage.zone(zone).treated:
             self.notify(f"{zone.label} is not treated in this session.", severity="warning")
         self._redraw()
+
+    def action_arm(self) -> None:
+        """Ask for the stamp to count (when it says it does not)."""
+        if self.link.counting:
+            self.notify("The stamp is counting already.")
+            return
+        self.post_message(self.ArmRequested())
 
     def action_toggle_treated(self) -> None:
         """Add the active zone to the treated zones, or take it out."""

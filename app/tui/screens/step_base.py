@@ -29,7 +29,7 @@ from app.domain.gates import Gate, GateResult, Override, format_duration
 from app.domain.steps import SessionFlow, StepBlocked, StepError
 from app.domain.treatment_protocol import Step
 from app.tui.dialogs.override import OverrideDialog, gate_title
-from app.tui.screens.stamping import LinkStatusChanged, StampArrived
+from app.tui.screens.stamping import LinkStatusChanged, StampsStored
 from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar
 from devicelink.state import LinkState
 
@@ -241,8 +241,8 @@ class StepScreen(Screen[None]):
         if self._ready:
             self.query_one(LinkStatusBar).status = message.status
 
-    @on(StampArrived)
-    def _on_stamp(self, message: StampArrived) -> None:
+    @on(StampsStored)
+    def _on_stamps(self, message: StampsStored) -> None:
         message.stop()  # stored by the link's sink; only the stamping step counts them on screen
 
     # -- actions --------------------------------------------------------------------------

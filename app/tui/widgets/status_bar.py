@@ -38,11 +38,20 @@ class LinkStatus:
     battery_pct: int | None = None
     head_id: str | None = None
     down_since: float | None = None
+    #: Whether the device counts stamps, as it last said (None: not known yet).
+    armed: bool | None = None
+    #: When ``armed`` last changed (the bar's clock), for "armed for 3 min".
+    armed_since: float | None = None
 
     @property
     def down(self) -> bool:
         """The link dropped and the session is trying to get it back."""
         return self.state in _DOWN
+
+    @property
+    def counting(self) -> bool:
+        """Connected and the device says it counts stamps."""
+        return self.state is LinkState.CONNECTED and self.armed is True
 
 
 def format_duration(seconds: float) -> str:
@@ -63,6 +72,20 @@ def describe_state(status: LinkStatus, now: float) -> str:
     if status.down and status.down_since is not None:
         text += f" {format_duration(now - status.down_since)}"
     return text
+
+
+def describe_counting(status: LinkStatus, now: float) -> str:
+    """Whether stamps are counted, large and plain: ``ARMED · 3 min 05 s``, ``NOT ARMED``, ``LINK LOST · 12 s``."""
+    if status.down:
+        since = status.down_since
+        return "LINK LOST" + (f" · {format_duration(now - since)}" if since is not None else "")
+    if status.state is not LinkState.CONNECTED:
+        return "NOT CONNECTED" if status.state is LinkState.CLOSED else "CONNECTING"
+    if status.armed is None:
+        return "CHECKING"
+    since = status.armed_since
+    text = "ARMED" if status.armed else "NOT ARMED"
+    return text + (f" · {format_duration(now - since)}" if since is not None else "")
 
 
 def describe_link(status: LinkStatus, now: float) -> str:

@@ -1,0 +1,160 @@
+"""The guided session's use cases, as plain functions: each is one unit of work on the database.
+
+The chairside app's controller (:mod:`app.tui.session_controller`) calls these in worker
+threads and only shows what they return; the tests call them directly, without Textual.
+
+* :func:`load_session` — what a started or resumed session needs before its screens: step
+  records, treated zones and their areas, the zone being stamped, the stamps stored so far.
+* :func:`save_steps` — store changed step records.
+* :func:`attach_device` — the device, its head and the treated zones, once the link knows them.
+* :func:`store_zones`, :func:`store_active_zone` — as the practitioner edits them.
+* :func:`head_used_elsewhere` — for the "unused head" gate.
+* :func:`finish` — close the session as done.
+* :func:`summary` — the summary's figures (:func:`app.storage.session_figures.session_figures`).
+* :func:`write_aftercare` — the aftercare card as text and HTML next to the clinic's records.
+
+Every function blocks; every storage error comes out as it is (SQLAlchemy's, or
+:class:`~app.storage.sessions.SessionError`) for the caller to show.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import platformdirs
+from sqlalchemy.engine import URL
+
+from app.domain.aftercare import AftercareCard, write_card
+from app.domain.coverage import CreditedStamp, SessionCoverage
+from app.domain.steps import StepRecord
+from app.domain.treatment_protocol import TreatmentProtocol
+from app.domain.zones import Zone
+from app.storage.database import Database
+from app.storage.heads import head_used_elsewhere as _head_used_elsewhere
+from app.storage.location import APP_NAME
+from app.storage.patients import get_patient
+from app.storage.session_figures import session_figures
+from app.storage.session_stamps import SessionStamp, load_credited_stamps, load_session_stamps
+from app.storage.sessions import (
+    SessionView,
+    ZoneSetting,
+    finish_session,
+    get_session,
+    set_active_zone,
+    set_zones,
+)
+from app.storage.sessions import attach_device as _attach_device
+from app.storage.step_records import load_step_records, save_step_records
+
+CARDS_FOLDER = "aftercare"
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedSession:
+    """What is read from storage before a session's screens are shown."""
+
+    view: SessionView
+    records: list[StepRecord]
+    #: The zones treated: stored with the session, else the patient's Norwood grade's, else all five.
+    treated: frozenset[Zone]
+    #: The session's stored stamps, each in the zone it counts in.
+    credited: list[CreditedStamp]
+    stamps: list[SessionStamp]
+    #: Zone areas stored with the session (edited ones survive a resume).
+    areas: dict[Zone, float] = field(default_factory=dict)
+
+    @property
+    def active_zone(self) -> Zone | None:
+        """The zone being stamped when the session was left, if any."""
+        return self.view.active_zone
+
+
+def load_session(database: Database, session_id: int) -> PreparedSession:
+    with database.Session.begin() as s:
+        view = get_session(s, session_id)
+        records = load_step_records(s, session_id)
+        if view.zones:
+            treated = frozenset(setting.zone for setting in view.zones)
+        else:
+            patient = get_patient(s, view.patient_id)
+            grade = patient.norwood_grade if patient is not None else None
+            treated = grade.default_zones if grade is not None else frozenset(Zone)
+        credited = load_credited_stamps(s, session_id) if view.device_id is not None else []
+        stamps = load_session_stamps(s, session_id)
+        areas = {setting.zone: setting.area_cm2 for setting in view.zones}
+    return PreparedSession(view, records, treated, credited, stamps, areas)
+
+
+def save_steps(database: Database, session_id: int, records: Sequence[StepRecord]) -> None:
+    with database.Session.begin() as s:
+        save_step_records(s, session_id, list(records))
+
+
+def attach_device(
+    database: Database,
+    session_id: int,
+    *,
+    serial: str,
+    head_id: int,
+    footprint_mm2: int,
+    zones: Iterable[ZoneSetting],
+    now: datetime,
+) -> SessionView:
+    """Store the treated zones, then the device and head the session uses (the link registered the device)."""
+    with database.Session.begin() as s:
+        set_zones(s, session_id, list(zones))
+        return _attach_device(s, session_id, serial=serial, head_id=head_id, footprint_mm2=footprint_mm2, now=now)
+
+
+def store_zones(database: Database, session_id: int, zones: Iterable[ZoneSetting]) -> None:
+    with database.Session.begin() as s:
+        set_zones(s, session_id, list(zones))
+
+
+def store_active_zone(database: Database, session_id: int, zone: Zone) -> None:
+    with database.Session.begin() as s:
+        set_active_zone(s, session_id, zone)
+
+
+def head_used_elsewhere(database: Database, session_id: int, serial: str, head_id: int) -> bool:
+    with database.Session.begin() as s:
+        return _head_used_elsewhere(s, serial=serial, head_id=head_id, session_id=session_id)
+
+
+def finish(database: Database, session_id: int, now: datetime) -> SessionView:
+    with database.Session.begin() as s:
+        return finish_session(s, session_id, now=now)
+
+
+def reread(database: Database, session_id: int) -> SessionView:
+    with database.Session.begin() as s:
+        return get_session(s, session_id)
+
+
+def summary(database: Database, session_id: int, protocol: TreatmentProtocol) -> SessionCoverage:
+    """The summary's figures, the same as the session report's (one computation)."""
+    with database.Session.begin() as s:
+        return session_figures(s, session_id, protocol)
+
+
+def default_cards_dir(database_url: URL) -> Path:
+    """``aftercare/`` next to a SQLite database file, else in the platform's user data dir."""
+    if database_url.get_backend_name() == "sqlite" and database_url.database not in (None, "", ":memory:"):
+        return Path(str(database_url.database)).expanduser().absolute().parent / CARDS_FOLDER
+    return platformdirs.user_data_path(APP_NAME, appauthor=False) / CARDS_FOLDER
+
+
+def card_stem(view: SessionView, ended: datetime) -> str:
+    """``aftercare-P-0042-s1-20261125``: patient code (made file-safe), session number, date."""
+    code = re.sub(r"[^A-Za-z0-9._-]+", "_", view.patient_code).strip("._") or "patient"
+    return f"aftercare-{code}-s{view.number}-{ended:%Y%m%d}"
+
+
+def write_aftercare(card: AftercareCard, folder: Path, stem: str) -> tuple[Path, Path]:
+    """Write the card as ``stem.txt`` and ``stem.html`` in ``folder`` (made if missing)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_card(card, folder / f"{stem}.txt"), write_card(card, folder / f"{stem}.html")

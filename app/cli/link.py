@@ -196,7 +196,7 @@ def monitor_command(
         click.echo("monitor: watching only; stamps are not stored or acknowledged (use --db to store)", err=True)
 
     async def main(stop: asyncio.Event) -> None:
-        session = LinkSession(make_transport(url, hci), sink=sink, arm=arm, options=options)
+        session = LinkSession(make_transport(url, hci), sink=sink, arm=True if arm else None, options=options)
         pump = asyncio.ensure_future(_pump_frames(session, printer, conditions))
         try:
             await session.start()
@@ -360,7 +360,9 @@ def capture_command(
 
     async def main(stop: asyncio.Event) -> None:
         writer = CaptureWriter(file, url)
-        session = LinkSession(CapturingTransport(make_transport(url, hci), writer), arm=arm, options=options)
+        session = LinkSession(
+            CapturingTransport(make_transport(url, hci), writer), arm=True if arm else None, options=options
+        )
         try:
             await session.start()
             click.echo(f"capturing {url} to {file}; Ctrl-C to stop", err=True)

@@ -102,7 +102,7 @@ def record_command(
     conditions = DeviceConditions(arming=not no_arm)
 
     async def main(stop: asyncio.Event) -> bool:
-        session = LinkSession(make_transport(url, hci), sink=sink, arm=not no_arm, options=options)
+        session = LinkSession(make_transport(url, hci), sink=sink, arm=None if no_arm else True, options=options)
         frames = session.subscribe_frames()
         follower = asyncio.ensure_future(follow_device(frames, conditions, _say))
         catch_up = CatchUp(frames, conditions)

@@ -654,7 +654,7 @@ class LinkSession:
         if state is HostState.HELLO:
             if change.input is Input.SILENCE:
                 self._set_state(LinkState.LOST, change.reason)
-            elif change.input is Input.NEW_BOOT:
+            elif change.input is Input.NEW_BOOT and change.previous is not HostState.HELLO:
                 self._set_state(LinkState.RECONNECTING, change.reason)
         elif state is HostState.LEDGER and change.previous is HostState.HELLO and self.host.ever_ready:
             self._set_state(LinkState.RECONNECTING, f"the device answers: {change.reason}")

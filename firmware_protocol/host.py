@@ -152,6 +152,8 @@ class _Request:
     lseq: int = -1
     #: A replayed stamp came after this RESUME was sent (v1: proof that it arrived).
     replay_seen: bool = False
+    #: ACKs sent before it was (last) sent: an ARM refused for a full buffer before an ACK freed room is worth again.
+    acks_before: int = 0
 
 
 def _is(kind: type[Message]) -> Callable[[Frame], bool]:
@@ -229,6 +231,7 @@ class HostConnection:
         self._next_ping = math.inf
         self._arm_blocked: str | None = None
         self._last_arm_sent = -math.inf
+        self._acks_at_last_arm = 0
         self._nonce = 0
         self._probe_nonces: dict[int, float] = {}
         self._logged_resyncs = 0
@@ -499,7 +502,9 @@ class HostConnection:
     def _on_device_info(self, frame: Frame, info: DeviceInfo, now: float) -> None:
         if frame.flags & Flag.ANNOUNCE:
             if self.state is HostState.HELLO:
-                self._send_hello(now)  # it booted after our HELLO left: say it again
+                # It booted after our HELLO left: say it again.
+                self._transition(Input.NEW_BOOT, f"device announced boot {info.boot} during the handshake")
+                self._send_hello(now)
             elif self.device is None or info.boot != self.device.boot or info.serial != self.device.serial:
                 self._rehandshake(Input.NEW_BOOT, f"device announced boot {info.boot}", now)
             return
@@ -725,8 +730,7 @@ class HostConnection:
             return
         if self.want_armed and not armed and not self._arm_blocked and not hb.state & HeartbeatState.BUFFER_FULL:
             # The device is not counting though it should be (a lost ARM or ARM_STATE).
-            self._last_arm_sent = now
-            self._send(Arm())
+            self._send_arm(now)
         elif self.want_armed is False and armed:
             # It counts though it must not (a lost DISARM): stamps now would belong to no step.
             self._last_arm_sent = now
@@ -762,24 +766,23 @@ class HostConnection:
         for request in self._requests.values():
             if request.msg_type == nack.refused_type and (request.lseq == nack.refused_lseq or request.lseq < 0):
                 if request.msg_type == MessageType.ARM:
-                    self._on_arm_refused(nack, request.sent_at, now)
+                    self._on_arm_refused(nack, request.acks_before, now)
                 self._finish(request, None, ReplyError.REFUSED, nack_code=nack.code)
                 if nack.code == NackCode.NOT_READY:
                     self._rehandshake(Input.NEW_BOOT, "device answered NOT_READY (it lost our session)", now)
                 return
         if nack.refused_type == MessageType.ARM and nack.code == NackCode.REFUSED:
-            self._on_arm_refused(nack, self._last_arm_sent, now)
+            self._on_arm_refused(nack, self._acks_at_last_arm, now)
         if nack.code == NackCode.NOT_READY:
             self._rehandshake(Input.NEW_BOOT, "device answered NOT_READY (it lost our session)", now)
 
-    def _on_arm_refused(self, nack: Nack, sent_at: float, now: float) -> None:
+    def _on_arm_refused(self, nack: Nack, acks_before: int, now: float) -> None:
         if nack.code != NackCode.REFUSED:
             return
-        if self.last_ack_at > sent_at:
+        if self.counters.acks_sent > acks_before:
             # An ACK freed room after that ARM left: it may be accepted now.
             if self.want_armed and self.negotiated:
-                self._last_arm_sent = now
-                self._send(Arm())
+                self._send_arm(now)
             return
         if self._arm_blocked:
             return
@@ -802,6 +805,7 @@ class HostConnection:
         request.tries += 1
         request.sent_at = now
         request.replay_seen = False
+        request.acks_before = self.counters.acks_sent
         request.lseq = self._send(message)
         request.deadline = now + self.rto.timeout * (2 ** min(request.tries - 1, 3))
         if isinstance(message, Ping) and request.kind != "user":
@@ -862,8 +866,12 @@ class HostConnection:
             # The device disarmed itself with a full buffer; this ACK frees room.
             self._arm_blocked = None
             if self.want_armed and self.state is HostState.READY:
-                self._last_arm_sent = now
-                self._send(Arm())
+                self._send_arm(now)
+
+    def _send_arm(self, now: float) -> None:
+        self._last_arm_sent = now
+        self._acks_at_last_arm = self.counters.acks_sent
+        self._send(Arm())
 
     def _probe(self, now: float, *, counted: bool = True) -> None:
         self._last_probe = now

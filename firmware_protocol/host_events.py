@@ -81,7 +81,7 @@ TRANSITIONS: dict[tuple[HostState, Input], HostState] = {
     (S.READY, In.NEW_BOOT): S.HELLO,
     (S.READY, In.SILENCE): S.HELLO,
     **{(state, In.TRANSPORT_LOST): S.IDLE for state in (S.HELLO, S.LEDGER, S.SYNC, S.READY)},
-    **{(state, In.CLOSE): S.CLOSED for state in HostState},
+    **{(state, In.CLOSE): S.CLOSED for state in HostState if state is not S.CLOSED},
 }
 
 #: The (state, input) pairs that change nothing.

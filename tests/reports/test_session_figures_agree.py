@@ -20,9 +20,9 @@ from html import unescape
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from app.demo_data import SeededCohort, seed_demo_cohort
-from app.domain.coverage import CreditedStamp
 from app.domain.treatment_protocol import CoverageTargets, TreatmentProtocol, default_protocol
 from app.domain.zones import NorwoodGrade, Zone
 from app.reports import build_course_report, build_session_report, render
@@ -31,16 +31,18 @@ from app.storage import Database, DatabaseSink, open_database
 from app.storage.courses import start_course
 from app.storage.patients import NewPatient, create_patient
 from app.storage.practitioners import add_practitioner
+from app.storage.schema import StampEvent
 from app.storage.session_figures import session_figures
-from app.storage.session_stamps import credit_stamps
 from app.storage.sessions import ZoneSetting, attach_device, finish_session, open_session
 from app.tui.screens.steps import SessionFigures
 from app.tui.session_steps import read_figures
-from devicelink.sink import CommitBatch, ReceivedStamp
+from devicelink.sink import NO_TAGS, CommitBatch, ReceivedStamp, StampTags
 from firmware_protocol import DeviceInfo, Stamp
+from firmware_protocol.host_events import Ledger
 
 PROTOCOL = default_protocol()
 SERIAL = "SN-AGREE"
+LEDGER = Ledger(SERIAL)
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 F, M, V, L, R = Zone.FRONTAL, Zone.MID_SCALP, Zone.VERTEX, Zone.LEFT_TEMPORAL, Zone.RIGHT_TEMPORAL
 
@@ -55,8 +57,13 @@ class Clinic:
     unzoned: int
 
 
-def _stamps(seqs: range | list[int], device_zone: int) -> list[ReceivedStamp]:
-    return [ReceivedStamp(Stamp(1, seq, seq * 300, 63, 180, device_zone), time.time(), False) for seq in seqs]
+def _stamps(seqs: range | list[int], device_zone: int, tags: StampTags = NO_TAGS) -> list[ReceivedStamp]:
+    return [ReceivedStamp(Stamp(1, seq, seq * 300, 63, 180, device_zone), time.time(), False, tags) for seq in seqs]
+
+
+def _at(session_id: int, active: Zone | None) -> StampTags:
+    """Stamps arriving in ``session_id`` while ``active`` is the zone being stamped."""
+    return StampTags(session_id, int(active) if active is not None else None)
 
 
 def _session(
@@ -67,12 +74,10 @@ def _session(
             s, course_id, protocol=PROTOCOL, practitioner_id=practitioner_id, now=T0 + timedelta(day), zones=zones
         )
         attach_device(s, view.id, serial=SERIAL, head_id=7 + day, footprint_mm2=100, now=T0 + timedelta(day))
-    sink.session_id = view.id
     return view.id
 
 
 def _finish(database: Database, sink: DatabaseSink, session_id: int, day: int) -> None:
-    sink.session_id = None
     with database.Session.begin() as s:
         finish_session(s, session_id, now=T0 + timedelta(day, hours=1))
 
@@ -94,24 +99,24 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
     ]
     zoned = _session(database, sink, course_id, practitioner, zones, 0)
     batch = (
-        _stamps(range(1, 11), 0)  # zone 0 on the wire, credited to frontal by the screen
-        + _stamps(range(11, 15), int(V))  # only the device's zone: vertex
-        + _stamps([15, 16], int(R))  # the device's zone, not treated
-        + _stamps([17], 9)  # a reserved zone id: unassigned
-        + _stamps([18], 0)  # zone 0 and never credited: unassigned
-        + _stamps([19, 20], int(M))  # the device said mid-scalp, the screen credited left temporal
+        _stamps(range(1, 11), 0, _at(zoned, F))  # zone 0 on the wire, stored in the zone being stamped
+        + _stamps(range(11, 15), int(V), _at(zoned, F))  # the device's own zone wins: vertex
+        + _stamps([15, 16], int(R), _at(zoned, F))  # the device's zone, not treated
+        + _stamps([17], 9, _at(zoned, F))  # a reserved zone id: unassigned
+        + _stamps([18], 0, _at(zoned, None))  # zone 0 and no zone chosen: unassigned
+        + _stamps([19, 20], 0, _at(zoned, L))  # zone 0 while left temporal was being stamped
     )
-    sink.commit(CommitBatch(SERIAL, batch, (1, 20)))
-    credited = [CreditedStamp(1, seq, F, 100) for seq in range(1, 11)]
-    credited += [CreditedStamp(1, 17, None, 100)]
-    credited += [CreditedStamp(1, seq, L, 100) for seq in (19, 20)]
-    with database.Session.begin() as s:
-        credit_stamps(s, zoned, credited)
+    sink.commit(CommitBatch(LEDGER, batch, (1, 20)))
+    with database.Session.begin() as s:  # as stored by a version that did not store the zone: the device's counts
+        s.execute(update(StampEvent).where(StampEvent.seq.in_(range(11, 15))).values(credited_zone=None))
     _finish(database, sink, zoned, 0)
 
     unzoned = _session(database, sink, course_id, practitioner, [], 7)
+    at = _at(unzoned, F)
     sink.commit(
-        CommitBatch(SERIAL, _stamps(range(21, 26), int(F)) + _stamps([26], int(M)) + _stamps([27], 12), (1, 27))
+        CommitBatch(
+            LEDGER, _stamps(range(21, 26), int(F), at) + _stamps([26], int(M), at) + _stamps([27], 12, at), (1, 27)
+        )
     )
     _finish(database, sink, unzoned, 7)
     yield Clinic(database, course_id, zoned, unzoned)
@@ -228,9 +233,9 @@ def test_stamps_stored_before_the_device_is_attached_are_counted_with_no_coverag
             view = open_session(
                 s, start_course(s, patient.id, now=T0), protocol=PROTOCOL, practitioner_id=practitioner, now=T0
             )
-        sink = DatabaseSink(database, session_id=view.id)
+        sink = DatabaseSink(database)
         sink.open_device(DeviceInfo(SERIAL, 2, 1, 0, 0, 1, 1, 1, 2000, 7, 0, 100, 88, 1, 0))
-        sink.commit(CommitBatch(SERIAL, _stamps(range(1, 4), int(F)), (1, 3)))
+        sink.commit(CommitBatch(LEDGER, _stamps(range(1, 4), int(F), _at(view.id, F)), (1, 3)))
         with database.Session.begin() as s:
             summary = read_figures(s, view.id, PROTOCOL)
             report = build_session_report(s, view.id, PROTOCOL)

@@ -23,7 +23,9 @@ from app.cli.link_common import (
 )
 from app.cli.link_faults import CatchUp, DeviceConditions, follow_device
 from app.cli.options import db_option
+from devicelink.broadcast import Subscription
 from devicelink.session import LinkSession
+from devicelink.sink import LinkLogEntry
 from devicelink.state import LinkState
 
 
@@ -34,6 +36,9 @@ def status_line(
     stats = session.stats()
     device = session.device
     who = f"{device.serial} boot {device.boot}" if device else "no device yet"
+    ledger = session.host.ledger
+    if ledger is not None and ledger.life > 1:
+        who += f" (numbering {ledger.life})"
     rtt = f"{stats.rtt.mean * 1000:.1f} ms" if stats.rtt.mean is not None else "-"
     line = (
         f"{who_am_i}: {session.state.value} {session.state_age:.1f}s | {who} | new {stats.stored} "
@@ -52,6 +57,14 @@ def status_line(
 
 def _say(line: str) -> None:
     click.echo(line, err=True)
+
+
+async def _say_numberings(notes: Subscription[LinkLogEntry]) -> None:
+    """One plain line whenever the device turns out to have restarted its numbering."""
+    with notes:
+        async for note in notes:
+            if note.kind == "new-numbering":
+                _say(note.detail)
 
 
 @click.command("record")
@@ -93,9 +106,16 @@ def record_command(
       it resumes once stored stamps are acknowledged
     (also: battery low or empty, sensor fault, unexpected reboot, ARM refused, and
     "counting again" when it is over). Stored faults: 'stampside link events --kind fault'.
+
+    
+    A device that restarted its numbering (wiped, re-flashed, a new board under the same
+    serial) is said once too; its stamps are stored apart, as its next numbering:
+      SS-000001 restarted its numbering (its newest seq 12 is below the stored 50); its
+      stamps are stored apart from the 50 before, as numbering 2, and none is dropped
     """
     setup_logging(verbose)
-    quiet_session_warnings("incompatible", "fault", "arm-refused")  # the fault lines say these
+    # The fault lines and the numbering line say these.
+    quiet_session_warnings("incompatible", "fault", "arm-refused", "new-numbering")
     options = link_options(link_timeout)
     sink = open_sink(db_url)
     click.echo(f"record: storing into {sink.database.description}", err=True)
@@ -105,6 +125,8 @@ def record_command(
         session = LinkSession(make_transport(url, hci), sink=sink, arm=None if no_arm else True, options=options)
         frames = session.subscribe_frames()
         follower = asyncio.ensure_future(follow_device(frames, conditions, _say))
+        notes = session.subscribe_notes()
+        numbering = asyncio.ensure_future(_say_numberings(notes))
         catch_up = CatchUp(frames, conditions)
         started = time.monotonic()
         idle_done = False
@@ -130,8 +152,11 @@ def record_command(
                 await session.close()
         finally:
             frames.close()  # the follower says what is still queued, then ends
+            notes.close()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
+            with contextlib.suppress(asyncio.CancelledError):
+                await numbering
         for line in catch_up(session):
             _say(line)
         _say(status_line(session, conditions=conditions, missed=frames.dropped))

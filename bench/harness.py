@@ -21,10 +21,11 @@ HERE = Path(__file__).resolve().parent
 
 
 @contextlib.contextmanager
-def simulator_process(config: dict[str, Any]) -> Iterator[tuple[str, float]]:
-    """Run bench/sim_child.py; yield (url, t0)."""
+def simulator_process(config: dict[str, Any], events: Path | None = None) -> Iterator[tuple[str, float]]:
+    """Run bench/sim_child.py (with ``events``: the device's power-ups and arms logged there); yield (url, t0)."""
+    extra = [str(events)] if events is not None else []
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "sim_child.py"), json.dumps(config)],
+        [sys.executable, str(HERE / "sim_child.py"), json.dumps(config), *extra],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -221,12 +221,15 @@ class HostConnection:
         self._next_id = 0
         self._handshake: set[int] = set()
         self._hello_sent_at = -math.inf
+        self._last_bytes_before_hello = -math.inf
         self._hello_deadline = math.inf
         self._hello_interval = 0.0
         self._hello_tries = 0
         self._last_rx = -math.inf
         self._last_bytes = -math.inf
         self._last_probe = -math.inf
+        #: The usual time between valid frames (smoothed): a quiet line is judged against it.
+        self._rx_gap = self.timing.heartbeat_interval
         self._next_heartbeat = math.inf
         self._next_ping = math.inf
         self._arm_blocked: str | None = None
@@ -399,7 +402,7 @@ class HostConnection:
             times.append(self._last_bytes + self.timing.reopen_after)
         else:
             timing = self.timing
-            probe_after = timing.link_timeout / 3
+            probe_after = self._probe_after
             times.append(self._next_heartbeat)
             times.append(self._last_rx + timing.link_timeout)
             times.append(max(self._last_rx, self._last_probe) + probe_after)
@@ -422,7 +425,12 @@ class HostConnection:
                 self._actions.append(Reopen(reason))
             elif now >= self._hello_deadline:
                 self.counters.command_retries += 1
-                self._hello_interval = min(self._hello_interval * 2, self.timing.hello_interval_max)
+                if self._last_bytes < self._hello_sent_at:
+                    # Nothing at all came back: back off, the device may be away.
+                    self._hello_interval = min(self._hello_interval * 2, self.timing.hello_interval_max)
+                else:
+                    # The line is alive but the answer was lost: ask again at the pace of the line.
+                    self._hello_interval = self.rto.timeout
                 self._send_hello(now)
             return
         timing = self.timing
@@ -434,7 +442,8 @@ class HostConnection:
             self._send(Heartbeat(self.last_ack[0], self.last_ack[1], 0, 0))
             self._next_heartbeat = now + timing.heartbeat_interval
             self._note_resyncs()
-        if quiet >= timing.link_timeout / 3 and now - self._last_probe >= timing.link_timeout / 3:
+        probe_after = self._probe_after
+        if quiet >= probe_after and now - self._last_probe >= probe_after:
             self._probe(now)
         if self.state is HostState.READY:
             if now >= self._next_ping:
@@ -455,6 +464,9 @@ class HostConnection:
             if self.state in (HostState.IDLE, HostState.CLOSED):
                 break
             if type(event) is Frame:
+                gap = now - self._last_rx
+                if 0 <= gap < self.timing.link_timeout:
+                    self._rx_gap += (gap - self._rx_gap) / 8
                 self._last_rx = now
                 self._on_frame(event, now)
             elif type(event) is UnknownMessage:
@@ -475,19 +487,45 @@ class HostConnection:
         self._send_hello(now)
 
     def _send_hello(self, now: float) -> None:
+        """A lone 0x00 and HELLO; from the second try on, HELLO twice: each is answered with its
+        own DEVICE_INFO, the longest reply there is, and on a damaged line two copies in flight
+        get one through about twice as fast."""
         self._hello_tries += 1
         lo, hi = self.versions
-        data = b"\x00" + self.conn.send(Hello(lo, hi))
-        self._actions.append(Send(data, Hello(lo, hi)))
+        hello = Hello(lo, hi)
+        data = b"\x00" + self.conn.send(hello)
+        if self._hello_tries > 1:
+            data += self.conn.send(hello)
+        self._actions.append(Send(data, hello))
         self._hello_sent_at = now
+        self._last_bytes_before_hello = -math.inf
         self._hello_deadline = now + self._hello_interval
+
+    @property
+    def _probe_after(self) -> float:
+        """A line this quiet gets a PING (and another as often while it stays quiet).
+
+        Quiet means four times longer than the usual gap between valid frames (while stamps
+        flow, a tenth of a second is unusual: the device may have rebooted, its ANNOUNCE lost,
+        and it answers a PING with NOT_READY), never less than three reply timeouts, and never
+        more than a little over the device's heartbeat interval or a third of the link
+        timeout, so a healthy link answers before the deadline.
+        """
+        timing = self.timing
+        ceiling = min(timing.link_timeout / 3, timing.heartbeat_interval * 1.25)
+        floor = min(max(3 * self.rto.timeout, 0.1), ceiling)
+        return min(max(4 * self._rx_gap, floor), ceiling)
 
     def _on_bad_frame(self, now: float) -> None:
         if self.state is HostState.HELLO:
             # Most likely the DEVICE_INFO we wait for, damaged on the line: ask again now
-            # instead of waiting out the timeout (the device answers every HELLO).
-            gap = max(2 * (self.rto.srtt or 0.0), 0.01)
-            if now - self._hello_sent_at >= gap:
+            # instead of waiting out the timeout (the device answers every HELLO). The first
+            # damaged bytes after a HELLO also time the line's round trip — the only measure
+            # a noisy line offers before a handshake succeeds.
+            self._hello_interval = self.rto.timeout  # the line is alive: no backing off
+            if self._last_bytes_before_hello < self._hello_sent_at:
+                self.rto.sample(now - self._hello_sent_at)
+                self._hello_interval = self.rto.timeout
                 self.counters.early_retries += 1
                 self._send_hello(now)
         elif (
@@ -498,6 +536,20 @@ class HostConnection:
             # The device's heartbeat is overdue and a damaged frame came instead: it may have
             # rebooted (its ANNOUNCE damaged). A PING finds out now (NOT_READY if so).
             self._probe(now)
+        elif self.state is HostState.SYNC:
+            # A reply of the handshake may be what came damaged: ask again now. Not RESUME once
+            # its replay is arriving (asking again would start the replay over).
+            gap = max(2 * (self.rto.srtt or 0.0), 0.01)
+            for request_id in list(self._handshake):
+                request = self._requests.get(request_id)
+                if request is None or now - request.sent_at < gap or request.replay_seen:
+                    continue
+                if request.tries >= self.timing.attempts:
+                    continue
+                self.counters.early_retries += 1
+                self._send_request(request, now)
+                if request.kind == "resume" and self.tracker is not None:
+                    self.tracker.resume_sent(now)
 
     def _on_device_info(self, frame: Frame, info: DeviceInfo, now: float) -> None:
         if frame.flags & Flag.ANNOUNCE:
@@ -693,8 +745,14 @@ class HostConnection:
             tracker.note_device_head(stamp.seq)
             if replay:
                 for request in self._requests.values():
-                    if request.kind == "resume":
+                    if request.kind == "resume" and not request.replay_seen:
                         request.replay_seen = True
+                        if self.conn.version >= 2 and now - request.sent_at >= max(2 * (self.rto.srtt or 0.0), 0.01):
+                            # Its replay is here, so its reply was lost: ask again now (the
+                            # replay starts over; nothing of it could be stored without the epoch).
+                            self.counters.early_retries += 1
+                            self._send_request(request, now)
+                            tracker.resume_sent(now)
             return
         if tracker.accept(stamp, now, replay):
             self.last_stamp_at = now
@@ -816,7 +874,9 @@ class HostConnection:
             # v1: the replay proves the RESUME arrived, only its reply was lost.
             self._finish(request, None, None)
             return
-        if request.tries < self.timing.attempts:
+        # v2: nothing is stored before RESUME_REPLY shows the epoch, so it is asked for until
+        # it comes (the link-loss deadline ends a dead line's handshake anyway).
+        if request.tries < self.timing.attempts or (request.kind == "resume" and self.conn.version >= 2):
             self._send_request(request, now)
             if request.kind == "resume" and self.tracker is not None:
                 self.tracker.resume_sent(now)

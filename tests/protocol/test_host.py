@@ -141,15 +141,18 @@ def test_the_handshake_sends_a_zero_and_hello_then_time_resume_and_arm_at_once()
 def test_hello_is_repeated_until_answered_and_at_once_when_a_damaged_frame_comes() -> None:
     wire = Wire.make()
     wire.open()
+    assert len(wire.sent_of(Hello)) == 1
     wire.tick(0.2)
     wire.tick(0.3)
-    assert len(wire.sent_of(Hello)) >= 3  # repeated, backing off, never giving up on an open line
-    wire.tick(0.02)
+    assert len(wire.sent_of(Hello)) >= 3, "repeated, backing off, never giving up on an open line"
+    assert len(wire.sent_of(Hello)) % 2 == 1, "retries go in pairs: two answers in flight"
+    wire.tick(0.05)
     hellos = len(wire.sent_of(Hello))
     wire.host.receive_data(b"\x05\x01\x02\x03\x00", wire.now)  # a frame that fails its CRC
     wire.pump()
-    assert len(wire.sent_of(Hello)) == hellos + 1
+    assert len(wire.sent_of(Hello)) == hellos + 2
     assert wire.host.counters.early_retries == 1
+    assert wire.host.rto.srtt == pytest.approx(0.05), "the damaged answer timed the round trip"
 
 
 def test_a_line_with_no_byte_at_all_asks_for_the_transport_to_be_reopened() -> None:

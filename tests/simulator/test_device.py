@@ -104,7 +104,8 @@ def test_hello_is_answered_with_device_info_and_the_selected_version() -> None:
     bench = Bench(device={"serial": "SS-4242", "needle_um": 1500, "head_id": 9, "head_uses": 2,
                           "footprint_mm2": 80, "battery": 77, "firmware": "1.2.3", "hw_revision": 5})
     info = bench.handshake()
-    assert info == DeviceInfo("SS-4242", 5, 1, 2, 3, 1, 1, 1, 1500, 9, 2, 80, 77, 1, 0)
+    # The device speaks v1–v2; the bench's host only v1, so v1 is selected.
+    assert info == DeviceInfo("SS-4242", 5, 1, 2, 3, 1, 2, 1, 1500, 9, 2, 80, 77, 1, 0)
     assert bench.device.ready
 
 
@@ -251,6 +252,20 @@ def test_resume_acks_then_replays_the_rest_with_the_replay_flag() -> None:
     assert [s.seq for s in messages(replayed, Stamp)] == [5, 6, 7, 8, 9, 10]
     assert all(f.flags & Flag.REPLAY for f in replayed)
     assert bench.device.pending == 6
+
+
+def test_v2_resume_of_another_epoch_acknowledges_nothing_and_names_the_devices_epoch() -> None:
+    bench = Bench(device={"armed": True, "epoch": 0xE1}, stamping={"rate": 100})
+    bench.read()
+    info = messages(bench.send(Hello(1, 2)), DeviceInfo)[0]
+    assert info.selected_version == 2
+    bench.host.version = 2
+    bench.at(0.1)
+    assert messages(bench.send(Resume(1, 4, 0xBAD)), ResumeReply) == [ResumeReply(1, 1, 10, 0xE1)]
+    assert bench.device.pending == 10, "a cursor of another numbering acknowledges nothing"
+    assert messages(bench.send(Resume(1, 4, 0xE1)), ResumeReply) == [ResumeReply(1, 5, 6, 0xE1)]
+    assert messages(bench.send(Resume(1, 6, 0)), ResumeReply) == [ResumeReply(1, 7, 4, 0xE1)]  # 0: not known
+    assert bench.device.pending == 4
 
 
 def test_resume_with_an_empty_buffer_gives_the_next_seq() -> None:

@@ -26,50 +26,30 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
-from devicelink.broadcast import Broadcast, Subscription
+from devicelink.commands import SessionCommands
 from devicelink.commit_pipeline import CommitPipeline
 from devicelink.errors import (
-    CommandRefused,
-    CommandTimeout,
     HandshakeFailed,
-    LinkError,
-    NotConnected,
     SessionClosed,
     SinkError,
 )
-from devicelink.events import Direction, FrameRecord, StampEvent, StateChange
+from devicelink.events import StampEvent, StateChange
+from devicelink.host_facts import HostFacts
+from devicelink.observers import SessionObservers, Subscriptions
 from devicelink.options import LinkOptions
 from devicelink.sink import NO_TAGS, LinkLogEntry, ReceivedStamp, StampSink, StampTags, StoredStamp
-from devicelink.state import LinkState
+from devicelink.state import LinkState, shown_state
 from devicelink.stats import LinkStats, build_stats
+from devicelink.timer import DeadlineTimer
 from devicelink.transport import Transport, TransportDisconnected, TransportOpenError
 from firmware_protocol import (
-    Arm,
-    ArmState,
-    BadFrame,
-    Battery,
     DeviceInfo,
-    Disarm,
-    Event,
-    Fault,
-    Frame,
-    HeadChanged,
-    Heartbeat,
     Message,
-    Ping,
-    Pong,
-    Resume,
-    ResumeReply,
-    Role,
-    TimeSync,
-    TimeSyncReply,
-    encode_frame,
 )
-from firmware_protocol.connection import Connection
 from firmware_protocol.errors import HandshakeError
 from firmware_protocol.host import HostConnection
 from firmware_protocol.host_events import (
@@ -77,12 +57,10 @@ from firmware_protocol.host_events import (
     BindEpoch,
     Deliver,
     HostState,
-    Input,
     Note,
     OpenLedger,
     Reopen,
     Reply,
-    ReplyError,
     Send,
     StartLife,
     StateChanged,
@@ -95,7 +73,7 @@ log = logging.getLogger(__name__)
 R = TypeVar("R", bound=Message)
 
 
-class LinkSession:
+class LinkSession(HostFacts, SessionCommands, Subscriptions):
     """The host side of a Stampside link. See the module documentation.
 
     Typical use::
@@ -135,66 +113,18 @@ class LinkSession:
         self._state = LinkState.CONNECTING
         self._state_since = time.monotonic()
         self._state_reason = ""
-        self._states: Broadcast[StateChange] = Broadcast()
-        self._frames: Broadcast[FrameRecord] = Broadcast()
-        self._stamps: Broadcast[StampEvent] = Broadcast()
-        self._stored: Broadcast[tuple[StoredStamp, ...]] = Broadcast()
-        self._notes: Broadcast[LinkLogEntry] = Broadcast()
+        self._observers = SessionObservers(options.versions, options.subscriber_queue)
         self._replies: dict[int, asyncio.Future[Reply]] = {}
         self._outbox: asyncio.Queue[bytes] | None = None
         self._ended: asyncio.Future[str] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = DeadlineTimer(self._on_timer)
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
         self._connected = asyncio.Event()
         self._closed = asyncio.Event()
-        self._tx_decoder: Connection | None = None
         #: The error that ended the session (an incompatible device, ...), or None.
         self.error: BaseException | None = None
-
-    # == what the host knows ================================================================
-
-    @property
-    def device(self) -> DeviceInfo | None:
-        """DEVICE_INFO from the last handshake."""
-        return self.host.device
-
-    @property
-    def armed(self) -> bool | None:
-        """Whether the device counts stamps, as it last said (None: not known yet)."""
-        return self.host.armed
-
-    @property
-    def battery(self) -> Battery | None:
-        return self.host.battery
-
-    @property
-    def head(self) -> HeadChanged | None:
-        return self.host.head
-
-    @property
-    def last_fault(self) -> Fault | None:
-        return self.host.last_fault
-
-    @property
-    def last_time_sync(self) -> TimeSyncReply | None:
-        return self.host.last_time_sync
-
-    @property
-    def device_heartbeat(self) -> Heartbeat | None:
-        return self.host.device_heartbeat
-
-    @property
-    def last_stamp_at(self) -> float | None:
-        """When the last new stamp arrived (``time.monotonic()``), or None."""
-        return self.host.last_stamp_at
-
-    @property
-    def want_armed(self) -> bool | None:
-        """True: the device must count (armed after every handshake); False: it must not
-        (disarmed after every handshake); None: left as it is (a monitor)."""
-        return self.host.want_armed
 
     @property
     def tags(self) -> StampTags:
@@ -299,10 +229,6 @@ class LinkSession:
         return self._state_reason
 
     @property
-    def connected(self) -> bool:
-        return self._state is LinkState.CONNECTED
-
-    @property
     def has_sink(self) -> bool:
         return self._pipeline is not None
 
@@ -325,102 +251,6 @@ class LinkSession:
 
     def stats(self) -> LinkStats:
         return build_stats(self.host, self._pipeline)
-
-    # == subscriptions =======================================================================
-
-    def subscribe_stamps(self, maxsize: int | None = None) -> Subscription[StampEvent]:
-        """New stamps as they arrive (before they are committed; duplicates are left out)."""
-        return self._stamps.subscribe(maxsize or self.options.subscriber_queue)
-
-    def subscribe_stored(self, maxsize: int | None = None) -> Subscription[tuple[StoredStamp, ...]]:
-        """Stamps as committed (a batch at a time), with the session and zone they were stored in."""
-        return self._stored.subscribe(maxsize or self.options.subscriber_queue)
-
-    def subscribe_frames(self, maxsize: int | None = None) -> Subscription[FrameRecord]:
-        """Every frame both ways, with bad frames, for monitors."""
-        return self._frames.subscribe(maxsize or self.options.subscriber_queue)
-
-    def subscribe_states(self, maxsize: int | None = None) -> Subscription[StateChange]:
-        return self._states.subscribe(maxsize or self.options.subscriber_queue)
-
-    def subscribe_notes(self, maxsize: int | None = None) -> Subscription[LinkLogEntry]:
-        """What goes into the link log as it happens: faults, reboots, losses, a restarted numbering."""
-        return self._notes.subscribe(maxsize or self.options.subscriber_queue)
-
-    # == commands ============================================================================
-
-    async def arm(self) -> ArmState | None:
-        """Turn counting on, now and after every reconnect.
-
-        Returns the device's ARM_STATE, or None when not connected (it is armed at the
-        next handshake). Raises :class:`CommandRefused` if the device refuses (an empty
-        battery, a full buffer).
-        """
-        self.host.set_want_armed(True)
-        if not self.connected:
-            return None
-        return await self._command(Arm(), ArmState)
-
-    async def disarm(self, wait: float = 0.0) -> ArmState | None:
-        """Turn counting off (and keep it off after reconnects).
-
-        Not connected, it waits up to ``wait`` seconds for the link to come back — every
-        handshake disarms the device now — and returns None if it did not.
-        """
-        self.host.set_want_armed(False)
-        if not self.connected and wait > 0:
-            with contextlib.suppress(TimeoutError, LinkError):
-                await self.wait_connected(wait)
-        if not self.connected:
-            return None
-        return await self._command(Disarm(), ArmState)
-
-    async def ping(self) -> float:
-        """Round-trip time of a PING, in seconds."""
-        nonce = self.host.next_nonce()
-        started = time.monotonic()
-        await self._command(
-            Ping(nonce), Pong, accepts=lambda f: isinstance(f.message, Pong) and f.message.nonce == nonce
-        )
-        return time.monotonic() - started
-
-    async def time_sync(self) -> TimeSyncReply:
-        """Send the host's clock; the device's reply."""
-        return await self._command(lambda: TimeSync(_unix_ms()), TimeSyncReply)
-
-    async def resume(self, boot: int, seq: int) -> ResumeReply:
-        """Send RESUME(boot, seq) by hand. It ACKNOWLEDGES every event up to ``seq``:
-        the device drops them from its buffer. The replayed stamps follow the reply."""
-        return await self._command(Resume(boot, seq), ResumeReply)
-
-    async def _command(
-        self,
-        message: Message | Callable[[], Message],
-        reply: type[R],
-        *,
-        accepts: Callable[[Frame], bool] | None = None,
-    ) -> R:
-        """Send a command and return its reply (the host machine retries it on timeouts)."""
-        if not self.connected:
-            raise NotConnected(f"not connected ({self._state.value})")
-        request = self.host.request(message, time.monotonic(), accepts=accepts)
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self._replies[request] = future
-        self._process()
-        try:
-            outcome = await future
-        finally:
-            self._replies.pop(request, None)
-        name = (message() if callable(message) else message).TYPE.name
-        if outcome.error is ReplyError.REFUSED:
-            raise CommandRefused(name, outcome.nack_code)
-        if outcome.error is ReplyError.TIMEOUT:
-            raise CommandTimeout(f"no reply to {name} after {self.options.attempts} tries")
-        if outcome.error is not None or outcome.frame is None:
-            raise NotConnected(f"{name}: {outcome.detail or 'the link went down'}")
-        if not isinstance(outcome.frame.message, reply):
-            raise LinkError(f"{name} got {outcome.frame.message.TYPE.name} instead of {reply.__name__}")
-        return outcome.frame.message
 
     # == the supervisor: open, run, reopen =====================================================
 
@@ -478,7 +308,7 @@ class LinkSession:
         self._ended = ended
         outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self._outbox = outbox
-        self._tx_decoder = None
+        self._observers.new_transport()
         self.host.connection_made(time.monotonic())
         self._process()
         tasks = [
@@ -489,7 +319,7 @@ class LinkSession:
             reason = await ended
         finally:
             self._ended = None
-            self._cancel_timer()
+            self._timer.cancel()
             for task in [*tasks, *self._side_tasks]:
                 task.cancel()
             for task in [*tasks, *self._side_tasks]:
@@ -512,9 +342,7 @@ class LinkSession:
             while True:
                 data = await self.transport.read()
                 now = time.monotonic()
-                events = self.host.receive_data(data, now)
-                if self._frames:
-                    self._publish_rx(events, now)
+                self._observers.frames_in(self.host.receive_data(data, now), now)
                 self._process()
                 # A flood keeps read() ready: let the writer, the committer and observers run.
                 await asyncio.sleep(0)
@@ -536,32 +364,8 @@ class LinkSession:
             self._end_link(f"transport closed ({exc})")
 
     def _on_timer(self) -> None:
-        self._timer = None
         self.host.tick(time.monotonic())
         self._process()
-
-    def _schedule_timer(self) -> None:
-        """Wake the machine at its next deadline (one timer handle, moved as deadlines change)."""
-        deadline = self.host.next_deadline()
-        timer = self._timer
-        if deadline is None or self._ended is None:
-            self._cancel_timer()
-            return
-        if timer is not None and timer.when() == self._loop_time(deadline):
-            return
-        self._cancel_timer()
-        self._timer = asyncio.get_running_loop().call_at(self._loop_time(deadline), self._on_timer)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    @staticmethod
-    def _loop_time(deadline: float) -> float:
-        """A ``time.monotonic()`` instant on the event loop's clock."""
-        loop = asyncio.get_running_loop()
-        return loop.time() + (deadline - time.monotonic())
 
     # == carrying out the machine's actions ======================================================
 
@@ -569,7 +373,7 @@ class LinkSession:
         host = self.host
         for action in host.take_actions():
             self._do(action)
-        self._schedule_timer()
+        self._timer.at(host.next_deadline() if self._ended is not None else None)
 
     def _do(self, action: Action) -> None:
         kind = type(action)
@@ -577,8 +381,7 @@ class LinkSession:
             assert isinstance(action, Send)
             if self._outbox is not None:
                 self._outbox.put_nowait(action.data)
-                if self._frames:
-                    self._publish_tx(action.data)
+                self._observers.frames_out(action.data)
         elif kind is Deliver:
             assert isinstance(action, Deliver)
             self._deliver(action)
@@ -603,8 +406,9 @@ class LinkSession:
         wall = time.time()
         if self._pipeline is not None and action.ledger is not None:
             self._pipeline.offer(action.ledger, ReceivedStamp(action.stamp, wall, action.replay, self._tags))
-        if self._stamps:
-            self._stamps.publish(StampEvent(action.serial, action.stamp, action.replay, wall, time.monotonic()))
+        stamps = self._observers.stamps
+        if stamps:
+            stamps.publish(StampEvent(action.serial, action.stamp, action.replay, wall, time.monotonic()))
 
     async def _ledger(self, action: OpenLedger | StartLife | BindEpoch) -> None:
         pipeline = self._pipeline
@@ -635,33 +439,19 @@ class LinkSession:
         self._process()
 
     def _on_stored(self, stored: Sequence[StoredStamp]) -> None:
-        if self._stored:
-            self._stored.publish(tuple(stored))
+        if self._observers.stored:
+            self._observers.stored.publish(tuple(stored))
 
     def _on_host_state(self, change: StateChanged) -> None:
-        """The machine's states as people see them: CONNECTED, LOST while nothing answers,
-        RECONNECTING while a device that answers is handshaken with again."""
-        state = change.state
-        if state is HostState.READY:
-            self._set_state(LinkState.CONNECTED, change.reason)
+        if change.state is HostState.READY:
             self._connected.set()
-            return
-        self._connected.clear()
-        if state is HostState.CLOSED:
-            if self.host.error is not None:
-                self._end_link(change.reason)
-            return
-        if state is HostState.HELLO:
-            if change.input is Input.SILENCE:
-                self._set_state(LinkState.LOST, change.reason)
-            elif change.input is Input.NEW_BOOT and change.previous is not HostState.HELLO:
-                self._set_state(LinkState.RECONNECTING, change.reason)
-        elif state is HostState.LEDGER and change.previous is HostState.HELLO and self.host.ever_ready:
-            self._set_state(LinkState.RECONNECTING, f"the device answers: {change.reason}")
-        elif (state in (HostState.LEDGER, HostState.SYNC) and change.input is Input.SILENCE) or (
-            state is HostState.IDLE and change.input is Input.SILENCE
-        ):
-            self._set_state(LinkState.LOST, change.reason)
+        else:
+            self._connected.clear()
+        if change.state is HostState.CLOSED and self.host.error is not None:
+            self._end_link(change.reason)
+        shown = shown_state(change, self.host.ever_ready)
+        if shown is not None:
+            self._set_state(*shown)
 
     def _on_writer_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or task.exception() is None:
@@ -685,8 +475,8 @@ class LinkSession:
         if state is not previous:
             self._state_since = now
         log.info("link %s: %s", state.value, reason)
-        if self._states:
-            self._states.publish(StateChange(state, previous, now, time.time(), reason))
+        if self._observers.states:
+            self._observers.states.publish(StateChange(state, previous, now, time.time(), reason))
 
     def _log_link(self, kind: str, detail: str) -> None:
         entry = LinkLogEntry(time.time(), kind, detail, self._tags, self.host.ledger)
@@ -694,28 +484,13 @@ class LinkSession:
             log.warning("%s: %s", kind, detail)
         if self._pipeline is not None:
             self._pipeline.log(entry)
-        if self._notes:
-            self._notes.publish(entry)
-
-    def _publish_rx(self, events: list[Event], now: float) -> None:
-        wall = time.time()
-        for event in events:
-            wire = event.wire if isinstance(event, BadFrame) else encode_frame(event.raw)
-            self._frames.publish(FrameRecord(Direction.RX, now, wall, event, wire))
-
-    def _publish_tx(self, data: bytes) -> None:
-        if self._tx_decoder is None:
-            self._tx_decoder = Connection(Role.DEVICE, self.options.versions)
-        now = time.monotonic()
-        wall = time.time()
-        for event in self._tx_decoder.receive_data(data):
-            self._frames.publish(FrameRecord(Direction.TX, now, wall, event, data))
+        if self._observers.notes:
+            self._observers.notes.publish(entry)
 
     def _end_observers(self) -> None:
         self._closed.set()
         self._connected.clear()
-        for hub in (self._states, self._frames, self._stamps, self._stored, self._notes):
-            hub.close()
+        self._observers.close()
 
 
 def _unix_ms() -> int:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from app.domain.treatment_protocol import TreatmentProtocol
     from app.storage.database import Database
     from app.storage.sessions import SessionView
-    from app.tui.link_bridge import LinkProblem
+    from app.tui.link_bridge import DeviceNotice, LinkProblem
     from app.tui.screens.stamping import StampingScreen
     from app.tui.screens.start import StartSessionRequested
     from app.tui.session_controller import SessionController
@@ -263,6 +263,9 @@ class StampsideApp(App[None]):
 
     def on_link_problem(self, message: LinkProblem) -> None:
         self.session_controller.handle(message)
+
+    def on_device_notice(self, message: DeviceNotice) -> None:
+        self.notify(message.text, title="The stamp says", severity=message.severity, timeout=10)  # type: ignore[arg-type]
 
     def _session_ended(self, view: SessionView) -> None:
         from app.tui.screens.start import StartScreen

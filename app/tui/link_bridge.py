@@ -64,7 +64,7 @@ from devicelink.broadcast import Subscription
 from devicelink.errors import LinkError, SinkError
 from devicelink.events import StateChange
 from devicelink.session import LinkOptions, LinkSession
-from devicelink.sink import NO_TAGS, StampTags, StoredStamp
+from devicelink.sink import NO_TAGS, LinkLogEntry, StampTags, StoredStamp
 from devicelink.state import LinkState
 from devicelink.transport import Transport, TransportError
 from devicelink.urls import transport_for_url
@@ -82,6 +82,43 @@ class LinkProblem(Message):
     def __init__(self, text: str | None) -> None:
         super().__init__()
         self.text = text
+
+
+class DeviceNotice(Message):
+    """Something the device reported that a person should see once: a fault, a restarted numbering."""
+
+    def __init__(self, text: str, severity: str = "warning") -> None:
+        super().__init__()
+        self.text = text
+        #: Textual's notification severity: "information", "warning" or "error".
+        self.severity = severity
+
+
+#: What each FAULT code means at the chair (the detail follows).
+_FAULTS = {
+    "BUFFER_FULL": (
+        "its buffer is full: it stopped counting ({detail} refused) until stored stamps are acknowledged",
+        "error",
+    ),
+    "LOW_BATTERY": ("battery low ({detail} %): charge or swap it soon", "warning"),
+    "BATTERY_EMPTY": ("battery empty: it stopped counting; charge or swap it", "error"),
+    "SENSOR": ("force sensor fault (reading {detail}): forces may be wrong", "warning"),
+    "UNEXPECTED_REBOOT": ("it restarted unexpectedly (boot {detail}); it is armed again if counting was on", "warning"),
+}
+
+
+def notice_for(kind: str, detail: str, serial: str) -> DeviceNotice | None:
+    """The notice a link-log note gives at the chair, if any."""
+    if kind == "fault":
+        code, _, rest = detail.partition(" ")
+        value = rest.removeprefix("detail=")
+        text, severity = _FAULTS.get(code, (f"fault {code} ({value})", "warning"))
+        return DeviceNotice(f"{serial}: {text.format(detail=value)}", severity)
+    if kind == "new-numbering":
+        return DeviceNotice(detail, "warning")
+    if kind == "arm-refused":
+        return DeviceNotice(f"{serial}: {detail}", "error")
+    return None
 
 
 class LinkBridge:
@@ -195,18 +232,21 @@ class LinkBridge:
         self._session = session
         stamps = session.subscribe_stored()
         states = session.subscribe_states()
+        notes = session.subscribe_notes()
         self._publish(force=True)
         try:
             await session.start()
         except (TransportError, StorageError, SinkError, IncompatibleVersion, LinkError, OSError) as exc:
             stamps.close()
             states.close()
+            notes.close()
             self._state = LinkState.CLOSED
             self._set_problem(str(exc) or type(exc).__name__)
             self._publish(force=True)
             return False
         self._spawn(self._forward_stamps(stamps), "stamps")
         self._spawn(self._follow_states(states), "states")
+        self._spawn(self._follow_notes(notes), "notes")
         self._spawn(self._poll(), "poll")
         return True
 
@@ -305,6 +345,16 @@ class LinkBridge:
         if mine or unassigned:
             self.stamps_forwarded += len(mine)
             self._post(StampsStored(tuple(mine), unassigned))
+
+    async def _follow_notes(self, notes: Subscription[LinkLogEntry]) -> None:
+        """Device faults and a restarted numbering, once each, as notices."""
+        with notes:
+            async for note in notes:
+                session = self._session
+                serial = session.device.serial if session is not None and session.device is not None else "the stamp"
+                notice = notice_for(note.kind, note.detail, serial)
+                if notice is not None:
+                    self._post(notice)
 
     async def _follow_states(self, states: Subscription[StateChange]) -> None:
         with states:

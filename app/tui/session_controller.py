@@ -33,7 +33,6 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from app.chairside import session_cases as cases
-from app.domain.aftercare import AftercareCard, aftercare_window
 from app.domain.gates import Override
 from app.domain.steps import Clock, SessionFlow, StepBlocked, StepError, StepRecord
 from app.domain.treatment_protocol import Step, StepKind, TreatmentProtocol
@@ -43,9 +42,10 @@ from app.storage.sessions import SessionError, SessionView
 from app.tui.dialogs.override import OverrideDialog, gate_title
 from app.tui.link_bridge import LinkProblem
 from app.tui.screens.stamping import StampingScreen
-from app.tui.screens.steps import AftercareScreen, SummaryScreen, screen_for_step
+from app.tui.screens.steps import screen_for_step
 from app.tui.session_link import DEFAULT_FOOTPRINT_MM2, SessionLink
-from app.tui.session_steps import stamp_inputs, summary_figures
+from app.tui.session_screens import aftercare_screen, summary_screen
+from app.tui.session_steps import stamp_inputs
 from devicelink.session import LinkOptions
 
 log = logging.getLogger(__name__)
@@ -238,9 +238,9 @@ class SessionController:
         if step.kind is StepKind.STAMPING:
             screen = await self._stamping_screen(step, number)
         elif step.kind is StepKind.AFTERCARE:
-            screen = await self._aftercare_screen(step, number)
+            screen = await aftercare_screen(self, step, number)
         elif step.kind is StepKind.SUMMARY:
-            screen = await self._summary_screen(step, number)
+            screen = await summary_screen(self, step, number)
         else:
             screen = screen_for_step(self, step, number, link=status)
         await self._show(screen)
@@ -286,43 +286,6 @@ class SessionController:
             screen.restore_stamps(stamp_inputs(prepared.stamps))
         self.screen = screen
         return screen
-
-    async def _aftercare_screen(self, step: Step, number: int) -> AftercareScreen:
-        database, view, flow = self.database, self.view, self.flow
-        assert database is not None and view is not None
-        record = flow.current_record
-        ended = flow.treatment_ended_at or (record.started_at if record is not None else self.clock())
-        local_end = self.local(ended)
-        rules = self.protocol.aftercare
-        card = AftercareCard.for_session(
-            local_end, rules, patient=view.patient_code, practitioner=self._practitioner, session_label=view.label
-        )
-        folder = self.cards_dir or cases.default_cards_dir(database.url)
-        error: str | None = None
-        try:
-            self.card_paths = await self._call(cases.write_aftercare, card, folder, cases.card_stem(view, local_end))
-        except OSError as exc:
-            error = f"{exc.strerror or exc} ({folder})"
-            self._notify_error(f"The aftercare card could not be written: {error}", "Aftercare card")
-        return AftercareScreen(
-            self,
-            step,
-            number,
-            aftercare_window(local_end, rules),
-            rules.instructions,
-            card_paths=self.card_paths,
-            card_error=error,
-        )
-
-    async def _summary_screen(self, step: Step, number: int) -> SummaryScreen:
-        database, view = self.database, self.view
-        assert database is not None and view is not None
-        figures = None
-        try:
-            figures = summary_figures(await self._call(cases.summary, database, view.id, self.protocol))
-        except (SQLAlchemyError, SessionError) as exc:
-            self._notify_error(str(exc), "Stamps not read")
-        return SummaryScreen(self, step, number, figures=figures)
 
     async def _advance(self) -> None:
         """After a step completed: close the link once stamping is over, then show the next step."""

@@ -26,7 +26,7 @@ from app.storage.patients import NewPatient, create_patient
 from app.storage.practitioners import add_practitioner
 from app.storage.schema import StampEvent
 from app.storage.sessions import open_session
-from app.tui.link_bridge import LinkBridge, LinkProblem
+from app.tui.link_bridge import DeviceNotice, LinkBridge, LinkProblem
 from app.tui.screens.stamping import StampingScreen
 from devicelink.session import LinkOptions
 from devicelink.state import LinkState
@@ -46,12 +46,16 @@ class BridgeTestApp(App[None]):
         super().__init__()
         self.stamping = StampingScreen.for_protocol(default_protocol(), treated=(Zone.FRONTAL,), footprint_mm2=100)
         self.problems: list[str | None] = []
+        self.notices: list[str] = []
 
     def on_mount(self) -> None:
         self.push_screen(self.stamping)
 
     def on_link_problem(self, message: LinkProblem) -> None:
         self.problems.append(message.text)
+
+    def on_device_notice(self, message: DeviceNotice) -> None:
+        self.notices.append(message.text)
 
 
 @pytest.fixture
@@ -65,9 +69,11 @@ def database(tmp_path: Path) -> Iterator[Database]:
 async def simulator_factory() -> AsyncIterator[Callable[..., Simulator]]:
     made: list[Simulator] = []
 
-    def make(stamps: int, versions: tuple[int, int] = (1, 2)) -> Simulator:
+    def make(stamps: int, versions: tuple[int, int] = (1, 2), battery: float = 100.0) -> Simulator:
         config = SimConfig(
-            device=DeviceConfig(versions=versions), stamping=StampingConfig(rate=50, stamps=stamps), seed=3
+            device=DeviceConfig(versions=versions, battery=battery),
+            stamping=StampingConfig(rate=50, stamps=stamps),
+            seed=3,
         )
         sim = Simulator(config)
         made.append(sim)
@@ -253,3 +259,22 @@ async def test_stamps_arriving_outside_a_session_are_stored_and_shown_apart(
         assert stored_count(database) == stamps == len(sim.truth)  # none dropped ...
         assert screen.stats.count == 0  # ... none counted for a session
         assert bridge.stamps_forwarded == 0
+
+
+async def test_a_device_fault_is_a_notice_at_the_chair_said_once(
+    database: Database, simulator_factory: Callable[..., Simulator]
+) -> None:
+    sim = simulator_factory(5, battery=10.0)  # at or below the low mark: FAULT LOW_BATTERY
+    await sim.start()
+    app = BridgeTestApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        bridge = LinkBridge(sim.url, sink=DatabaseSink(database), arm=True, options=FAST, target=app.stamping)
+        try:
+            assert await bridge.start()
+            await wait_for(pilot, lambda: bool(app.notices))
+            await pilot.pause(0.5)
+        finally:
+            await bridge.aclose()
+    low = [text for text in app.notices if "battery low (10 %)" in text]
+    assert len(low) == 1, app.notices
+    assert low[0].startswith(sim.config.device.serial)

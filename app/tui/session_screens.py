@@ -1,0 +1,65 @@
+"""The aftercare and summary steps' screens, built from what the session's use cases give.
+
+Both read or write through :mod:`app.chairside.session_cases` in a worker thread; a failure is
+shown on the screen and as a notification, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.chairside import session_cases as cases
+from app.domain.aftercare import AftercareCard, aftercare_window
+from app.domain.treatment_protocol import Step
+from app.storage.sessions import SessionError
+from app.tui.screens.steps import AftercareScreen, SessionFigures, SummaryScreen
+from app.tui.session_steps import summary_figures
+
+if TYPE_CHECKING:
+    from app.tui.session_controller import SessionController
+
+
+async def aftercare_screen(controller: SessionController, step: Step, number: int) -> AftercareScreen:
+    """The aftercare step: the wash window as clock times, and the card written as text and HTML."""
+    database, view, flow = controller.database, controller.view, controller.flow
+    assert database is not None and view is not None
+    record = flow.current_record
+    ended = flow.treatment_ended_at or (record.started_at if record is not None else controller.clock())
+    local_end = controller.local(ended)
+    rules = controller.protocol.aftercare
+    card = AftercareCard.for_session(
+        local_end, rules, patient=view.patient_code, practitioner=controller.practitioner, session_label=view.label
+    )
+    folder = controller.cards_dir or cases.default_cards_dir(database.url)
+    error: str | None = None
+    try:
+        controller.card_paths = await asyncio.to_thread(
+            cases.write_aftercare, card, folder, cases.card_stem(view, local_end)
+        )
+    except OSError as exc:
+        error = f"{exc.strerror or exc} ({folder})"
+        controller.notify_error(f"The aftercare card could not be written: {error}", "Aftercare card")
+    return AftercareScreen(
+        controller,
+        step,
+        number,
+        aftercare_window(local_end, rules),
+        rules.instructions,
+        card_paths=controller.card_paths,
+        card_error=error,
+    )
+
+
+async def summary_screen(controller: SessionController, step: Step, number: int) -> SummaryScreen:
+    """The summary: its figures are the session report's (one computation, from what is stored)."""
+    database, view = controller.database, controller.view
+    assert database is not None and view is not None
+    figures: SessionFigures | None = None
+    try:
+        figures = summary_figures(await asyncio.to_thread(cases.summary, database, view.id, controller.protocol))
+    except (SQLAlchemyError, SessionError) as exc:
+        controller.notify_error(str(exc), "Stamps not read")
+    return SummaryScreen(controller, step, number, figures=figures)

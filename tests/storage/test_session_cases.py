@@ -1,0 +1,110 @@
+"""The chairside session's use cases, without Textual: each one unit of work on a real SQLite file."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from app.chairside import session_cases as cases
+from app.domain.aftercare import AftercareCard
+from app.domain.steps import SessionFlow
+from app.domain.treatment_protocol import default_protocol
+from app.domain.zones import NorwoodGrade, Zone
+from app.reports.session import build_session_report
+from app.storage import Database, DatabaseSink
+from app.storage.sessions import SessionError, ZoneSetting, open_session
+from devicelink.sink import CommitBatch, ReceivedStamp, StampTags
+from firmware_protocol import DeviceInfo, Stamp
+from tests.storage.conftest import T0, Seeded
+
+PROTOCOL = default_protocol()
+SERIAL = "SN-CASES"
+
+
+def opened(clinic: Database, seeded: Seeded) -> int:
+    with clinic.Session.begin() as s:
+        return open_session(s, seeded.course_id, protocol=PROTOCOL, practitioner_id=seeded.practitioner_id, now=T0).id
+
+
+def test_a_new_session_loads_with_the_patients_norwood_zones_and_no_stamps(clinic: Database, seeded: Seeded) -> None:
+    session_id = opened(clinic, seeded)
+    prepared = cases.load_session(clinic, session_id)
+    assert prepared.treated == NorwoodGrade("3V").default_zones
+    assert prepared.records == [] and prepared.stamps == [] and prepared.credited == []
+    assert prepared.active_zone is None
+
+
+def test_steps_zones_the_device_and_the_active_zone_are_stored_and_come_back(clinic: Database, seeded: Seeded) -> None:
+    session_id = opened(clinic, seeded)
+    flow = SessionFlow(PROTOCOL, lambda: T0)
+    flow.start("Dr Ada")
+    cases.save_steps(clinic, session_id, flow.records)
+    sink = DatabaseSink(clinic)
+    sink.open_device(DeviceInfo(SERIAL, 2, 1, 0, 0, 1, 2, 2, 2000, 7, 0, 90, 88, 1, 0))
+    zones = [ZoneSetting(Zone.FRONTAL, 70.0, None), ZoneSetting(Zone.VERTEX, 50.0, 3.0)]
+    view = cases.attach_device(
+        clinic, session_id, serial=SERIAL, head_id=7, footprint_mm2=90, zones=zones, now=T0 + timedelta(minutes=5)
+    )
+    assert (view.device_serial, view.head_id, view.footprint_mm2) == (SERIAL, 7, 90)
+    cases.store_active_zone(clinic, session_id, Zone.VERTEX)
+    ledger = sink.open_device(DeviceInfo(SERIAL, 2, 1, 0, 0, 1, 2, 2, 2000, 7, 0, 90, 88, 1, 0))
+    tags = StampTags(session_id, int(Zone.VERTEX))
+    sink.commit(
+        CommitBatch(
+            ledger,
+            [ReceivedStamp(Stamp(1, s, s * 100, 60, 150, 0), time.time(), False, tags) for s in (1, 2, 3)],
+            (1, 3),
+        )
+    )
+    prepared = cases.load_session(clinic, session_id)
+    assert [r.step_id for r in prepared.records] == [flow.records[0].step_id]
+    assert prepared.treated == {Zone.FRONTAL, Zone.VERTEX}
+    assert prepared.areas == {Zone.FRONTAL: 70.0, Zone.VERTEX: 50.0}
+    assert prepared.active_zone is Zone.VERTEX
+    assert [(s.seq, s.credited) for s in prepared.stamps] == [(1, Zone.VERTEX), (2, Zone.VERTEX), (3, Zone.VERTEX)]
+    assert [c.zone for c in prepared.credited] == [Zone.VERTEX] * 3
+
+
+def test_the_summary_is_the_session_reports_figures(clinic: Database, seeded: Seeded) -> None:
+    session_id = opened(clinic, seeded)
+    sink = DatabaseSink(clinic)
+    ledger = sink.open_device(DeviceInfo(SERIAL, 2, 1, 0, 0, 1, 2, 2, 2000, 7, 0, 100, 88, 1, 0))
+    cases.attach_device(clinic, session_id, serial=SERIAL, head_id=7, footprint_mm2=100, zones=[], now=T0)
+    tags = StampTags(session_id, int(Zone.FRONTAL))
+    sink.commit(
+        CommitBatch(
+            ledger, [ReceivedStamp(Stamp(1, s, s, 60, 150, 0), time.time(), False, tags) for s in range(1, 9)], (1, 8)
+        )
+    )
+    figures = cases.summary(clinic, session_id, PROTOCOL)
+    with clinic.Session.begin() as s:
+        report = build_session_report(s, session_id, PROTOCOL)
+    assert figures.stamps == report.stamps == 8
+    assert figures.unassigned == report.unassigned_stamps
+    listed = {z.zone.label: (z.stamps, z.percent) for z in figures.zones if z.treated or z.stamps}
+    assert listed == {line.zone: (line.stamps, line.percent) for line in report.coverage}
+
+
+def test_finishing_closes_the_session_once(clinic: Database, seeded: Seeded) -> None:
+    session_id = opened(clinic, seeded)
+    finished = cases.finish(clinic, session_id, T0 + timedelta(hours=1))
+    assert finished.status == "finished"
+    with pytest.raises(SessionError):
+        cases.finish(clinic, session_id, T0 + timedelta(hours=2))
+    assert cases.reread(clinic, session_id).status == "finished"
+
+
+def test_the_aftercare_card_is_written_as_text_and_html(clinic: Database, seeded: Seeded, tmp_path: Path) -> None:
+    session_id = opened(clinic, seeded)
+    view = cases.reread(clinic, session_id)
+    card = AftercareCard.for_session(
+        T0, PROTOCOL.aftercare, patient=view.patient_code, practitioner="Dr Ada", session_label=view.label
+    )
+    stem = cases.card_stem(view, T0)
+    assert stem == "aftercare-P-0042-s1-20261102"
+    text, page = cases.write_aftercare(card, tmp_path / "cards", stem)
+    assert text.read_text().strip() and "<html" in page.read_text().lower()
+    assert cases.default_cards_dir(clinic.url) == Path(str(clinic.url.database)).parent / "aftercare"

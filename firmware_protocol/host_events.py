@@ -105,6 +105,21 @@ INPUT_MEANING: dict[Input, str] = {
 }
 
 
+def state_diagram() -> str:
+    """The host's state diagram as Mermaid ``stateDiagram-v2`` text, drawn from :data:`TRANSITIONS`.
+
+    ``docs/protocol.md`` carries this text (``stampside link states`` prints it); a test
+    keeps the two the same.
+    """
+    lines = ["stateDiagram-v2", f"    [*] --> {HostState.IDLE.name}"]
+    for (state, event), target in TRANSITIONS.items():
+        if event is Input.CLOSE and state is not HostState.IDLE:
+            continue  # every state closes: drawn once, from IDLE, to keep the picture readable
+        lines.append(f"    {state.name} --> {target.name}: {event.value}")
+    lines.append(f"    {HostState.CLOSED.name} --> [*]")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass(frozen=True, slots=True)
 class Ledger:
     """What the host has durably stored of one numbering of one device.

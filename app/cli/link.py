@@ -448,3 +448,27 @@ def scan_command(timeout: float, as_json: bool, hci: str | None, verbose: int) -
             click.echo(f"{stamp.name:<10} {stamp.address:<38} {stamp.rssi} dBm")
 
     run(main)
+
+
+@link_group.command("states")
+@click.option(
+    "--format", "fmt", type=click.Choice(["mermaid", "table"]), default="table", show_default=True,
+    help="mermaid: the state diagram as docs/protocol.md draws it; table: every transition with what causes it.",
+)
+def states_command(fmt: str) -> None:
+    """The host's side of the conversation as a state machine (firmware_protocol.host).
+
+    \b
+    Examples:
+      stampside link states
+      stampside link states --format mermaid > host-states.mmd
+    """
+    from firmware_protocol.host_events import INPUT_MEANING, TRANSITIONS, state_diagram
+
+    if fmt == "mermaid":
+        click.echo(state_diagram(), nl=False)
+        return
+    click.echo(f"{'FROM':8} {'TO':8} ON")
+    for (state, event), target in TRANSITIONS.items():
+        click.echo(f"{state.value:8} {target.value:8} {event.value}: {INPUT_MEANING[event]}")
+    click.echo("Any other input in any state changes nothing.")

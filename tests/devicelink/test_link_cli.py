@@ -199,3 +199,14 @@ def test_an_incompatible_device_is_one_line_naming_both_ranges_and_exit_2(tmp_pa
         "Error: incompatible protocol versions: the device speaks v3–v4, this host speaks v1–v2; "
         "update the device firmware or Stampside so the ranges overlap"
     ]
+
+
+def test_link_states_prints_the_host_state_machine(runner: CliRunner) -> None:
+    from firmware_protocol.host_events import TRANSITIONS, state_diagram
+
+    drawn = runner.invoke(main, ["link", "states", "--format", "mermaid"])
+    assert drawn.exit_code == 0 and drawn.output == state_diagram()
+    table = runner.invoke(main, ["link", "states"])
+    assert table.exit_code == 0
+    assert len([line for line in table.output.splitlines() if ": " in line]) == len(TRANSITIONS)
+    assert "ready    hello    silence" in table.output

@@ -338,3 +338,14 @@ def test_user_requests_are_retried_then_time_out() -> None:
     outcome = [r for r in wire.replies() if r.request == request]
     assert outcome and outcome[0].error is not None and outcome[0].error.value == "timeout"
     assert len([m for m in wire.sent_of(Ping) if m.nonce == 77]) == 5
+
+
+def test_the_docs_draw_the_host_state_diagram_from_the_table() -> None:
+    from pathlib import Path
+
+    from firmware_protocol.host_events import state_diagram
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    start = docs.index("```mermaid\n", docs.index("<!-- host-states")) + len("```mermaid\n")
+    drawn = docs[start : docs.index("```\n<!-- /host-states -->", start)]
+    assert drawn == state_diagram(), "docs/protocol.md 3.6 is stale: paste `stampside link states --format mermaid`"

@@ -51,7 +51,7 @@ class ScreenshotApp(App[None]):
 
 async def render(out: Path) -> None:
     clock = FakeClock()
-    link = LinkStatus(LinkState.CONNECTED, serial="SS-000421", battery_pct=78, head_id="1001")
+    link = LinkStatus(LinkState.CONNECTED, serial="SS-000421", battery_pct=78, head_id="1001", armed=True)
     zones = (Zone.FRONTAL, Zone.LEFT_TEMPORAL, Zone.RIGHT_TEMPORAL, Zone.VERTEX)
     screen = StampingScreen.for_protocol(default_protocol(), zones, 100, clock=clock, link=link)
     screen.sub_title = "Step 4 of 7 · Stamping"  # as the session controller titles it
@@ -66,7 +66,7 @@ async def render(out: Path) -> None:
                 seq += 1
                 clock.now += 1 / 3
                 force_dn = int(62 + 18 * math.sin(seq / 4) + 9 * math.sin(seq * 1.7))
-                stamps.append(StampInput(1, seq, int(seq * 1000 / 3), force_dn, 0, clock.now))
+                stamps.append(StampInput(1, seq, int(seq * 1000 / 3), force_dn, 0, clock.now, zone))
             screen.record_stamps(stamps)
             await pilot.pause()
         await pilot.pause(0.2)

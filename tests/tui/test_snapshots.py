@@ -42,7 +42,7 @@ from .course_helpers import NOW, STYLES, WHO, ready_for_course
 
 T = TypeVar("T")
 SIZE = (100, 30)
-LINK = LinkStatus(LinkState.CONNECTED, serial="SS-000421", battery_pct=78, head_id="1001")
+LINK = LinkStatus(LinkState.CONNECTED, serial="SS-000421", battery_pct=78, head_id="1001", armed=True)
 PASSING = DeviceFacts(
     identified=True,
     serial="SS-000421",
@@ -225,7 +225,8 @@ def test_stamping_with_coverage(snap_compare: Any) -> None:
                 seq += 1
                 clock.now += 1 / 3
                 force_dn = int(62 + 18 * math.sin(seq / 4) + 9 * math.sin(seq * 1.7))
-                stamps.append(StampInput(1, seq, int(seq * 1000 / 3), force_dn, 0, clock.now))
+                # As storage reports them: stored in the zone being stamped.
+                stamps.append(StampInput(1, seq, int(seq * 1000 / 3), force_dn, 0, clock.now, zone))
             screen.record_stamps(stamps)
             await pilot.pause()
         await pilot.pause(0.2)  # the throttled redraw

@@ -1,7 +1,8 @@
 """Alembic environment: runs on the connection ``app.storage.migrate`` hands over.
 
 Run from the command line (``alembic -c app/storage/alembic.ini ...``) it opens
-``sqlalchemy.url`` from that file, or ``$STAMPSIDE_DB`` / the default database.
+``sqlalchemy.url`` from that file, or ``$STAMPSIDE_DB`` / the default database, and upgrades
+in one transaction as the app does.
 """
 
 from __future__ import annotations
@@ -30,10 +31,14 @@ def run_migrations() -> None:
         return
     from app.storage.location import resolve_database_url
 
+    from app.storage.migrate import migration_transaction
+
     url = context.config.get_main_option("sqlalchemy.url") or resolve_database_url()
     engine = create_engine(url)
     try:
-        with engine.begin() as own:
+        # The same single, locked transaction as the app's own upgrades (app.storage.migrate):
+        # a developer's `alembic upgrade` killed half-way leaves the database as it was.
+        with migration_transaction(engine) as own:
             _run(own)
     finally:
         engine.dispose()

@@ -123,10 +123,19 @@ class Smoke:
     def focus_input(self, key: str = "Tab") -> None:
         """Move the focus with ``key`` onto a text input and wait until it is there.
 
-        The footer tells: a focused text input takes the printable keys, so "q Quit" leaves it.
+        The footer tells (a focused text input takes the printable keys, so "q Quit" leaves it);
+        from one text input to the next the footer does not change, so then the terminal cursor,
+        which Textual puts in the focused input, must have moved too. Without that the wait
+        ended before the key was handled and the next text went into the old field.
         """
+        from_input = not quit_in_footer(self.screen())
+        before = self.cursor()
         self.keys(key)
-        self.wait_until(lambda s: not quit_in_footer(s), f"{key}: the focus on a text input", 15)
+        self.wait_until(
+            lambda s: not quit_in_footer(s) and (not from_input or self.cursor() != before),
+            f"{key}: the focus on a text input",
+            15,
+        )
 
     def wait_exit(self, timeout: float = 30.0) -> int:
         """Wait until the demo has exited; its exit code."""

@@ -268,7 +268,7 @@ class HostConnection:
         self._last_bytes = now
         self._last_rx = now
         self._transition(Input.OPENED, "transport opened")
-        self._start_hello(now, first=True)
+        self._start_hello(now)
 
     def connection_lost(self, now: float, reason: str) -> None:
         """The transport closed (or the driver closed it after :class:`Reopen`)."""
@@ -480,7 +480,7 @@ class HostConnection:
 
     # == handshake =============================================================================
 
-    def _start_hello(self, now: float, *, first: bool = False) -> None:
+    def _start_hello(self, now: float) -> None:
         self._verified = False
         self._hello_tries = 0
         self._hello_interval = self.rto.timeout

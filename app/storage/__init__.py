@@ -6,7 +6,7 @@ Typical use::
     with db.Session.begin() as session:
         ...                            # one transaction per use case
     sink = DatabaseSink(db)            # for devicelink.LinkSession(..., sink=sink)
-    sink.session_id = session_id       # new stamps and link events join this treatment session
+    link.tags = StampTags(session_id, zone)   # on the LinkSession: where arriving stamps are stored
 
 The treatment records have one module of use cases each, all taking the session of the
 caller's transaction: ``practitioners``, ``patients``, ``courses``, ``sessions``,

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -230,5 +231,5 @@ class SessionLink:
         finally:
             self._attaching = False
 
-    def _spawn(self, coro: object, group: str) -> None:
-        self.controller.app.run_worker(coro, group=group)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None], group: str) -> None:
+        self.controller.app.run_worker(coro, group=group)

@@ -30,7 +30,6 @@ def run_migrations() -> None:
         _run(connection)
         return
     from app.storage.location import resolve_database_url
-
     from app.storage.migrate import migration_transaction
 
     url = context.config.get_main_option("sqlalchemy.url") or resolve_database_url()

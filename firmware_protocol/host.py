@@ -83,6 +83,8 @@ from firmware_protocol.timing import HEARTBEAT_INTERVAL_S, LINK_TIMEOUT_S
 
 #: States in which a version is negotiated and commands may flow.
 NEGOTIATED = frozenset({HostState.LEDGER, HostState.SYNC, HostState.READY})
+#: The REPLAY flag as a plain int: the stamp path tests it once per stamp (IntFlag arithmetic is slow).
+_REPLAY = int(Flag.REPLAY)
 #: A boot counter this high that comes back this low wrapped around (u16), it did not go back.
 _WRAP_HIGH, _WRAP_LOW = 0xFF00, 0x00FF
 
@@ -726,7 +728,7 @@ class HostConnection:
         self._resolve(frame, now)
 
     def _on_stamp(self, frame: Frame, stamp: Stamp, now: float) -> None:
-        replay = bool(frame.flags & Flag.REPLAY)
+        replay = bool(frame.flags & _REPLAY)
         info = self.device
         serial = info.serial if info is not None else ""
         if not self.uses_ledger:

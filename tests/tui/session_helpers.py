@@ -101,7 +101,10 @@ async def wait_for(pilot: Pilot[None], predicate: Callable[[], bool], timeout: f
 
 
 async def start_session_for(pilot: Pilot[None], code: str) -> None:
-    await wait_for(pilot, lambda: isinstance(current(pilot), StartScreen))
+    # Current and composed: a screen is the current one a moment before its widgets are mounted.
+    await wait_for(
+        pilot, lambda: isinstance(current(pilot), StartScreen) and bool(current(pilot).query("#patient-search"))
+    )
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
     screen = current(pilot)

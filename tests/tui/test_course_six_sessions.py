@@ -168,6 +168,13 @@ async def settle(pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+async def due_list(pilot: Pilot[None]) -> DueList:
+    """The start screen's due list, once the start screen is up *and composed* (a screen is the
+    current one a moment before its widgets are mounted: querying then finds nothing)."""
+    await wait_for(pilot, lambda: isinstance(current(pilot), StartScreen) and bool(current(pilot).query("#due-items")))
+    return current(pilot).query_one("#due-items", DueList)
+
+
 async def screen_through_the_form(pilot: Pilot[None]) -> None:
     """``s`` on a patient never screened: the app offers the screening form; a passing one starts the course."""
     await wait_for(pilot, lambda: isinstance(current(pilot), ConfirmDialog))
@@ -336,9 +343,8 @@ async def test_a_course_of_six_sessions_follow_ups_and_outcomes(
         await record_outcome(pilot, density="1", coverage="1", overall="better")
         assert "After session 6: assessment and the patient's answers saved" in text_of(pilot, "#course-message")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(current(pilot), StartScreen))
+        due = await due_list(pilot)
         await settle(pilot)
-        due = current(pilot).query_one("#due-items", DueList)
         assert not [item for item in due.items if item.patient_code == CODE], "no follow-up due this week yet"
 
     with db.Session.begin() as s:
@@ -353,8 +359,7 @@ async def test_a_course_of_six_sessions_follow_ups_and_outcomes(
     clock.now = datetime.combine(MONTH_3, NOW.timetz())
     app = make_app(db_path, None, clock, cards)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(current(pilot), StartScreen))
-        due = current(pilot).query_one("#due-items", DueList)
+        due = await due_list(pilot)
         await wait_for(pilot, lambda: bool(due.items))
         assert [(i.patient_code, i.label, i.when.value) for i in due.items] == [(CODE, "3-month follow-up", "today")]
         await pilot.press("d", "enter")  # choose the patient from the due list
@@ -367,16 +372,15 @@ async def test_a_course_of_six_sessions_follow_ups_and_outcomes(
         await record_outcome(pilot, density="2", coverage="1", overall="much_better")
         assert "3-month follow-up: assessment and the patient's answers saved" in text_of(pilot, "#course-message")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(current(pilot), StartScreen))
+        due = await due_list(pilot)
         await settle(pilot)
-        assert not current(pilot).query_one("#due-items", DueList).items, "the 3-month follow-up is done"
+        assert not due.items, "the 3-month follow-up is done"
 
     # Six months after: the 6-month follow-up is due.
     clock.now = datetime.combine(MONTH_6, NOW.timetz())
     app = make_app(db_path, None, clock, cards)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(current(pilot), StartScreen))
-        due = current(pilot).query_one("#due-items", DueList)
+        due = await due_list(pilot)
         await wait_for(pilot, lambda: bool(due.items))
         assert [(i.patient_code, i.label, i.when.value) for i in due.items] == [(CODE, "6-month follow-up", "today")]
 

@@ -38,10 +38,16 @@ from app.storage.heads import head_used_elsewhere as _head_used_elsewhere
 from app.storage.location import APP_NAME
 from app.storage.patients import get_patient
 from app.storage.session_figures import session_figures
-from app.storage.session_stamps import SessionStamp, load_credited_stamps, load_session_stamps
+from app.storage.session_stamps import (
+    SessionStamp,
+    load_credited_stamps,
+    load_session_stamps,
+    session_last_stamp_at,
+)
 from app.storage.sessions import (
     SessionView,
     ZoneSetting,
+    find_open_session,
     finish_session,
     get_session,
     set_active_zone,
@@ -87,6 +93,34 @@ def load_session(database: Database, session_id: int) -> PreparedSession:
         stamps = load_session_stamps(s, session_id)
         areas = {setting.zone: setting.area_cm2 for setting in view.zones}
     return PreparedSession(view, records, treated, credited, stamps, areas)
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeOffer:
+    """The session left open (a crash, a quit), as the start-up offer shows it."""
+
+    view: SessionView
+    #: The step it was left in: its number (1-based) and title.
+    step_number: int
+    step_title: str
+    #: When its last stamp was stored (None: no stamp yet).
+    last_stamp_at: datetime | None
+
+
+def resume_offer(database: Database, protocol: TreatmentProtocol) -> ResumeOffer | None:
+    """The newest open session, with the step it was left in and its last stamp; None if none is open."""
+    with database.Session.begin() as s:
+        view = find_open_session(s)
+        if view is None:
+            return None
+        records = load_step_records(s, view.id)
+        last = session_last_stamp_at(s, view.id)
+    position = records[-1].position if records else 0
+    if records and records[-1].ended_at is not None:
+        position += 1
+    steps = protocol.steps
+    position = min(position, len(steps) - 1)
+    return ResumeOffer(view, position + 1, steps[position].title, last)
 
 
 def save_steps(database: Database, session_id: int, records: Sequence[StepRecord]) -> None:

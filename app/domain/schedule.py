@@ -202,6 +202,8 @@ def follow_ups(protocol: TreatmentProtocol, last_session_on: date) -> tuple[Foll
 
 
 class DueKind(StrEnum):
+    #: A session left open (a crash, a quit): to resume.
+    OPEN = "open"
     SESSION = "session"
     FOLLOW_UP = "follow_up"
 
@@ -209,6 +211,7 @@ class DueKind(StrEnum):
 class DueWhen(StrEnum):
     """How pressing a due item is, most pressing first."""
 
+    OPEN = "open"  # a session in progress, left open: first of all
     OVERDUE = "overdue"  # past the end of its window
     TODAY = "today"  # due today, or due earlier and still in its window
     THIS_WEEK = "this_week"  # due in the next days (today + 1 … today + 6)
@@ -293,8 +296,8 @@ def due_items(
     """What is due, most pressing first: the next session of each active course and open follow-ups.
 
     - An active course with no session yet has session 1 due on its start day (no earlier
-      bound; on time up to ``latest_days`` after it). A course with an open session gets no
-      session item (the start screen offers to resume it).
+      bound; on time up to ``latest_days`` after it). A course with an open session has that
+      session as an OPEN item, first of all (the start screen also offers to resume it).
     - A course whose sessions are all done (or is completed) has its follow-ups due after the
       last session, until each is done. Stopped courses have nothing due.
     - ``when`` is overdue / today / this week (``horizon_days``, today included) / later;
@@ -307,9 +310,24 @@ def due_items(
         rules = course_rules_for(state, protocol)
         done = len(state.session_days)
         if done < state.planned_sessions and state.status == "active":
-            if state.has_open_session:
-                continue
             number = done + 1
+            if state.has_open_session:
+                items.append(
+                    DueItem(
+                        kind=DueKind.OPEN,
+                        when=DueWhen.OPEN,
+                        label=f"session {number} of {state.planned_sessions}, open",
+                        due_on=today,
+                        earliest=today,
+                        latest=today,
+                        session_number=number,
+                        as_of=today,
+                        course_id=state.course_id,
+                        patient_id=state.patient_id,
+                        patient_code=state.patient_code,
+                    )
+                )
+                continue
             if done == 0:
                 due_on = earliest = state.started_on
                 latest = state.started_on + timedelta(days=rules.latest_days)

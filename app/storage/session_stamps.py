@@ -87,3 +87,8 @@ def load_credited_stamps(session: Session, session_id: int) -> list[CreditedStam
 
 def count_session_stamps(session: Session, session_id: int) -> int:
     return session.scalar(select(func.count(StampEvent.id)).where(StampEvent.session_id == session_id)) or 0
+
+
+def session_last_stamp_at(session: Session, session_id: int) -> datetime | None:
+    """When the session's newest stamp was stored (None: it has none)."""
+    return session.scalar(select(func.max(StampEvent.received_at)).where(StampEvent.session_id == session_id))

@@ -185,11 +185,11 @@ def run(smoke: Any, module: Any, db: Database, db_file: Path, protocol: Path, li
     )
     assert stored_at_kill < STAMPS, "the app was killed after every stamp was stored: nothing was buffered"
 
-    # start again: the open session is offered and resumed on its step
+    # start again: the open session is offered first of all, and resumed on its step with enter
     smoke.tmux("respawn-pane", "-k", "-t", smoke.name, app)
-    choose_patient(smoke, "is still open")
-    smoke.wait_for("Resume session 1")
-    smoke.keys("s")
+    smoke.wait_for("Resume it now?", PATIENCE)
+    smoke.wait_for("step 4 of 7 · Stamping")
+    smoke.keys("Enter")
     smoke.wait_for("Step 4 of 7 · Stamping", PATIENCE)
 
     truth = {(record["boot"], record["seq"]) for record in read_truth(truth_file)}

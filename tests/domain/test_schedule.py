@@ -160,9 +160,15 @@ def test_a_new_course_has_session_1_due_on_its_start_day() -> None:
     assert (item.session_number, item.due_on, item.when) == (1, MON, DueWhen.TODAY)
 
 
-def test_open_sessions_and_stopped_courses_have_no_session_item() -> None:
-    states = [state(1, "P-OPEN", MON, has_open_session=True), state(2, "P-STOP", MON, status="stopped")]
-    assert due_items(states, PROTOCOL, MON + timedelta(days=7)) == []
+def test_an_open_session_comes_first_and_a_stopped_course_has_nothing_due() -> None:
+    late = state(3, "P-LATE", MON - timedelta(days=40))
+    states = [late, state(1, "P-OPEN", MON, has_open_session=True), state(2, "P-STOP", MON, status="stopped")]
+    items = due_items(states, PROTOCOL, MON + timedelta(days=7))
+    assert [(item.patient_code, item.kind, item.when) for item in items] == [
+        ("P-OPEN", DueKind.OPEN, DueWhen.OPEN),
+        ("P-LATE", DueKind.SESSION, DueWhen.OVERDUE),
+    ]
+    assert items[0].label == "session 2 of 6, open"  # one finished (MON), the second left open
 
 
 def test_a_completed_course_has_its_follow_ups_due_until_done() -> None:

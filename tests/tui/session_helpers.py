@@ -118,6 +118,15 @@ async def start_session_for(pilot: Pilot[None], code: str) -> None:
     await pilot.press("s")
 
 
+async def resume_from_offer(pilot: Pilot[None]) -> None:
+    """At start-up the app offers the session left open, first of all: take it (enter)."""
+    from app.tui.dialogs.confirm import ConfirmDialog
+
+    await wait_for(pilot, lambda: isinstance(current(pilot), ConfirmDialog))
+    assert "still open" in str(current(pilot).query_one(".dialog-text").render())
+    await pilot.press("enter")
+
+
 def session_stamps(db: Database, session_id: int) -> dict[tuple[int, int], int | None]:
     with db.Session.begin() as s:
         rows = s.execute(

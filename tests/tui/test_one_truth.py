@@ -29,6 +29,7 @@ from tests.tui.session_helpers import (
     current,
     make_app,
     record_first_application,
+    resume_from_offer,
     seed,
     sim_config,
     start_session_for,
@@ -134,7 +135,7 @@ async def test_a_resumed_stamping_step_with_a_fresh_device_is_armed_in_the_zone_
     try:
         app = make_app(db_path, str(link), clock)
         async with app.run_test(size=SIZE) as pilot:
-            await start_session_for(pilot, "P-0042")  # resumes the open session
+            await resume_from_offer(pilot)  # the app offers the open session first
             await wait_for(pilot, lambda: isinstance(current(pilot), StampingScreen))
             stamping = current(pilot)
             assert isinstance(stamping, StampingScreen)

@@ -29,6 +29,7 @@ from tests.tui.session_helpers import (
     make_app,
     next_enabled,
     record_first_application,
+    resume_from_offer,
     seed,
     session_stamps,
     sim_config,
@@ -112,7 +113,7 @@ async def test_a_session_left_in_the_disinfection_resumes_there_with_its_timer_r
     clock.advance(10)
     app = make_app(db_path, sim.url, clock)
     async with app.run_test(size=SIZE) as pilot:
-        await start_session_for(pilot, "P-0042")
+        await resume_from_offer(pilot)  # the app offers the open session first
         await wait_for(pilot, lambda: isinstance(current(pilot), DisinfectionScreen))
         screen = current(pilot)
         timer = screen.query_one("#step-timer", Static)
@@ -152,7 +153,7 @@ async def test_a_resumed_stamping_step_starts_from_the_stored_stamps_and_elapsed
     try:
         app = make_app(db_path, later.url, clock)
         async with app.run_test(size=SIZE) as pilot:
-            await start_session_for(pilot, "P-0042")  # the start key resumes the open session
+            await resume_from_offer(pilot)  # the app offers the open session first
             await wait_for(pilot, lambda: isinstance(current(pilot), StampingScreen))
             stamping = current(pilot)
             assert isinstance(stamping, StampingScreen)
@@ -216,7 +217,7 @@ async def test_an_edited_zone_area_is_stored_with_the_session_and_comes_back_on_
 
     app = make_app(db_path, sim.url, clock)
     async with app.run_test(size=SIZE) as pilot:
-        await start_session_for(pilot, "P-0042")
+        await resume_from_offer(pilot)  # the app offers the open session first
         await wait_for(pilot, lambda: isinstance(current(pilot), StampingScreen))
         resumed = current(pilot)
         assert isinstance(resumed, StampingScreen)

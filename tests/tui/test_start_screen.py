@@ -222,6 +222,11 @@ async def test_an_unfinished_session_is_offered_for_resume_not_opened_twice(db_p
 
     app = make_app(db_path)
     async with app.run_test(size=SIZE, message_hook=record) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))  # offered first of all
+        offer = str(app.screen.query_one(".dialog-text").render())
+        assert "Session 1 of 6 for P-0042 is still open" in offer and "step 1 of 7" in offer, offer
+        assert app.screen.focused is not None and app.screen.focused.id == "confirm", "enter resumes"
+        await pilot.press("n")  # not now: the start screen, and the patient's course, as before
         screen = await ready(pilot)
         await choose_patient(pilot, screen, "P-0042")
         assert "Session 1 is still open" in text_of(screen, "#resume-offer")
@@ -233,6 +238,39 @@ async def test_an_unfinished_session_is_offered_for_resume_not_opened_twice(db_p
     with db.Session.begin() as s:
         still_open = find_open_session(s, patient_id=patient.id)
     assert still_open is not None and still_open.id == left_open.id
+
+
+async def test_the_start_up_offer_resumes_the_open_session_with_enter(db_path: Path, db: Database) -> None:
+    practitioner = seed_practitioner(db)
+    patient = seed_patient(db)
+    with db.Session.begin() as s:
+        course_id = start_course(s, patient.id, now=NOW)
+        left_open = open_session(s, course_id, protocol=default_protocol(), practitioner_id=practitioner.id, now=NOW)
+    requests: list[StartSessionRequested] = []
+    app = make_app(db_path)
+
+    def record(message: Message) -> None:
+        if isinstance(message, StartSessionRequested) and all(message is not seen for seen in requests):
+            requests.append(message)
+
+    async with app.run_test(size=SIZE, message_hook=record) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bool(requests))
+    assert [(r.resume_session_id, r.patient_id, r.practitioner_id) for r in requests] == [
+        (left_open.id, patient.id, practitioner.id)
+    ]
+
+
+async def test_no_offer_when_no_session_is_open(db_path: Path, db: Database) -> None:
+    seed_practitioner(db)
+    seed_patient(db)
+    app = make_app(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, ConfirmDialog)
 
 
 async def test_quit_asks_first_while_a_session_is_open(db_path: Path, db: Database) -> None:

@@ -7,6 +7,7 @@ done here: the screen posts :class:`StartSessionRequested` and the app decides.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
@@ -14,7 +15,7 @@ from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -31,6 +32,7 @@ from app.storage.errors import explain
 from app.storage.patients import NewPatient, PatientView, create_patient, get_patient, list_patients
 from app.storage.practitioners import PractitionerView, add_practitioner, list_practitioners
 from app.storage.sessions import SessionView, find_open_session
+from app.tui.dialogs.confirm import ConfirmDialog
 from app.tui.dialogs.new_patient import NewPatientDialog
 from app.tui.dialogs.new_practitioner import NewPractitionerDialog
 from app.tui.screens.blinded import BlindedRatingScreen
@@ -159,8 +161,42 @@ class StartScreen(Screen[None]):
         self.reload_patients()
         self._update_course_panel()
         self.reload_due()
+        self._offer_resume()
         # An app left open overnight shows the new day's due list and course dates.
         self.set_interval(DAY_CHECK_S, self._check_day)
+
+    @work(group="resume-offer", exclusive=True)
+    async def _offer_resume(self) -> None:
+        """At start-up, before anything else: offer to resume a session left open (a crash, a quit)."""
+        from app.chairside.session_cases import resume_offer
+
+        try:
+            offer = await asyncio.to_thread(resume_offer, self._db, self._protocol)
+        except SQLAlchemyError as exc:
+            self.notify(str(explain(self._db.url, exc)), title="Database", severity="error", timeout=10)
+            return
+        if offer is None:
+            return
+        view = offer.view
+        last = f"last stamp {format_when(offer.last_stamp_at)}" if offer.last_stamp_at is not None else "no stamp yet"
+        question = (
+            f"Session {view.number} of {view.planned_sessions} for {view.patient_code} is still open:\n"
+            f"step {offer.step_number} of {len(self._protocol.steps)} · {offer.step_title}, {last},\n"
+            f"started by {view.practitioner_name}.\n\nResume it now?"
+        )
+
+        def answered(resume: bool | None) -> None:
+            if resume:
+                self.post_message(
+                    StartSessionRequested(view.practitioner_id, view.patient_id, view.id, view.practitioner_name)
+                )
+            else:
+                self.select_patient(view.patient_id)
+
+        self.app.push_screen(
+            ConfirmDialog(question, confirm_label="Resume (enter)", cancel_label="Not now (n)", safe_confirm=True),
+            answered,
+        )
 
     def _check_day(self) -> None:
         today = self._clock().astimezone(self._tz).date()

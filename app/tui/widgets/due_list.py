@@ -17,13 +17,14 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from app.domain.schedule import DueItem, DueWhen
+from app.domain.schedule import DueItem, DueKind, DueWhen
 from app.domain.treatment_protocol import TreatmentProtocol
 from app.storage.database import Database
 from app.storage.errors import explain
 from app.storage.schedule import list_due_items
 
 _WHEN = {
+    DueWhen.OPEN: "OPEN",
     DueWhen.OVERDUE: "OVERDUE",
     DueWhen.TODAY: "today",
     DueWhen.THIS_WEEK: "this week",
@@ -38,6 +39,8 @@ def _day(day: date) -> str:
 def format_due(item: DueItem) -> str:
     """``OVERDUE    P-0042  session 3 of 6   due Thu 19 Nov (window 17 Nov – 22 Nov)``."""
     label = item.label[:1].upper() + item.label[1:]
+    if item.kind is DueKind.OPEN:
+        return f"{_WHEN[item.when]:<9}  {item.patient_code:<8}  {label:<24}  in progress: choose it, then s resumes it"
     return (
         f"{_WHEN[item.when]:<9}  {item.patient_code:<8}  {label:<18}  due {_day(item.due_on)} "
         f"(window {_day(item.earliest)} – {_day(item.latest)})"

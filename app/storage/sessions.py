@@ -66,6 +66,8 @@ class SessionView:
     zones: tuple[ZoneSetting, ...]
     #: The zone being stamped when the session was last left (None: not chosen yet).
     active_zone: Zone | None = None
+    #: The patient's name, if recorded (the code is the pseudonym).
+    patient_name: str | None = None
 
     @property
     def label(self) -> str:
@@ -75,7 +77,7 @@ class SessionView:
 def get_session(session: Session, session_id: int) -> SessionView:
     """The session with this id; :class:`SessionError` if there is none."""
     row = session.execute(
-        select(TreatmentSession, Course, Patient.code, Practitioner.name)
+        select(TreatmentSession, Course, Patient.code, Practitioner.name, Patient.name)
         .join(Course, TreatmentSession.course_id == Course.id)
         .join(Patient, Course.patient_id == Patient.id)
         .join(Practitioner, TreatmentSession.practitioner_id == Practitioner.id)
@@ -83,7 +85,7 @@ def get_session(session: Session, session_id: int) -> SessionView:
     ).one_or_none()
     if row is None:
         raise SessionError(f"no treatment session with id {session_id}")
-    treatment, course, code, practitioner = row
+    treatment, course, code, practitioner, patient_name = row
     serial = head_id = None
     if treatment.device_id is not None:
         serial = session.scalar(select(Device.serial).where(Device.id == treatment.device_id))
@@ -115,6 +117,7 @@ def get_session(session: Session, session_id: int) -> SessionView:
         status=treatment.status,
         zones=zones,
         active_zone=Zone.from_wire(treatment.active_zone) if treatment.active_zone is not None else None,
+        patient_name=patient_name,
     )
 
 

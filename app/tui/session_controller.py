@@ -46,6 +46,7 @@ from app.tui.screens.steps import screen_for_step
 from app.tui.session_link import DEFAULT_FOOTPRINT_MM2, SessionLink
 from app.tui.session_screens import aftercare_screen, summary_screen
 from app.tui.session_steps import stamp_inputs
+from app.tui.widgets.session_banner import BannerInfo
 from devicelink.session import LinkOptions
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,13 @@ class SessionController:
 
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(self.tz)
+
+    @property
+    def banner(self) -> BannerInfo | None:
+        view = self.view
+        if view is None:
+            return None
+        return BannerInfo(view.patient_code, view.patient_name, view.number, view.planned_sessions, view.started_at)
 
     def change(self, action: Callable[[SessionFlow], T]) -> T:
         """Run ``action`` on the flow; the record it touched is stored in a worker."""
@@ -280,6 +288,8 @@ class SessionController:
             elapsed_before_s=elapsed,
             areas_cm2=prepared.areas,
             active=prepared.active_zone,
+            banner=self.banner,
+            wall_clock=self.clock,
         )
         screen.sub_title = f"Step {number} of {len(self.protocol.steps)} · {step.title}"
         if prepared.stamps:

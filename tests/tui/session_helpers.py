@@ -122,7 +122,8 @@ async def resume_from_offer(pilot: Pilot[None]) -> None:
     """At start-up the app offers the session left open, first of all: take it (enter)."""
     from app.tui.dialogs.confirm import ConfirmDialog
 
-    await wait_for(pilot, lambda: isinstance(current(pilot), ConfirmDialog))
+    # Mounted, not only current: enter goes to its focused Resume button.
+    await wait_for(pilot, lambda: isinstance(current(pilot), ConfirmDialog) and current(pilot).focused is not None)
     assert "still open" in str(current(pilot).query_one(".dialog-text").render())
     await pilot.press("enter")
 

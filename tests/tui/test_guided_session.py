@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
 
 from app.domain.gates import Gate
@@ -92,6 +93,11 @@ async def sim(request: pytest.FixtureRequest) -> AsyncIterator[Simulator]:
     await simulator.stop()
 
 
+def assert_banner(pilot: Pilot[None]) -> None:
+    banner = str(current(pilot).query_one("#session-banner", Static).render())
+    assert "P-0042" in banner and "session 1 of 6" in banner and "in session" in banner, banner
+
+
 async def test_a_whole_session_is_guided_stored_and_finished(
     db_path: Path, db: Database, sim: Simulator, tmp_path: Path
 ) -> None:
@@ -107,6 +113,7 @@ async def test_a_whole_session_is_guided_stored_and_finished(
 
         # 1. pre-session checks: the link is open, not armed; every gate passes
         await wait_for(pilot, lambda: isinstance(current(pilot), PreChecksScreen))
+        assert_banner(pilot)  # who is in the chair, on every step
         opened = app.open_session
         assert opened is not None
         await wait_for(pilot, lambda: next_enabled(current(pilot)))
@@ -117,6 +124,7 @@ async def test_a_whole_session_is_guided_stored_and_finished(
 
         # 2. disinfection: confirm, the timer runs on the app clock
         await wait_for(pilot, lambda: isinstance(current(pilot), DisinfectionScreen))
+        assert_banner(pilot)  # who is in the chair, on every step
         disinfection = current(pilot)
         await pilot.press("c")
         await pilot.pause()
@@ -140,6 +148,7 @@ async def test_a_whole_session_is_guided_stored_and_finished(
 
         # 4. stamping: armed here, every stamp counted and credited, then finished
         await wait_for(pilot, lambda: isinstance(current(pilot), StampingScreen))
+        assert_banner(pilot)  # who is in the chair, on every step
         stamping = current(pilot)
         assert isinstance(stamping, StampingScreen)
         banners: list[str] = []
@@ -190,6 +199,7 @@ async def test_a_whole_session_is_guided_stored_and_finished(
 
         # 6. aftercare: clock times, and the card written
         await wait_for(pilot, lambda: isinstance(current(pilot), AftercareScreen))
+        assert_banner(pilot)  # who is in the chair, on every step
         aftercare = current(pilot)
         assert isinstance(aftercare, AftercareScreen)
         ended = NOW + timedelta(seconds=61 + 30 + 300 + 20)  # the second application ended then
@@ -202,6 +212,7 @@ async def test_a_whole_session_is_guided_stored_and_finished(
 
         # 7. summary, then the session is closed and the course moves on
         await wait_for(pilot, lambda: isinstance(current(pilot), SummaryScreen))
+        assert_banner(pilot)  # who is in the chair, on every step
         summary = current(pilot)
         await wait_for(pilot, lambda: f"{STAMPS} stamps" in str(summary.query_one("#summary-stamps", Static).content))
         assert REASON in str(summary.query_one("#summary-overrides", Static).content)

@@ -35,6 +35,7 @@ from app.tui.app import AppConfig, create_app
 from app.tui.screens.stamping import StampingScreen, StampInput
 from app.tui.screens.start import StartScreen
 from app.tui.screens.steps import PreChecksScreen, SessionFigures, SummaryScreen
+from app.tui.widgets.session_banner import BannerInfo
 from app.tui.widgets.status_bar import LinkStatus
 from devicelink.state import LinkState
 
@@ -77,6 +78,9 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
+BANNER = BannerInfo("P-0042", "Ada Example", 2, 6, NOW - timedelta(minutes=14))
+
+
 class Host:
     """A :class:`~app.tui.screens.step_base.StepHost` over a domain flow; changes are kept in memory."""
 
@@ -99,6 +103,13 @@ class Host:
 
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(NOW.tzinfo)
+
+    @property
+    def banner(self) -> BannerInfo:
+        return BANNER
+
+    def clock(self) -> datetime:
+        return NOW
 
 
 class ScreenApp(App[None]):
@@ -212,7 +223,9 @@ def test_pre_session_checks_with_a_failing_gate(snap_compare: Any) -> None:
 def test_stamping_with_coverage(snap_compare: Any) -> None:
     clock = MonotonicClock()
     zones = (Zone.FRONTAL, Zone.LEFT_TEMPORAL, Zone.RIGHT_TEMPORAL, Zone.VERTEX)
-    screen = StampingScreen.for_protocol(default_protocol(), zones, 100, clock=clock, link=LINK)
+    screen = StampingScreen.for_protocol(
+        default_protocol(), zones, 100, clock=clock, link=LINK, banner=BANNER, wall_clock=lambda: NOW
+    )
     screen.sub_title = "Step 4 of 7 · Stamping"
 
     async def stamp(pilot: Pilot[None]) -> None:

@@ -222,7 +222,8 @@ async def test_an_unfinished_session_is_offered_for_resume_not_opened_twice(db_p
 
     app = make_app(db_path)
     async with app.run_test(size=SIZE, message_hook=record) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))  # offered first of all
+        # Offered first of all (waiting for it to be mounted: its focus is set then).
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog) and app.screen.focused is not None)
         offer = str(app.screen.query_one(".dialog-text").render())
         assert "Session 1 of 6 for P-0042 is still open" in offer and "step 1 of 7" in offer, offer
         assert app.screen.focused is not None and app.screen.focused.id == "confirm", "enter resumes"
@@ -254,7 +255,7 @@ async def test_the_start_up_offer_resumes_the_open_session_with_enter(db_path: P
             requests.append(message)
 
     async with app.run_test(size=SIZE, message_hook=record) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog) and app.screen.focused is not None)
         await pilot.press("enter")
         await wait_for(pilot, lambda: bool(requests))
     assert [(r.resume_session_id, r.patient_id, r.practitioner_id) for r in requests] == [

@@ -25,6 +25,7 @@ import gc
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from textual import on
@@ -44,6 +45,7 @@ from app.tui.dialogs.confirm import ConfirmDialog
 from app.tui.dialogs.zone_area import ZoneAreaDialog
 from app.tui.widgets.coverage_map import CoverageMap, ZoneTile, format_percent, format_stamps
 from app.tui.widgets.force_meter import ForceMeter
+from app.tui.widgets.session_banner import BannerInfo, SessionBanner
 from app.tui.widgets.stamp_counter import StampCounter
 from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar, describe_counting, format_duration
 from app.tui.widgets.text_update import set_text
@@ -156,10 +158,14 @@ class StampingScreen(Screen[None]):
         elapsed_before_s: float = 0.0,
         redraw_interval: float = 0.08,
         clock: Callable[[], float] = time.monotonic,
+        banner: BannerInfo | None = None,
+        wall_clock: Callable[[], datetime] | None = None,
         name: str | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id)
+        self._banner = banner
+        self._wall_clock = wall_clock or (lambda: datetime.now(UTC))
         self.coverage = coverage
         self.stats = stats
         self.link = link or LinkStatus(LinkState.CONNECTING)
@@ -186,6 +192,8 @@ class StampingScreen(Screen[None]):
         active: Zone | None = None,
         elapsed_before_s: float = 0.0,
         areas_cm2: Mapping[Zone, float] | None = None,
+        banner: BannerInfo | None = None,
+        wall_clock: Callable[[], datetime] | None = None,
     ) -> StampingScreen:
         """A screen for a stamping step with the protocol's targets and force bands.
 
@@ -197,7 +205,15 @@ class StampingScreen(Screen[None]):
             treated, protocol.coverage.densities(), footprint_mm2, areas_cm2=areas_cm2, active=active
         )
         stats = StampingStats(protocol.force, clock)
-        return cls(coverage, stats, link=link, clock=clock, elapsed_before_s=elapsed_before_s)
+        return cls(
+            coverage,
+            stats,
+            link=link,
+            clock=clock,
+            elapsed_before_s=elapsed_before_s,
+            banner=banner,
+            wall_clock=wall_clock,
+        )
 
     def restore_stamps(self, stamps: Iterable[StampInput]) -> None:
         """Count the session's stamps stored before this screen (a resumed step), with no "zone at
@@ -225,6 +241,8 @@ class StampingScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        if self._banner is not None:
+            yield SessionBanner(self._banner, self._wall_clock)
         yield LinkStatusBar(self.link, clock=self._clock, id="link-status")
         yield Static(LINK_LOST_TEXT, id="link-banner", markup=False)
         yield Static(NOT_COUNTING_TEXT, id="arm-banner", markup=False)

@@ -30,6 +30,7 @@ from app.domain.steps import SessionFlow, StepBlocked, StepError
 from app.domain.treatment_protocol import Step
 from app.tui.dialogs.override import OverrideDialog, gate_title
 from app.tui.screens.stamping import LinkStatusChanged, StampsStored
+from app.tui.widgets.session_banner import BannerInfo, SessionBanner
 from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar
 from devicelink.state import LinkState
 
@@ -60,6 +61,15 @@ class StepHost(Protocol):
 
     def local(self, moment: datetime) -> datetime:
         """A stored (aware) time in the clinic's time zone."""
+        ...
+
+    @property
+    def banner(self) -> BannerInfo | None:
+        """Who is in the chair, for the banner under the header (None: no banner)."""
+        ...
+
+    def clock(self) -> datetime:
+        """The app's clock (aware)."""
         ...
 
 
@@ -122,6 +132,9 @@ class StepScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        banner = self.host.banner
+        if banner is not None:
+            yield SessionBanner(banner, self.host.clock)
         yield LinkStatusBar(self.link, id="link-status")
         yield Static(self.title_text, id="step-title", markup=False)
         if self.step.instructions:

@@ -221,6 +221,20 @@ def test_pre_session_checks_with_a_failing_gate(snap_compare: Any) -> None:
 
 
 def test_stamping_with_coverage(snap_compare: Any) -> None:
+    assert stamping_snapshot(snap_compare, SIZE)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=["80x24", "160x45"])
+def test_stamping_with_coverage_at_other_sizes(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert stamping_snapshot(snap_compare, size)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=["80x24", "160x45"])
+def test_pre_session_checks_at_other_sizes(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(ScreenApp(checks_screen(PASSING)), terminal_size=size)
+
+
+def stamping_snapshot(snap_compare: Any, size: tuple[int, int]) -> bool:
     clock = MonotonicClock()
     zones = (Zone.FRONTAL, Zone.LEFT_TEMPORAL, Zone.RIGHT_TEMPORAL, Zone.VERTEX)
     screen = StampingScreen.for_protocol(
@@ -246,7 +260,8 @@ def test_stamping_with_coverage(snap_compare: Any) -> None:
         pilot.app.clear_notifications()
         await pilot.pause()
 
-    assert snap_compare(ScreenApp(screen), terminal_size=SIZE, run_before=stamp)
+    result: bool = snap_compare(ScreenApp(screen), terminal_size=size, run_before=stamp)
+    return result
 
 
 def test_summary(snap_compare: Any) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.app import App
 from textual.message import Message
 from textual.pilot import Pilot
@@ -411,3 +412,21 @@ async def test_stamps_stored_outside_any_session_are_shown_apart_not_counted() -
         await settle(pilot)
         assert screen.stats.count == 2
         assert "3 stamps outside any session" in text_of(screen.query_one("#active-zone", Static))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 45)], ids=["80x24", "100x30", "160x45"])
+async def test_what_matters_while_stamping_stays_on_screen_down_to_80_by_24(size: tuple[int, int]) -> None:
+    """The count, whether the stamp counts, the force, the active zone and the finish key: the map shrinks first."""
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        screen = app.stamping
+        post_stamps(screen, 12)
+        await settle(pilot)
+        width, height = size
+        for selector in ("#stamp-counter", "#arm-state", "#force-quality", "#active-zone", "#coverage-map"):
+            region = screen.query_one(selector).region
+            assert region.width > 0 and region.height > 0, selector
+            assert region.right <= width and region.bottom <= height, (selector, region)
+        assert "ARMED" in text_of(screen.query_one("#arm-state", Static))
+        footer = [key for key, active in app.active_bindings.items() if active.binding.show]
+        assert footer[0] == "ctrl+d", "finish comes first in the footer, so a narrow one keeps it"

@@ -104,7 +104,13 @@ class StampingScreen(Screen[None]):
     TITLE = "Stampside"
     SUB_TITLE = "Stamping"
 
+    #: Width and height classes for the compact layout (80×24 and up; the map shrinks first).
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (96, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (28, "-tall")]
+
     BINDINGS: ClassVar[list[BindingType]] = [
+        # Finish first: the footer cuts from the right on a narrow terminal, and this one must stay.
+        Binding("ctrl+d", "finish", "Finish step"),
         Binding("f", "zone(1)", "Frontal"),
         Binding("m", "zone(2)", "Mid-scalp"),
         Binding("v", "zone(3)", "Vertex"),
@@ -114,7 +120,6 @@ class StampingScreen(Screen[None]):
         Binding("t", "toggle_treated", "Treat on/off"),
         Binding("s", "arm", "Arm", show=False),
         Binding("a", "edit_area", "Zone area", show=False),
-        Binding("ctrl+d", "finish", "Finish step"),
         Binding("ctrl+n", "finish", "Finish step", show=False),
     ]
 
@@ -174,6 +179,7 @@ class StampingScreen(Screen[None]):
         self._elapsed_before_s = elapsed_before_s
         #: Stamps the database stored outside any session while this screen was up.
         self.unassigned = 0
+        self._composed = False
         self._dirty = False
         self._last_redraw = float("-inf")
         self._redraw_timer: Timer | None = None
@@ -256,6 +262,7 @@ class StampingScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._composed = True  # ``is_mounted`` only turns true after the mount handlers
         self.stats.start(self._elapsed_before_s)
         self._show_link(self.link)
         self.set_interval(1.0, self._tick)
@@ -305,7 +312,7 @@ class StampingScreen(Screen[None]):
         self._show_link(status)
 
     def _show_link(self, status: LinkStatus) -> None:
-        if not self.is_mounted:
+        if not self._composed:
             return
         self.query_one(LinkStatusBar).status = status
         banner = self.query_one("#link-banner", Static)
@@ -350,7 +357,7 @@ class StampingScreen(Screen[None]):
         self._show_link(self.link)
 
     def _redraw(self) -> None:
-        if not self.is_mounted:
+        if not self._composed:
             return
         self._last_redraw = time.monotonic()
         self._dirty = False

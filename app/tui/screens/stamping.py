@@ -105,8 +105,8 @@ class StampingScreen(Screen[None]):
     SUB_TITLE = "Stamping"
 
     #: Width and height classes for the compact layout (80×24 and up; the map shrinks first).
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (96, "-wide")]
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (28, "-tall")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (96, "-wide")]  # noqa: RUF012 - Textual reads it per class
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (28, "-tall")]  # noqa: RUF012 - Textual reads it per class
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # Finish first: the footer cuts from the right on a narrow terminal, and this one must stay.

@@ -358,3 +358,25 @@ async def test_a_locked_database_while_saving_is_explained_in_the_dialog(
         assert current(pilot.app) is dialog
         assert "is locked by another program" in str(dialog.query_one("#patient-error", Static).content)
         assert dialog.query_one("#patient-code", Input).value == "P-0042"
+
+
+async def test_at_80_by_24_the_start_button_and_quit_stay_on_screen_with_a_session_open(
+    db_path: Path, db: Database
+) -> None:
+    practitioner = seed_practitioner(db)
+    patient = seed_patient(db)
+    with db.Session.begin() as s:
+        course_id = start_course(s, patient.id, now=NOW)
+        open_session(s, course_id, protocol=default_protocol(), practitioner_id=practitioner.id, now=NOW)
+    app = make_app(db_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog) and app.screen.focused is not None)
+        await pilot.press("n")  # not now
+        screen = await ready(pilot)
+        await choose_patient(pilot, screen, "P-0042")
+        button = screen.query_one("#start-session", Button)
+        assert str(button.label) == "Resume session 1"
+        region = button.region
+        assert region.height > 0 and region.bottom <= 24 and region.right <= 80, region
+        shown = [key for key, active in app.active_bindings.items() if active.binding.show]
+        assert shown[:2] == ["s", "q"], "start and quit first: a narrow footer cuts from the right"

@@ -96,11 +96,15 @@ class StartScreen(Screen[None]):
     CSS_PATH = "../styles/start.tcss"
     AUTO_FOCUS = "#practitioners"
 
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (28, "-tall")]  # noqa: RUF012 - Textual reads it per class
+
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "add_practitioner", "Add practitioner"),
+        # The main keys first: a narrow footer cuts from the right.
+        Binding("s", "start_session", "Start / resume"),
+        Binding("q", "app.request_quit", "Quit"),
         Binding("n", "new_patient", "New patient"),
         Binding("slash", "search", "Search"),
-        Binding("s", "start_session", "Start / resume"),
+        Binding("a", "add_practitioner", "Add practitioner"),
         # The course keys are listed in the due pane's title (the footer is full at 100 columns).
         Binding("c", "screening", "Screening", show=False),
         Binding("p", "photos", "Photos", show=False),

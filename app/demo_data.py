@@ -398,7 +398,7 @@ def _session(
                 zones=settings,
             )
         except ConfirmationNeeded as needed:
-            deviation = needed.check.confirm(by=practitioner, at=clock(), note="patient was travelling")
+            deviation = needed.check.confirm(by=practitioner, at=clock(), reason="patient was travelling")
             view = open_scheduled_session(
                 session,
                 course_id,

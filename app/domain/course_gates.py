@@ -31,6 +31,11 @@ class CourseGate(StrEnum):
     #: The photo set of a ``gates_session`` time point is complete (before that session starts).
     BASELINE_PHOTOS = "baseline_photos"
 
+    @property
+    def label(self) -> str:
+        """What a person reads for the gate: ``baseline photos``."""
+        return self.value.replace("_", " ")
+
 
 @dataclass(frozen=True, slots=True)
 class CourseOverride:
@@ -45,7 +50,7 @@ class CourseOverride:
 
 def make_course_override(gate: CourseGate, reason: str, *, by: str, at: datetime, failure: str = "") -> CourseOverride:
     """A :class:`CourseOverride`, or :class:`OverrideRefused` when the reason or practitioner is missing."""
-    text, who = checked_reason(gate.value, reason, by)
+    text, who = checked_reason(gate.label, reason, by)
     return CourseOverride(gate=gate, reason=text, by=who, at=at, failure=failure)
 
 
@@ -65,5 +70,5 @@ class CourseGateResult:
     def overridden(self, reason: str, *, by: str, at: datetime) -> CourseGateResult:
         """This failed result, let through by ``by`` at ``at`` for ``reason``."""
         if self.passed:
-            raise OverrideRefused(f"{self.gate.value} passed; there is nothing to override")
+            raise OverrideRefused(f"{self.gate.label} passed; there is nothing to override")
         return replace(self, override=make_course_override(self.gate, reason, by=by, at=at, failure=self.message))

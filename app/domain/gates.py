@@ -39,6 +39,24 @@ class Gate(StrEnum):
     TIMER_ELAPSED = "timer_elapsed"
     LOT_NOT_EXPIRED = "lot_not_expired"
 
+    @property
+    def label(self) -> str:
+        """What a person reads for the gate (the value is the stored code): ``waiting time``."""
+        return GATE_LABELS[self]
+
+
+#: The words shown for each gate on screens, in messages and in reports.
+GATE_LABELS: dict[Gate, str] = {
+    Gate.DEVICE_IDENTIFIED: "device identified",
+    Gate.NEEDLE_LENGTH: "needle length",
+    Gate.HEAD_UNUSED: "unused needle head",
+    Gate.BATTERY: "battery",
+    Gate.CLOCK_SYNCED: "device clock",
+    Gate.DEVICE_ARMED: "device armed",
+    Gate.TIMER_ELAPSED: "waiting time",
+    Gate.LOT_NOT_EXPIRED: "product lot in date",
+}
+
 
 class OverrideRefused(ValueError):
     """An override was asked for without a real reason (or for a gate that did not fail)."""
@@ -71,7 +89,7 @@ class GateResult:
     def overridden(self, reason: str, *, by: str, at: datetime) -> GateResult:
         """This failed result, let through by ``by`` at ``at`` for ``reason``."""
         if self.passed:
-            raise OverrideRefused(f"{self.gate.value} passed; there is nothing to override")
+            raise OverrideRefused(f"{self.gate.label} passed; there is nothing to override")
         return replace(self, override=make_override(self.gate, reason, by=by, at=at, failure=self.message))
 
 
@@ -102,7 +120,7 @@ def checked_reason(gate_name: str, reason: str, by: str) -> tuple[str, str]:
 
 def make_override(gate: Gate, reason: str, *, by: str, at: datetime, failure: str = "") -> Override:
     """An :class:`Override`, or :class:`OverrideRefused` if the reason or practitioner is missing."""
-    text, who = checked_reason(gate.value, reason, by)
+    text, who = checked_reason(gate.label, reason, by)
     return Override(gate=gate, reason=text, by=who, at=at, failure=failure)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from app.domain.gates import OverrideRefused, checked_reason
 from app.domain.treatment_protocol import CourseRules, TimePointAnchor, TreatmentProtocol
 
 __all__ = [
@@ -132,8 +133,12 @@ class TimingCheck:
     def message(self) -> str:
         return _timing_message(self.timing, self.days_since_previous, self.earliest_days, self.latest_days)
 
-    def confirm(self, *, by: str, at: datetime, note: str = "") -> Deviation:
-        """The deviation to record when ``by`` confirms an early or late start."""
+    def confirm(self, *, by: str, at: datetime, reason: str) -> Deviation:
+        """The deviation to record when ``by`` confirms an early or late start, saying why.
+
+        The reason follows the rule every override follows (:func:`~app.domain.gates.checked_reason`):
+        a start outside the window is let through like any failing gate, with a real reason.
+        """
         if not self.needs_confirmation or self.window is None or self.days_since_previous is None:
             raise DeviationRefused(
                 f"session {self.number} is {self.timing.value.replace('_', ' ')}; nothing to confirm"
@@ -141,6 +146,10 @@ class TimingCheck:
         who = by.strip()
         if not who:
             raise DeviationRefused("confirming a start outside the window needs the practitioner who confirms it")
+        try:
+            text, who = checked_reason(f"the {self.timing.value} start", reason, who)
+        except OverrideRefused as refused:
+            raise DeviationRefused(str(refused)) from None
         return Deviation(
             session_number=self.number,
             timing=self.timing,
@@ -150,7 +159,7 @@ class TimingCheck:
             latest_days=self.latest_days,
             confirmed_by=who,
             confirmed_at=at,
-            note=" ".join(note.split()),
+            note=text,
         )
 
 

@@ -253,7 +253,7 @@ class SessionFlow:
             gate = Gate(device_gate.value)
             outcome = checked.get(gate)
             if outcome is None:
-                results.append(GateResult(gate, False, f"{gate.value.replace('_', ' ')} not checked yet"))
+                results.append(GateResult(gate, False, f"{gate.label} not checked yet"))
             else:
                 results.append(GateResult(gate, outcome.passed, outcome.message))
         if step.timer is not None:
@@ -271,9 +271,9 @@ class SessionFlow:
         current = {result.gate: result for result in self.gates()}
         result = current.get(gate)
         if result is None:
-            raise OverrideRefused(f"{step.title} has no {gate.value} gate")
+            raise OverrideRefused(f"{step.title} has no {gate.label} gate")
         if result.passed:
-            raise OverrideRefused(f"{gate.value} passed; there is nothing to override")
+            raise OverrideRefused(f"{gate.label} passed; there is nothing to override")
         override = make_override(gate, reason, by=by, at=self.clock(), failure=result.message)
         self._update(replace(record, overrides=(*record.overrides, override)))
         return override

@@ -201,8 +201,7 @@ def build_course_report(
         screening_ok = result.ok
         warnings = tuple(finding.message for finding in result.warnings)
     gate_overrides = tuple(
-        f"{stored.override.gate.value.replace('_', ' ')}: {stored.override.reason} "
-        f"({stored.override.by}, {stored.override.at:%Y-%m-%d})"
+        f"{stored.override.gate.label}: {stored.override.reason} ({stored.override.by}, {stored.override.at:%Y-%m-%d})"
         for stored in course_overrides(db, course_id)
     )
 

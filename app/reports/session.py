@@ -31,7 +31,7 @@ class OverrideLine:
     """A failed gate let through, with who, when and why."""
 
     step: str
-    gate: str
+    gate: str  # the gate's label, as people read it ("waiting time")
     failure: str
     reason: str
     by: str
@@ -155,7 +155,7 @@ def build_session_report(db: Session, session_id: int, protocol: TreatmentProtoc
     deviations: list[str] = []
     for record in load_step_records(db, session_id):
         title = titles.get(record.step_id, record.step_id.replace("_", " ").capitalize())
-        lines = tuple(OverrideLine(title, o.gate.value, o.failure, o.reason, o.by, o.at) for o in record.overrides)
+        lines = tuple(OverrideLine(title, o.gate.label, o.failure, o.reason, o.by, o.at) for o in record.overrides)
         overrides.extend(lines)
         steps.append(
             StepLine(
@@ -179,7 +179,7 @@ def build_session_report(db: Session, session_id: int, protocol: TreatmentProtoc
         if planned is not None and record.volume_ml is not None and abs(record.volume_ml - planned) > 1e-9:
             deviations.append(f"{title}: {record.volume_ml:g} ml used instead of {planned:g} ml")
     for line in overrides:
-        deviations.append(f"{line.step}: {line.gate.replace('_', ' ')} overridden by {line.by} ({line.reason})")
+        deviations.append(f"{line.step}: {line.gate} overridden by {line.by} ({line.reason})")
     if used is not None and view.status == "finished" and len(steps) < len(used.steps):
         deviations.append(f"only {len(steps)} of {len(used.steps)} protocol steps were recorded")
 

@@ -101,20 +101,27 @@ class CourseStarter:
                 return view, "started"
             except ConfirmationNeeded as exc:
                 check = exc.check
-                due = f" (due {check.window.due_on:%a %d %b})" if check.window is not None else ""
-                confirmed = await self._ask(
-                    ConfirmDialog(
-                        f"Session {check.number} would start {check.message}{due}.\n"
-                        f"Start anyway? The deviation is recorded as confirmed by {who}.",
-                        confirm_label="Start anyway",
-                        cancel_label="Not now",
+                due = f" (due {check.window.due_on:%a %d %b %Y})" if check.window is not None else ""
+                at = self.clock()
+
+                def confirm(reason: str, at: Any = at, check: Any = check) -> Deviation:
+                    return check.confirm(by=who, at=at, reason=reason)  # type: ignore[no-any-return]
+
+                reason = await self._ask(
+                    CourseOverrideDialog(
+                        f"Session {check.number} {check.timing.value}",
+                        f"Session {check.number} would start {check.message}{due}",
+                        confirm,
+                        who=who,
+                        placeholder="e.g. patient away next week, agreed at the last visit",
+                        submit_label="Start anyway",
                     )
                 )
-                if not confirmed:
+                if reason is None:
                     self.app.notify("Session not started.", title="Schedule")
                     return None
                 try:
-                    deviation = check.confirm(by=who, at=self.clock())
+                    deviation = confirm(reason)
                 except DeviationRefused as refused:
                     self.app.notify(str(refused), title="Cannot start", severity="error", timeout=8)
                     return None
@@ -125,6 +132,7 @@ class CourseStarter:
                         f"{gate.message}.",
                         [("p", "Register photos"), ("o", "Override")],
                         title="Baseline photos",
+                        default="p",
                     )
                 )
                 if answer == "p":
@@ -187,6 +195,7 @@ class CourseStarter:
                         "Open the screening form? (A failed screening can be overridden there with a reason.)",
                         confirm_label="Screening",
                         cancel_label="Not now",
+                        safe_confirm=True,
                     )
                 )
                 if not answer:

@@ -201,8 +201,14 @@ def test_every_gate_can_be_overridden_with_a_reason_recording_who_and_when(gate:
 @pytest.mark.parametrize("gate", list(Gate))
 @pytest.mark.parametrize("reason", ["", "   ", "\n\t", "ok", "because", "x" * 30, "ok go"])
 def test_no_gate_can_be_overridden_without_a_real_reason(gate: Gate, reason: str) -> None:
-    with pytest.raises(OverrideRefused, match=gate.value):
+    with pytest.raises(OverrideRefused, match=gate.label) as refused:
         failed(gate).overridden(reason, by="Dr Ada", at=NOW)
+    assert gate.value not in str(refused.value) or gate.value == gate.label, "the stored code leaked into the message"
+
+
+@pytest.mark.parametrize("gate", list(Gate))
+def test_every_gate_has_words_for_people_not_its_stored_code(gate: Gate) -> None:
+    assert gate.label and "_" not in gate.label
 
 
 def test_an_empty_reason_is_refused_with_a_message_asking_for_one() -> None:

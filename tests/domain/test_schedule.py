@@ -63,7 +63,7 @@ def test_the_first_session_is_never_early_or_late() -> None:
 
 def test_an_early_start_is_confirmed_into_a_recorded_deviation() -> None:
     check = check_session_timing(RULES, 3, MON, MON + timedelta(days=4))
-    deviation = check.confirm(by=" Dr Ada ", at=AT, note="patient  travels next week")
+    deviation = check.confirm(by=" Dr Ada ", at=AT, reason="patient  travels next week")
     assert deviation.timing is Timing.EARLY
     assert (deviation.session_number, deviation.days_since_previous) == (3, 4)
     assert deviation.due_on == MON + timedelta(days=7)
@@ -79,10 +79,17 @@ def test_an_early_start_is_confirmed_into_a_recorded_deviation() -> None:
 def test_a_deviation_needs_a_practitioner_and_a_start_outside_the_window() -> None:
     late = check_session_timing(RULES, 2, MON, MON + timedelta(days=12))
     with pytest.raises(DeviationRefused):
-        late.confirm(by="  ", at=AT)
+        late.confirm(by="  ", at=AT, reason="patient was ill last week")
     on_time = check_session_timing(RULES, 2, MON, MON + timedelta(days=7))
     with pytest.raises(DeviationRefused, match="nothing to confirm"):
-        on_time.confirm(by="Dr Ada", at=AT)
+        on_time.confirm(by="Dr Ada", at=AT, reason="patient was ill last week")
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "ill", "ok fine"])
+def test_a_deviation_needs_a_reason_like_every_override(reason: str) -> None:
+    late = check_session_timing(RULES, 2, MON, MON + timedelta(days=12))
+    with pytest.raises(DeviationRefused, match="reason"):
+        late.confirm(by="Dr Ada", at=AT, reason=reason)
 
 
 def test_a_window_must_contain_the_interval() -> None:

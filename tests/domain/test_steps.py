@@ -237,7 +237,7 @@ def test_a_passing_gate_or_a_gate_the_step_does_not_have_cannot_be_overridden(fl
     flow.check_device(GOOD)
     with pytest.raises(OverrideRefused, match="nothing to override"):
         flow.override(Gate.BATTERY, REASON, ADA)
-    with pytest.raises(OverrideRefused, match="no timer_elapsed gate"):
+    with pytest.raises(OverrideRefused, match="no waiting time gate"):
         flow.override(Gate.TIMER_ELAPSED, REASON, ADA)
 
 

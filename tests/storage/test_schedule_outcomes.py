@@ -81,7 +81,7 @@ def test_an_early_start_needs_confirmation_and_the_deviation_is_recorded(clinic:
     check = caught.value.check
     assert (check.number, check.timing, check.days_since_previous) == (2, Timing.EARLY, 3)
     assert "early: 3 days" in str(caught.value)
-    deviation = check.confirm(by="Dr Ada", at=early, note="patient travels next week")
+    deviation = check.confirm(by="Dr Ada", at=early, reason="patient travels next week")
     second = run_session(clinic, seeded, early, deviation=deviation)
     on_time = early + timedelta(days=7)
     third = run_session(clinic, seeded, on_time)
@@ -98,7 +98,7 @@ def test_a_late_start_is_refused_with_a_deviation_for_another_start(clinic: Data
     with clinic.Session.begin() as s:
         checks = start_checks(s, seeded.course_id, protocol=PROTOCOL, today=late.date(), tz=UTC)
         assert checks.timing.timing is Timing.LATE and checks.photos.ok
-        stale = checks.timing.confirm(by="Dr Ada", at=late)
+        stale = checks.timing.confirm(by="Dr Ada", at=late, reason="patient was ill last week")
         other_day = start_checks(s, seeded.course_id, protocol=PROTOCOL, today=late.date() + timedelta(days=2), tz=UTC)
         with pytest.raises(ConfirmationNeeded):
             open_scheduled_session(

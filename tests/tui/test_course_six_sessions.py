@@ -7,7 +7,7 @@ screen has its own tests), then sessions 1 to 6 are each driven through every st
 the checks, the disinfection timer, the first application with lot and expiry, stamping
 with a few stamps, the second application's rub-in timer, aftercare and the summary. The
 clock moves on a week between sessions, except before session 4, which starts early: the
-deviation dialog is confirmed with ``y``. One simulated stamp serves the whole course, with
+deviation is confirmed with a typed reason. One simulated stamp serves the whole course, with
 a new head fitted before each session (a used head fails the checks) and a few more stamps
 allowed each time.
 
@@ -46,6 +46,7 @@ from app.storage.schema import Course, TreatmentSession
 from app.tui.app import StampsideApp
 from app.tui.dialogs.choice import ChoiceDialog
 from app.tui.dialogs.confirm import ConfirmDialog
+from app.tui.dialogs.course_override import CourseOverrideDialog
 from app.tui.screens.outcomes import OutcomesScreen
 from app.tui.screens.photos import PhotosScreen
 from app.tui.screens.screening import ScreeningScreen
@@ -84,6 +85,7 @@ PER_SESSION = 8
 #: Days from the previous session's start to this one's; session 4 comes early (window 5–10 days).
 GAPS = {2: 7, 3: 7, 4: 4, 5: 7, 6: 7}
 EARLY = 4
+EARLY_REASON = "patient away next week"
 FIRST_HEAD = 2001
 #: Sessions on Thu 26 Nov, 3, 10, Mon 14 (early), 21 and 28 Dec 2026; follow-ups 3 and 6 calendar months after.
 LAST_SESSION_DAY = date(2026, 12, 28)
@@ -320,10 +322,10 @@ async def test_a_course_of_six_sessions_follow_ups_and_outcomes(
                 sim.change_head(FIRST_HEAD + number - 1)  # a fresh head for every session
                 await start_session_for(pilot, CODE)
             if number == EARLY:
-                await wait_for(pilot, lambda: isinstance(current(pilot), ConfirmDialog))
-                question = text_of(pilot, ".dialog-text")
+                await wait_for(pilot, lambda: isinstance(current(pilot), CourseOverrideDialog))
+                question = text_of(pilot, "#override-failure")
                 assert f"Session {EARLY} would start early: {GAPS[EARLY]} days after the previous session" in question
-                await pilot.press("y")
+                await pilot.press(*EARLY_REASON, "enter")
             sim.device.stamp_limit = PER_SESSION * number  # this session's few stamps
             await run_session(pilot, app, sim, clock, number, truths)
             start = current(pilot)
@@ -418,7 +420,11 @@ async def test_a_course_of_six_sessions_follow_ups_and_outcomes(
     assert list(recorded) == [early_id], "only the early start is a deviation"
     deviation = recorded[early_id]
     assert (deviation.session_number, deviation.timing, deviation.days_since_previous) == (EARLY, Timing.EARLY, 4)
-    assert (deviation.confirmed_by, deviation.confirmed_at) == (PRACTITIONER, starts[EARLY])
+    assert (deviation.confirmed_by, deviation.confirmed_at, deviation.note) == (
+        PRACTITIONER,
+        starts[EARLY],
+        EARLY_REASON,
+    )
     assert status == "completed"
     assert screening_id is not None, "the course started on the screening entered in the form"
     assert assessments == [("after_session_6", 1, 1, PRACTITIONER), ("month_3", 2, 1, PRACTITIONER)]

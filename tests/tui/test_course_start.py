@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from textual.app import App
 from textual.screen import Screen
-from textual.widgets import Input, Select, Static
+from textual.widgets import Button, Input, Select, Static
 
 from app.domain.course_gates import CourseGate
 from app.domain.schedule import Timing
@@ -90,10 +90,15 @@ async def test_no_passing_screening_no_course_until_an_override_with_a_reason(db
         await wait_for(pilot, lambda: notified(app, "the course cannot start"))
         with db.Session.begin() as s:
             assert course_summary(s, patient.id) is None
-        # Again, and this time into the screening form: a smoker, excluded.
+        # Again, and this time into the screening form: a smoker, excluded. Opening the form is
+        # the main action: its button has the focus and says so, so enter takes it.
         await pilot.press("s")
         await wait_for(pilot, lambda: isinstance(current(app), ConfirmDialog))
-        await pilot.press("y")
+        dialog = current(app)
+        await wait_for(pilot, lambda: dialog.focused is not None)
+        assert dialog.focused is dialog.query_one("#confirm", Button)
+        assert [str(b.label) for b in dialog.query(Button)] == ["Screening (y, enter)", "Not now (n)"]
+        await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(current(app), ScreeningScreen))
         form = current(app)
         form.query_one("#sex", Select).value = "male"
@@ -110,6 +115,14 @@ async def test_no_passing_screening_no_course_until_an_override_with_a_reason(db
         await wait_for(pilot, lambda: "Overridden by" in str(form.query_one("#verdict", Static).content))
         await pilot.press("escape")  # back: the course starts, and session 1 meets the baseline photo gate
         await wait_for(pilot, lambda: isinstance(current(app), ChoiceDialog))
+        choice = current(app)
+        await wait_for(pilot, lambda: choice.focused is not None)
+        assert choice.focused is choice.query_one("#choice-p", Button), "registering photos is the main action"
+        assert [str(b.label) for b in choice.query(Button)] == [
+            "Register photos (p, enter)",
+            "Override (o)",
+            "Cancel (esc)",
+        ]
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(current(app), CourseOverrideDialog))
         await pilot.press(*"camera broken today, photos tomorrow before stamping", "enter")
@@ -127,7 +140,9 @@ async def test_no_passing_screening_no_course_until_an_override_with_a_reason(db
     ]
 
 
-async def test_an_early_session_needs_confirmation_and_the_deviation_is_stored(db_path: Path, db: Database) -> None:
+async def test_an_early_session_needs_a_reason_like_any_override_and_the_deviation_is_stored(
+    db_path: Path, db: Database
+) -> None:
     practitioner, patient = seed(db)
     course_id = ready_for_course(db, patient.id, NOW - timedelta(days=4))
     with db.Session.begin() as s:
@@ -143,18 +158,23 @@ async def test_an_early_session_needs_confirmation_and_the_deviation_is_stored(d
     async with app.run_test(size=SIZE) as pilot:
         await start_screen(pilot)
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(current(app), ConfirmDialog))
-        question = str(current(app).query_one(".dialog-text", Static).content)
+        await wait_for(pilot, lambda: isinstance(current(app), CourseOverrideDialog))
+        question = str(current(app).query_one("#override-failure", Static).content)
         assert "Session 2 would start early: 3 days after the previous session; the protocol's window is 5–10 days" in (
             question
         )
-        await pilot.press("n")
+        assert f"{NOW.date() + timedelta(days=4):%a %d %b %Y}" in question, "the due day has its weekday and year"
+        await pilot.press("escape")
         await wait_for(pilot, lambda: notified(app, "Session not started"))
         with db.Session.begin() as s:
             assert find_open_session(s, patient_id=patient.id) is None
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(current(app), ConfirmDialog))
-        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(current(app), CourseOverrideDialog))
+        dialog = current(app)
+        await pilot.press("enter")  # no reason: refused in place, like every other override
+        await wait_for(pilot, lambda: "needs a reason" in str(dialog.query_one("#override-error", Static).content))
+        assert current(app) is dialog
+        await pilot.press(*"patient away next week", "enter")
         await wait_for(pilot, lambda: notified(app, "Session 2 started"))
     with db.Session.begin() as s:
         opened = find_open_session(s, patient_id=patient.id)
@@ -163,6 +183,7 @@ async def test_an_early_session_needs_confirmation_and_the_deviation_is_stored(d
     deviation = recorded[opened.id]
     assert (deviation.timing, deviation.days_since_previous, deviation.confirmed_by) == (Timing.EARLY, 3, WHO)
     assert deviation.confirmed_at == NOW
+    assert deviation.note == "patient away next week"
 
 
 async def test_the_due_list_shows_the_3_month_follow_up_and_chooses_its_patient(db_path: Path, db: Database) -> None:

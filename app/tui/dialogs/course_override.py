@@ -1,4 +1,4 @@
-"""Let a failed course gate (screening, baseline photos) through with a typed reason.
+"""Let a failed course gate (screening, baseline photos, a start outside the window) through with a typed reason.
 
 The dialog only asks: ``check`` is the domain's judgement of the typed text (it raises
 :class:`~app.domain.course_gates.OverrideRefused` when the reason will not do, and the
@@ -9,7 +9,11 @@ caller stores the override (off the UI thread).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
+from app.domain.gates import OverrideRefused
+from app.domain.schedule import DeviationRefused
+from app.domain.steps import StepError
 from app.tui.dialogs.override import ReasonDialog
 
 CheckReason = Callable[[str], object]
@@ -18,8 +22,19 @@ CheckReason = Callable[[str], object]
 class CourseOverrideDialog(ReasonDialog[str]):
     """Dismisses with the reason the domain accepted, or ``None`` on escape / Cancel."""
 
-    def __init__(self, title: str, failure: str, check: CheckReason, *, who: str) -> None:
-        super().__init__(title, failure, who=who, placeholder="e.g. repeat TSH ordered, physician approved")
+    REFUSED: ClassVar[tuple[type[Exception], ...]] = (OverrideRefused, StepError, DeviationRefused)
+
+    def __init__(
+        self,
+        title: str,
+        failure: str,
+        check: CheckReason,
+        *,
+        who: str,
+        placeholder: str = "e.g. repeat TSH ordered, physician approved",
+        submit_label: str = "Override",
+    ) -> None:
+        super().__init__(title, failure, who=who, placeholder=placeholder, submit_label=submit_label)
         self._check = check
 
     def accept(self, text: str) -> str:

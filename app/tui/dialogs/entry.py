@@ -77,8 +77,12 @@ class EntryDialog(ModalScreen[T | None]):
             yield from self.compose_hint()
             yield Static("", id=self._error_id, classes="field-error", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(self._submit_label, id=self._submit_id, variant=self._submit_variant)  # type: ignore[arg-type]
-                yield Button("Cancel", id="cancel")
+                yield Button(
+                    f"{self._submit_label} (enter)",
+                    id=self._submit_id,
+                    variant=self._submit_variant,  # type: ignore[arg-type]
+                )
+                yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one(f"#{self._field_id}", Input).focus()

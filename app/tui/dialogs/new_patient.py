@@ -58,8 +58,8 @@ class NewPatientDialog(ModalScreen[PatientView | None]):
                     yield Select(GRADE_CHOICES, prompt="not recorded", id="patient-grade")
             yield Static("", id="patient-error", classes="field-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Save", id="save", variant="primary")
-                yield Button("Cancel", id="cancel")
+                yield Button("Save (ctrl+s)", id="save", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#patient-code", Input).focus()

@@ -19,6 +19,18 @@ from app.domain.steps import StepError
 from app.tui.dialogs.entry import EntryDialog
 
 ApplyOverride = Callable[[str], Override]
+
+#: What a reason for letting each gate through looks like, shown as the field's placeholder.
+OVERRIDE_EXAMPLES: dict[Gate, str] = {
+    Gate.DEVICE_IDENTIFIED: "e.g. serial read from the label, the link does not report it",
+    Gate.NEEDLE_LENGTH: "e.g. 2 mm head checked against the box, sensor misreads",
+    Gate.HEAD_UNUSED: "e.g. new head fitted, the counter was not reset",
+    Gate.BATTERY: "e.g. charger plugged in, short session",
+    Gate.CLOCK_SYNCED: "e.g. device clock checked against the wall clock",
+    Gate.DEVICE_ARMED: "e.g. arming fails, stamps counted on the paper sheet",
+    Gate.TIMER_ELAPSED: "e.g. skin visibly dry, time kept on the wall clock",
+    Gate.LOT_NOT_EXPIRED: "e.g. expiry misprinted, supplier confirmed by phone",
+}
 R = TypeVar("R")
 
 
@@ -26,7 +38,7 @@ def gate_title(result: GateResult, timer_label: str | None = None) -> str:
     """``Needle length``; the timer gate is named by its timer (``Contact and dry time``)."""
     if result.gate is Gate.TIMER_ELAPSED and timer_label:
         return timer_label[:1].upper() + timer_label[1:]
-    text = result.gate.value.replace("_", " ")
+    text = result.gate.label
     return text[:1].upper() + text[1:]
 
 
@@ -35,12 +47,12 @@ class ReasonDialog(EntryDialog[R]):
 
     REFUSED: ClassVar[tuple[type[Exception], ...]] = (OverrideRefused, StepError)
 
-    def __init__(self, title: str, failure: str, *, who: str, placeholder: str) -> None:
+    def __init__(self, title: str, failure: str, *, who: str, placeholder: str, submit_label: str = "Override") -> None:
         super().__init__(
             title=f"Override: {title}",
             field_id="override-reason",
             placeholder=placeholder,
-            submit_label="Override",
+            submit_label=submit_label,
             submit_id="override",
             submit_variant="warning",
             error_id="override-error",
@@ -68,7 +80,7 @@ class OverrideDialog(ReasonDialog[Override]):
             title or gate_title(result),
             result.message,
             who=who,
-            placeholder="e.g. new head fitted, previous use was a test",
+            placeholder=OVERRIDE_EXAMPLES[result.gate],
         )
         self.result = result
         self._apply = apply

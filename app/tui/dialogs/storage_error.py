@@ -26,7 +26,7 @@ class StorageErrorDialog(ModalScreen[None]):
             yield Static(self._message, id="storage-error-message", classes="dialog-text")
             yield Static("Nothing was changed. Fix the problem and start stampside again.", classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Quit", id="quit", variant="error")
+                yield Button("Quit (q, enter)", id="quit", variant="error")
 
     def on_mount(self) -> None:
         self.query_one("#quit", Button).focus()

@@ -198,7 +198,7 @@ class StartScreen(Screen[None]):
                 self.select_patient(view.patient_id)
 
         self.app.push_screen(
-            ConfirmDialog(question, confirm_label="Resume (enter)", cancel_label="Not now (n)", safe_confirm=True),
+            ConfirmDialog(question, confirm_label="Resume", cancel_label="Not now", safe_confirm=True),
             answered,
         )
 

@@ -351,7 +351,7 @@ class SummaryScreen(StepScreen):
             for override in record.overrides:
                 at = self.host.local(override.at).strftime("%H:%M:%S")
                 overrides.append(
-                    f"⚑ {step.title}: {override.gate.value.replace('_', ' ')} by {override.by} at {at}: "
+                    f"⚑ {step.title}: {override.gate.label} by {override.by} at {at}: "
                     f"{override.reason}  (was: {override.failure})"
                 )
         self.query_one("#summary-overrides", Static).update("\n".join(overrides) or "None.")

@@ -28,10 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, LoadingIndicator
+
+from app.tui.ordered_keys import OrderedKeys
 
 if TYPE_CHECKING:
 
@@ -105,8 +107,12 @@ class AppConfig:
     ble_hci: str | None = None
 
 
-class StampsideApp(App[None]):
-    """Header, footer with the keys, the command palette, and the start screen."""
+class StampsideApp(OrderedKeys):
+    """Header, footer with the keys, the command palette, and the start screen.
+
+    Keys typed ahead are handed on one at a time, each after the previous one has settled
+    (:mod:`app.tui.ordered_keys`), so a burst never lands in the field it was meant to leave.
+    """
 
     TITLE = "Stampside"
     SUB_TITLE = "chairside"

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from app.cli.errors import CliError
-from app.cli.options import db_option
+from app.cli.options import db_option, read_settings, settings_option
 
 
 @click.command("app")
@@ -32,7 +32,14 @@ from app.cli.options import db_option
     type=click.Path(dir_okay=False, path_type=Path),
     help="A clinic's treatment protocol file [default: the built-in protocol].",
 )
-def app_command(device_url: str | None, ble_hci: str | None, db_url: str | None, protocol_file: Path | None) -> None:
+@settings_option
+def app_command(
+    device_url: str | None,
+    ble_hci: str | None,
+    db_url: str | None,
+    protocol_file: Path | None,
+    settings_file: str | None,
+) -> None:
     """The chairside app: choose practitioner and patient, then run a treatment session.
 
     A protocol file that does not validate is reported with its line and field (exit code 2);
@@ -51,10 +58,13 @@ def app_command(device_url: str | None, ble_hci: str | None, db_url: str | None,
             protocol = load_protocol(protocol_file)
         except ProtocolFileError as exc:
             raise CliError(str(exc)) from None
+    settings = read_settings(settings_file)
     # Textual is imported only when the app really starts, so `--help` and errors stay fast.
     from app.tui.app import AppConfig, create_app
 
-    app = create_app(AppConfig(database=db_url, device_url=device_url, protocol=protocol, ble_hci=ble_hci))
+    app = create_app(
+        AppConfig(database=db_url, device_url=device_url, protocol=protocol, ble_hci=ble_hci, settings=settings)
+    )
     app.run()
     if app.return_code:
         raise SystemExit(app.return_code)

@@ -20,8 +20,9 @@ import click
 
 from app.cli.errors import CliError
 from app.cli.link import monitor_command
-from app.cli.options import db_option
+from app.cli.options import db_option, read_settings, settings_option
 from app.domain.treatment_protocol import ProtocolFileError, TreatmentProtocol, default_protocol, load_protocol
+from app.settings import Settings
 from app.storage.location import resolve_database_url
 
 #: How long the simulator may take to print its ready line.
@@ -71,7 +72,11 @@ def _demo_link(ready_line: str, link: Path | None) -> DemoLink | None:
 
 
 def run_app(
-    device_url: str, database: str, protocol: TreatmentProtocol | None = None, ble_hci: str | None = None
+    device_url: str,
+    database: str,
+    protocol: TreatmentProtocol | None = None,
+    ble_hci: str | None = None,
+    settings: Settings | None = None,
 ) -> None:
     """The chairside app against ``device_url`` (through ``ble_hci`` for BLE), with ``protocol``
     (default: the built-in one)."""
@@ -79,7 +84,13 @@ def run_app(
     from app.tui.app import AppConfig, create_app
 
     app = create_app(
-        AppConfig(database=database, device_url=device_url, protocol=protocol or default_protocol(), ble_hci=ble_hci)
+        AppConfig(
+            database=database,
+            device_url=device_url,
+            protocol=protocol or default_protocol(),
+            ble_hci=ble_hci,
+            settings=settings or Settings(),
+        )
     )
     app.run()
     if app.return_code:
@@ -116,6 +127,7 @@ def stop_simulator(proc: subprocess.Popen[str]) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="A clinic's treatment protocol file for the app [default: the built-in protocol].",
 )
+@settings_option
 @click.pass_context
 def demo_command(
     ctx: click.Context,
@@ -129,6 +141,7 @@ def demo_command(
     rate: float | None,
     seed: int | None,
     protocol_file: Path | None,
+    settings_file: str | None,
 ) -> None:
     """Run the chairside app against a simulated stamp, storing every stamp.
 
@@ -158,12 +171,13 @@ def demo_command(
         protocol = None if protocol_file is None else load_protocol(protocol_file)
     except ProtocolFileError as exc:
         raise CliError(str(exc)) from None
+    settings = read_settings(settings_file)
     database = resolve_database_url(db_url)
     with tempfile.TemporaryDirectory(prefix="stampside-demo-") as tmp:
         proc, link = start_simulator(None if ble else Path(tmp) / "stamp", sim_args)
         try:
             if not monitor:
-                run_app(link.url, database, protocol, link.hci)
+                run_app(link.url, database, protocol, link.hci, settings)
                 return
             if not as_json:
                 click.echo(f"demo: simulated stamp {link}; storing into {database}; Ctrl-C to stop", err=True)

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "app": "app.cli.app_command:app_command",
     "report": "app.cli.report:report_group",
     "demo-data": "app.cli.demo_data:demo_data_command",
+    "settings": "app.cli.settings_command:settings_group",
 }
 
 
@@ -57,4 +58,5 @@ def main() -> None:
       stampside protocol show             the treatment protocol's steps
       stampside report cohort --db URL    reports: session, course, cohort, lot (HTML, JSON, CSV, PDF)
       stampside demo-data --db URL        a demo cohort for QA and screenshots
+      stampside settings show             the clinic's settings (aftercare card, foot switch keys)
     """

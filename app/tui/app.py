@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +33,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, LoadingIndicator
 
+from app.settings import Settings
 from app.tui.ordered_keys import OrderedKeys
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class AppConfig:
     an ``aftercare`` folder next to a SQLite file, else in the user data dir); ``tz`` the
     time zone clock times are shown in (``None``: the computer's). ``ble_hci`` is the bumble
     HCI spec a ``ble:`` device URL goes through (``None``: ``$STAMPSIDE_BLE_HCI``, else the OS
-    Bluetooth).
+    Bluetooth). ``settings`` the clinic's settings file (:mod:`app.settings`).
     """
 
     database: str | Database | None = None
@@ -105,6 +106,7 @@ class AppConfig:
     cards_dir: Path | None = None
     tz: tzinfo | None = None
     ble_hci: str | None = None
+    settings: Settings = field(default_factory=Settings)
 
 
 class StampsideApp(OrderedKeys):

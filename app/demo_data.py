@@ -437,7 +437,6 @@ def _session(
                 DeviceFacts.from_device_info(info, head_used_elsewhere=False, clock_synced=True, armed=True)
             )
             stamps += _stamping(sink, ledger, rng, clock, session_id, protocol, settings, seqs)
-            flow.record_volume(step.volume_ml or 2.5)
         elif step.kind is StepKind.APPLICATION and step.requires_lot:
             flow.record_lot(lot[0], lot[1])
             flow.record_volume(step.volume_ml or 2.5)

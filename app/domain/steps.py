@@ -215,7 +215,9 @@ class SessionFlow:
 
     def record_volume(self, volume_ml: float) -> StepRecord:
         """The volume actually used in the current step, in ml."""
-        _step, record = self._open()
+        step, record = self._open()
+        if step.kind is not StepKind.APPLICATION:
+            raise StepError(f"{step.title} applies no product: record the volume on the application step")
         if not 0 < volume_ml <= 100:
             raise StepError(f"volume must be more than 0 and at most 100 ml, got {volume_ml} ml")
         return self._update(replace(record, volume_ml=volume_ml))

@@ -102,6 +102,11 @@ class Step(_Model):
     def _lot_only_for_applications(self) -> Self:
         if self.requires_lot and self.kind is not StepKind.APPLICATION:
             raise ValueError("requires_lot is only allowed on application steps")
+        if self.volume_ml is not None and self.kind is not StepKind.APPLICATION:
+            raise ValueError(
+                "volume_ml is only allowed on application steps: product is applied there "
+                "(stamping needles in what the application before it applied)"
+            )
         if len(set(self.gates)) != len(self.gates):
             raise ValueError("a gate is listed twice")
         return self

@@ -250,7 +250,7 @@ def test_stamping_needs_the_device_armed(flow: SessionFlow, clock: FakeClock) ->
     with pytest.raises(StepBlocked, match="not armed"):
         flow.complete(ADA)
     flow.check_device(GOOD)
-    assert flow.complete(ADA).volume_ml == 2.5
+    assert flow.complete(ADA).volume_ml is None  # stamping applies no product
 
 
 # --- timers --------------------------------------------------------------------------------
@@ -361,6 +361,40 @@ def test_the_volume_actually_used_replaces_the_protocols(flow: SessionFlow, cloc
     with pytest.raises(StepError, match="volume"):
         flow.record_volume(0)
     assert flow.complete(ADA).volume_ml == 2.2
+
+
+def test_only_the_applications_record_a_volume_the_stamping_needles_in_what_was_applied(
+    flow: SessionFlow, clock: FakeClock
+) -> None:
+    run_whole_session(flow, clock)
+    volumes = {record.step_id: record.volume_ml for record in flow.records}
+    assert volumes == {
+        "pre_checks": None,
+        "disinfection": None,
+        "first_application": 2.5,
+        "stamping": None,
+        "second_application": 2.5,
+        "aftercare": None,
+        "summary": None,
+    }
+    assert sum(volume or 0 for volume in volumes.values()) == 5.0  # the protocol's 2 × 2.5 ml
+
+
+def test_a_volume_cannot_be_recorded_on_the_stamping_step(flow: SessionFlow, clock: FakeClock) -> None:
+    do_pre_checks(flow, clock)
+    do_disinfection(flow, clock)
+    do_first_application(flow, clock)
+    flow.start(ADA)  # stamping
+    with pytest.raises(StepError, match="applies no product: record the volume on the application step"):
+        flow.record_volume(2.5)
+
+
+def test_a_protocol_giving_the_stamping_step_a_volume_is_refused() -> None:
+    raw = PROTOCOL.model_dump(mode="json")
+    stamping = next(step for step in raw["steps"] if step["kind"] == "stamping")
+    stamping["volume_ml"] = 2.5
+    with pytest.raises(ValueError, match="volume_ml is only allowed on application steps"):
+        TreatmentProtocol.model_validate(raw)
 
 
 # --- restore -------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ threads and only shows what they return; the tests call them directly, without T
 * :func:`head_used_elsewhere` — for the "unused head" gate.
 * :func:`finish` — close the session as done.
 * :func:`summary` — the summary's figures (:func:`app.storage.session_figures.session_figures`).
+* :func:`aftercare_card` — the aftercare card: the wash window, the clinic's name and phone, and
+  the next appointment of the course (:func:`app.domain.schedule.next_appointments`).
 * :func:`write_aftercare` — the aftercare card as text and HTML next to the clinic's records.
 
 Every function blocks; every storage error comes out as it is (SQLAlchemy's, or
@@ -22,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 import platformdirs
@@ -30,13 +32,16 @@ from sqlalchemy.engine import URL
 
 from app.domain.aftercare import AftercareCard, write_card
 from app.domain.coverage import CreditedStamp, SessionCoverage
-from app.domain.steps import StepRecord
+from app.domain.schedule import course_rules_for, next_appointments
+from app.domain.steps import KnownLot, StepRecord
 from app.domain.treatment_protocol import TreatmentProtocol
 from app.domain.zones import Zone
+from app.settings import ClinicInfo
 from app.storage.database import Database
 from app.storage.heads import head_used_elsewhere as _head_used_elsewhere
 from app.storage.location import APP_NAME
 from app.storage.patients import get_patient
+from app.storage.schedule import course_state
 from app.storage.session_figures import session_figures
 from app.storage.session_stamps import (
     SessionStamp,
@@ -50,6 +55,8 @@ from app.storage.sessions import (
     find_open_session,
     finish_session,
     get_session,
+    previous_lot,
+    previous_zone_areas,
     set_active_zone,
     set_zones,
 )
@@ -70,8 +77,14 @@ class PreparedSession:
     #: The session's stored stamps, each in the zone it counts in.
     credited: list[CreditedStamp]
     stamps: list[SessionStamp]
-    #: Zone areas stored with the session (edited ones survive a resume).
+    #: Zone areas stored with the session (edited ones survive a resume); before any are stored,
+    #: the patient's previous session's, which were measured on the same scalp.
     areas: dict[Zone, float] = field(default_factory=dict)
+    #: The lot last recorded for this patient before this session, offered (to be confirmed) on
+    #: the first application; the second application is offered the first's.
+    previous_lot: KnownLot | None = None
+    #: The areas came from the previous session (not yet stored with this one).
+    areas_carried_over: bool = False
 
     @property
     def active_zone(self) -> Zone | None:
@@ -92,7 +105,11 @@ def load_session(database: Database, session_id: int) -> PreparedSession:
         credited = load_credited_stamps(s, session_id) if view.device_id is not None else []
         stamps = load_session_stamps(s, session_id)
         areas = {setting.zone: setting.area_cm2 for setting in view.zones}
-    return PreparedSession(view, records, treated, credited, stamps, areas)
+        carried = not areas
+        if carried:
+            areas = previous_zone_areas(s, session_id)
+        lot = previous_lot(s, session_id)
+    return PreparedSession(view, records, treated, credited, stamps, areas, lot, carried and bool(areas))
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +203,47 @@ def card_stem(view: SessionView, ended: datetime) -> str:
     """``aftercare-P-0042-s1-20261125``: patient code (made file-safe), session number, date."""
     code = re.sub(r"[^A-Za-z0-9._-]+", "_", view.patient_code).strip("._") or "patient"
     return f"aftercare-{code}-s{view.number}-{ended:%Y%m%d}"
+
+
+def aftercare_card(
+    database: Database,
+    session_id: int,
+    protocol: TreatmentProtocol,
+    *,
+    ended: datetime,
+    clinic: ClinicInfo | None = None,
+    practitioner: str = "",
+    tz: tzinfo | None = None,
+) -> AftercareCard:
+    """The session's aftercare card, read in one unit of work.
+
+    ``ended`` is when the treatment ended, as a local time (the card shows its times in its
+    zone); ``tz`` turns the course's stored times into the clinic's days. The next appointment
+    follows the course's own session count and interval: session ``k + 1``'s window after this
+    session's day, or after the last session the follow-ups. ``clinic`` comes from the settings
+    file (``AppConfig.settings.clinic``): its name and phone are printed on the card.
+    """
+    clinic = clinic if clinic is not None else ClinicInfo()
+    with database.Session.begin() as s:
+        view = get_session(s, session_id)
+        state = course_state(s, view.course_id, protocol=protocol, tz=tz)
+    visits = next_appointments(
+        protocol,
+        view.number,
+        ended.date(),
+        rules=course_rules_for(state, protocol),
+        stopped=state.status == "stopped",
+    )
+    return AftercareCard.for_session(
+        ended,
+        protocol.aftercare,
+        patient=view.patient_code,
+        practitioner=practitioner or view.practitioner_name,
+        clinic=clinic.name,
+        phone=clinic.phone,
+        session_label=view.label,
+        next_visits=visits,
+    )
 
 
 def write_aftercare(card: AftercareCard, folder: Path, stem: str) -> tuple[Path, Path]:

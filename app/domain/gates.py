@@ -13,6 +13,7 @@ raises :class:`OverrideRefused`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -254,11 +255,23 @@ def check_timer_elapsed(label: str, seconds: int, started_at: datetime | None, n
     gate = Gate.TIMER_ELAPSED
     if started_at is None:
         return _failed(gate, f"{label} ({format_duration(seconds)}) has not started")
-    elapsed = (now - started_at).total_seconds()
-    if elapsed < seconds:
-        left = format_duration(max(1, round(seconds - elapsed)))
-        return _failed(gate, f"{label} is not over: {left} of {format_duration(seconds)} left")
+    left = timer_seconds_left(seconds, started_at, now)
+    if left > 0:
+        return _failed(gate, f"{label} is not over: {clock_text(left)} left of {clock_text(seconds)}")
     return _passed(gate, f"{label} ({format_duration(seconds)}) is over")
+
+
+def timer_seconds_left(seconds: float, started_at: datetime, now: datetime) -> int:
+    """Whole seconds left on a timer, rounded up: 0 only once it is over. The one figure every readout shows."""
+    left = seconds - (now - started_at).total_seconds()
+    return max(0, math.ceil(left))
+
+
+def clock_text(seconds: float) -> str:
+    """``75`` → ``1:15``; fractions round up, so ``0:00`` means over."""
+    whole = max(0, math.ceil(seconds))
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes}:{rest:02d}"
 
 
 def check_lot_not_expired(lot: str, expiry: date, today: date) -> GateResult:

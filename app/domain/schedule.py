@@ -14,6 +14,8 @@ UTC times before calling in. The rules come from the protocol's ``[course]`` and
   time within ``window_days`` either side.
 - :func:`due_items` lists what is due for a set of courses: overdue, due today, or due in the
   next days (this week: the next 7 days, today included).
+- :func:`next_appointments` says what comes after a session, for the aftercare card: the
+  next session of the course, or after the last one its follow-ups.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "DueKind",
     "DueWhen",
     "FollowUpDue",
+    "NextAppointment",
     "SessionWindow",
     "Timing",
     "TimingCheck",
@@ -42,6 +45,7 @@ __all__ = [
     "check_session_timing",
     "due_items",
     "follow_ups",
+    "next_appointments",
     "session_window",
 ]
 
@@ -208,6 +212,59 @@ def follow_ups(protocol: TreatmentProtocol, last_session_on: date) -> tuple[Foll
         label = point.label if point is not None else f"{months}-month follow-up"
         due.append(FollowUpDue(months, point.id if point else None, label, on, on - window, on + window))
     return tuple(due)
+
+
+@dataclass(frozen=True, slots=True)
+class NextAppointment:
+    """A visit after a session: the course's next session, or a follow-up after its last one.
+
+    Due on ``due_on``; any day from ``earliest`` to ``latest`` (inclusive) is on time.
+    """
+
+    label: str
+    due_on: date
+    earliest: date
+    latest: date
+    #: The session's number (a session), or None (a follow-up).
+    session_number: int | None = None
+    #: The follow-up's months after the last session (a follow-up), or None (a session).
+    months: int | None = None
+
+
+def next_appointments(
+    protocol: TreatmentProtocol,
+    session_number: int,
+    session_on: date,
+    *,
+    rules: CourseRules | None = None,
+    stopped: bool = False,
+) -> tuple[NextAppointment, ...]:
+    """What comes after session ``session_number``, held on ``session_on``.
+
+    Before the course's last session: session ``session_number + 1`` of ``rules.sessions``, in its
+    window after ``session_on`` (:func:`session_window`). After the last session: each follow-up
+    (:func:`follow_ups`, 3 and 6 months by default). A stopped course has nothing to come.
+    ``rules`` are the course's own (:func:`course_rules_for`); the protocol's by default.
+    """
+    if stopped:
+        return ()
+    rules = rules if rules is not None else protocol.course
+    if session_number < rules.sessions:
+        number = session_number + 1
+        window = session_window(rules, number, session_on)
+        return (
+            NextAppointment(
+                label=f"session {number} of {rules.sessions}",
+                due_on=window.due_on,
+                earliest=window.earliest,
+                latest=window.latest,
+                session_number=number,
+            ),
+        )
+    return tuple(
+        NextAppointment(f.label, f.due_on, f.earliest, f.latest, months=f.months)
+        for f in follow_ups(protocol, session_on)
+    )
 
 
 class DueKind(StrEnum):

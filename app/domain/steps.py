@@ -15,7 +15,7 @@ Rules that cannot be overridden: steps go in protocol order, a lot past its expi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
@@ -29,6 +29,7 @@ from app.domain.gates import (
     check_lot_not_expired,
     check_timer_elapsed,
     make_override,
+    timer_seconds_left,
 )
 from app.domain.treatment_protocol import Step, StepKind, TreatmentProtocol
 
@@ -205,13 +206,15 @@ class SessionFlow:
             raise StepError(f"{step.title} has no timer")
         return self._update(replace(record, timer_started_at=self.clock()))
 
-    def timer_remaining(self) -> float | None:
-        """Seconds left on the current step's timer (0 once over), or ``None`` without a timer."""
+    def timer_remaining(self) -> int | None:
+        """Whole seconds left on the current step's timer, rounded up (0 once over), or ``None`` without a timer.
+
+        The same figure its check's message gives (:func:`~app.domain.gates.timer_seconds_left`).
+        """
         step, record = self._open()
         if step.timer is None or record.timer_started_at is None:
             return None
-        elapsed = (self.clock() - record.timer_started_at).total_seconds()
-        return max(0.0, step.timer.seconds - elapsed)
+        return timer_seconds_left(step.timer.seconds, record.timer_started_at, self.clock())
 
     def record_volume(self, volume_ml: float) -> StepRecord:
         """The volume actually used in the current step, in ml."""
@@ -294,6 +297,30 @@ class SessionFlow:
         volume = record.volume_ml if record.volume_ml is not None else step.volume_ml
         done = replace(record, ended_at=now, confirmed_by=who, timer_ran_seconds=ran, volume_ml=volume)
         return self._update(done)
+
+
+@dataclass(frozen=True, slots=True)
+class KnownLot:
+    """A product lot recorded before, offered again to be confirmed against the vial, never reused silently."""
+
+    lot: str
+    expiry: date
+    #: Where it was recorded, for the practitioner: "the first application", "session 2 of 6".
+    source: str
+
+
+def lot_to_offer(
+    protocol: TreatmentProtocol, records: Sequence[StepRecord], position: int, earlier: KnownLot | None
+) -> KnownLot | None:
+    """The lot an application step at ``position`` is offered: the newest one recorded earlier in
+    this session (the first application's, for the second), else ``earlier`` (the patient's
+    previous session's). ``None`` for a step that is not an application."""
+    if protocol.steps[position].kind is not StepKind.APPLICATION:
+        return None
+    for record in sorted(records, key=lambda record: record.position, reverse=True):
+        if record.position < position and record.lot is not None and record.lot_expiry is not None:
+            return KnownLot(record.lot, record.lot_expiry, f"the {protocol.steps[record.position].title.lower()}")
+    return earlier
 
 
 def _practitioner(by: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 #: The wire's zone id for "the device does not know": the host credits its active zone.
@@ -78,6 +78,16 @@ _KEYS: Mapping[Zone, str] = MappingProxyType(
 ZONE_KEYS: Mapping[str, Zone] = MappingProxyType(
     {**{key: zone for zone, key in _KEYS.items()}, **{str(int(zone)): zone for zone in Zone}}
 )
+
+
+def next_zone(active: Zone | None, treated: Iterable[Zone]) -> Zone:
+    """The zone after ``active`` for a "next zone" key (a foot switch): the next treated zone in
+    zone order, round to the first; every zone in turn when none is treated."""
+    order = sorted(set(treated)) or list(Zone)
+    if active is None:
+        return order[0]
+    later = [zone for zone in order if zone > active]
+    return later[0] if later else order[0]
 
 
 def zone_for_key(key: str) -> Zone | None:

@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
+from app.domain.steps import KnownLot
 from app.domain.treatment_protocol import TreatmentProtocol
 from app.domain.zones import Zone
 from app.storage.heads import register_head
@@ -25,6 +26,7 @@ from app.storage.schema import (
     Patient,
     Practitioner,
     SessionZone,
+    StepRecordRow,
     TreatmentSession,
 )
 
@@ -250,3 +252,50 @@ def abandon_session(session: Session, session_id: int, *, now: datetime) -> Sess
     treatment.ended_at = now
     session.flush()
     return get_session(session, session_id)
+
+
+def _earlier_sessions(session: Session, session_id: int) -> Select[TreatmentSession]:
+    """The same patient's other sessions that started before this one, newest first."""
+    this = session.get(TreatmentSession, session_id)
+    if this is None:
+        raise SessionError(f"no treatment session with id {session_id}")
+    patient_id = session.scalar(select(Course.patient_id).where(Course.id == this.course_id))
+    return (
+        select(TreatmentSession)
+        .join(Course, TreatmentSession.course_id == Course.id)
+        .where(
+            Course.patient_id == patient_id,
+            TreatmentSession.id != session_id,
+            TreatmentSession.started_at <= this.started_at,
+        )
+        .order_by(TreatmentSession.started_at.desc(), TreatmentSession.id.desc())
+    )
+
+
+def previous_lot(session: Session, session_id: int) -> KnownLot | None:
+    """The lot last recorded in the patient's sessions before this one (newest step first), if any."""
+    earlier = _earlier_sessions(session, session_id).subquery()
+    row = session.execute(
+        select(StepRecordRow.lot, StepRecordRow.lot_expiry, earlier.c.number, Course.planned_sessions)
+        .join(earlier, StepRecordRow.session_id == earlier.c.id)
+        .join(Course, Course.id == earlier.c.course_id)
+        .where(StepRecordRow.lot.is_not(None), StepRecordRow.lot_expiry.is_not(None))
+        .order_by(earlier.c.started_at.desc(), StepRecordRow.position.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    lot, expiry, number, planned = row
+    return KnownLot(lot, expiry, f"session {number} of {planned}")
+
+
+def previous_zone_areas(session: Session, session_id: int) -> dict[Zone, float]:
+    """The zone areas of the patient's newest earlier session that stored any (measured once, reused)."""
+    for earlier in session.scalars(_earlier_sessions(session, session_id)):
+        areas = {
+            Zone(row.zone): row.area_cm2
+            for row in session.scalars(select(SessionZone).where(SessionZone.session_id == earlier.id))
+        }
+        if areas:
+            return areas
+    return {}

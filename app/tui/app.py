@@ -134,6 +134,33 @@ class StampsideApp(OrderedKeys):
         self.database: Database | None = None if given is None or isinstance(given, str) else given
         #: The session started or resumed in this run, until it is finished.
         self.open_session: SessionView | None = None
+        self._bind_foot_switch(config.settings)
+
+    def _bind_foot_switch(self, settings: Settings) -> None:
+        """The clinic's foot switch keys (``[keys]`` in the settings): advance and next zone, whatever has the focus."""
+        keys = settings.keys
+        if keys.advance:
+            self._bindings.bind(",".join(keys.advance), "foot_advance", "Advance", show=False, priority=True)
+        if keys.next_zone:
+            self._bindings.bind(",".join(keys.next_zone), "foot_next_zone", "Next zone", show=False, priority=True)
+
+    async def action_foot_advance(self) -> None:
+        """The foot switch's advance: the screen's main action (a step's, the stamping's), or in a dialog the
+        focused button, which is its safe answer."""
+        from textual.widgets import Button
+
+        screen = self.screen
+        advance = getattr(screen, "action_advance", None)
+        if advance is not None:
+            await self.run_action("advance", screen)
+        elif isinstance(screen.focused, Button):
+            screen.focused.press()
+
+    async def action_foot_next_zone(self) -> None:
+        """The foot switch's next zone: on the stamping screen, the next treated zone becomes the active one."""
+        screen = self.screen
+        if getattr(screen, "action_next_zone", None) is not None:
+            await self.run_action("next_zone", screen)
 
     @cached_property
     def session_controller(self) -> SessionController:
@@ -150,6 +177,7 @@ class StampsideApp(OrderedKeys):
             ended=self._session_ended,
             cards_dir=config.cards_dir,
             tz=config.tz,
+            clinic=config.settings.clinic,
         )
 
     def compose(self) -> ComposeResult:

@@ -34,8 +34,9 @@ from textual.timer import Timer
 
 from app.chairside import session_cases as cases
 from app.domain.gates import Override
-from app.domain.steps import Clock, SessionFlow, StepBlocked, StepError, StepRecord
+from app.domain.steps import Clock, KnownLot, SessionFlow, StepBlocked, StepError, StepRecord, lot_to_offer
 from app.domain.treatment_protocol import Step, StepKind, TreatmentProtocol
+from app.settings import ClinicInfo
 from app.storage.database import Database
 from app.storage.errors import StorageError, explain
 from app.storage.sessions import SessionError, SessionView
@@ -67,7 +68,8 @@ class SessionController:
     ``device_url`` is the stamp's link URL (serial or ``ble:…``); ``ble_hci`` the bumble HCI
     spec BLE URLs go through (``None``: ``$STAMPSIDE_BLE_HCI``, else the OS Bluetooth).
     ``cards_dir`` is where aftercare cards go (``None``: next to the clinic's records); ``tz``
-    the time zone times are shown in (``None``: the computer's).
+    the time zone times are shown in (``None``: the computer's). ``clinic`` (the settings file's)
+    is printed on the aftercare card and shown on its screen.
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class SessionController:
         ble_hci: str | None = None,
         cards_dir: Path | None = None,
         tz: tzinfo | None = None,
+        clinic: ClinicInfo | None = None,
     ) -> None:
         self.app = app
         self.device_url = device_url
@@ -91,6 +94,7 @@ class SessionController:
         self.link_options = link_options
         self.cards_dir = cards_dir
         self.tz = tz
+        self.clinic = clinic if clinic is not None else ClinicInfo()
         self._ended = ended
         self.database: Database | None = None
         self.view: SessionView | None = None
@@ -136,6 +140,15 @@ class SessionController:
 
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(self.tz)
+
+    @property
+    def offered_lot(self) -> KnownLot | None:
+        """The lot the current application step is offered, to be confirmed: this session's, else the last one's."""
+        prepared = self._prepared
+        if self._flow is None or self._flow.finished:
+            return None
+        earlier = prepared.previous_lot if prepared is not None else None
+        return lot_to_offer(self.protocol, self._flow.records, self._flow.position, earlier)
 
     @property
     def banner(self) -> BannerInfo | None:

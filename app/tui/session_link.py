@@ -65,6 +65,7 @@ class SessionLink:
         self.database = database
         self.session_id = prepared.view.id
         self._treated = prepared.treated
+        self._areas = prepared.areas  # stored ones, else the previous session's
         self.bridge = LinkBridge(
             device_url,
             sink=DatabaseSink(database),
@@ -133,7 +134,7 @@ class SessionLink:
             coverage = screen.coverage
         else:
             densities = self.controller.protocol.coverage.densities()
-            coverage = CoverageModel(self._treated, densities, DEFAULT_FOOTPRINT_MM2)
+            coverage = CoverageModel(self._treated, densities, DEFAULT_FOOTPRINT_MM2, areas_cm2=self._areas)
         return [
             ZoneSetting(zone, coverage.area_cm2(zone), coverage.target_density(zone))
             for zone in sorted(coverage.treated)

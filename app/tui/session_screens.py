@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.chairside import session_cases as cases
-from app.domain.aftercare import AftercareCard, aftercare_window
+from app.domain.aftercare import AftercareCard
 from app.domain.treatment_protocol import Step
+from app.storage.schedule import ScheduleError
 from app.storage.sessions import SessionError
 from app.tui.screens.steps import AftercareScreen, SessionFigures, SummaryScreen
 from app.tui.session_steps import summary_figures
@@ -23,16 +24,39 @@ if TYPE_CHECKING:
 
 
 async def aftercare_screen(controller: SessionController, step: Step, number: int) -> AftercareScreen:
-    """The aftercare step: the wash window as clock times, and the card written as text and HTML."""
+    """The aftercare step: the wash window, the next appointment and the clinic's phone; the card as text and HTML.
+
+    The card is read from storage (:func:`~app.chairside.session_cases.aftercare_card`, with the
+    settings file's clinic); the screen shows the card's own lines, so the two say the same.
+    """
     database, view, flow = controller.database, controller.view, controller.flow
     assert database is not None and view is not None
     record = flow.current_record
     ended = flow.treatment_ended_at or (record.started_at if record is not None else controller.clock())
     local_end = controller.local(ended)
-    rules = controller.protocol.aftercare
-    card = AftercareCard.for_session(
-        local_end, rules, patient=view.patient_code, practitioner=controller.practitioner, session_label=view.label
-    )
+    clinic = controller.clinic
+    try:
+        card = await asyncio.to_thread(
+            cases.aftercare_card,
+            database,
+            view.id,
+            controller.protocol,
+            ended=local_end,
+            clinic=clinic,
+            practitioner=controller.practitioner,
+            tz=controller.tz,
+        )
+    except (SQLAlchemyError, SessionError, ScheduleError) as exc:
+        controller.notify_error(f"The next appointment could not be read: {exc}", "Aftercare card")
+        card = AftercareCard.for_session(
+            local_end,
+            controller.protocol.aftercare,
+            patient=view.patient_code,
+            practitioner=controller.practitioner,
+            clinic=clinic.name,
+            phone=clinic.phone,
+            session_label=view.label,
+        )
     folder = controller.cards_dir or cases.default_cards_dir(database.url)
     error: str | None = None
     try:
@@ -42,15 +66,7 @@ async def aftercare_screen(controller: SessionController, step: Step, number: in
     except OSError as exc:
         error = f"{exc.strerror or exc} ({folder})"
         controller.notify_error(f"The aftercare card could not be written: {error}", "Aftercare card")
-    return AftercareScreen(
-        controller,
-        step,
-        number,
-        aftercare_window(local_end, rules),
-        rules.instructions,
-        card_paths=controller.card_paths,
-        card_error=error,
-    )
+    return AftercareScreen(controller, step, number, card, card_paths=controller.card_paths, card_error=error)
 
 
 async def summary_screen(controller: SessionController, step: Step, number: int) -> SummaryScreen:

@@ -22,9 +22,11 @@ from app.domain.gates import (
     check_lot_not_expired,
     check_needle_length,
     check_timer_elapsed,
+    clock_text,
     format_duration,
     make_override,
     mm,
+    timer_seconds_left,
 )
 from app.domain.treatment_protocol import DeviceGate, DeviceRequirements, default_protocol
 from firmware_protocol.messages import DeviceInfo
@@ -161,11 +163,21 @@ def test_device_facts_are_read_from_a_device_info_message() -> None:
 # --- timer and lot -------------------------------------------------------------------------
 
 
+def test_the_seconds_left_round_up_so_zero_means_over_and_the_message_gives_the_same_figure() -> None:
+    for elapsed, left in [(0.0, 60), (0.2, 60), (14.5, 46), (59.01, 1), (59.999, 1), (60.0, 0), (75.0, 0)]:
+        now = NOW + timedelta(seconds=elapsed)
+        assert timer_seconds_left(60, NOW, now) == left
+        result = check_timer_elapsed("rub-in", 60, NOW, now)
+        assert result.passed is (left == 0)
+        if left:
+            assert f"{clock_text(left)} left" in result.message
+
+
 def test_a_timer_fails_until_it_has_run_its_full_duration() -> None:
     started = NOW
     running = check_timer_elapsed("contact and dry time", 60, started, started + timedelta(seconds=15))
     assert not running.passed
-    assert running.message == "contact and dry time is not over: 45 s of 1 min left"
+    assert running.message == "contact and dry time is not over: 0:45 left of 1:00"
     assert check_timer_elapsed("contact and dry time", 60, started, started + timedelta(seconds=60)).passed
 
 

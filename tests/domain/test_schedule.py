@@ -16,6 +16,7 @@ from app.domain.schedule import (
     check_session_timing,
     due_items,
     follow_ups,
+    next_appointments,
     session_window,
 )
 from app.domain.treatment_protocol import CourseRules, default_protocol
@@ -191,3 +192,34 @@ def test_a_completed_course_has_its_follow_ups_due_until_done() -> None:
     [six] = due_items([seen], PROTOCOL, at_3_months, include_later=True)
     assert six.months == 6
     assert due_items([seen], PROTOCOL, add_months(last, 6) - timedelta(days=3))[0].when is DueWhen.THIS_WEEK
+
+
+def test_after_session_k_the_next_appointment_is_session_k_plus_1_in_its_window() -> None:
+    [visit] = next_appointments(PROTOCOL, 2, MON)
+    assert (visit.label, visit.session_number, visit.months) == ("session 3 of 6", 3, None)
+    assert (visit.due_on, visit.earliest, visit.latest) == (date(2026, 11, 9), date(2026, 11, 7), date(2026, 11, 12))
+    [fifth] = next_appointments(PROTOCOL, 5, MON)
+    assert fifth.label == "session 6 of 6"
+
+
+def test_the_next_appointment_follows_the_courses_own_sessions_and_interval() -> None:
+    rules = CourseRules(sessions=4, interval_days=14)
+    [visit] = next_appointments(PROTOCOL, 3, MON, rules=rules)
+    assert (visit.label, visit.due_on) == ("session 4 of 4", MON + timedelta(days=14))
+    assert (visit.earliest, visit.latest) == (MON + timedelta(days=12), MON + timedelta(days=17))
+    assert [v.months for v in next_appointments(PROTOCOL, 4, MON, rules=rules)] == [3, 6]
+
+
+def test_after_the_last_session_the_next_appointments_are_the_3_and_6_month_follow_ups() -> None:
+    month_3, month_6 = next_appointments(PROTOCOL, 6, date(2026, 12, 28))
+    assert (month_3.label, month_3.months, month_3.session_number) == ("3-month follow-up", 3, None)
+    assert (month_3.due_on, month_3.earliest, month_3.latest) == (
+        date(2027, 3, 28),
+        date(2027, 3, 14),
+        date(2027, 4, 11),
+    )
+    assert (month_6.label, month_6.due_on) == ("6-month follow-up", date(2027, 6, 28))
+
+
+def test_a_stopped_course_has_no_next_appointment() -> None:
+    assert next_appointments(PROTOCOL, 2, MON, stopped=True) == ()

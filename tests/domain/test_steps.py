@@ -8,7 +8,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from app.domain.gates import DeviceFacts, Gate, OverrideRefused
-from app.domain.steps import ExpiredLotError, SessionFlow, StepBlocked, StepError, StepRecord
+from app.domain.steps import (
+    ExpiredLotError,
+    KnownLot,
+    SessionFlow,
+    StepBlocked,
+    StepError,
+    StepRecord,
+    lot_to_offer,
+)
 from app.domain.treatment_protocol import StepKind, TreatmentProtocol, default_protocol
 
 PROTOCOL = default_protocol()
@@ -262,7 +270,7 @@ def test_a_step_with_a_timer_cannot_complete_before_it_elapsed(flow: SessionFlow
     seconds = timer_seconds("disinfection")
     clock.advance(seconds - 1)
     assert flow.timer_remaining() == 1
-    with pytest.raises(StepBlocked, match="contact and dry time is not over: 1 s of"):
+    with pytest.raises(StepBlocked, match="contact and dry time is not over: 0:01 left of 1:00"):
         flow.complete(ADA)
     clock.advance(1)
     assert flow.timer_remaining() == 0
@@ -464,3 +472,24 @@ def test_step_records_are_plain_dataclasses_for_storage(flow: SessionFlow, clock
     assert {"started_at", "ended_at", "confirmed_by", "volume_ml", "lot", "lot_expiry", "timer_seconds"} <= set(
         StepRecord.__dataclass_fields__
     )
+
+
+# --- carried over ---------------------------------------------------------------------------
+
+
+def test_the_second_application_is_offered_the_first_applications_lot_else_the_previous_sessions(
+    flow: SessionFlow, clock: FakeClock
+) -> None:
+    previous = KnownLot("LX-1", date(2027, 1, 31), "session 1 of 6")
+    first_position = PROTOCOL.steps.index(PROTOCOL.step("first_application"))
+    second_position = PROTOCOL.steps.index(PROTOCOL.step("second_application"))
+    assert lot_to_offer(PROTOCOL, flow.records, first_position, previous) == previous
+    assert lot_to_offer(PROTOCOL, flow.records, first_position, None) is None
+    do_pre_checks(flow, clock)
+    do_disinfection(flow, clock)
+    do_first_application(flow, clock)
+    recorded = flow.records[first_position]
+    assert recorded.lot is not None and recorded.lot_expiry is not None
+    offered = lot_to_offer(PROTOCOL, flow.records, second_position, previous)
+    assert offered == KnownLot(recorded.lot, recorded.lot_expiry, "the first application")
+    assert lot_to_offer(PROTOCOL, flow.records, 0, previous) is None, "only application steps are offered a lot"

@@ -14,6 +14,7 @@ from textual.widgets import Input
 
 from app.domain.steps import StepRecord
 from app.domain.treatment_protocol import default_protocol
+from app.settings import Settings
 from app.storage.database import Database
 from app.storage.patients import NewPatient, PatientView, create_patient
 from app.storage.practitioners import PractitionerView, add_practitioner
@@ -73,6 +74,7 @@ def make_app(
     clock: MovableClock,
     cards: Path | None = None,
     ble_hci: str | None = None,
+    settings: Settings | None = None,
 ) -> StampsideApp:
     """The app on ``db_path`` with the built-in protocol; ``ble_hci`` for a ``ble:`` device URL."""
     app = create_app(
@@ -84,6 +86,7 @@ def make_app(
             cards_dir=cards,
             tz=UTC,
             ble_hci=ble_hci,
+            settings=settings or Settings(),
         )
     )
     app.session_controller.link_options = FAST

@@ -203,7 +203,7 @@ async def test_a_whole_session_is_guided_stored_and_finished(
         aftercare = current(pilot)
         assert isinstance(aftercare, AftercareScreen)
         ended = NOW + timedelta(seconds=61 + 30 + 300 + 20)  # the second application ended then
-        wash = f"not before Fri {ended:%H:%M}; ideally Sat {ended:%H:%M}"
+        wash = f"not before Fri 27 Nov 2026, {ended:%H:%M}; ideally Sat 28 Nov 2026, {ended:%H:%M}"
         assert wash in str(aftercare.query_one("#wash-window", Static).content)
         assert len(aftercare.card_paths) == 2
         assert all(path.parent == cards for path in aftercare.card_paths)
@@ -259,7 +259,7 @@ async def test_a_whole_session_is_guided_stored_and_finished(
     assert (first_record.lot, first_record.lot_expiry, first_record.volume_ml) == ("LX-2291", date(2027, 3, 31), 2.4)
     stamping_record = steps["stamping"]
     assert [(c.gate, c.passed) for c in stamping_record.checks] == [(Gate.DEVICE_ARMED, True)]
-    assert stamping_record.volume_ml == 2.5
+    assert stamping_record.volume_ml is None, "stamping needles in what the first application applied"
     second = steps["second_application"]
     assert second.timer_seconds == 120 and second.timer_ran_seconds == 20 and second.volume_ml == 2.5
     [override] = second.overrides

@@ -86,7 +86,11 @@ async def test_a_failing_gate_blocks_continue_until_overridden_with_a_real_reaso
 
         gates.focus()
         gates.highlighted = 1
-        await pilot.press("enter")  # enter on the failing gate opens its override
+        checks.clear_error()  # type: ignore[attr-defined]
+        await pilot.press("enter")  # enter stays the step's main action, even on the list: no override
+        await wait_for(pilot, lambda: "the protocol needs 2.0 mm" in error_text(checks))
+        assert isinstance(current(pilot), PreChecksScreen)
+        await pilot.press("ctrl+o")  # overrides the highlighted failing check
         await wait_for(pilot, lambda: isinstance(current(pilot), OverrideDialog))
         dialog = current(pilot)
         error = dialog.query_one("#override-error", Static)

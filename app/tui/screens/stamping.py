@@ -40,7 +40,7 @@ from textual.widgets import Footer, Header, Static
 from app.domain.coverage import CoverageModel, CreditedStamp, ZoneCoverage
 from app.domain.stamping_stats import StampingStats
 from app.domain.treatment_protocol import ForceThresholds, TreatmentProtocol
-from app.domain.zones import DEFAULT_AREA_CM2, Zone
+from app.domain.zones import DEFAULT_AREA_CM2, Zone, next_zone
 from app.tui.dialogs.confirm import ConfirmDialog
 from app.tui.dialogs.zone_area import ZoneAreaDialog
 from app.tui.widgets.coverage_map import CoverageMap, ZoneTile, format_percent, format_stamps
@@ -121,6 +121,9 @@ class StampingScreen(Screen[None]):
         Binding("s", "arm", "Arm", show=False),
         Binding("a", "edit_area", "Zone area", show=False),
         Binding("ctrl+n", "finish", "Finish step", show=False),
+        Binding("enter", "advance", "Finish step", show=False),
+        Binding("space", "advance", "Finish step", show=False),
+        Binding("n", "next_zone", "Next zone", show=False),
     ]
 
     class ActiveZoneChanged(Message):
@@ -398,6 +401,14 @@ class StampingScreen(Screen[None]):
         if not self.coverage.zone(zone).treated:
             self.notify(f"{zone.label} is not treated in this session.", severity="warning")
         self._redraw()
+
+    def action_advance(self) -> None:
+        """Enter, space or the foot switch: finish stamping (asked first while a treated zone is under target)."""
+        self.action_finish()
+
+    def action_next_zone(self) -> None:
+        """The next treated zone becomes the active one (``n``, or the foot switch's next-zone key)."""
+        self.action_zone(next_zone(self.coverage.active, self.coverage.treated).value)
 
     def action_arm(self) -> None:
         """Ask for the stamp to count (when it says it does not)."""

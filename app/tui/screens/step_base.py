@@ -5,8 +5,9 @@ the practitioner does to its :class:`StepHost` (the app's session controller), w
 the flow, stores the change off the UI thread and moves to the next screen. Every rule (may
 the step complete? is this reason enough?) is the domain's: the screen shows its message.
 
-Keys (also in the footer): ``ctrl+n`` next step, ``ctrl+o`` override the highlighted (or
-first) failing check, ``ctrl+r`` restart the step's timer. Every key has a button too.
+Keys (also in the footer): ``enter`` or ``space`` the step's main action and on to the next
+(``ctrl+n`` too), ``ctrl+o`` override the highlighted (or first) failing check, ``ctrl+r``
+restart the step's timer. Every key has a button too.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ from typing import ClassVar, Protocol, TypeVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Header, Label, OptionList, ProgressBar, Static
+from textual.widgets import Button, Digits, Footer, Header, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
-from app.domain.gates import Gate, GateResult, Override, format_duration
-from app.domain.steps import SessionFlow, StepBlocked, StepError
+from app.domain.gates import Gate, GateResult, Override, clock_text, format_duration
+from app.domain.steps import KnownLot, SessionFlow, StepBlocked, StepError
 from app.domain.treatment_protocol import Step
 from app.tui.dialogs.override import OverrideDialog, gate_title
 from app.tui.screens.stamping import LinkStatusChanged, StampsStored
@@ -68,26 +69,47 @@ class StepHost(Protocol):
         """Who is in the chair, for the banner under the header (None: no banner)."""
         ...
 
+    @property
+    def offered_lot(self) -> KnownLot | None:
+        """The lot an application step is offered, to be confirmed against the vial (None: nothing known)."""
+        ...
+
     def clock(self) -> datetime:
         """The app's clock (aware)."""
         ...
 
 
-def clock_text(seconds: float) -> str:
-    """``75.2`` → ``1:16`` (rounded up, so 0:00 means over)."""
-    whole = max(0, int(-(-seconds // 1)))
-    minutes, rest = divmod(whole, 60)
-    return f"{minutes}:{rest:02d}"
-
-
 def gate_line(result: GateResult, timer_label: str | None = None) -> str:
-    """``✓ Needle length: needle is 2.0 mm``; an override says who let it through and why."""
+    """``✓ Needle length: needle is 2.0 mm``; an override says who let it through and why.
+
+    A running timer's row points at the timer instead of counting down a second time: the
+    screen has one readout of it.
+    """
     title = gate_title(result, timer_label)
+    if result.gate is Gate.TIMER_ELAPSED and not result.ok and "not over" in result.message:
+        return f"⏱ {title}: running, see the timer above"
     if result.passed:
         return f"✓ {title}: {result.message}"
     if result.override is not None:
         return f"⚑ {title}: overridden by {result.override.by} ({result.override.reason}); {result.message}"
     return f"✗ {title}: {result.message}"
+
+
+class ChecksList(OptionList, inherit_bindings=False):
+    """The step's checks. Enter is not taken here: it stays the step's main action, whatever has the focus;
+    ``ctrl+o`` (or a click) overrides the highlighted failing check."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(key, action, show=False)
+        for key, action in (
+            ("up", "cursor_up"),
+            ("down", "cursor_down"),
+            ("home", "first"),
+            ("end", "last"),
+            ("pageup", "page_up"),
+            ("pagedown", "page_down"),
+        )
+    ]
 
 
 class StepScreen(Screen[None]):
@@ -96,8 +118,14 @@ class StepScreen(Screen[None]):
     CSS_PATH = ["../styles/widgets.tcss", "../styles/steps.tcss"]  # noqa: RUF012 - Textual reads it as a class variable
     TITLE = "Stampside"
 
+    #: Nothing else has the focus at first, so enter and space reach the step's main action.
+    AUTO_FOCUS = "#next"
+
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+n", "next_step", "Next step"),
+        # The main action first: the footer cuts from the right on a narrow terminal.
+        Binding("enter", "advance", "Next", key_display="enter"),
+        Binding("space", "advance", "Next", show=False),
+        Binding("ctrl+n", "next_step", "Next step", show=False),
         Binding("ctrl+o", "override", "Override"),
         Binding("ctrl+r", "restart_timer", "Restart timer"),
     ]
@@ -142,17 +170,22 @@ class StepScreen(Screen[None]):
         with VerticalScroll(id="step-body"):
             yield from self.compose_body()
             if self.step.timer is not None:
-                yield Static("", id="step-timer", markup=False)
-                yield ProgressBar(total=self.step.timer.seconds, show_eta=False, show_percentage=False, id="timer-bar")
+                with Horizontal(id="timer-row"):
+                    yield Digits(clock_text(self.step.timer.seconds), id="timer-digits")
+                    with Vertical(id="timer-side"):
+                        yield Static("", id="step-timer", markup=False)
+                        yield ProgressBar(
+                            total=self.step.timer.seconds, show_eta=False, show_percentage=False, id="timer-bar"
+                        )
             if self.has_gates:
-                yield Label("Checks  (enter on a failing one to override it)", classes="section-title")
-                yield OptionList(id="gates")
+                yield Label("Checks  (ctrl+o overrides the highlighted failing one)", classes="section-title")
+                yield ChecksList(id="gates")
         yield Static("", id="step-error", classes="field-error", markup=False)
         with Horizontal(id="step-buttons"):
             yield from self.compose_buttons()
             if self.has_gates:
                 yield Button("Override  ctrl+o", id="override", variant="warning")
-            yield Button(f"{self.NEXT_LABEL}  ctrl+n", id="next", variant="primary")
+            yield Button(f"{self.NEXT_LABEL}  enter", id="next", variant="primary")
         yield Footer()
 
     def compose_body(self) -> Iterable[Widget]:
@@ -210,27 +243,56 @@ class StepScreen(Screen[None]):
         return "Not started yet."
 
     def _show_timer(self) -> None:
+        """The one readout of the step's timer: large digits, what it is, a bar; a flash and the bell when over."""
         timer = self.step.timer
         assert timer is not None
         label = timer.label[:1].upper() + timer.label[1:]
         bar = self.query_one("#timer-bar", ProgressBar)
         text = self.query_one("#step-timer", Static)
+        digits = self.query_one("#timer-digits", Digits)
+        row = self.query_one("#timer-row")
         if not self.started:
             text.update(f"{label} ({format_duration(timer.seconds)}): {self.timer_not_started_text()}")
+            digits.update(clock_text(timer.seconds))
             bar.update(progress=0)
+            row.set_class(False, "-running", "-over")
             return
         remaining = self.host.flow.timer_remaining()
         if remaining is None:
             return
+        digits.update(clock_text(remaining))
         bar.update(progress=timer.seconds - remaining)
+        row.set_class(remaining > 0, "-running")
+        row.set_class(remaining <= 0, "-over")
         if remaining <= 0:
-            text.update(f"{label}: over ✓  ({format_duration(timer.seconds)})")
+            text.update(f"{label}: over ✓  ({format_duration(timer.seconds)}); the next step is unlocked")
             if not self._timer_over_said:
                 self._timer_over_said = True
-                self.notify(f"{label} is over: the next step is unlocked.", title=self.step.title)
+                self._flash_timer()
         else:
             self._timer_over_said = False
-            text.update(f"{label}: {clock_text(remaining)} left of {clock_text(timer.seconds)}")
+            text.update(f"{label}: running, {format_duration(timer.seconds)} in all")
+
+    #: How many times the readout flashes when its timer is over (on, off, on, …).
+    TIMER_FLASHES = 6
+
+    def _flash_timer(self) -> None:
+        """The timer is over: the terminal bell, a notification, and the readout flashing a few times."""
+        label = self.step.timer.label if self.step.timer else "timer"
+        self.app.bell()
+        self.notify(f"{label[:1].upper()}{label[1:]} is over: the next step is unlocked.", title=self.step.title)
+        row = self.query_one("#timer-row")
+        row.add_class("-flash")
+        flashes = iter(range(self.TIMER_FLASHES - 1))
+
+        def toggle() -> None:
+            if next(flashes, None) is None:
+                row.remove_class("-flash")
+                flashing.stop()
+                return
+            row.toggle_class("-flash")
+
+        flashing = self.set_interval(0.3, toggle)
 
     def timer_not_started_text(self) -> str:
         return "starts when the step starts"
@@ -270,6 +332,14 @@ class StepScreen(Screen[None]):
     def before_next(self) -> bool:
         """Record what was typed before completing (subclasses); False stops, its message already shown."""
         return True
+
+    async def action_advance(self) -> None:
+        """Enter, space or the foot switch: the step's safe main action, then on to the next step.
+
+        By default that is completing the step; a step that must be started first (the
+        disinfection) starts instead. A step that is not done says what it is waiting for.
+        """
+        self.action_next_step()
 
     def action_next_step(self) -> None:
         self.clear_error()

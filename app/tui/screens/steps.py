@@ -19,11 +19,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Static
 
-from app.domain.aftercare import AftercareWindow, clock_time
+from app.domain.aftercare import AftercareCard, clock_time
 from app.domain.coverage import ZoneCoverage
 from app.domain.entry import EXPIRY_HINT, parse_expiry, parse_volume
 from app.domain.gates import format_duration
-from app.domain.steps import StepError, StepRecord
+from app.domain.steps import KnownLot, StepError, StepRecord
 from app.domain.treatment_protocol import Step, StepKind
 from app.tui.screens.step_base import StepHost, StepScreen
 from app.tui.widgets.coverage_map import format_percent
@@ -33,7 +33,6 @@ from app.tui.widgets.status_bar import LinkStatus
 class PreChecksScreen(StepScreen):
     """Step 1: the device is identified, needle 2.0 mm, head unused, battery, clock: live, re-checked."""
 
-    AUTO_FOCUS = "#gates"
     NEXT_LABEL = "Continue"
 
     def compose_body(self) -> Iterable[Widget]:
@@ -89,6 +88,13 @@ class DisinfectionScreen(StepScreen):
             return None  # shown greyed out: already confirmed
         return super().check_action(action, parameters)
 
+    async def action_advance(self) -> None:
+        """The first press confirms the disinfection (its timer starts); once the timer is over, on to the next step."""
+        if not self.started:
+            self.action_confirm()
+        else:
+            self.action_next_step()
+
     def action_confirm(self) -> None:
         if self.started:
             return
@@ -115,9 +121,16 @@ class DisinfectionScreen(StepScreen):
 
 
 class ApplicationScreen(StepScreen):
-    """An application step: product lot and expiry (an expired lot is refused), volume, its timer if any."""
+    """An application step: product lot and expiry (an expired lot is refused), volume, its timer if any.
+
+    A lot recorded before (the first application's, or the patient's previous session's) is
+    filled in and said to be carried over; it is recorded only once confirmed (enter through
+    the fields, or Next), never silently.
+    """
 
     AUTO_FOCUS = "#lot"
+    #: The lot filled in from before, until it is confirmed or replaced.
+    offered: KnownLot | None = None
 
     def compose_body(self) -> Iterable[Widget]:
         required = " (required)" if self.step.requires_lot else " (optional)"
@@ -146,6 +159,11 @@ class ApplicationScreen(StepScreen):
         if record is not None and record.lot is not None:
             lot.value = record.lot
             expiry.value = record.lot_expiry.isoformat() if record.lot_expiry else ""
+        elif (offered := self.host.offered_lot) is not None:
+            # Shown, not recorded: enter through the fields (or Next) confirms it.
+            lot.value = offered.lot
+            expiry.value = offered.expiry.isoformat()
+            self.offered = offered
         shown = record.volume_ml if record is not None and record.volume_ml is not None else self.step.volume_ml
         volume.value = _ml(shown) if shown is not None else ""
         # StepScreen.on_mount runs after this one (Textual calls every class's handler): it refreshes.
@@ -155,6 +173,12 @@ class ApplicationScreen(StepScreen):
         status = self.query_one("#lot-status", Static)
         if record is not None and record.lot is not None and record.lot_expiry is not None:
             status.update(f"✓ Lot {record.lot} recorded, expires {record.lot_expiry.isoformat()}.")
+        elif self.offered is not None:
+            offered = self.offered
+            status.update(
+                f"Lot {offered.lot}, expiring {offered.expiry.isoformat()}, as in {offered.source}: check it against "
+                "the vial, then enter to confirm it (or type the new one). Not recorded until confirmed."
+            )
         elif self.step.requires_lot:
             status.update("No lot recorded yet: type the lot and its expiry from the vial.")
         else:
@@ -216,6 +240,14 @@ class ApplicationScreen(StepScreen):
     def before_next(self) -> bool:
         return self.record_lot(quiet=True) and self.record_volume(quiet=True)
 
+    async def action_advance(self) -> None:
+        """In a field (a foot switch pressed there): what enter does in it; else record what is typed and go on."""
+        focused = self.focused
+        if isinstance(focused, Input):
+            await focused.action_submit()
+        else:
+            self.action_next_step()
+
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -226,7 +258,16 @@ class ApplicationScreen(StepScreen):
             if self.record_lot():
                 self.query_one("#volume", Input).focus()
         elif event.input.id == "volume" and self.record_volume():
-            self.query_one("#next", Button).focus()
+            self.leave_fields()
+
+    def leave_fields(self) -> None:
+        """Out of the fields once they are recorded: onto Next, or (a timer still running) onto nothing,
+        so the next enter is the step's again and says what it waits for."""
+        next_button = self.query_one("#next", Button)
+        if next_button.disabled:
+            self.set_focus(None)
+        else:
+            next_button.focus()
 
 
 class _FieldError(Exception):
@@ -241,7 +282,12 @@ def _ml(volume: float) -> str:
 
 
 class AftercareScreen(StepScreen):
-    """Aftercare: the hair-wash times as clock times, the instructions, and where the card was written."""
+    """Aftercare: the hair-wash times with their dates, the instructions, the next appointment, the
+    clinic's phone, and where the card was written.
+
+    Every line comes from the card itself (:class:`~app.domain.aftercare.AftercareCard`), so the
+    screen tells the patient what the card says.
+    """
 
     AUTO_FOCUS = "#next"
 
@@ -250,26 +296,32 @@ class AftercareScreen(StepScreen):
         host: StepHost,
         step: Step,
         number: int,
-        window: AftercareWindow,
-        instructions: Sequence[str],
+        card: AftercareCard,
         *,
         card_paths: Sequence[Path] = (),
         card_error: str | None = None,
         link: LinkStatus | None = None,
     ) -> None:
         super().__init__(host, step, number, link=link)
-        self.window = window
-        self.instructions = tuple(instructions)
+        self.card = card
+        self.window = card.window
+        self.instructions = card.instruction_lines
         #: The card files written (text, HTML), or why they could not be.
         self.card_paths = tuple(card_paths)
         self.card_error = card_error
 
     def compose_body(self) -> Iterable[Widget]:
+        card = self.card
         yield Static(f"No hair wash: {self.window.describe()}", id="wash-window", markup=False)
-        ended = self.host.local(self.window.session_end)
-        yield Static(f"Treatment ended {clock_time(ended)}.", classes="step-fact", markup=False)
+        yield Static(f"Treatment ended {card.ended_text}.", classes="step-fact", markup=False)
         if self.instructions:
             yield Static("\n".join(f"• {line}" for line in self.instructions), id="aftercare-rules", markup=False)
+        if card.next_lines:
+            text = f"{card.next_title}: " + "; ".join(card.next_lines)
+        else:
+            text = "Next appointment: not known."
+        yield Static(text, id="next-appointment", classes="step-fact", markup=False)
+        yield Static(card.contact_line, id="clinic-contact", classes="step-fact", markup=False)
         if self.card_error is not None:
             text = f"The aftercare card could not be written: {self.card_error}"
         elif self.card_paths:

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 
-import platformdirs
 from sqlalchemy.engine import URL
 
 from app.domain.aftercare import AftercareCard, write_card
@@ -39,7 +38,7 @@ from app.domain.zones import Zone
 from app.settings import ClinicInfo
 from app.storage.database import Database
 from app.storage.heads import head_used_elsewhere as _head_used_elsewhere
-from app.storage.location import APP_NAME
+from app.storage.location import data_folder
 from app.storage.patients import get_patient
 from app.storage.schedule import course_state
 from app.storage.session_figures import session_figures
@@ -194,9 +193,7 @@ def summary(database: Database, session_id: int, protocol: TreatmentProtocol) ->
 
 def default_cards_dir(database_url: URL) -> Path:
     """``aftercare/`` next to a SQLite database file, else in the platform's user data dir."""
-    if database_url.get_backend_name() == "sqlite" and database_url.database not in (None, "", ":memory:"):
-        return Path(str(database_url.database)).expanduser().absolute().parent / CARDS_FOLDER
-    return platformdirs.user_data_path(APP_NAME, appauthor=False) / CARDS_FOLDER
+    return data_folder(database_url, CARDS_FOLDER)
 
 
 def card_stem(view: SessionView, ended: datetime) -> str:

@@ -28,6 +28,7 @@ from app.domain.gates import (
     check_device,
     check_lot_not_expired,
     check_timer_elapsed,
+    format_duration,
     make_override,
     timer_seconds_left,
 )
@@ -321,6 +322,29 @@ def lot_to_offer(
         if record.position < position and record.lot is not None and record.lot_expiry is not None:
             return KnownLot(record.lot, record.lot_expiry, f"the {protocol.steps[record.position].title.lower()}")
     return earlier
+
+
+def step_requirements(step: Step) -> list[str]:
+    """What ``step`` needs before it can complete, in words, for the screen's help (``?``)."""
+    needs: list[str] = []
+    if step.kind is StepKind.DISINFECTION:
+        agent = f" with {step.agent}" if step.agent else ""
+        needs.append(f"The treatment area disinfected{agent}, confirmed (c or enter).")
+    if step.requires_lot:
+        needs.append("The product lot and its expiry from the vial; an expired lot is refused.")
+    elif step.kind is StepKind.APPLICATION:
+        needs.append("The product lot and expiry if known (optional here).")
+    if step.volume_ml is not None:
+        needs.append(f"The volume applied ({step.volume_ml:g} ml unless another is recorded).")
+    for gate in step.gates:
+        needs.append(f"Check: {Gate(gate.value).label} (a failing check can be overridden with a reason, ctrl+o).")
+    if step.timer is not None:
+        needs.append(f"The {step.timer.label} to run its {format_duration(step.timer.seconds)} (or an override).")
+    if step.kind is StepKind.STAMPING:
+        needs.append("Each treated zone stamped to its target; finishing under target is asked first.")
+    if not needs:
+        needs.append("Nothing to record: read it through with the patient and go on.")
+    return needs
 
 
 def _practitioner(by: str) -> str:

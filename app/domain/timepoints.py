@@ -23,6 +23,7 @@ __all__ = [
     "PhotoSetStatus",
     "Registered",
     "check_photo_gate",
+    "next_missing_view",
     "photo_set_status",
     "sets_due",
     "time_point_reached",
@@ -82,6 +83,23 @@ def photo_set_status(rules: PhotoRules, time_point: str | TimePoint, registered_
         present=frozenset(registered_views),
         view_labels={view.id: view.label for view in rules.views},
     )
+
+
+def next_missing_view(status: PhotoSetStatus, after: str | None = None) -> str | None:
+    """The view to take next: the first view the set still misses after ``after``, in protocol order.
+
+    The search goes on past ``after`` and wraps round to the start, so a view skipped earlier
+    comes up once the later ones are done. Without ``after`` (or with a view the set does not
+    need) it is the first missing view. ``None`` when the set is complete.
+    """
+    missing = status.missing
+    if not missing:
+        return None
+    if after is None or after not in status.required:
+        return missing[0]
+    start = status.required.index(after) + 1
+    order = status.required[start:] + status.required[:start]
+    return next(view for view in order if view not in status.present)
 
 
 def check_photo_gate(protocol: TreatmentProtocol, session_number: int, registered: Registered) -> CourseGateResult:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 APP_NAME = "stampside"
 #: The environment variable that names the database when ``--db`` is not given.
@@ -36,3 +40,14 @@ def resolve_database_url(explicit: str | None = None) -> str:
     path = default_database_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
+
+
+
+def data_folder(database_url: URL, name: str) -> Path:
+    """``name/`` beside a SQLite database file (the clinic's records stay together), else in the user data dir.
+
+    What the app writes for people (aftercare cards, reports, exports, screenshots) goes here.
+    """
+    if database_url.get_backend_name() == "sqlite" and database_url.database not in (None, "", ":memory:"):
+        return Path(str(database_url.database)).expanduser().absolute().parent / name
+    return platformdirs.user_data_path(APP_NAME, appauthor=False) / name

@@ -54,6 +54,8 @@ __all__ = [
     "default_photo_root",
     "get_photo",
     "list_photos",
+    "photo_sha256",
+    "photos_with_sha256",
     "register_photo",
     "registered_views",
     "verify_photo",
@@ -295,6 +297,33 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+def _read_clean(src: Path) -> CleanImage:
+    """The photo file at ``src``, read and cleaned; :class:`PhotoError` naming the file when it cannot be."""
+    name = src.name or str(src)
+    try:
+        size = src.stat().st_size
+        if size > MAX_PHOTO_BYTES:
+            raise PhotoError(f"{name}: {size / 1e6:.0f} MB is too big (at most {MAX_PHOTO_BYTES / 1e6:.0f} MB)")
+        data = src.read_bytes()
+    except IsADirectoryError:
+        raise PhotoError(f"{src}: is a folder; choose a photo file") from None
+    except FileNotFoundError:
+        raise PhotoError(f"{src}: no such file; check the path") from None
+    except PermissionError:
+        raise PhotoError(f"{src}: cannot be read (permission denied)") from None
+    except OSError as exc:
+        raise PhotoError(f"{src}: cannot be read ({exc.strerror or exc})") from None
+    return clean_image(data, name)
+
+
+def photo_sha256(src_path: Path | str) -> str:
+    """The SHA-256 the photo at ``src_path`` would be registered with (that of its cleaned copy).
+
+    Raises :class:`PhotoError`, like :func:`register_photo`, for a file that cannot be registered.
+    """
+    return hashlib.sha256(_read_clean(Path(src_path).expanduser()).data).hexdigest()
+
+
 def register_photo(
     session: Session,
     src_path: Path | str,
@@ -333,20 +362,7 @@ def register_photo(
         course = session.get(Course, course_id)
         if course is None or course.patient_id != patient_id:
             raise PhotoError(f"course {course_id} is not a course of patient {patient.code}")
-    try:
-        size = src.stat().st_size
-        if size > MAX_PHOTO_BYTES:
-            raise PhotoError(f"{name}: {size / 1e6:.0f} MB is too big (at most {MAX_PHOTO_BYTES / 1e6:.0f} MB)")
-        data = src.read_bytes()
-    except IsADirectoryError:
-        raise PhotoError(f"{src}: is a folder; choose a photo file") from None
-    except FileNotFoundError:
-        raise PhotoError(f"{src}: no such file; check the path") from None
-    except PermissionError:
-        raise PhotoError(f"{src}: cannot be read (permission denied)") from None
-    except OSError as exc:
-        raise PhotoError(f"{src}: cannot be read ({exc.strerror or exc})") from None
-    clean = clean_image(data, name)
+    clean = _read_clean(src)
     digest = hashlib.sha256(clean.data).hexdigest()
     folder = PurePosixPath(patient.code, f"course-{course_id}" if course_id is not None else "no-course", point.id)
     relative = folder / f"{view}-{digest[:16]}{clean.extension}"
@@ -401,6 +417,19 @@ def list_photos(
         query = query.where(Photo.patient_id == patient_id)
     if time_point is not None:
         query = query.where(Photo.time_point == time_point)
+    return [_view(row) for row in session.scalars(query)]
+
+
+def photos_with_sha256(session: Session, course_id: int, sha256: str) -> list[PhotoView]:
+    """The photos of a course stored with this SHA-256 (any time point and view, superseded ones too), oldest first.
+
+    With :func:`photo_sha256` it tells whether a file is already registered before it is registered again.
+    """
+    query = (
+        select(Photo)
+        .where(Photo.course_id == course_id, Photo.sha256 == sha256.strip().lower())
+        .order_by(Photo.registered_at, Photo.id)
+    )
     return [_view(row) for row in session.scalars(query)]
 
 

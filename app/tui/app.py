@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from textual import work
-from textual.app import ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, LoadingIndicator
@@ -37,6 +37,7 @@ from app.settings import Settings
 from app.tui.ordered_keys import OrderedKeys
 
 if TYPE_CHECKING:
+    from textual.command import Provider
 
     from app.domain.steps import Clock
     from app.domain.treatment_protocol import TreatmentProtocol
@@ -109,6 +110,17 @@ class AppConfig:
     settings: Settings = field(default_factory=Settings)
 
 
+#: Textual's system commands the app replaces with its own (:mod:`app.tui.commands`).
+REPLACED_SYSTEM_COMMANDS = frozenset({"Screenshot", "Quit"})
+
+
+def _app_commands() -> type[Provider]:
+    """The app's command provider, imported when the palette first opens."""
+    from app.tui.commands import StampsideCommands
+
+    return StampsideCommands
+
+
 class StampsideApp(OrderedKeys):
     """Header, footer with the keys, the command palette, and the start screen.
 
@@ -123,7 +135,10 @@ class StampsideApp(OrderedKeys):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "request_quit", "Quit", priority=True, show=False),
         Binding("q", "request_quit", "Quit"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("f1", "help", "Help", show=False, priority=True),
     ]
+    COMMANDS = App.COMMANDS | {_app_commands}
 
     def __init__(self, config: AppConfig) -> None:
         super().__init__()
@@ -134,6 +149,8 @@ class StampsideApp(OrderedKeys):
         self.database: Database | None = None if given is None or isinstance(given, str) else given
         #: The session started or resumed in this run, until it is finished.
         self.open_session: SessionView | None = None
+        #: The newest screenshot saved from the command palette.
+        self.last_screenshot: Path | None = None
         self._bind_foot_switch(config.settings)
 
     def _bind_foot_switch(self, settings: Settings) -> None:
@@ -291,6 +308,9 @@ class StampsideApp(OrderedKeys):
     def on_stamping_screen_arm_requested(self, message: StampingScreen.ArmRequested) -> None:
         self.session_controller.handle(message)
 
+    def on_stamping_screen_disarm_requested(self, message: StampingScreen.DisarmRequested) -> None:
+        self.session_controller.handle(message)
+
     def on_stamping_screen_treated_zones_changed(self, message: StampingScreen.TreatedZonesChanged) -> None:
         self.session_controller.handle(message)
 
@@ -313,19 +333,66 @@ class StampsideApp(OrderedKeys):
     # -- command palette ----------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        from app.tui.screens.start import StartScreen
+        """Textual's own (theme, keys, …) but its Screenshot and Quit: the app's own do those
+        (:mod:`app.tui.commands`: the SVG goes into the data folder, quitting asks about an open session)."""
+        for command in super().get_system_commands(screen):
+            if command.title not in REPLACED_SYSTEM_COMMANDS:
+                yield command
 
-        yield from super().get_system_commands(screen)
-        if isinstance(screen, StartScreen):
-            yield SystemCommand("Add practitioner", "Add a practitioner by name", screen.action_add_practitioner)
-            yield SystemCommand("New patient", "Create a patient (pseudonymous code)", screen.action_new_patient)
-            yield SystemCommand(
-                "Start or resume session", "For the chosen practitioner and patient", screen.action_start_session
-            )
-            yield SystemCommand("Screening", "The chosen patient's screening form (c)", screen.action_screening)
-            yield SystemCommand("Photos", "Register and compare the course's photos (p)", screen.action_photos)
-            yield SystemCommand("Outcomes", "Assessment, questionnaire, adverse events (o)", screen.action_outcomes)
-            yield SystemCommand("Blinded rating", "Rate before/after pairs unlabeled (b)", screen.action_blinded)
+    def action_help(self) -> None:
+        """``?`` (or F1): this screen's keys and, on a step, what the step requires."""
+        from app.tui.dialogs.help import HelpDialog, help_for
+
+        if isinstance(self.screen, HelpDialog):
+            return
+        self.push_screen(HelpDialog(help_for(self.screen, self.active_bindings)))
+
+    async def action_save_screenshot(self) -> None:
+        """This screen as SVG into the data folder's ``screenshots/`` (beside a SQLite file, else the user data dir)."""
+        from app.chairside.records import SCREENSHOTS_FOLDER
+        from app.storage.location import data_folder, resolve_database_url
+
+        url = self.database.url if self.database is not None else None
+        if url is None:
+            from sqlalchemy.engine import make_url
+
+            given = self.config.database if isinstance(self.config.database, str) else None
+            url = make_url(resolve_database_url(given))
+        folder = data_folder(url, SCREENSHOTS_FOLDER)
+        name = f"stampside-{self.config.clock():%Y%m%d-%H%M%S}.svg"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = await asyncio.to_thread(self._write_screenshot, folder, name)
+        except OSError as exc:
+            self.notify(f"Could not save the screenshot in {folder}: {exc.strerror or exc}", title="Screenshot",
+                        severity="error", timeout=10)
+            return
+        self.last_screenshot = path
+        self.notify(f"Saved:\n{path}", title="Screenshot", timeout=8)
+
+    def _write_screenshot(self, folder: Path, name: str) -> Path:
+        return Path(self.save_screenshot(name, str(folder)))
+
+    async def action_export_stamps(self) -> None:
+        """Every stored stamp as CSV into the data folder's ``exports/`` (the columns of ``stampside export``)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from app.chairside.records import export_stamps
+        from app.storage.errors import explain
+
+        database = self.database
+        if database is None:
+            self.notify("The database is not open yet.", title="Export", severity="warning")
+            return
+        try:
+            written = await asyncio.to_thread(export_stamps, database, now=self.config.clock())
+        except SQLAlchemyError as exc:
+            self.notify(str(explain(database.url, exc)), title="Database", severity="error", timeout=10)
+            return
+        except OSError as exc:
+            self.notify(f"The export could not be written: {exc.strerror or exc}", title="Export", severity="error")
+            return
+        self.notify(f"{written.what.capitalize()}:\n{written.path}", title="Export", timeout=10)
 
     # -- quitting -----------------------------------------------------------------------------
 

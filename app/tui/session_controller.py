@@ -337,6 +337,9 @@ class SessionController:
         elif isinstance(message, StampingScreen.ArmRequested):
             if self.link is not None:
                 self._run(self.link.arm(), "session-arm")
+        elif isinstance(message, StampingScreen.DisarmRequested):
+            if self.link is not None:
+                self._run(self.link.disarm(), "session-arm")
         elif isinstance(message, StampingScreen.Finished) and not self._busy:
             self._busy = True
             self._run(self._end_stamping(), "session-advance")

@@ -112,6 +112,11 @@ class SessionLink:
         if await self.bridge.arm():
             self.recheck()
 
+    async def disarm(self) -> None:
+        """A pause: the stamp stops counting and stays so (across reconnects) until :meth:`arm`."""
+        await self.bridge.disarm()
+        self.recheck()
+
     async def _store_active_zone(self, zone: Zone) -> None:
         try:
             await asyncio.to_thread(cases.store_active_zone, self.database, self.session_id, zone)

@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 import pytest
 
 from app.domain.course_gates import CourseGate, OverrideRefused
-from app.domain.timepoints import check_photo_gate, photo_set_status, sets_due, time_point_reached, when_label
+from app.domain.timepoints import (
+    check_photo_gate,
+    next_missing_view,
+    photo_set_status,
+    sets_due,
+    time_point_reached,
+    when_label,
+)
 from app.domain.treatment_protocol import TimePointAnchor, default_protocol
 
 PROTOCOL = default_protocol()
@@ -37,6 +44,25 @@ def test_a_set_lists_its_missing_views_in_order() -> None:
         "Baseline photos incomplete: missing Mid-scalp, Temporal left, Temporal right; register them before session 1"
     )
     assert photo_set_status(PROTOCOL.photos, "baseline", VIEWS).complete
+
+
+def test_the_next_view_to_take_is_the_next_missing_one_after_the_last_registered() -> None:
+    def after(registered: list[str], last: str | None) -> str | None:
+        return next_missing_view(photo_set_status(PROTOCOL.photos, "baseline", registered), last)
+
+    assert after([], None) == "vertex"
+    assert after(["vertex"], "vertex") == "frontal"
+    # Skipped views come up again once the later ones are done (the search wraps round).
+    assert after(["vertex", "mid_scalp"], "mid_scalp") == "temporal_left"
+    assert after(["vertex", "mid_scalp", "temporal_left", "temporal_right"], "temporal_right") == "frontal"
+    # Registered out of order: the first missing view after the one just registered.
+    assert after(["frontal", "temporal_left"], "frontal") == "mid_scalp"
+    # Without a last view, or with one the set does not need: the first missing view.
+    assert after(["vertex"], None) == "frontal"
+    assert after(["vertex"], "no_such_view") == "frontal"
+    # The only missing view is the one named: it is still the next one.
+    assert after(["frontal", "mid_scalp", "temporal_left", "temporal_right"], "vertex") == "vertex"
+    assert after(list(VIEWS), "vertex") is None
 
 
 def test_session_1_is_gated_on_a_complete_baseline() -> None:

@@ -14,6 +14,8 @@ from sqlalchemy import select
 from app.domain.timepoints import check_photo_gate
 from app.domain.treatment_protocol import default_protocol
 from app.storage import Database
+from app.storage.courses import start_course
+from app.storage.patients import NewPatient, create_patient
 from app.storage.photos import (
     GPS_IFD,
     PHOTOS_ENV_VAR,
@@ -22,6 +24,8 @@ from app.storage.photos import (
     current_photos,
     default_photo_root,
     list_photos,
+    photo_sha256,
+    photos_with_sha256,
     register_photo,
     registered_views,
     verify_photo,
@@ -185,6 +189,53 @@ def test_the_baseline_set_completes_view_by_view(clinic: Database, seeded: Seede
         assert check_photo_gate(PROTOCOL, 1, registered_views(s, seeded.course_id)).ok
         assert current_photos(s, seeded.course_id)[("baseline", "vertex")].id == again.id
         assert len(list_photos(s, course_id=seeded.course_id)) == len(views) + 1
+
+
+def test_a_file_already_registered_in_the_course_is_found_by_its_sha256(
+    clinic: Database, seeded: Seeded, tmp_path: Path
+) -> None:
+    root = tmp_path / "photos"
+    src = jpeg_with_gps(tmp_path / "IMG_0001.JPG")
+    first = register(clinic, seeded, src, root, view="vertex")
+    again = register(clinic, seeded, src, root, view="frontal", point="after_session_6")
+    other = register(clinic, seeded, png_with_gps(tmp_path / "other.png"), root, view="mid_scalp")
+    # The same file under another name: the digest is the cleaned copy's, as stored.
+    copy = tmp_path / "copy-of-IMG_0001.jpg"
+    copy.write_bytes(src.read_bytes())
+    digest = photo_sha256(copy)
+    assert digest == first.sha256 != hashlib.sha256(src.read_bytes()).hexdigest()
+    assert src.read_bytes() == copy.read_bytes(), "reading the digest changes nothing"
+    # Another patient's course with the same file is not this course's.
+    with clinic.Session.begin() as s:
+        stranger = create_patient(s, NewPatient.parse("P-0043"), now=NOW)
+        stranger_course = start_course(s, stranger.id, now=NOW)
+        register_photo(
+            s,
+            copy,
+            root=root,
+            patient_id=stranger.id,
+            course_id=stranger_course,
+            time_point="baseline",
+            view="vertex",
+            protocol=PROTOCOL,
+            now=NOW,
+        )
+    with clinic.Session.begin() as s:
+        found = photos_with_sha256(s, seeded.course_id, digest)
+        assert [(p.id, p.time_point, p.view) for p in found] == [
+            (first.id, "baseline", "vertex"),
+            (again.id, "after_session_6", "frontal"),
+        ]
+        assert photos_with_sha256(s, seeded.course_id, digest.upper()) == found
+        assert [p.id for p in photos_with_sha256(s, seeded.course_id, other.sha256)] == [other.id]
+        assert [p.course_id for p in photos_with_sha256(s, stranger_course, digest)] == [stranger_course]
+        assert photos_with_sha256(s, seeded.course_id, "0" * 64) == []
+    # A file that is not a photo, or is not there, is refused as registering would refuse it.
+    (tmp_path / "notes.txt").write_text("not a photo")
+    with pytest.raises(PhotoError, match=r"notes\.txt"):
+        photo_sha256(tmp_path / "notes.txt")
+    with pytest.raises(PhotoError, match="no such file"):
+        photo_sha256(tmp_path / "missing.jpg")
 
 
 def test_a_tampered_copy_fails_verification(clinic: Database, seeded: Seeded, tmp_path: Path) -> None:

@@ -1,4 +1,8 @@
-"""Photo registration and the before/after view, driven with the Pilot; the stored copy is checked by its SHA-256."""
+"""Photo registration and the before/after view, driven with the Pilot; the stored copy is checked by its SHA-256.
+
+After a photo the view moves to the next missing one; the same file again and a view that has a
+photo are asked about first, and the answer on enter registers nothing.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,19 @@ from typing import Any
 import pytest
 from PIL import Image
 from rich.console import Console
+from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import Input, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from app.domain.treatment_protocol import default_protocol
 from app.storage.courses import start_course
 from app.storage.database import Database, open_database
-from app.storage.photos import list_photos, register_photo, verify_photo
+from app.storage.photos import current_photos, list_photos, register_photo, verify_photo
+from app.tui.dialogs.confirm import ConfirmDialog
 from app.tui.screens.photos import PhotosScreen
 from app.tui.widgets.photo_panel import PhotoPanel, draw, fit, load_preview
 
-from .course_helpers import NOW, SIZE, WHO, Clock, Host, context, make_jpeg, seed, settle, wait_for
+from .course_helpers import NOW, SIZE, WHO, Clock, Host, context, current, make_jpeg, seed, settle, wait_for
 
 
 @pytest.fixture
@@ -142,3 +148,187 @@ def test_registering_directly_then_opening_shows_a_complete_set(db: Database, tm
 
     status = asyncio.run(run())
     assert "✓ Baseline photos complete (5 views)" in status
+
+
+def register_direct(db: Database, patient_id: int, course_id: int, src: Path, root: Path, view: str) -> None:
+    with db.Session.begin() as s:
+        register_photo(
+            s,
+            src,
+            root=root,
+            patient_id=patient_id,
+            course_id=course_id,
+            time_point="baseline",
+            view=view,
+            protocol=default_protocol(),
+            now=NOW - timedelta(hours=2),
+        )
+
+
+def stored_views(db: Database, course_id: int) -> list[tuple[str, str, str]]:
+    with db.Session.begin() as s:
+        return [(p.time_point, p.view, p.original_name) for p in list_photos(s, course_id=course_id)]
+
+
+async def register_typed(pilot: Pilot[None], screen: PhotosScreen, path: Path) -> None:
+    """Put ``path`` in the file field and press enter there (what follows may be a question)."""
+    field = screen.query_one("#photo-path", Input)
+    field.value = str(path)
+    field.focus()
+    await pilot.press("enter")
+
+
+async def question(pilot: Pilot[None]) -> ConfirmDialog:
+    await wait_for(pilot, lambda: isinstance(current(pilot.app), ConfirmDialog))
+    dialog = current(pilot.app)
+    assert isinstance(dialog, ConfirmDialog)
+    await pilot.pause()
+    return dialog
+
+
+def dialog_text(dialog: ConfirmDialog) -> str:
+    return " ".join(str(label.content) for label in dialog.query(Label))
+
+
+async def test_after_a_photo_the_view_moves_to_the_next_missing_one_and_a_complete_set_is_said(
+    db: Database, tmp_path: Path
+) -> None:
+    _, patient = seed(db)
+    photos = tmp_path / "photos"
+    with db.Session.begin() as s:
+        course_id = start_course(s, patient.id, now=NOW - timedelta(days=1))
+    for view in ("vertex", "mid_scalp", "temporal_right"):
+        register_direct(db, patient.id, course_id, make_jpeg(tmp_path / f"{view}.jpg", (90, 90, 90)), photos, view)
+    app = Host(lambda: PhotosScreen(context(db, Clock(), photos=photos), patient.id))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PhotosScreen)
+        chosen = screen.query_one("#photo-view", Select)
+        assert chosen.value == "frontal", "opens on the first view the baseline still misses"
+        await register_typed(pilot, screen, make_jpeg(tmp_path / "frontal.jpg", (10, 90, 10)))
+        await settle(pilot)
+        assert chosen.value == "temporal_left"
+        assert text(screen, "#course-message").endswith("Next: Temporal left.")
+        await register_typed(pilot, screen, make_jpeg(tmp_path / "left.jpg", (90, 10, 10)))
+        await settle(pilot)
+        assert "Baseline photos complete (5 views)." in text(screen, "#course-message")
+        assert "✓ Baseline photos complete (5 views)" in text(screen, "#photo-status")
+        assert chosen.value == "temporal_left", "a complete set leaves the view where it was"
+        # Another time point: the view goes to the first one it misses.
+        screen.query_one("#photo-time-point", Select).value = "month_3"
+        await wait_for(pilot, lambda: chosen.value == "vertex")
+    assert [v for _, v, _ in stored_views(db, course_id)] == [
+        "vertex",
+        "mid_scalp",
+        "temporal_right",
+        "frontal",
+        "temporal_left",
+    ]
+
+
+async def test_the_same_file_again_is_asked_about_and_not_registered_on_enter(db: Database, tmp_path: Path) -> None:
+    _, patient = seed(db)
+    photos = tmp_path / "photos"
+    with db.Session.begin() as s:
+        course_id = start_course(s, patient.id, now=NOW - timedelta(days=1))
+    original = make_jpeg(tmp_path / "IMG_0001.jpg", (200, 40, 40))
+    copy = tmp_path / "IMG_0001 (copy).jpg"
+    copy.write_bytes(original.read_bytes())
+    app = Host(lambda: PhotosScreen(context(db, Clock(), photos=photos), patient.id))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PhotosScreen)
+        await register_typed(pilot, screen, original)
+        await settle(pilot)
+        assert screen.query_one("#photo-view", Select).value == "frontal"
+        # The same photo under another name, for frontal: asked first, naming where it is.
+        await register_typed(pilot, screen, copy)
+        dialog = await question(pilot)
+        assert "same SHA-256" in dialog_text(dialog) and "Baseline · Vertex" in dialog_text(dialog)
+        assert "Register it for Baseline · Frontal as well?" in dialog_text(dialog)
+        assert dialog.focused is not None and dialog.focused.id == "cancel"
+        assert str(dialog.query_one("#cancel", Button).label) == "Don't register (n, enter)"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: current(app) is screen)
+        await settle(pilot)
+        said = text(screen, "#course-message")
+        assert said == "Not registered: IMG_0001 (copy).jpg is already registered for Baseline · Vertex."
+        assert stored_views(db, course_id) == [("baseline", "vertex", "IMG_0001.jpg")]
+        assert screen.query_one("#photo-view", Select).value == "frontal"
+        # The same file onto the view it is already: nothing to register, said so.
+        screen.query_one("#photo-view", Select).value = "vertex"
+        await register_typed(pilot, screen, copy)
+        await settle(pilot)
+        assert "is already the Baseline · Vertex photo (same SHA-256): nothing registered" in text(
+            screen, "#course-message"
+        )
+        assert isinstance(current(app), PhotosScreen)
+        # Answered yes: registered for frontal as well.
+        screen.query_one("#photo-view", Select).value = "frontal"
+        await register_typed(pilot, screen, copy)
+        await question(pilot)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: current(app) is screen)
+        await settle(pilot)
+        assert "Registered Frontal for Baseline" in text(screen, "#course-message")
+    assert stored_views(db, course_id) == [
+        ("baseline", "vertex", "IMG_0001.jpg"),
+        ("baseline", "frontal", "IMG_0001 (copy).jpg"),
+    ]
+
+
+async def test_replacing_a_view_asks_first_and_keeps_the_old_photo_on_enter(db: Database, tmp_path: Path) -> None:
+    _, patient = seed(db)
+    photos = tmp_path / "photos"
+    with db.Session.begin() as s:
+        course_id = start_course(s, patient.id, now=NOW - timedelta(days=1))
+    register_direct(db, patient.id, course_id, make_jpeg(tmp_path / "old-vertex.jpg", (90, 90, 90)), photos, "vertex")
+    newer = make_jpeg(tmp_path / "new-vertex.jpg", (10, 10, 90))
+
+    def current_vertex() -> str:
+        with db.Session.begin() as s:
+            return current_photos(s, course_id)[("baseline", "vertex")].original_name
+
+    app = Host(lambda: PhotosScreen(context(db, Clock(), photos=photos), patient.id))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PhotosScreen)
+        screen.query_one("#photo-view", Select).value = "vertex"
+        await register_typed(pilot, screen, newer)
+        dialog = await question(pilot)
+        assert "Replace the Baseline · Vertex photo (old-vertex.jpg, registered 26 Nov 2026 12:05)" in dialog_text(
+            dialog
+        )
+        assert "with new-vertex.jpg?" in dialog_text(dialog)
+        assert str(dialog.query_one("#cancel", Button).label) == "Keep the old one (n, enter)"
+        assert str(dialog.query_one("#confirm", Button).label) == "Replace (y)"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: current(app) is screen)
+        await settle(pilot)
+        said = text(screen, "#course-message")
+        assert said == "Kept the Baseline · Vertex photo (old-vertex.jpg); new-vertex.jpg was not registered."
+        assert current_vertex() == "old-vertex.jpg"
+        assert len(stored_views(db, course_id)) == 1
+        # Escape keeps it too.
+        await register_typed(pilot, screen, newer)
+        await question(pilot)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: current(app) is screen)
+        await settle(pilot)
+        assert current_vertex() == "old-vertex.jpg"
+        # Yes replaces it; the old one stays stored, superseded.
+        await register_typed(pilot, screen, newer)
+        await question(pilot)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: current(app) is screen)
+        await settle(pilot)
+        assert "Registered Vertex for Baseline" in text(screen, "#course-message")
+        assert current_vertex() == "new-vertex.jpg"
+        assert screen.query_one("#photo-view", Select).value == "frontal"
+    assert stored_views(db, course_id) == [
+        ("baseline", "vertex", "old-vertex.jpg"),
+        ("baseline", "vertex", "new-vertex.jpg"),
+    ]

@@ -2,11 +2,18 @@
 
 Registering copies the file into the clinic's photo folder with its location data removed
 and stores its SHA-256 (:func:`~app.storage.photos.register_photo`); a file that is not a
-photo, or cannot be read, is explained. The status lists each time point's set and the views
-it still misses (:func:`~app.domain.timepoints.photo_set_status`). Below, one view is shown
-before (baseline) and after (a later time point) side by side, drawn with half blocks.
+photo, or cannot be read, is explained. The file is chosen from a folder with previews
+(:class:`~app.tui.dialogs.photo_picker.PhotoPickerDialog`, ``ctrl+o``) or its path typed.
+Before storing, a file already registered in the course (same SHA-256, any time point or
+view) and a view that already has a photo are asked about; the safe answer, on ``enter``,
+registers nothing. After a photo is registered the view moves on to the next one the time
+point still misses (:func:`~app.domain.timepoints.next_missing_view`), and a complete set is
+said so. The status lists each time point's set and the views it still misses
+(:func:`~app.domain.timepoints.photo_set_status`). Below, one view is shown before
+(baseline) and after (a later time point) side by side, drawn with half blocks.
 
-Keys: ``ctrl+s`` register the file, ``ctrl+t`` swap the compared time point, ``escape`` back.
+Keys: ``ctrl+o`` choose a file and register it, ``ctrl+s`` register the typed file, ``ctrl+t``
+swap the compared time point, ``escape`` back.
 """
 
 from __future__ import annotations
@@ -24,10 +31,19 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
-from app.domain.timepoints import photo_set_status
+from app.domain.timepoints import PhotoSetStatus, next_missing_view, photo_set_status
 from app.storage.courses import current_course_id
 from app.storage.patients import get_patient
-from app.storage.photos import PhotoError, PhotoView, current_photos, register_photo
+from app.storage.photos import (
+    PhotoError,
+    PhotoView,
+    current_photos,
+    photo_sha256,
+    photos_with_sha256,
+    register_photo,
+)
+from app.tui.dialogs.confirm import ConfirmDialog, key_label
+from app.tui.dialogs.photo_picker import PhotoPickerDialog
 from app.tui.screens.course_base import CourseContext, CourseScreen
 from app.tui.widgets.photo_panel import PhotoPanel, load_preview
 
@@ -40,12 +56,26 @@ class CoursePhotos:
     course_id: int | None
     photos: dict[tuple[str, str], PhotoView] = field(default_factory=dict)
 
+    def views_of(self, time_point: str) -> list[str]:
+        """The views with a photo at ``time_point``."""
+        return [view for (point, view) in self.photos if point == time_point]
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterCheck:
+    """What registering a file would run into: its SHA-256, the course's photos with it, the view's photo now."""
+
+    sha256: str
+    same_file: list[PhotoView]
+    current: dict[tuple[str, str], PhotoView]
+
 
 class PhotosScreen(CourseScreen[None]):
     """Photo registration and comparison for ``patient_id``'s newest course."""
 
     CSS_PATH = "../styles/course.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+o", "choose", "Choose file"),
         Binding("ctrl+s", "register", "Register photo"),
         Binding("ctrl+t", "next_after", "Compare with next time point"),
     ]
@@ -76,10 +106,11 @@ class PhotosScreen(CourseScreen[None]):
                 with Vertical(classes="field-cell"):
                     yield Label("View", classes="field-label")
                     yield Select(views, value=views[0][1], allow_blank=False, id="photo-view")
-            yield Label("Photo file (path)", classes="field-label")
+            yield Label("Photo file (ctrl+o chooses it from a folder, or type its path)", classes="field-label")
             yield Input(placeholder="e.g. ~/Pictures/P-0042/vertex.jpg", id="photo-path")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Register photo", id="register-photo", variant="primary")
+                yield Button(key_label("Choose file", "ctrl+o"), id="choose-photo")
+                yield Button(key_label("Register photo", "ctrl+s"), id="register-photo", variant="primary")
             yield Static("", id="course-message", classes="course-message")
             yield Static("", id="photo-status")
             yield Label("Before and after", classes="course-subtitle")
@@ -116,6 +147,7 @@ class PhotosScreen(CourseScreen[None]):
         course = await self.call(self._read)
         if course is not None:
             self._show(course)
+            self._take_next_view()
 
     def _show(self, course: CoursePhotos) -> None:
         self.course = course
@@ -128,12 +160,34 @@ class PhotosScreen(CourseScreen[None]):
         else:
             lines = []
             for point in rules.time_points:
-                present = [view for (time_point, view) in course.photos if time_point == point.id]
+                present = course.views_of(point.id)
                 status = photo_set_status(rules, point, present)
                 mark = "✓" if status.complete else "·" if not present else "✗"
                 lines.append(f"{mark} {status.message}")
             self.query_one("#photo-status", Static).update("\n".join(lines))
         self._compare()
+
+    # -- the view to take next -----------------------------------------------------------------
+
+    def _set_status(self, time_point: str) -> PhotoSetStatus | None:
+        course = self.course
+        if course is None or course.course_id is None:
+            return None
+        return photo_set_status(self.ctx.protocol.photos, time_point, course.views_of(time_point))
+
+    def _take_next_view(self, after: str | None = None) -> PhotoSetStatus | None:
+        """Select the next view the chosen time point still misses (after ``after``); its set's status."""
+        status = self._set_status(str(self.query_one("#photo-time-point", Select).value))
+        if status is None:
+            return None
+        view = next_missing_view(status, after)
+        if view is not None:
+            self.query_one("#photo-view", Select).value = view
+        return status
+
+    @on(Select.Changed, "#photo-time-point")
+    def _time_point_changed(self) -> None:
+        self._take_next_view()
 
     # -- compare ------------------------------------------------------------------------------
 
@@ -191,6 +245,24 @@ class PhotosScreen(CourseScreen[None]):
     def _register_pressed(self) -> None:
         self.action_register()
 
+    @on(Button.Pressed, "#choose-photo")
+    def _choose_pressed(self) -> None:
+        self.action_choose()
+
+    def action_choose(self) -> None:
+        """Choose the file in the picker; picking it registers it (with the usual questions)."""
+        course = self.course
+        if course is None or course.course_id is None:
+            self.say("No course for this patient: start the course before registering photos.", error=True)
+            return
+        self.app.push_screen(PhotoPickerDialog(), self._picked)
+
+    def _picked(self, path: Path | None) -> None:
+        if path is None:
+            return
+        self.query_one("#photo-path", Input).value = str(path)
+        self.action_register()
+
     @on(Input.Submitted, "#photo-path")
     def _path_submitted(self) -> None:
         self.action_register()
@@ -209,9 +281,65 @@ class PhotosScreen(CourseScreen[None]):
         view = str(self.query_one("#photo-view", Select).value)
         self._register(course.course_id, Path(path), time_point, view)
 
+    def _place(self, photo: PhotoView) -> str:
+        rules = self.ctx.protocol.photos
+        return f"{rules.time_point(photo.time_point).label} · {rules.view(photo.view).label}"
+
+    async def _may_register(self, path: Path, check: RegisterCheck, time_point: str, view: str) -> bool:
+        """Ask about a file already registered and a view that has a photo; ``False``: register nothing."""
+        rules = self.ctx.protocol.photos
+        where = f"{rules.time_point(time_point).label} · {rules.view(view).label}"
+        existing = check.current.get((time_point, view))
+        if existing is not None and existing.sha256 == check.sha256:
+            self.say(f"{path.name} is already the {where} photo (same SHA-256): nothing registered.", error=True)
+            return False
+        if check.same_file:
+            places: list[str] = []
+            for photo in check.same_file:
+                now = check.current.get((photo.time_point, photo.view))
+                place = self._place(photo) + ("" if now is not None and now.id == photo.id else " (since replaced)")
+                if place not in places:
+                    places.append(place)
+            named = ", ".join(places)
+            register_anyway = await self.app.push_screen_wait(
+                ConfirmDialog(
+                    f"{path.name} is the same photo (same SHA-256) as the one registered for {named}. "
+                    f"Register it for {where} as well?",
+                    title="Photo already registered",
+                    confirm_label="Register anyway",
+                    cancel_label="Don't register",
+                )
+            )
+            if not register_anyway:
+                self.say(f"Not registered: {path.name} is already registered for {named}.")
+                return False
+        if existing is not None:
+            registered = existing.registered_at.astimezone(self.ctx.tz)
+            replace = await self.app.push_screen_wait(
+                ConfirmDialog(
+                    f"Replace the {where} photo ({existing.original_name}, registered {registered:%d %b %Y %H:%M}) "
+                    f"with {path.name}? The old one stays stored but no longer counts.",
+                    title=f"Replace {where}?",
+                    confirm_label="Replace",
+                    cancel_label="Keep the old one",
+                )
+            )
+            if not replace:
+                self.say(f"Kept the {where} photo ({existing.original_name}); {path.name} was not registered.")
+                return False
+        return True
+
     @work(group="photos-save", exclusive=True)
     async def _register(self, course_id: int, path: Path, time_point: str, view: str) -> None:
         ctx = self.ctx
+
+        def look(s: Session) -> RegisterCheck:
+            digest = photo_sha256(path)
+            return RegisterCheck(digest, photos_with_sha256(s, course_id, digest), current_photos(s, course_id))
+
+        check = await self.call(look, PhotoError)
+        if check is None or not await self._may_register(path, check, time_point, view):
+            return
 
         def store(s: Session) -> tuple[PhotoView, CoursePhotos]:
             photo = register_photo(
@@ -238,7 +366,14 @@ class PhotosScreen(CourseScreen[None]):
         if time_point != rules.time_points[0].id:
             self.query_one("#compare-after", Select).value = time_point
         self._show(course)
+        status = self._take_next_view(after=view)
+        if status is None or str(self.query_one("#photo-time-point", Select).value) != time_point:
+            then = ""
+        elif status.complete:
+            then = f" {status.message}."
+        else:
+            then = f" Next: {rules.view(str(self.query_one('#photo-view', Select).value)).label}."
         self.say(
             f"Registered {rules.view(view).label} for {rules.time_point(time_point).label}: "
-            f"{photo.width}×{photo.height}, sha256 {photo.sha256[:16]}…, location data removed."
+            f"{photo.width}×{photo.height}, sha256 {photo.sha256[:16]}…, location data removed.{then}"
         )

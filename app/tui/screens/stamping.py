@@ -136,6 +136,9 @@ class StampingScreen(Screen[None]):
     class ArmRequested(Message):
         """The practitioner asked the stamp to count (it said it was not)."""
 
+    class DisarmRequested(Message):
+        """The practitioner asked the stamp to stop counting (a pause); ``s`` arms it again."""
+
     class TreatedZonesChanged(Message):
         """The practitioner added or removed a treated zone, or changed a zone's area (stamps counted stay)."""
 
@@ -416,6 +419,14 @@ class StampingScreen(Screen[None]):
             self.notify("The stamp is counting already.")
             return
         self.post_message(self.ArmRequested())
+
+    def action_disarm(self) -> None:
+        """Stop the stamp counting for a pause (the command palette's "Disarm"); ``s`` arms it again."""
+        if not self.link.counting:
+            self.notify("The stamp is not counting.")
+            return
+        self.post_message(self.DisarmRequested())
+        self.notify("Disarming: the stamp stops counting until you press s.", title="Paused")
 
     def action_toggle_treated(self) -> None:
         """Add the active zone to the treated zones, or take it out."""

@@ -170,8 +170,11 @@ class StartScreen(Screen[None]):
         self.set_interval(DAY_CHECK_S, self._check_day)
 
     @work(group="resume-offer", exclusive=True)
-    async def _offer_resume(self) -> None:
-        """At start-up, before anything else: offer to resume a session left open (a crash, a quit)."""
+    async def _offer_resume(self, *, asked: bool = False) -> None:
+        """At start-up, before anything else: offer to resume a session left open (a crash, a quit).
+
+        ``asked``: from the command palette, which says so when no session is open.
+        """
         from app.chairside.session_cases import resume_offer
 
         try:
@@ -180,6 +183,8 @@ class StartScreen(Screen[None]):
             self.notify(str(explain(self._db.url, exc)), title="Database", severity="error", timeout=10)
             return
         if offer is None:
+            if asked:
+                self.notify("No session is open: press s to start the chosen patient's next one.", title="Resume")
             return
         view = offer.view
         last = f"last stamp {format_when(offer.last_stamp_at)}" if offer.last_stamp_at is not None else "no stamp yet"
@@ -458,6 +463,40 @@ class StartScreen(Screen[None]):
         if context is not None:
             seed = int(self._clock().timestamp())
             self.app.push_screen(BlindedRatingScreen(context, seed), lambda _: self.refresh_course())
+
+    def action_resume(self) -> None:
+        """Offer the open session again, as at start-up (the command palette's "Resume open session")."""
+        self._offer_resume(asked=True)
+
+    @work(group="course-report", exclusive=True)
+    async def action_course_report(self) -> None:
+        """The chosen patient's course report (HTML) into the data folder's ``reports/``."""
+        from app.chairside.records import write_course_report
+
+        if self.course is None:
+            self.notify("Choose a patient first.", severity="warning")
+            return
+        now = self._clock()
+        try:
+            written = await asyncio.to_thread(
+                write_course_report,
+                self._db,
+                self.course.patient.id,
+                protocol=self._protocol,
+                today=now.astimezone(self._tz).date(),
+                now=now.astimezone(self._tz),
+                tz=self._tz,
+            )
+        except ValueError as exc:
+            self.notify(str(exc), title="Course report", severity="warning")
+            return
+        except SQLAlchemyError as exc:
+            self.notify(str(explain(self._db.url, exc)), title="Database", severity="error", timeout=10)
+            return
+        except OSError as exc:
+            self.notify(f"The report could not be written: {exc}", title="Course report", severity="error")
+            return
+        self.notify(f"{written.what.capitalize()} written:\n{written.path}", title="Course report", timeout=10)
 
     def action_due(self) -> None:
         due = self.query_one("#due-items", DueList)

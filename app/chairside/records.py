@@ -1,0 +1,101 @@
+"""What the app writes for people from the command palette: a course report and a stamp export.
+
+Each is one unit of work on the database, written into the clinic's data folder beside the
+database file (:func:`~app.storage.location.data_folder`): ``reports/`` and ``exports/``.
+They are the same reports and the same export as ``stampside report course`` and ``stampside
+export`` (one computation each), so a file from the app and one from a script agree.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from pathlib import Path
+
+from app.domain.treatment_protocol import TreatmentProtocol
+from app.storage.database import Database
+from app.storage.location import data_folder
+from app.storage.patients import get_patient
+from app.storage.photos import default_photo_root
+from app.storage.stamps import ExportRow, iter_export_rows
+
+REPORTS_FOLDER = "reports"
+EXPORTS_FOLDER = "exports"
+SCREENSHOTS_FOLDER = "screenshots"
+
+__all__ = [
+    "EXPORTS_FOLDER",
+    "REPORTS_FOLDER",
+    "SCREENSHOTS_FOLDER",
+    "Written",
+    "export_stamps",
+    "write_course_report",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A file written, and what it holds in a few words (for the notification)."""
+
+    path: Path
+    what: str
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "patient"
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".part")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+
+
+def write_course_report(
+    database: Database,
+    patient_id: int,
+    *,
+    protocol: TreatmentProtocol,
+    today: date,
+    now: datetime,
+    tz: tzinfo | None = None,
+    folder: Path | None = None,
+) -> Written:
+    """The patient's newest course as the printable HTML course report; ``ValueError`` if there is none."""
+    from app.reports import build_course_report, render
+    from app.storage.courses import current_course_id
+
+    folder = folder or data_folder(database.url, REPORTS_FOLDER)
+    with database.Session.begin() as s:
+        patient = get_patient(s, patient_id)
+        if patient is None:
+            raise ValueError("that patient is no longer in the database")
+        course_id = current_course_id(s, patient_id)
+        if course_id is None:
+            raise ValueError(f"{patient.code} has no course yet: start one with the first session")
+        report = build_course_report(
+            s, course_id, protocol=protocol, photo_root=default_photo_root(database.url), today=today, tz=tz
+        )
+    path = folder / f"course-{_safe(patient.code)}-{now:%Y%m%d-%H%M%S}.html"
+    _write_text(path, render(report, "html", generated_at=now))
+    return Written(path, f"course report for {patient.code}")
+
+
+def export_stamps(database: Database, *, now: datetime, folder: Path | None = None) -> Written:
+    """Every stored stamp as CSV, the columns of ``stampside export``."""
+    folder = folder or data_folder(database.url, EXPORTS_FOLDER)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"stamps-{now:%Y%m%d-%H%M%S}.csv"
+    temporary = path.with_name(path.name + ".part")
+    count = 0
+    with database.Session.begin() as s, temporary.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=ExportRow.FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for row in iter_export_rows(s):
+            writer.writerow(row.as_dict())
+            count += 1
+    temporary.replace(path)
+    return Written(path, f"{count} stamp{'s' if count != 1 else ''} exported")

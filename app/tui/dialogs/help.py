@@ -1,0 +1,122 @@
+"""``?`` (or F1) on any screen: that screen's keys, and on a step what the step requires.
+
+The keys are read from the bindings active on the screen when ``?`` is pressed (the focused
+widget's, the screen's, the app's), so the help cannot list a key that does nothing there
+or miss one that works; what a step requires comes from the protocol
+(:func:`~app.domain.steps.step_requirements`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import ActiveBinding, Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Label, Static
+
+__all__ = ["HelpContent", "HelpDialog", "help_for"]
+
+#: Keys as a person reads them.
+_KEY_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "space": "space",
+    "enter": "enter",
+    "escape": "escape",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HelpContent:
+    title: str
+    requires: list[str] = field(default_factory=list)
+    keys: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _key_text(key: str, binding: Binding) -> str:
+    if binding.key_display:
+        return binding.key_display
+    return _KEY_NAMES.get(key, key)
+
+
+def _screen_requires(screen: Screen[Any]) -> tuple[str, list[str]]:
+    from app.domain.steps import step_requirements
+    from app.tui.screens.stamping import StampingScreen
+    from app.tui.screens.start import StartScreen
+    from app.tui.screens.step_base import StepScreen
+
+    if isinstance(screen, StepScreen):
+        return screen.title_text, [*step_requirements(screen.step), "enter (or space) does the step's main action."]
+    if isinstance(screen, StampingScreen):
+        return "Stamping", [
+            "The stamp armed (s when the banner says it is not counting).",
+            "Stamps count in the active zone: f m v l r (or 1–5), n for the next treated zone.",
+            "Each treated zone stamped to its target; t adds or removes the active zone, a edits its area.",
+            "ctrl+d (or enter) finishes; under target it asks first.",
+        ]
+    if isinstance(screen, StartScreen):
+        return "Start", [
+            "Choose the practitioner (a adds one) and the patient (n creates one, / searches).",
+            "s starts the patient's next session, or resumes the one left open.",
+            "c screening, p photos, o outcomes, b blinded rating, d the due list; ctrl+p lists every action.",
+        ]
+    return (screen.sub_title or screen.title or "This screen"), []
+
+
+def help_for(screen: Screen[Any], active: Mapping[str, ActiveBinding]) -> HelpContent:
+    """What ``?`` shows for ``screen``, given the bindings active on it."""
+    title, requires = _screen_requires(screen)
+    keys: list[tuple[str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for key, active_binding in active.items():
+        binding = active_binding.binding
+        if not binding.description or not active_binding.enabled:
+            continue
+        entry = (_key_text(key, binding), binding.description)
+        if entry not in seen:
+            seen.add(entry)
+            keys.append(entry)
+    keys.append(("ctrl+p", "Every action of this screen, by name"))
+    return HelpContent(title, requires, keys)
+
+
+class HelpDialog(ModalScreen[None]):
+    """The help for the screen underneath; any of escape, enter, ? closes it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close"),
+        Binding("question_mark", "close", "Close", show=False),
+    ]
+
+    def __init__(self, content: HelpContent) -> None:
+        super().__init__(classes="dialog-screen")
+        self.content = content
+
+    def compose(self) -> ComposeResult:
+        content = self.content
+        with Vertical(classes="dialog help-dialog"):
+            yield Label(f"Help · {content.title}", classes="dialog-title")
+            with VerticalScroll(id="help-body"):
+                if content.requires:
+                    yield Label("What this needs", classes="help-section")
+                    yield Static("\n".join(f"• {line}" for line in content.requires), id="help-requires", markup=False)
+                yield Label("Keys", classes="help-section")
+                width = max((len(key) for key, _ in content.keys), default=0)
+                lines = [f"{key.rjust(width)}  {description}" for key, description in content.keys]
+                yield Static("\n".join(lines), id="help-keys", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close (escape, enter)", id="close", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#close", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -99,6 +99,43 @@ class ZoneCoverage:
     #: Stamps still needed at the current footprint (0 when reached); None without a density.
     stamps_to_target: int | None
 
+    @property
+    def level(self) -> int:
+        """The map's level for this zone (:func:`coverage_level`)."""
+        return coverage_level(self.percent, self.reached)
+
+
+# -- the coverage map's levels --------------------------------------------------------------
+
+#: The width of one level of the coverage map, in %: level n (0–4) runs from n × 20 % to just under (n + 1) × 20 %.
+LEVEL_STEP_PERCENT = 20
+#: The top level of the map: only a zone at its target is at it.
+TARGET_LEVEL = 5
+#: Every level, lowest first.
+LEVELS = tuple(range(TARGET_LEVEL + 1))
+
+
+def coverage_level(percent: float | None, reached: bool) -> int:
+    """The map's level (0–5) for a coverage percentage: steps of 20 %, 5 only when the zone is at target.
+
+    A zone without a target density (``percent`` None) is at level 0.
+    """
+    if reached:
+        return TARGET_LEVEL
+    if percent is None:
+        return 0
+    return min(TARGET_LEVEL - 1, max(0, int(percent // LEVEL_STEP_PERCENT)))
+
+
+def level_bounds(level: int) -> tuple[int, int]:
+    """The whole percents shown at a level, lowest and highest: (0, 19), (20, 39) … (80, 99), then (100, 100)."""
+    if level not in LEVELS:
+        raise ValueError(f"coverage level must be 0–{TARGET_LEVEL}, got {level!r}")
+    if level == TARGET_LEVEL:
+        return (100, 100)
+    low = level * LEVEL_STEP_PERCENT
+    return (low, low + LEVEL_STEP_PERCENT - 1)
+
 
 @dataclass(frozen=True, slots=True)
 class CoverageTotals:

@@ -1,5 +1,8 @@
 """SVG snapshots of the main screens at 100×30: start, pre-session checks, stamping with coverage, summary.
 
+They are taken in a truecolor terminal (``COLORTERM=truecolor``), and the stamping screen once
+more with ``NO_COLOR`` (the coverage map's monochrome fallback).
+
 Every picture is deterministic: a fixed clock and time zone (UTC, also for the local time
 the start screen shows), seeded data, stamps fed to the screen from a fixed plan on a fake
 monotonic clock (so rate and elapsed time never move), notifications cleared, no link
@@ -25,7 +28,7 @@ from textual.widgets import Input
 
 from app.domain.coverage import CoverageModel
 from app.domain.gates import DeviceFacts
-from app.domain.steps import SessionFlow
+from app.domain.steps import KnownLot, SessionFlow, lot_to_offer
 from app.domain.treatment_protocol import StepKind, TreatmentProtocol, default_protocol
 from app.domain.zones import Zone
 from app.storage.database import open_database
@@ -63,6 +66,14 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture(autouse=True)
+def truecolor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A truecolor terminal, whatever runs the tests (the coverage map's palette follows the terminal's colours)."""
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLORTERM", "truecolor")
+    monkeypatch.delenv("NO_COLOR", raising=False)
 
 
 class Clock:
@@ -107,6 +118,10 @@ class Host:
     @property
     def banner(self) -> BannerInfo:
         return BANNER
+
+    @property
+    def offered_lot(self) -> KnownLot | None:
+        return lot_to_offer(self._flow.protocol, self._flow.records, self._flow.position, None)
 
     def clock(self) -> datetime:
         return NOW
@@ -232,6 +247,12 @@ def test_stamping_with_coverage_at_other_sizes(snap_compare: Any, size: tuple[in
 @pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=["80x24", "160x45"])
 def test_pre_session_checks_at_other_sizes(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(ScreenApp(checks_screen(PASSING)), terminal_size=size)
+
+
+def test_stamping_with_coverage_in_monochrome(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NO_COLOR: every level of the map fills its tile with its own character, the legend says which."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert stamping_snapshot(snap_compare, SIZE)
 
 
 def stamping_snapshot(snap_compare: Any, size: tuple[int, int]) -> bool:

@@ -7,13 +7,12 @@ from textual.app import App, ComposeResult
 from textual.widget import Widget
 from textual.widgets import Sparkline
 
-from app.domain.coverage import CoverageModel
+from app.domain.coverage import CoverageModel, coverage_level
 from app.domain.treatment_protocol import ForceQuality, ForceThresholds
 from app.domain.zones import Zone
 from app.tui.widgets.coverage_map import (
     ACTIVE_MARK,
     CoverageMap,
-    coverage_level,
     format_percent,
     tile_text,
 )

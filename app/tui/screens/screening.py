@@ -34,6 +34,7 @@ from app.storage.screening import (
 )
 from app.tui.dialogs.course_override import CourseOverrideDialog
 from app.tui.screens.course_base import CourseContext, CourseScreen
+from app.tui.widgets.check_list import CheckList
 
 _GRADE_NOTES = {"3V": " (vertex)", "3A": " (anterior)", "2A": " (anterior)", "4A": " (anterior)", "5A": " (anterior)"}
 GRADE_CHOICES: list[tuple[str, str]] = [(f"{g}{_GRADE_NOTES.get(g, '')}", g) for g in NORWOOD_SCREENING_GRADES]
@@ -112,9 +113,7 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
                     yield Select(FLAG_CHOICES, prompt="flag", id=f"lab-{lab.id}-flag", classes="lab-flag")
                     yield Input(placeholder="value (optional)", id=f"lab-{lab.id}-value", classes="lab-value")
             yield Label("Contraindications found (space to tick)", classes="course-subtitle")
-            yield SelectionList[str](
-                *((item.label, item.id) for item in rules.contraindications), id="contraindications"
-            )
+            yield CheckList[str](*((item.label, item.id) for item in rules.contraindications), id="contraindications")
             yield Label("Notes", classes="field-label")
             yield Input(id="screening-notes")
             with Horizontal(classes="dialog-buttons"):

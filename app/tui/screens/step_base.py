@@ -122,8 +122,10 @@ class StepScreen(Screen[None]):
     AUTO_FOCUS = "#next"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        # The main action first: the footer cuts from the right on a narrow terminal.
-        Binding("enter", "advance", "Next", key_display="enter"),
+        # The main action first: the footer cuts from the right on a narrow terminal. Enter is the
+        # step's whatever has the focus (a priority binding): in a field it records the field and
+        # moves on (see ApplicationScreen.action_advance), on a button or the checks it is still Next.
+        Binding("enter", "advance", "Next", key_display="enter", priority=True),
         Binding("space", "advance", "Next", show=False),
         Binding("ctrl+n", "next_step", "Next step", show=False),
         Binding("ctrl+o", "override", "Override"),

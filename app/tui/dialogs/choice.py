@@ -34,7 +34,7 @@ class ChoiceDialog(ModalScreen[str | None]):
         self._title = title
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with Vertical(classes="dialog choice-dialog"):
             if self._title:
                 yield Label(self._title, classes="dialog-title")
             yield Label(self._question, classes="dialog-text")

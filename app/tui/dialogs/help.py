@@ -30,6 +30,10 @@ _KEY_NAMES = {
 }
 
 
+#: Keys every screen has that say nothing about this one (moving the focus, copying).
+_GENERIC_KEYS = frozenset({"tab", "shift+tab", "ctrl+c", "super+c"})
+
+
 @dataclass(frozen=True, slots=True)
 class HelpContent:
     title: str
@@ -74,7 +78,7 @@ def help_for(screen: Screen[Any], active: Mapping[str, ActiveBinding]) -> HelpCo
     seen: set[tuple[str, str]] = set()
     for key, active_binding in active.items():
         binding = active_binding.binding
-        if not binding.description or not active_binding.enabled:
+        if not binding.description or not active_binding.enabled or key in _GENERIC_KEYS:
             continue
         entry = (_key_text(key, binding), binding.description)
         if entry not in seen:

@@ -121,6 +121,9 @@ class StepScreen(Screen[None]):
     #: Nothing else has the focus at first, so enter and space reach the step's main action.
     AUTO_FOCUS = "#next"
 
+    #: A height class for the compact layout (80×24 and other short terminals; see ``steps.tcss``).
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (28, "-tall")]  # noqa: RUF012 - Textual reads it per class
+
     BINDINGS: ClassVar[list[BindingType]] = [
         # The main action first: the footer cuts from the right on a narrow terminal. Enter is the
         # step's whatever has the focus (a priority binding): in a field it records the field and
@@ -299,6 +302,12 @@ class StepScreen(Screen[None]):
     def timer_not_started_text(self) -> str:
         return "starts when the step starts"
 
+    def focus_next_if_ready(self) -> None:
+        """The focus onto Next when it can be pressed."""
+        button = self.query_one("#next", Button)
+        if not button.disabled:
+            button.focus()
+
     def show_error(self, text: str) -> None:
         error = self.query_one("#step-error", Static)
         error.update(text)
@@ -390,6 +399,9 @@ class StepScreen(Screen[None]):
                 self.clear_error()
                 self.notify(f"{title} overridden by {override.by}.", title="Override stored")
                 self.refresh_step()
+                # Once the dialog has handed the focus back: onto Next if the step may now complete,
+                # so the next enter goes on (not back through the fields it came from).
+                self.call_after_refresh(self.focus_next_if_ready)
 
         self.app.push_screen(OverrideDialog(result, apply, who=self.host.practitioner, title=title), done)
 

@@ -146,7 +146,7 @@ class ApplicationScreen(StepScreen):
                 yield Input(id="volume")
         yield Static("", id="lot-status", classes="step-fact", markup=False)
         yield Static(
-            f"Expiry as {EXPIRY_HINT}. Enter records a field; ctrl+n records what is typed and goes on.",
+            f"Expiry as {EXPIRY_HINT}. Enter records a field and goes to the next; on the last one it goes on.",
             classes="step-hint",
             markup=False,
         )

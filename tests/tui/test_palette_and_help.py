@@ -25,6 +25,7 @@ from app.storage.database import Database, open_database
 from app.tui.app import AppConfig, StampsideApp, create_app
 from app.tui.dialogs.help import HelpDialog
 from app.tui.dialogs.new_patient import NewPatientDialog
+from app.tui.dialogs.override import OverrideDialog
 from app.tui.screens.stamping import StampingScreen
 from app.tui.screens.start import StartScreen
 from tests.tui.session_helpers import MovableClock, seed, wait_for
@@ -177,3 +178,22 @@ async def test_question_mark_shows_the_screens_keys_and_what_it_needs(db_path: P
         assert "Finish step" in keys and "Frontal" in keys and "Next zone" in keys
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is screen)
+
+
+async def test_the_palette_on_a_step_screen_offers_the_steps_actions(db_path: Path, db: Database) -> None:
+    from dataclasses import replace
+
+    from tests.tui.test_snapshots import PASSING, checks_screen
+
+    app = make(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = checks_screen(replace(PASSING, needle_um=1500))  # a failing check to override
+        await app.push_screen(screen)
+        await wait_for(pilot, lambda: app.screen is screen)
+        names = await palette_entries(pilot)
+        assert {"Next step", "Override a check", "Help", "Screenshot", "Export stamps"} <= set(names), names
+        await pilot.press("escape")
+        await palette_entries(pilot, "override a check")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, OverrideDialog))

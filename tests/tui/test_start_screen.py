@@ -24,6 +24,7 @@ from app.storage.patients import NewPatient, PatientView, create_patient, find_p
 from app.storage.practitioners import PractitionerView, add_practitioner, list_practitioners
 from app.storage.sessions import find_open_session, finish_session, open_session
 from app.tui.app import AppConfig, StampsideApp, create_app
+from app.tui.commands import commands_for
 from app.tui.dialogs.confirm import ConfirmDialog
 from app.tui.dialogs.new_patient import NewPatientDialog
 from app.tui.dialogs.new_practitioner import NewPractitionerDialog
@@ -231,7 +232,7 @@ async def test_an_unfinished_session_is_offered_for_resume_not_opened_twice(db_p
         screen = await ready(pilot)
         await choose_patient(pilot, screen, "P-0042")
         assert "Session 1 is still open" in text_of(screen, "#resume-offer")
-        assert str(screen.query_one("#start-session", Button).label) == "Resume session 1"
+        assert str(screen.query_one("#start-session", Button).label) == "Resume session 1 (s)"
         await pilot.press("s")
         await pilot.pause()
         assert [r.resume_session_id for r in requests] == [left_open.id]
@@ -326,7 +327,9 @@ async def test_start_screen_screenshot_at_100x30(db_path: Path, db: Database, tm
 async def test_the_command_palette_offers_the_start_screen_actions(db_path: Path, db: Database) -> None:
     async with make_app(db_path).run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
-        titles = [command.title for command in pilot.app.get_system_commands(screen)]
+        app = pilot.app
+        assert isinstance(app, StampsideApp)
+        titles = [command.name for command in commands_for(app, screen)]
     assert {"Add practitioner", "New patient", "Start or resume session"} <= set(titles)
 
 
@@ -375,7 +378,7 @@ async def test_at_80_by_24_the_start_button_and_quit_stay_on_screen_with_a_sessi
         screen = await ready(pilot)
         await choose_patient(pilot, screen, "P-0042")
         button = screen.query_one("#start-session", Button)
-        assert str(button.label) == "Resume session 1"
+        assert str(button.label) == "Resume session 1 (s)"
         region = button.region
         assert region.height > 0 and region.bottom <= 24 and region.right <= 80, region
         shown = [key for key, active in app.active_bindings.items() if active.binding.show]

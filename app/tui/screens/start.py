@@ -139,12 +139,12 @@ class StartScreen(Screen[None]):
             with Vertical(id="practitioner-pane", classes="pane"):
                 yield Label("Practitioner", classes="pane-title")
                 yield OptionList(id="practitioners")
-                yield Button("Add practitioner", id="add-practitioner", compact=True)
+                yield Button("Add practitioner (a)", id="add-practitioner", compact=True)
             with Vertical(id="patient-pane", classes="pane"):
                 yield Label("Patient", classes="pane-title")
                 yield Input(placeholder="Search code or name  (/)", id="patient-search")
                 yield OptionList(id="patients")
-                yield Button("New patient", id="new-patient", compact=True)
+                yield Button("New patient (n)", id="new-patient", compact=True)
             with Vertical(id="course-pane", classes="pane"):
                 yield Label("Course", classes="pane-title")
                 yield Static("Choose a patient to see their course.", id="patient-line")
@@ -152,7 +152,7 @@ class StartScreen(Screen[None]):
                 yield Static("", id="course-dates")
                 yield Static("", id="resume-offer")
                 yield Static("", id="start-hint")
-                yield Button("Start session", id="start-session", variant="primary", disabled=True)
+                yield Button("Start session (s)", id="start-session", variant="primary", disabled=True)
         with Vertical(id="due-pane", classes="pane"):
             with Horizontal(id="due-title"):
                 yield Label("Due today and this week (d)", classes="pane-title")
@@ -297,7 +297,7 @@ class StartScreen(Screen[None]):
             resume.update("")
             resume.remove_class("shown")
             hint.update("")
-            button.label = "Start session"
+            button.label = "Start session (s)"
             button.disabled = True
             return
         summary = course.summary
@@ -318,11 +318,11 @@ class StartScreen(Screen[None]):
                 f"by {opened.practitioner_name}, not finished."
             )
             resume.add_class("shown")
-            button.label = f"Resume session {opened.number}"
+            button.label = f"Resume session {opened.number} (s)"
         else:
             resume.update("")
             resume.remove_class("shown")
-            button.label = "Start session"
+            button.label = "Start session (s)"
         if self.practitioner is None:
             hint.update("Add or choose a practitioner first.")
         else:

@@ -231,16 +231,13 @@ def fill_screening(smoke: Smoke) -> None:
 
 
 def register_baseline_photos(smoke: Smoke, files: list[Path]) -> None:
-    """The photo screen for the baseline: one file per view, the View list moved on between them."""
+    """The photo screen for the baseline: one typed path per view; after each photo the screen
+    moves the View list on to the next missing view by itself, and the focus stays in the path."""
     smoke.wait_for("Baseline photos incomplete")
     smoke.keys("p")
     smoke.wait_for(f"Photos · {PATIENT}")
-    for index, (view, path) in enumerate(zip(PHOTO_VIEWS, files, strict=True)):
-        if index:
-            smoke.keys("BTab")  # from the path to the View list
-            smoke.wait_until(quit_in_footer, "the focus on the View list")
-            choose(smoke, 1, rf"▊  {view}\s+▼", f"view {view}")
-            smoke.focus_input()  # back to the path
+    for view, path in zip(PHOTO_VIEWS, files, strict=True):
+        smoke.wait_until(lambda s, v=view: re.search(rf"▊  {v}\s+▼", s) is not None, f"the view {view} chosen")
         smoke.type(str(path))
         smoke.keys("Enter")
         smoke.wait_for(f"Registered {view} for Baseline")
@@ -290,7 +287,7 @@ def drive(smoke: Smoke, photos: list[Path]) -> int:
     smoke.wait_for("Step 2 of 7 · Scalp disinfection")
     smoke.keys("c")
     smoke.wait_for(f"Disinfected: confirmed by {PRACTITIONER}")
-    smoke.wait_for("✗ Contact and dry time")
+    smoke.wait_for("⏱ Contact and dry time: running")
     smoke.keys("C-o")
     smoke.wait_for("Why is it safe to go on?")
     smoke.type(OVERRIDE_REASON)

@@ -31,10 +31,11 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Header, LoadingIndicator
+from textual.widgets import Footer, LoadingIndicator
 
 from app.settings import Settings
 from app.tui.ordered_keys import OrderedKeys
+from app.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:
     from textual.command import Provider
@@ -198,7 +199,7 @@ class StampsideApp(OrderedKeys):
         )
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield AppHeader()
         yield LoadingIndicator(id="opening-database")
         yield Footer()
 
@@ -239,10 +240,16 @@ class StampsideApp(OrderedKeys):
         for indicator in self.screen_stack[0].query(LoadingIndicator):
             indicator.auto_refresh = None
         self.push_screen(StartScreen(self.database, config.clock, protocol=config.protocol, tz=config.tz))
+        self.call_after_refresh(self._import_session_modules)
         if not self.is_headless:
             # Start-up's long-lived objects (modules, CSS, widgets, SQLAlchemy's mappers) need no
             # more collecting: out of the collector's reach, a full collection stays short.
             self.call_after_refresh(gc.freeze)
+
+    @work(thread=True, group="session-modules")
+    def _import_session_modules(self) -> None:
+        """Once the start screen is up, in a thread: the session's modules, for the first start."""
+        import app.tui.session_controller  # noqa: F401
 
     async def on_unmount(self) -> None:
         if "session_controller" in self.__dict__:
@@ -419,12 +426,11 @@ class StampsideApp(OrderedKeys):
 
 
 def _load_and_open(config: AppConfig, url: str | None) -> Database | str:
-    """In the worker, after the first paint: build the protocol, import the start screen and the
-    session's modules, and open (and migrate) the database. A database that cannot be opened
-    gives the :class:`StorageError` message instead."""
+    """In the worker, after the first paint: build the protocol, import the start screen, and open
+    (and migrate) the database; the session's modules follow in a thread once the start screen
+    is up. A database that cannot be opened gives the :class:`StorageError` message instead."""
     config.protocol  # noqa: B018 - builds the built-in protocol here, not on the UI thread
-    import app.tui.screens.start
-    import app.tui.session_controller  # noqa: F401 - imported here, not on the UI thread
+    import app.tui.screens.start  # noqa: F401 - imported here, not on the UI thread
     from app.storage.database import open_database
     from app.storage.errors import StorageError
 

@@ -69,9 +69,12 @@ def make_app(db_path: Path) -> StampsideApp:
 
 
 async def ready(pilot: Pilot[None]) -> StartScreen:
-    await pilot.app.workers.wait_for_complete()
+    """The start screen, composed (it is the current screen a moment before its widgets are mounted)."""
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, StartScreen) and bool(app.screen.query("#patient-search")))
+    await app.workers.wait_for_complete()
     await pilot.pause()
-    screen = pilot.app.screen
+    screen = app.screen
     assert isinstance(screen, StartScreen), screen
     return screen
 

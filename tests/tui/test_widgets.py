@@ -157,3 +157,25 @@ async def test_the_force_meter_shows_quality_class_and_sparkline() -> None:
         assert "TOO HARD" in meter.text
         assert quality.has_class("-too-hard") and not quality.has_class("-good")
         assert meter.query_one(Sparkline).data == [5.0, 6.5, 10.5]
+
+
+async def test_a_header_whose_title_is_gone_takes_a_title_change_without_stopping_the_app() -> None:
+    """Textual's own header raises NoMatches here (seen once as a crash at the end of a stamping step)."""
+    from textual.widgets._header import HeaderTitle
+
+    from app.tui.widgets.header import AppHeader
+
+    class HeaderApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield AppHeader()
+
+    app = HeaderApp()
+    async with app.run_test() as pilot:
+        header = app.query_one(AppHeader)
+        app.sub_title = "first"
+        await pilot.pause()
+        assert "first" in str(header.query_one(HeaderTitle).render())
+        await header.query_one(HeaderTitle).remove()  # as while the header's screen is being removed
+        app.sub_title = "second"
+        await pilot.pause()
+        assert app.is_running and app._exception is None

@@ -23,12 +23,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Footer, Header, Label, Static
+from textual.widgets import Button, Footer, Label, Static
 
 from app.domain.outcomes import BlindedCall, BlindedPair
 from app.storage.outcomes import OutcomeError, blinded_round, record_blinded_call
 from app.storage.photos import PhotoError, get_photo
 from app.tui.screens.course_base import CourseContext, CourseScreen
+from app.tui.widgets.header import AppHeader
 from app.tui.widgets.photo_panel import PhotoPanel, load_preview
 
 
@@ -61,7 +62,7 @@ class BlindedRatingScreen(CourseScreen[None]):
         self._busy = True
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield AppHeader()
         with Vertical(classes="course-body"):
             yield Label(f"Blinded rating · round {self.seed}", classes="course-title")
             yield Static("Which photo shows more hair?", id="blinded-question")

@@ -24,7 +24,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from app.domain.outcomes import (
     IgaAssessment,
@@ -51,6 +51,7 @@ from app.storage.outcomes import (
 from app.storage.patients import get_patient
 from app.tui.screens.course_base import CourseContext, CourseScreen
 from app.tui.screens.screening import YES_NO, read_day
+from app.tui.widgets.header import AppHeader
 
 SEVERITY_CHOICES: list[tuple[str, str]] = [(level.value, level.value) for level in Severity]
 
@@ -85,7 +86,7 @@ class OutcomesScreen(CourseScreen[None]):
         rules = protocol.outcomes
         points = [(protocol.photos.time_point(p).label, p) for p in outcome_time_points(protocol)]
         scale = [(rules.iga_label(score), str(score)) for score in range(rules.iga_max, rules.iga_min - 1, -1)]
-        yield Header()
+        yield AppHeader()
         with VerticalScroll(classes="course-body"):
             yield Label("Outcomes", id="outcomes-title", classes="course-title")
             yield Static("", id="course-message", classes="course-message")

@@ -29,7 +29,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from app.domain.timepoints import PhotoSetStatus, next_missing_view, photo_set_status
 from app.storage.courses import current_course_id
@@ -45,6 +45,7 @@ from app.storage.photos import (
 from app.tui.dialogs.confirm import ConfirmDialog, key_label
 from app.tui.dialogs.photo_picker import PhotoPickerDialog
 from app.tui.screens.course_base import CourseContext, CourseScreen
+from app.tui.widgets.header import AppHeader
 from app.tui.widgets.photo_panel import PhotoPanel, load_preview
 
 
@@ -96,7 +97,7 @@ class PhotosScreen(CourseScreen[None]):
         first = self._time_point or points[0][1]
         later = [(label, point) for label, point in points if point != points[0][1]] or points
         self._later = [point for _, point in later]
-        yield Header()
+        yield AppHeader()
         with VerticalScroll(classes="course-body"):
             yield Label("Photos", id="photos-title", classes="course-title")
             with Horizontal(classes="field-row"):

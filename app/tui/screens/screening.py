@@ -19,7 +19,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Footer, Header, Input, Label, Select, SelectionList, Static
+from textual.widgets import Button, Footer, Input, Label, Select, SelectionList, Static
 
 from app.domain.course_gates import OverrideRefused
 from app.domain.eligibility import EligibilityResult, LabFlag, LabResult, Screening, ScreeningInputError
@@ -35,6 +35,7 @@ from app.storage.screening import (
 from app.tui.dialogs.course_override import CourseOverrideDialog
 from app.tui.screens.course_base import CourseContext, CourseScreen
 from app.tui.widgets.check_list import CheckList
+from app.tui.widgets.header import AppHeader
 
 _GRADE_NOTES = {"3V": " (vertex)", "3A": " (anterior)", "2A": " (anterior)", "4A": " (anterior)", "5A": " (anterior)"}
 GRADE_CHOICES: list[tuple[str, str]] = [(f"{g}{_GRADE_NOTES.get(g, '')}", g) for g in NORWOOD_SCREENING_GRADES]
@@ -85,7 +86,7 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
 
     def compose(self) -> ComposeResult:
         rules = self.ctx.protocol.screening
-        yield Header()
+        yield AppHeader()
         with VerticalScroll(id="screening-form", classes="course-body"):
             yield Label("Screening", id="screening-title", classes="course-title")
             yield Static("No screening recorded yet.", id="verdict", classes="verdict")

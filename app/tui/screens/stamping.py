@@ -35,7 +35,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Static
 
 from app.domain.coverage import CoverageModel, CreditedStamp, ZoneCoverage
 from app.domain.stamping_stats import StampingStats
@@ -45,6 +45,7 @@ from app.tui.dialogs.confirm import ConfirmDialog
 from app.tui.dialogs.zone_area import ZoneAreaDialog
 from app.tui.widgets.coverage_map import CoverageMap, ZoneTile, format_percent, format_stamps
 from app.tui.widgets.force_meter import ForceMeter
+from app.tui.widgets.header import AppHeader
 from app.tui.widgets.session_banner import BannerInfo, SessionBanner
 from app.tui.widgets.stamp_counter import StampCounter
 from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar, describe_counting, format_duration
@@ -191,6 +192,8 @@ class StampingScreen(Screen[None]):
         self._redraw_timer: Timer | None = None
         #: How many redraws happened (for tests and the bench).
         self.redraws = 0
+        #: What each zone's tile shows: its figures and the active zone then.
+        self._shown_zones: dict[Zone, tuple[ZoneCoverage, Zone]] = {}
 
     @classmethod
     def for_protocol(
@@ -252,7 +255,7 @@ class StampingScreen(Screen[None]):
     # -- layout -------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield AppHeader()
         if self._banner is not None:
             yield SessionBanner(self._banner, self._wall_clock)
         yield LinkStatusBar(self.link, clock=self._clock, id="link-status")
@@ -371,7 +374,11 @@ class StampingScreen(Screen[None]):
         stats = self.stats
         self.query_one(StampCounter).show(stats.count, stats.rate_per_min(), stats.elapsed_s)
         self.query_one(ForceMeter).show(stats.last_quality, stats.last_force_n, stats.recent_forces())
-        self.query_one(CoverageMap).show(self.coverage.zones(), self.coverage.active)
+        active = self.coverage.active
+        changed = [zone for zone in self.coverage.zones() if self._shown_zones.get(zone.zone) != (zone, active)]
+        if changed:  # a stamp changes one zone: the other tiles are not redrawn
+            self.query_one(CoverageMap).show(changed, active)
+            self._shown_zones.update((zone.zone, (zone, active)) for zone in changed)
         set_text(self.query_one("#active-zone", Static), self._active_zone_text())
 
     def _active_zone_text(self) -> str:

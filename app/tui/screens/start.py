@@ -21,7 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Static
+from textual.widgets import Button, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from app.domain.steps import Clock
@@ -41,6 +41,7 @@ from app.tui.screens.outcomes import OutcomesScreen
 from app.tui.screens.photos import PhotosScreen
 from app.tui.screens.screening import ScreeningScreen
 from app.tui.widgets.due_list import DueList
+from app.tui.widgets.header import AppHeader
 
 #: How often the start screen checks whether the day changed, in seconds.
 DAY_CHECK_S = 60.0
@@ -134,7 +135,7 @@ class StartScreen(Screen[None]):
     # -- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield AppHeader()
         with Horizontal(id="start-body"):
             with Vertical(id="practitioner-pane", classes="pane"):
                 yield Label("Practitioner", classes="pane-title")
@@ -326,7 +327,8 @@ class StartScreen(Screen[None]):
         if self.practitioner is None:
             hint.update("Add or choose a practitioner first.")
         else:
-            hint.update(f"As {self.practitioner.name}.  Press s to {str(button.label).lower()}.")
+            action = str(button.label).removesuffix(" (s)").lower()
+            hint.update(f"As {self.practitioner.name}.\nPress s to {action}.")
         button.disabled = self.practitioner is None
 
     # -- events ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Digits, Footer, Header, Label, OptionList, ProgressBar, Static
+from textual.widgets import Button, Digits, Footer, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
 from app.domain.gates import Gate, GateResult, Override, clock_text, format_duration
@@ -31,6 +31,7 @@ from app.domain.steps import KnownLot, SessionFlow, StepBlocked, StepError
 from app.domain.treatment_protocol import Step
 from app.tui.dialogs.override import OverrideDialog, gate_title
 from app.tui.screens.stamping import LinkStatusChanged, StampsStored
+from app.tui.widgets.header import AppHeader
 from app.tui.widgets.session_banner import BannerInfo, SessionBanner
 from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar
 from devicelink.state import LinkState
@@ -164,7 +165,7 @@ class StepScreen(Screen[None]):
     # -- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield AppHeader()
         banner = self.host.banner
         if banner is not None:
             yield SessionBanner(banner, self.host.clock)

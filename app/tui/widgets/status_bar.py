@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from app.tui.widgets.text_update import set_text
 from devicelink.state import LinkState
 
 #: What the bar says for each state; the colour (from ``widgets.tcss``) only repeats it.
@@ -104,7 +105,8 @@ class LinkStatusBar(Static):
     every second while the link is down so the duration stays true.
     """
 
-    status: reactive[LinkStatus] = reactive(LinkStatus(LinkState.CONNECTING), always_update=True)
+    #: Set again every second by the stamping screen; :meth:`_show` redraws only what changed.
+    status: reactive[LinkStatus] = reactive(LinkStatus(LinkState.CONNECTING), always_update=True, repaint=False)
 
     def __init__(
         self,
@@ -133,4 +135,6 @@ class LinkStatusBar(Static):
     def _show(self, status: LinkStatus) -> None:
         for state in LinkState:
             self.set_class(state is status.state, f"-{state.value}")
-        self.update(describe_link(status, self._clock()))
+        # Set every second by the stamping screen: redrawn only when the words change, and
+        # without a layout pass of the whole screen when they still fit.
+        set_text(self, describe_link(status, self._clock()))

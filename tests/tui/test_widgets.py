@@ -179,3 +179,20 @@ async def test_a_header_whose_title_is_gone_takes_a_title_change_without_stoppin
         app.sub_title = "second"
         await pilot.pause()
         assert app.is_running and app._exception is None
+
+
+def test_the_banner_counts_seconds_in_the_first_minute_then_whole_minutes() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from app.tui.widgets.session_banner import time_in_session
+
+    start = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    shown = [time_in_session(start, start + timedelta(seconds=s)) for s in (12, 60, 61, 119, 840, 3725)]
+    assert shown == [
+        "12 s in session",
+        "1 min in session",
+        "1 min in session",  # unchanged for a minute: the banner is not redrawn every second
+        "1 min in session",
+        "14 min in session",
+        "1 h 02 min in session",
+    ]

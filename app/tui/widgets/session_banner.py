@@ -29,12 +29,25 @@ class BannerInfo:
 
 def banner_text(info: BannerInfo, now: datetime) -> str:
     who = f"{info.patient_code} · {info.patient_name}" if info.patient_name else info.patient_code
-    elapsed = format_duration(max(0.0, (now - info.started_at).total_seconds()))
-    return f" {who} · session {info.number} of {info.planned_sessions} · {elapsed} in session"
+    return f" {who} · session {info.number} of {info.planned_sessions} · {time_in_session(info.started_at, now)}"
+
+
+def time_in_session(started_at: datetime, now: datetime) -> str:
+    """``12 s in session`` in the first minute, then whole minutes: ``14 min in session``.
+
+    Seconds matter only at the start; after that a banner that changed every second would
+    cost a frame a second on every screen for a figure nobody reads to the second.
+    """
+    seconds = max(0.0, (now - started_at).total_seconds())
+    if seconds < 60:
+        return f"{format_duration(seconds)} in session"
+    minutes = int(seconds // 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min in session" if hours else f"{minutes} min in session"
 
 
 class SessionBanner(Static):
-    """The banner; ``clock`` is the app's (aware datetimes). Redrawn every second."""
+    """The banner; ``clock`` is the app's (aware datetimes). Looked at every second, redrawn when its words change."""
 
     def __init__(self, info: BannerInfo, clock: Callable[[], datetime], *, id: str | None = "session-banner") -> None:
         super().__init__(banner_text(info, clock()), id=id, markup=False)

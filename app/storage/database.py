@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.storage.errors import BUSY_TIMEOUT_SECONDS, StorageError, describe_url, explain
 from app.storage.location import resolve_database_url
-from app.storage.migrate import upgrade_to_head
+from app.storage.schema_version import HEAD_REVISION, stored_revision
 
 
 @dataclass(frozen=True)
@@ -97,9 +97,13 @@ def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)
     try:
-        if migrate:
+        if migrate and stored_revision(engine) != HEAD_REVISION:
+            # Alembic (and its templates) is imported only when there is something to upgrade:
+            # opening an up-to-date database, every start of the app but the first, does not pay for it.
+            from app.storage.migrate import upgrade_to_head
+
             upgrade_to_head(engine)
-        else:
+        elif not migrate:
             with engine.connect():
                 pass
     except (SQLAlchemyError, OSError) as exc:

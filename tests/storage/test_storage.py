@@ -250,3 +250,28 @@ def test_received_at_comes_back_timezone_aware(db: Database) -> None:
         stamp = session.scalars(select(StampEvent)).one()
         assert stamp.received_at.tzinfo is not None
         assert session.execute(text("select count(*) from stamp_events")).scalar() == 1
+
+
+def test_the_head_revision_read_without_alembic_is_the_migration_scripts_head() -> None:
+    from app.storage.migrate import head_revision
+    from app.storage.schema_version import HEAD_REVISION
+
+    assert head_revision() == HEAD_REVISION, "a new migration: set HEAD_REVISION in app/storage/schema_version.py"
+
+
+def test_opening_an_up_to_date_database_does_not_import_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "clinic.db"
+    open_database(str(path)).close()  # created and migrated
+    probe = (
+        "import sys; from app.storage.database import open_database; "
+        f"db = open_database({str(path)!r}); db.close(); "
+        "print('alembic' in sys.modules)"
+    )
+    again = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert again.stdout.strip() == "False"
+    fresh = probe.replace(str(path), str(tmp_path / "new.db"))
+    first = subprocess.run([sys.executable, "-c", fresh], capture_output=True, text=True, check=True)
+    assert first.stdout.strip() == "True", "a new database is migrated by Alembic"

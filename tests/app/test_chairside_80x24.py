@@ -12,13 +12,10 @@ started again, and the open session resumed from the start-up offer.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shlex
-import shutil
 import signal
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -30,9 +27,9 @@ from sqlalchemy import select
 
 from app.storage.database import Database, open_database
 from app.storage.schema import StampEvent, StepRecordRow, TreatmentSession
+from tests.app.tmux_terminal import needs_tmux, smoke_module, wait_pane_dead
 from tests.devicelink.processes import STAMPSIDE, SimProcess
 
-ROOT = Path(__file__).resolve().parents[2]
 COLUMNS, ROWS = 80, 24
 PRACTITIONER = "Dr Tester"
 PATIENT = "P-0080"
@@ -40,23 +37,10 @@ OVERRIDE = "dried under the lamp, checked by hand"
 EARLY = "patient travels next week, agreed today"
 PATIENCE = 60.0
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        shutil.which("tmux") is None, reason="tmux is not installed (scripts/ensure_system_tools.sh installs it)"
-    ),
-]
+pytestmark = [pytest.mark.e2e, needs_tmux]
 
 
-def _smoke_module() -> Any:
-    spec = importlib.util.spec_from_file_location("tmux_smoke", ROOT / "scripts" / "tmux_smoke.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SMOKE = _smoke_module()
+SMOKE = smoke_module()
 
 
 class Chair:
@@ -253,10 +237,7 @@ def resume_after_kill(chair: Chair, app: str) -> None:
     term = chair.term
     pid = int(term.tmux("display-message", "-p", "-t", term.name, "#{pane_pid}"))
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + PATIENCE
-    while term.tmux("display-message", "-p", "-t", term.name, "#{pane_dead}").strip() != "1":
-        assert time.monotonic() < deadline, "the app did not die"
-        time.sleep(0.1)
+    wait_pane_dead(term, PATIENCE)
 
     term.tmux("respawn-pane", "-k", "-t", term.name, app)
     chair.wait_for("Resume it now?")
@@ -268,10 +249,7 @@ def resume_after_kill(chair: Chair, app: str) -> None:
     chair.press("q", r"\bq Quit")
     chair.wait_for("Quit anyway?")  # quitting with an open session asks first
     chair.press("y", r"Quit \(y\)")
-    deadline = time.monotonic() + PATIENCE
-    while term.tmux("display-message", "-p", "-t", term.name, "#{pane_dead}").strip() != "1":
-        assert time.monotonic() < deadline, "the app did not quit"
-        time.sleep(0.1)
+    wait_pane_dead(term, PATIENCE)
 
 
 def check_stored(database: Database) -> None:

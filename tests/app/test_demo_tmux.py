@@ -8,9 +8,7 @@ aftercare card.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,27 +22,13 @@ from app.storage.database import open_database
 from app.storage.schema import TreatmentSession
 from app.storage.sessions import get_session
 from app.storage.step_records import load_step_records
+from tests.app.tmux_terminal import needs_tmux, smoke_module
 
-ROOT = Path(__file__).resolve().parents[2]
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        shutil.which("tmux") is None, reason="tmux is not installed (scripts/ensure_system_tools.sh installs it)"
-    ),
-]
-
-
-def _smoke_module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("tmux_smoke", ROOT / "scripts" / "tmux_smoke.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+pytestmark = [pytest.mark.e2e, needs_tmux]
 
 
 def test_demo_runs_a_whole_session_in_a_real_terminal(tmp_path: Path) -> None:
-    smoke = _smoke_module()
+    smoke = smoke_module()
     db = f"sqlite:///{tmp_path / 'smoke.db'}"
     shown = smoke.run(db)
 

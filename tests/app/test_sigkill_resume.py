@@ -11,12 +11,10 @@ counter must show that total.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import re
 import shlex
-import shutil
 import signal
 import time
 import uuid
@@ -35,6 +33,7 @@ from app.storage.patients import NewPatient, create_patient
 from app.storage.practitioners import add_practitioner
 from app.storage.schema import StampEvent, TreatmentSession
 from simulator.truth import read_truth
+from tests.app.tmux_terminal import needs_tmux, smoke_module
 from tests.devicelink.processes import STAMPSIDE, SimProcess
 from tests.tui.course_helpers import WHO, ready_for_course
 
@@ -48,20 +47,7 @@ STORED_BEFORE_KILL = 8
 #: Generous: the suite runs on a loaded 2-core machine.
 PATIENCE = 60.0
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        shutil.which("tmux") is None, reason="tmux is not installed (scripts/ensure_system_tools.sh installs it)"
-    ),
-]
-
-
-def _smoke_module() -> Any:
-    spec = importlib.util.spec_from_file_location("tmux_smoke", ROOT / "scripts" / "tmux_smoke.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+pytestmark = [pytest.mark.e2e, needs_tmux]
 
 
 def one_second_timers(out: Path) -> Path:
@@ -109,14 +95,14 @@ def wait_until(check: Any, what: str, timeout: float = PATIENCE) -> None:
 
 @pytest.fixture
 def smoke() -> Iterator[Any]:
-    module = _smoke_module()
+    module = smoke_module()
     terminal = module.Smoke(f"stampside-kill-{uuid.uuid4().hex[:8]}")
     yield terminal
     terminal.close()
 
 
 def test_sigkill_while_stamping_then_resume_fetches_every_buffered_stamp(tmp_path: Path, smoke: Any) -> None:
-    module = _smoke_module()
+    module = smoke_module()
     now = datetime.now(UTC)
     db_file = tmp_path / "stampside.db"
     db = open_database(str(db_file))
@@ -205,7 +191,7 @@ def run(smoke: Any, module: Any, db: Database, db_file: Path, protocol: Path, li
 
 def choose_patient(smoke: Any, shown: str) -> None:
     """On the start screen: search the patient, highlight them; wait until their course shows ``shown``."""
-    module = _smoke_module()
+    module = smoke_module()
     smoke.wait_until(lambda s: WHO in s and module.quit_in_footer(s), "the start screen, ready for keys", PATIENCE)
     smoke.focus_input("/")
     smoke.type(PATIENT)

@@ -198,7 +198,8 @@ def summary_screen(protocol: TreatmentProtocol) -> SummaryScreen:
 # -- the tests ------------------------------------------------------------------------------------
 
 
-def test_start_screen(snap_compare: Any, tmp_path: Path) -> None:
+def start_screen_app(tmp_path: Path) -> App[None]:
+    """The app on a seeded database: two practitioners, two patients, P-0042 ready for its course."""
     db_file = tmp_path / "stampside.db"
     db = open_database(str(db_file))
     with db.Session.begin() as s:
@@ -208,22 +209,29 @@ def test_start_screen(snap_compare: Any, tmp_path: Path) -> None:
         create_patient(s, NewPatient.parse("P-0043"), now=NOW - timedelta(days=20))
     ready_for_course(db, patient.id, NOW)
     db.close()
-    app = create_app(AppConfig(database=str(db_file), clock=Clock(), tz=NOW.tzinfo))
+    return create_app(AppConfig(database=str(db_file), clock=Clock(), tz=NOW.tzinfo))
 
+
+async def choose_first_patient(pilot: Pilot[None]) -> None:
+    """On the start screen once composed: search P-0042 and choose it; its course is read."""
+    while not (isinstance(pilot.app.screen, StartScreen) and pilot.app.screen.query("#patient-search")):
+        await pilot.pause(0.02)  # the database opens in a worker, then the start screen is composed
+    screen = pilot.app.screen
+    await pilot.app.workers.wait_for_complete()
+    search = screen.query_one("#patient-search", Input)
+    search.focus()
+    search.value = "P-0042"
+    await pilot.pause()
+    await pilot.press("enter")
+    await pilot.app.workers.wait_for_complete()
+
+
+def test_start_screen(snap_compare: Any, tmp_path: Path) -> None:
     async def choose_patient(pilot: Pilot[None]) -> None:
-        while not (isinstance(pilot.app.screen, StartScreen) and pilot.app.screen.query("#patient-search")):
-            await pilot.pause(0.02)  # the database opens in a worker, then the start screen is composed
-        screen = pilot.app.screen
-        await pilot.app.workers.wait_for_complete()
-        search = screen.query_one("#patient-search", Input)
-        search.focus()
-        search.value = "P-0042"
-        await pilot.pause()
-        await pilot.press("enter")
-        await pilot.app.workers.wait_for_complete()
+        await choose_first_patient(pilot)
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=choose_patient)
+    assert snap_compare(start_screen_app(tmp_path), terminal_size=SIZE, run_before=choose_patient)
 
 
 def test_pre_session_checks_all_passing(snap_compare: Any) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +29,11 @@ from app.domain.schedule import next_appointments
 from app.domain.steps import KnownLot, SessionFlow, lot_to_offer
 from app.domain.treatment_protocol import StepKind, default_protocol
 from app.domain.zones import Zone
-from app.storage.database import open_database
-from app.storage.patients import NewPatient, create_patient
-from app.storage.practitioners import add_practitioner
-from app.tui.app import AppConfig, create_app
 from app.tui.screens.stamping import StampingScreen, StampInput
-from app.tui.screens.start import StartScreen
 from app.tui.screens.step_base import StepScreen
 from app.tui.screens.steps import AftercareScreen, ApplicationScreen, DisinfectionScreen
 
-from .course_helpers import NOW, WHO, ready_for_course
+from .course_helpers import NOW, WHO
 from .test_snapshots import (  # noqa: F401 - utc and truecolor are autouse fixtures, used here too
     BANNER,
     LINK,
@@ -50,6 +45,8 @@ from .test_snapshots import (  # noqa: F401 - utc and truecolor are autouse fixt
     ScreenApp,
     _walk_to,
     checks_screen,
+    choose_first_patient,
+    start_screen_app,
     summary_screen,
     truecolor,
     utc,
@@ -212,27 +209,8 @@ def test_summary(snap_compare: Any, size: tuple[int, int]) -> None:
 
 @sizes
 def test_start_screen(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
-    db_file = tmp_path / "stampside.db"
-    db = open_database(str(db_file))
-    with db.Session.begin() as s:
-        add_practitioner(s, WHO)
-        add_practitioner(s, "Dr. Lea Marin")
-        patient = create_patient(s, NewPatient.parse("P-0042"), now=NOW - timedelta(days=30))
-        create_patient(s, NewPatient.parse("P-0043"), now=NOW - timedelta(days=20))
-    ready_for_course(db, patient.id, NOW)
-    db.close()
-    app = create_app(AppConfig(database=str(db_file), clock=Clock(), tz=NOW.tzinfo))
-
     async def choose_patient(pilot: Pilot[None]) -> None:
-        while not (isinstance(pilot.app.screen, StartScreen) and pilot.app.screen.query("#patient-search")):
-            await pilot.pause(0.02)  # the database opens in a worker, then the start screen is composed
-        await pilot.app.workers.wait_for_complete()
-        search = pilot.app.screen.query_one("#patient-search", Input)
-        search.focus()
-        search.value = "P-0042"
-        await pilot.pause()
-        await pilot.press("enter")
-        await pilot.app.workers.wait_for_complete()
+        await choose_first_patient(pilot)
         await settle(pilot)
 
-    assert snap_compare(app, terminal_size=size, run_before=choose_patient)
+    assert snap_compare(start_screen_app(tmp_path), terminal_size=size, run_before=choose_patient)

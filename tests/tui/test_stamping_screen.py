@@ -137,6 +137,29 @@ async def test_stamps_count_into_the_active_zone_and_the_map_shows_the_percentag
         assert "GOOD" in screen.query_one(ForceMeter).text
 
 
+async def test_a_stamp_redraws_the_side_panel_and_the_map_catches_up_on_the_second() -> None:
+    """A stamp that leaves its tile's look alone (same colour level) is drawn in the side panel at
+    once; the tile's figures follow at the once-a-second tick, so a stamp's frame stays small."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        post_stamps(screen, 70)  # 70 of 120 cm²: 58 %, level 2
+        await settle(pilot)
+        tile = screen.query_one(CoverageMap).tile(Zone.FRONTAL)
+        assert "70 stamps" in text_of(tile)
+        post_stamps(screen, 1, start=71)  # 59 %: the same level
+        await settle(pilot)
+        assert "71 stamps" in screen.query_one(StampCounter).text
+        assert "59%" in text_of(screen.query_one("#active-zone", Widget))
+        assert "70 stamps" in text_of(tile)
+        screen._tick()
+        await pilot.pause()
+        assert "71 stamps" in text_of(tile) and "59%" in text_of(tile)
+        post_stamps(screen, 1, start=72)  # 60 %: the next level, drawn at once
+        await settle(pilot)
+        assert "72 stamps" in text_of(tile) and tile.level == 3
+
+
 async def test_zone_keys_switch_the_active_zone_and_stamps_count_where_they_were_stored() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

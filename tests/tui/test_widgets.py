@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from textual.app import App, ComposeResult
 from textual.widget import Widget
-from textual.widgets import Sparkline
 
 from app.domain.coverage import CoverageModel, coverage_level
 from app.domain.treatment_protocol import ForceQuality, ForceThresholds
@@ -16,7 +15,8 @@ from app.tui.widgets.coverage_map import (
     format_percent,
     tile_text,
 )
-from app.tui.widgets.force_meter import ForceMeter, format_bands, format_quality
+from app.tui.widgets.force_meter import ForceBars, ForceMeter, bar_rows, format_bands, format_quality
+from app.tui.widgets.live_text import LiveText, align_lines, wrap_lines
 from app.tui.widgets.stamp_counter import StampCounter, format_elapsed
 from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar, describe_link, describe_state, format_duration
 from devicelink.state import LinkState
@@ -156,7 +156,7 @@ async def test_the_force_meter_shows_quality_class_and_sparkline() -> None:
         quality = meter.query_one("#force-quality")
         assert "TOO HARD" in meter.text
         assert quality.has_class("-too-hard") and not quality.has_class("-good")
-        assert meter.query_one(Sparkline).data == [5.0, 6.5, 10.5]
+        assert meter.query_one(ForceBars).data == [5.0, 6.5, 10.5]
 
 
 async def test_a_header_whose_title_is_gone_takes_a_title_change_without_stopping_the_app() -> None:
@@ -196,3 +196,45 @@ def test_the_banner_counts_seconds_in_the_first_minute_then_whole_minutes() -> N
         "14 min in session",
         "1 h 02 min in session",
     ]
+
+
+def test_live_text_wraps_at_spaces_and_cuts_a_word_wider_than_the_line() -> None:
+    assert wrap_lines("Area 60 cm² (a to edit)", 12) == ("Area 60 cm²", "(a to edit)")
+    assert wrap_lines("short\n\nlines", 20) == ("short", "", "lines")
+    assert wrap_lines("abcdefghij", 4) == ("abcd", "efgh", "ij")
+
+
+def test_live_text_aligns_its_lines_in_the_box_as_its_css_says() -> None:
+    assert align_lines(("ab",), 6, 3, "center", "middle") == ["      ", "  ab  ", "      "]
+    assert align_lines(("ab",), 4, 2, "right", "bottom") == ["    ", "  ab"]
+    assert align_lines(("abcdef", "x"), 4, 1, "left", "top") == ["abcd"]
+
+
+async def test_live_text_draws_what_a_static_would_and_its_height_follows_the_wrapping() -> None:
+    text = LiveText("Active zone: Frontal (f)\nArea 60 cm² (a to edit)")
+    text.styles.width = 12
+    async with WidgetApp(text).run_test(size=(40, 8)) as pilot:
+        await pilot.pause()
+        lines = [line.text.rstrip() for line in text.render_lines(text.content_region.reset_offset)]
+        assert lines == ["Active zone:", "Frontal (f)", "Area 60 cm²", "(a to edit)"]
+        assert text.size.height == 4
+
+
+def test_force_bars_scale_each_force_to_eighths_of_the_rows_newest_on_the_right() -> None:
+    rows = bar_rows([10.0, 5.0, 0.0, 0.1], top_n=10.0, width=3, height=2)
+    # Only the newest three fit: 5 N is half the scale (8 of 16 eighths), 0 N nothing, 0.1 N a sliver.
+    assert rows == [[0, 0, 0], [8, 0, 1]]
+    assert bar_rows([10.0], top_n=10.0, width=5, height=2) == [[8], [8]]
+
+
+async def test_force_bars_colour_each_force_by_its_quality() -> None:
+    bars = ForceBars(THRESHOLDS)
+    async with WidgetApp(bars).run_test(size=(20, 5)) as pilot:
+        bars.show([2.0, 6.0, 12.0])
+        await pilot.pause()
+        bottom = bars.render_line(bars.size.height - 1)
+        colours = [segment.style.color for segment in bottom if segment.text.strip()]
+        light, good, hard = (
+            bars.get_component_rich_style(f"force-bars--{name}").color for name in ("too-light", "good", "too-hard")
+        )
+        assert colours == [light, good, hard]

@@ -46,6 +46,7 @@ from app.tui.dialogs.zone_area import ZoneAreaDialog
 from app.tui.widgets.coverage_map import CoverageMap, ZoneTile, format_percent, format_stamps
 from app.tui.widgets.force_meter import ForceMeter
 from app.tui.widgets.header import AppHeader
+from app.tui.widgets.live_text import LiveText
 from app.tui.widgets.session_banner import BannerInfo, SessionBanner
 from app.tui.widgets.stamp_counter import StampCounter
 from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar, describe_counting, format_duration
@@ -96,6 +97,17 @@ class StampInput:
     received_at: float | None = None
     credited: Zone | None = None
     life: int = 1
+
+
+def _looks_alike(shown: ZoneCoverage, now: ZoneCoverage, was_active: bool, is_active: bool) -> bool:
+    """Whether a zone's tile looks the same at a glance: same level, target, treatment and activity."""
+    return (
+        was_active == is_active
+        and shown.treated == now.treated
+        and shown.reached == now.reached
+        and shown.level == now.level
+        and shown.area_cm2 == now.area_cm2
+    )
 
 
 class StampingScreen(Screen[None]):
@@ -267,7 +279,7 @@ class StampingScreen(Screen[None]):
                 yield Static(id="arm-state", markup=False)
                 yield StampCounter(id="stamp-counter")
                 yield ForceMeter(self.thresholds, id="force-meter")
-                yield Static(id="active-zone", markup=False)
+                yield LiveText(id="active-zone")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -360,10 +372,12 @@ class StampingScreen(Screen[None]):
         self._redraw()
 
     def _tick(self) -> None:
-        """Once a second: elapsed time, the rate and the durations move on their own."""
+        """Once a second: elapsed time, the rate and the durations move on their own, and the map
+        tiles catch up with the stamps counted since (in one frame with these)."""
         stats = self.stats
         self.query_one(StampCounter).show(stats.count, stats.rate_per_min(), stats.elapsed_s)
         self._show_link(self.link)
+        self._show_map(every_change=True)
 
     def _redraw(self) -> None:
         if not self._composed:
@@ -374,12 +388,31 @@ class StampingScreen(Screen[None]):
         stats = self.stats
         self.query_one(StampCounter).show(stats.count, stats.rate_per_min(), stats.elapsed_s)
         self.query_one(ForceMeter).show(stats.last_quality, stats.last_force_n, stats.recent_forces())
+        self._show_map(every_change=False)
+        set_text(self.query_one("#active-zone", LiveText), self._active_zone_text())
+
+    def _show_map(self, *, every_change: bool) -> None:
+        """Redraw the tiles whose zone changed. For a stamp (``every_change`` false) only a change
+        the eye reads at a glance is drawn at once (the colour level, the target reached, treated
+        or not, the active zone); a tile's new percentage and stamp count wait for the next
+        once-a-second tick, so a stamp's frame redraws the side panel alone (the active zone's
+        figures are there, to the stamp)."""
         active = self.coverage.active
-        changed = [zone for zone in self.coverage.zones() if self._shown_zones.get(zone.zone) != (zone, active)]
+        changed = []
+        for zone in self.coverage.zones():
+            shown = self._shown_zones.get(zone.zone)
+            if shown == (zone, active):
+                continue
+            if (
+                not every_change
+                and shown is not None
+                and _looks_alike(shown[0], zone, shown[1] == zone.zone, zone.zone == active)
+            ):
+                continue
+            changed.append(zone)
         if changed:  # a stamp changes one zone: the other tiles are not redrawn
             self.query_one(CoverageMap).show(changed, active)
             self._shown_zones.update((zone.zone, (zone, active)) for zone in changed)
-        set_text(self.query_one("#active-zone", Static), self._active_zone_text())
 
     def _active_zone_text(self) -> str:
         zone = self.coverage.zone(self.coverage.active)

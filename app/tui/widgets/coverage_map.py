@@ -38,6 +38,7 @@ from textual.widgets import Label, Static
 
 from app.domain.coverage import LEVELS, TARGET_LEVEL, ZoneCoverage, level_bounds
 from app.domain.zones import Zone
+from app.tui.widgets.live_text import LiveText, align_lines
 from app.tui.widgets.text_update import set_text
 
 #: Tiles in grid order (see ``widgets.tcss``): the temporal tiles span two rows.
@@ -214,7 +215,7 @@ def fill_around(text: str, fill: str, width: int, height: int) -> str:
     return "\n".join(rows)
 
 
-class ZoneTile(Static):
+class ZoneTile(LiveText):
     """One zone of the map; its border title is the zone's key. A click posts :class:`ZoneTile.Selected`."""
 
     class Selected(Message):
@@ -225,7 +226,7 @@ class ZoneTile(Static):
             self.zone = zone
 
     def __init__(self, zone: Zone, colours: ColourMode = ColourMode.TRUECOLOR) -> None:
-        super().__init__(zone.label, id=tile_id(zone), classes="zone-tile", markup=False)
+        super().__init__(zone.label, id=tile_id(zone), classes="zone-tile")
         self.zone = zone
         self.colours = colours
         self.level: int | None = None
@@ -254,11 +255,11 @@ class ZoneTile(Static):
             self.border_subtitle = subtitle
         set_text(self, tile_text(coverage, active))
 
-    def render(self) -> RenderResult:
-        if self.look.fill == " " or not isinstance(self.content, str):
-            return super().render()
-        size = self.content_size
-        return Content(fill_around(self.content, self.look.fill, size.width, size.height))
+    def text_lines(self, width: int, height: int) -> list[str]:
+        if self.look.fill == " ":
+            return super().text_lines(width, height)
+        rows = fill_around(self.text, self.look.fill, width, height).split("\n")
+        return align_lines(tuple(rows), width, height, "center", "middle")
 
 
 def legend_swatch(level: int | None, colours: ColourMode) -> Content:

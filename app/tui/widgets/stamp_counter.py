@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Digits, Label, Static
 
+from app.tui.widgets.live_text import LiveText
 from app.tui.widgets.text_update import set_text
 
 
@@ -27,7 +28,7 @@ class StampCounter(Widget):
     def compose(self) -> ComposeResult:
         yield Label("Stamps", classes="panel-title")
         yield Digits("0", id="stamp-count")
-        yield Static("0 /min  ·  00:00 elapsed", id="stamp-rate", markup=False)
+        yield LiveText("0 /min  ·  00:00 elapsed", id="stamp-rate")
 
     def show(self, count: int, rate_per_min: float, elapsed_s: float) -> None:
         """Show the figures; what did not change is not redrawn."""

@@ -249,9 +249,17 @@ def kill_points(ticks: list[Tick], rng: random.Random) -> list[Tick]:
     chosen = {rng.choice(by_step["before"]).index, rng.choice(by_step["after"]).index}
     chosen |= {t.index for t in ticks if t.label == "commit"}
     steps = [s for s in by_step if s not in ("before", "after", "commit")]
+    # Round the revision steps, a kill point each time, until KILLS or every tick of theirs is
+    # taken (a short upgrade, from the revision before the head, has fewer ticks than KILLS).
+    turn = 0
     while len(chosen) < KILLS:
-        step = steps[len(chosen) % len(steps)]
-        chosen.add(rng.choice(by_step[step]).index)
+        left = [[t.index for t in by_step[step] if t.index not in chosen] for step in steps]
+        if not any(left):
+            break
+        pool = left[turn % len(steps)]
+        turn += 1
+        if pool:
+            chosen.add(rng.choice(pool))
     return [ticks[i] for i in sorted(chosen)]
 
 

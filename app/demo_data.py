@@ -25,6 +25,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.domain.coverage import session_model
 from app.domain.eligibility import LabResult, Screening
@@ -36,6 +38,7 @@ from app.domain.outcomes import (
     validate_self_assessment,
 )
 from app.domain.schedule import add_months
+from app.domain.signatures import Signer
 from app.domain.steps import SessionFlow
 from app.domain.treatment_protocol import StepKind, TreatmentProtocol, default_protocol
 from app.domain.zones import DEFAULT_AREA_CM2, NorwoodGrade, Zone
@@ -50,8 +53,10 @@ from app.storage.outcomes import (
 )
 from app.storage.patients import NewPatient, create_patient, find_patient
 from app.storage.photos import default_photo_root, register_photo
+from app.storage.pins import pin_states, set_pin
 from app.storage.practitioners import add_practitioner, list_practitioners
 from app.storage.schedule import ConfirmationNeeded, open_scheduled_session
+from app.storage.schema import Device, Patient, Practitioner
 from app.storage.screening import save_screening
 from app.storage.sessions import ZoneSetting, attach_device, finish_session
 from app.storage.sink import DatabaseSink
@@ -69,6 +74,8 @@ DEMO_PATIENTS: tuple[tuple[str, str, int, str, int], ...] = (
     ("DEMO-005", "Patient Five", 1968, "4", 6),
 )
 DEMO_PRACTITIONERS = ("Demo practitioner A", "Demo practitioner B")
+#: The demo practitioners' PIN (docs/app.md): ``stampside demo`` signs in with it. Never a clinic's.
+DEMO_PIN = "1234"
 DEMO_SERIAL = "DEMO-STAMP-1"
 #: The product lots the demo clinic used, with their expiry dates.
 DEMO_LOTS = (("LOT-24A17", date(2027, 6, 30)), ("LOT-25B03", date(2027, 12, 31)))
@@ -76,7 +83,11 @@ FOOTPRINT_MM2 = 100
 
 
 class DemoDataError(ValueError):
-    """The database already holds the demo cohort (or part of it)."""
+    """The database already holds the demo cohort (or part of it), or records that are not the demo's."""
+
+
+class NotADemoDatabase(DemoDataError):
+    """The database holds records that are not the demo's: the clinic's, never to be mixed with demo data."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +122,8 @@ def seed_demo_cohort(
     protocol: TreatmentProtocol | None = None,
     photo_root: Path | None = None,
 ) -> SeededCohort:
-    """Add the demo cohort; refuses (:class:`DemoDataError`) if its patients are already there.
+    """Add the demo cohort; refuses (:class:`DemoDataError`) if its patients are already there, or
+    (:class:`NotADemoDatabase`) if anything else is (:func:`records_not_the_demos`).
 
     Photos are copied under ``photo_root`` (default: the database's photo folder,
     :func:`~app.storage.photos.default_photo_root`).
@@ -121,10 +133,25 @@ def seed_demo_cohort(
     start = first_session or datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     root = photo_root or default_photo_root(database.url)
     with database.Session.begin() as session:
+        others = records_not_the_demos(session)
+        if others is not None:
+            raise NotADemoDatabase(
+                f"the database holds records that are not the demo's ({others}); "
+                "the demo cohort goes only into a new database or a demo one"
+            )
         if any(find_patient(session, code) is not None for code, *_ in DEMO_PATIENTS):
             raise DemoDataError("the demo patients are already in this database; use an empty database")
         known = {p.name: p.id for p in list_practitioners(session)}
         practitioner_ids = [known.get(name) or add_practitioner(session, name).id for name in DEMO_PRACTITIONERS]
+        with_pin = pin_states(session)
+        signers = {
+            name: set_pin(
+                session, practitioner_id, DEMO_PIN, DEMO_PIN, now=start - timedelta(days=30), how="for the demo"
+            )
+            if practitioner_id not in with_pin
+            else Signer(practitioner_id, name)
+            for name, practitioner_id in zip(DEMO_PRACTITIONERS, practitioner_ids, strict=True)
+        }
     sink = DatabaseSink(database)
     head_ids = iter(range(5001, 6000))
     seq_counter = _Counter()
@@ -157,7 +184,13 @@ def seed_demo_cohort(
                     screened_on=screened, sex="male", smoker=False, norwood_grade=grade, labs=labs
                 )
                 save_screening(
-                    session, patient.id, screening, protocol=protocol, screened_by=rater, now=day0 - timedelta(days=14)
+                    session,
+                    patient.id,
+                    screening,
+                    protocol=protocol,
+                    screened_by=rater,
+                    now=day0 - timedelta(days=14),
+                    signer=signers[rater],
                 )
                 course_id = start_screened_course(session, patient.id, protocol=protocol, now=day0 - timedelta(days=7))
             course_ids.append(course_id)
@@ -181,7 +214,6 @@ def seed_demo_cohort(
                     late = index == 3 and number == 3
                     gap = 11 if late else protocol.course.interval_days + rng.choice((0, 0, 0, 1, -1))
                     when = when + timedelta(days=gap, minutes=rng.randint(-90, 90))
-                practitioner_id = practitioner_ids[(index + number) % len(practitioner_ids)]
                 practitioner = DEMO_PRACTITIONERS[(index + number) % len(DEMO_PRACTITIONERS)]
                 session_id, count, ended = _session(
                     database,
@@ -189,8 +221,7 @@ def seed_demo_cohort(
                     rng,
                     protocol=protocol,
                     course_id=course_id,
-                    practitioner_id=practitioner_id,
-                    practitioner=practitioner,
+                    signer=signers[practitioner],
                     when=when,
                     zones=zones,
                     head_id=next(head_ids),
@@ -202,6 +233,34 @@ def seed_demo_cohort(
             photos += _outcomes(database, pictures, root, protocol, rng, index, patient.id, course_id, ended, rater)
     _blinded_round(database, rng, seed, course_ids, start + timedelta(days=120))
     return SeededCohort(len(DEMO_PATIENTS), len(session_ids), stamps, tuple(session_ids), tuple(course_ids), photos)
+
+
+def records_not_the_demos(session: Session) -> str | None:
+    """What the database holds that the demo cohort does not make, briefly ("patients P-7, P-9;
+    devices SS-000001"); ``None`` for a new database or one holding only demo records.
+
+    The demo makes the :data:`DEMO_PATIENTS`, the :data:`DEMO_PRACTITIONERS` and the stamp
+    :data:`DEMO_SERIAL`: any other patient, practitioner or device (a real recording) is the clinic's.
+    """
+    found = [
+        _listed(session, "patients", Patient.code, Patient.code.not_in([code for code, *_ in DEMO_PATIENTS])),
+        _listed(session, "devices", Device.serial, Device.serial != DEMO_SERIAL),
+        _listed(session, "practitioners", Practitioner.name, Practitioner.name.not_in(DEMO_PRACTITIONERS)),
+    ]
+    said = [text for text in found if text is not None]
+    return "; ".join(said) if said else None
+
+
+def _listed(
+    session: Session, what: str, column: InstrumentedAttribute[str], condition: ColumnElement[bool]
+) -> str | None:
+    """``what`` with the first few values of ``column`` where ``condition`` holds ("devices A, B and 3 more")."""
+    total = session.scalar(select(func.count(column.distinct())).where(condition)) or 0
+    if not total:
+        return None
+    shown = list(session.scalars(select(column).where(condition).distinct().order_by(column).limit(3)))
+    more = f" and {total - len(shown)} more" if total > len(shown) else ""
+    return f"{what} {', '.join(shown)}{more}"
 
 
 def _blinded_round(database: Database, rng: random.Random, seed: int, course_ids: list[int], when: datetime) -> None:
@@ -372,8 +431,7 @@ def _session(
     *,
     protocol: TreatmentProtocol,
     course_id: int,
-    practitioner_id: int,
-    practitioner: str,
+    signer: Signer,
     when: datetime,
     zones: frozenset[Zone],
     head_id: int,
@@ -381,6 +439,7 @@ def _session(
     lot: tuple[str, date],
 ) -> tuple[int, int, datetime]:
     clock = _Clock(when)
+    practitioner_id, practitioner = signer.practitioner_id, signer.name
     settings = [ZoneSetting(zone, DEFAULT_AREA_CM2[zone], protocol.coverage.density_for(zone)) for zone in zones]
     # Now and then the battery is low at the checks: the practitioner overrides it with a reason.
     battery = rng.randint(18, 24) if rng.random() < 0.1 else rng.randint(30, 100)
@@ -408,6 +467,7 @@ def _session(
                 tz=UTC,
                 zones=settings,
                 deviation=deviation,
+                signer=signer,
             )
         attach_device(session, view.id, serial=DEMO_SERIAL, head_id=head_id, footprint_mm2=FOOTPRINT_MM2, now=clock())
     session_id = view.id
@@ -431,7 +491,8 @@ def _session(
             results = flow.check_device(facts)
             for result in results:
                 if not result.ok and result.gate is Gate.BATTERY:
-                    flow.override(result.gate, "spare battery pack fitted before stamping", practitioner)
+                    reason = "spare battery pack fitted before stamping"
+                    flow.override(result.gate, reason, practitioner, signer_id=practitioner_id)
         elif step.kind is StepKind.STAMPING:
             flow.check_device(
                 DeviceFacts.from_device_info(info, head_used_elsewhere=False, clock_synced=True, armed=True)
@@ -449,7 +510,7 @@ def _session(
         save()
     ended = clock.advance(30)
     with database.Session.begin() as session:
-        finish_session(session, session_id, now=ended)
+        finish_session(session, session_id, now=ended, signer=signer)
     return session_id, stamps, ended
 
 

@@ -21,6 +21,8 @@ role for ``rx``, device role for ``tx``) and yields :class:`~devicelink.events.F
 from __future__ import annotations
 
 import json
+import os
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,13 +44,29 @@ class CaptureError(Exception):
     """A capture file cannot be read or written. The message is meant for a person."""
 
 
+def _open_private(path: Path) -> IO[str]:
+    """``path`` emptied for writing, 0600 whatever the umask: a capture is a clinic's link traffic.
+
+    Written in place, not under a temporary name: a capture cut short (the process killed)
+    keeps what it has, which is what one looks at a capture for.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # not /dev/null or a pipe
+            os.chmod(path, 0o600)
+        return os.fdopen(fd, "w", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class CaptureWriter:
-    """Appends chunks and markers to a capture file."""
+    """Appends chunks and markers to a capture file (0600: readable by this account only)."""
 
     def __init__(self, path: Path, url: str) -> None:
         self.path = path
         try:
-            self._file: IO[str] = path.open("w", encoding="utf-8")
+            self._file: IO[str] = _open_private(path)
         except OSError as exc:
             raise CaptureError(f"cannot write the capture file {path}: {exc.strerror or exc}") from None
         self._t0 = time.monotonic()
@@ -127,49 +145,100 @@ class CaptureMarker:
     wall: float
 
 
-def read_capture(path: Path) -> tuple[CaptureHeader, Iterator[dict[str, object]]]:
-    """The header and the remaining lines of a capture file, parsed."""
+def read_capture(path: Path) -> tuple[CaptureHeader, Iterator[tuple[int, dict[str, object]]]]:
+    """The header and the remaining lines of a capture file, parsed, with their line numbers.
+
+    Anything that is not a capture as :class:`CaptureWriter` writes it (not UTF-8 text, not
+    JSON objects, a time that is not a number) raises :class:`CaptureError` naming the line.
+    """
     try:
-        f = path.open(encoding="utf-8")
+        f = path.open("rb")  # each line decoded on its own, so an error names its line
     except OSError as exc:
         raise CaptureError(f"cannot read the capture file {path}: {exc.strerror or exc}") from None
-    first = f.readline()
+    not_a_capture = f"{path} is not a Stampside link capture (make one with: stampside link capture URL FILE)"
     try:
-        header = json.loads(first)
-        ok = isinstance(header, dict) and header.get("capture") == FORMAT_NAME
-    except json.JSONDecodeError:
-        ok = False
-    if not ok:
+        header = _json_object(f.readline().decode("utf-8"))
+    except (UnicodeDecodeError, OSError):
+        header = None
+    if header is None or header.get("capture") != FORMAT_NAME:
         f.close()
-        raise CaptureError(f"{path} is not a Stampside link capture (make one with: stampside link capture URL FILE)")
+        raise CaptureError(not_a_capture)
     if header.get("version") != FORMAT_VERSION:
         f.close()
         raise CaptureError(
-            f"{path} is capture format version {header.get('version')}; this Stampside reads {FORMAT_VERSION}"
+            f"{path} is capture format version {_shown(header.get('version'))}; this Stampside reads {FORMAT_VERSION}"
         )
+    started_unix = _seconds(header.get("started_unix", 0.0))
+    if started_unix is None:
+        f.close()
+        raise CaptureError(f"{path}:1: started_unix is not a time in seconds: {_shown(header.get('started_unix'))}")
 
-    def lines() -> Iterator[dict[str, object]]:
+    def lines() -> Iterator[tuple[int, dict[str, object]]]:
         with f:
-            for number, line in enumerate(f, start=2):
+            number = 1
+            while True:
+                number += 1
+                try:
+                    raw = f.readline()
+                except OSError as exc:
+                    raise CaptureError(f"cannot read the capture file {path}: {exc.strerror or exc}") from None
+                if not raw:
+                    return
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise CaptureError(f"{path}:{number}: not UTF-8 text") from None
                 if not line.strip():
                     continue
-                try:
-                    item = json.loads(line)
-                except json.JSONDecodeError:
-                    raise CaptureError(f"{path}:{number}: not a JSON line") from None
-                if not isinstance(item, dict):
+                item = _json_object(line)
+                if item is None:
                     raise CaptureError(f"{path}:{number}: not a JSON object")
-                yield item
+                yield number, item
 
-    return CaptureHeader(str(header.get("url", "")), float(header.get("started_unix", 0.0))), lines()
+    return CaptureHeader(str(header.get("url", "")), started_unix), lines()
+
+
+#: Times a capture may hold, in seconds (either side of the Unix epoch): up to the year 5000.
+_LARGEST_SECONDS = 95_617_584_000.0
+
+
+def _json_object(line: str) -> dict[str, object] | None:
+    """The JSON object on ``line``, or ``None`` if it holds anything else (or no JSON at all)."""
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):  # JSONDecodeError, an integer too long to convert, deep nesting
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _seconds(value: object) -> float | None:
+    """``value`` as seconds if it is a JSON number a clock can show, else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if abs(seconds) <= _LARGEST_SECONDS else None  # also leaves out inf and nan
+
+
+def _shown(value: object) -> str:
+    """``value`` for an error message: its JSON, cut short."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def replay_capture(path: Path) -> Iterator[FrameRecord | CaptureMarker]:
-    """Decode a capture as a live session would; frame records and open/close markers, in order."""
+    """Decode a capture as a live session would; frame records and open/close markers, in order.
+
+    Raises :class:`CaptureError` (naming the line) where the file stops being a capture.
+    """
     header, lines = read_capture(path)
     decoders = {Direction.RX: Connection(Role.HOST), Direction.TX: Connection(Role.DEVICE)}
-    for item in lines:
-        t = float(item.get("t", 0.0))  # type: ignore[arg-type]
+    for number, item in lines:
+        t = _seconds(item.get("t", 0.0))
+        if t is None:
+            raise CaptureError(f"{path}:{number}: \"t\" is not a time in seconds: {_shown(item.get('t'))}")
         wall = header.started_unix + t
         event = item.get("event")
         if event is not None:
@@ -178,11 +247,14 @@ def replay_capture(path: Path) -> Iterator[FrameRecord | CaptureMarker]:
                     decoder.reset()
             yield CaptureMarker(str(event), t, wall)
             continue
+        hex_text = item.get("hex", "")
         try:
             direction = Direction(item.get("dir"))
-            data = bytes.fromhex(str(item.get("hex", "")))
+            if not isinstance(hex_text, str):
+                raise ValueError(hex_text)
+            data = bytes.fromhex(hex_text)
         except ValueError:
-            raise CaptureError(f"{path}: a line at t={t} has no valid dir/hex") from None
+            raise CaptureError(f"{path}:{number}: no valid dir and hex") from None
         for decoded in decoders[direction].receive_data(data):
             wire = decoded.wire if isinstance(decoded, BadFrame) else encode_frame(decoded.raw)
             yield FrameRecord(direction, t, wall, decoded, wire)

@@ -5,16 +5,19 @@ Usage: python scripts/tmux_smoke.py [--db sqlite:///FILE]
 It starts the demo in a detached 100×30 tmux session and, reading the screen with
 `capture-pane` at every step, goes through session 1 of a new patient's course:
 
-* adds a practitioner and a new patient;
+* signs in: at the sign-in screen it adds a practitioner (ctrl+n), who chooses their PIN
+  (typed twice), then adds a new patient;
 * `s`: the course cannot start without a screening, so it fills in the screening form
-  (sex, smoker, Norwood grade, four normal lab results) and saves it: eligible;
+  (sex, smoker, Norwood grade, four normal lab results) and saves it: eligible, the verdict
+  signed with the PIN;
 * the baseline photo set is incomplete, so it registers the five views from small JPEG
   files it writes with Pillow;
 * pre-session checks (all pass), disinfection (`c`, then the contact time is overridden
-  with `ctrl+o` and a typed reason), the first application (lot, expiry, volume),
+  with `ctrl+o`, a typed reason and the PIN), the first application (lot, expiry, volume),
   stamping until the simulated stamps are counted (switching zone, finishing under
   target), the second application (its rub-in timer runs out), aftercare (card written),
-  the summary, and back on the start screen with "Session 2 of 6";
+  the summary (the override shown with its signature), closing the session with the PIN,
+  and back on the start screen with "Session 2 of 6";
 * quits, and checks the demo's exit code.
 
 The demo runs with a protocol file made from the built-in one with a 10-minute contact
@@ -44,6 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROTOCOL = ROOT / "app" / "protocols" / "default.toml"
 
 PRACTITIONER = "Smoke Tester"
+#: The PIN the smoke run's practitioner chooses at their first sign-in.
+PIN = "2468"
 PATIENT = "SMOKE-1"
 LOT = "LX-2291"
 OVERRIDE_REASON = "dried under the lamp, checked by hand"
@@ -104,6 +109,12 @@ class Smoke:
 
     def wait_for(self, text: str, timeout: float = 30.0) -> str:
         return self.wait_until(lambda screen: text in screen, repr(text), timeout)
+
+    def type_secret(self, text: str) -> None:
+        """Type ``text`` into a password field and wait until its dots show (the text itself never does)."""
+        before = self.screen().count("•")
+        self.tmux("send-keys", "-t", self.name, "-l", text)
+        self.wait_until(lambda s: s.count("•") >= before + len(text), "the PIN typed (its dots)")
 
     def cursor(self) -> tuple[int, int]:
         """Where the terminal cursor is: Textual puts it in the focused text input."""
@@ -192,13 +203,27 @@ def choose(smoke: Smoke, downs: int, shown: str, what: str) -> None:
     smoke.wait_until(lambda s: "▲" not in s and re.search(shown, s) is not None and quit_in_footer(s), what)
 
 
+def sign(smoke: Smoke, meaning: str) -> None:
+    """The PIN dialog: what is signed means ``meaning``; the PIN, then enter."""
+    smoke.wait_for(f"Sign: {meaning}")
+    smoke.type_secret(PIN)
+    smoke.keys("Enter")
+    smoke.wait_until(lambda s: f"Sign: {meaning}" not in s, f"the {meaning} signature")
+
+
 def add_practitioner_and_patient(smoke: Smoke) -> None:
-    smoke.wait_for("Practitioner", 60)
-    smoke.keys("a")
+    smoke.wait_for("Who is at the chair?", 60)
+    smoke.wait_for("No practitioners yet")
+    smoke.keys("C-n")
     smoke.wait_for("New practitioner")
     smoke.type(PRACTITIONER)
     smoke.keys("Enter")
-    smoke.wait_until(lambda s: PRACTITIONER in s and "New practitioner" not in s, "the practitioner")
+    smoke.wait_for(f"{PRACTITIONER}: choose a PIN")  # the first sign-in: the PIN chosen, typed twice
+    smoke.type_secret(PIN)
+    smoke.keys("Enter")
+    smoke.type_secret(PIN)
+    smoke.keys("Enter")
+    smoke.wait_until(lambda s: "signed in" in s and "Who is at the chair?" not in s, "signed in")
     smoke.keys("n")
     smoke.wait_for("Pseudonymous code")
     smoke.type(PATIENT)
@@ -226,7 +251,9 @@ def fill_screening(smoke: Smoke) -> None:
         choose(smoke, 1, r"(?s)" + r"normal\s+▼.*" * lab, f"lab {lab}: normal")
         smoke.focus_input()  # its value (optional), left empty
     smoke.keys("C-s")
+    sign(smoke, "reviewed")
     smoke.wait_for("✓ Eligible: the course may start")
+    smoke.wait_for(f"signed {PRACTITIONER} · reviewed")
     smoke.keys("Escape")
 
 
@@ -292,6 +319,7 @@ def drive(smoke: Smoke, photos: list[Path]) -> int:
     smoke.wait_for("Why is it safe to go on?")
     smoke.type(OVERRIDE_REASON)
     smoke.keys("Enter")
+    sign(smoke, "overridden")
     smoke.wait_for(f"⚑ Contact and dry time: overridden by {PRACTITIONER}")
     smoke.keys("C-n")
 
@@ -339,7 +367,10 @@ def drive(smoke: Smoke, photos: list[Path]) -> int:
         raise AssertionError(f"the summary shows no stored stamps:\n{screen}")
     if OVERRIDE_REASON[:20] not in screen:  # the line may wrap after it
         raise AssertionError(f"the summary does not show the override:\n{screen}")
+    if f"✍ signed {PRACTITIONER} · overridden" not in screen:
+        raise AssertionError(f"the summary does not show the override's signature:\n{screen}")
     smoke.keys("C-n")
+    sign(smoke, "approved")  # closing the session
 
     # back on the start screen: the course moved on
     smoke.wait_for("Session 2 of 6")

@@ -131,8 +131,8 @@ _INT = click.INT
     "pty",
     metavar="LINK",
     type=click.Path(path_type=Path),
-    help="Serve a pty and symlink it at LINK (a stale symlink is replaced). With neither "
-    "--pty nor --listen, a pty is served without a symlink.",
+    help="Serve a pty and symlink it at LINK (a stale symlink is replaced; a LINK another running "
+    "simulator serves is refused). With neither --pty nor --listen, a pty is served without a symlink.",
 )
 @click.option(
     "--listen",

@@ -52,6 +52,8 @@ def read_scenario(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"scenario {path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"scenario {path}: not UTF-8 text, so not a TOML file") from None
     except OSError as exc:
         raise ScenarioError(f"scenario {path}: {exc.strerror or exc}") from None
 

@@ -8,7 +8,8 @@ anyway; the host gets it back with RESUME.
 
 * :class:`PtyTransport` opens a pty, puts it in raw mode and optionally symlinks it.
   It keeps its own slave descriptor open: otherwise reading the master fails with EIO
-  once the app closes the port, and the app could not reopen it.
+  once the app closes the port, and the app could not reopen it. While it serves the
+  symlink it holds a :class:`LinkClaim` on it, so a second simulator cannot take it over.
 * :class:`TcpTransport` serves one client at a time (for pyserial's ``socket://``). A new
   client replaces the old one.
 
@@ -269,6 +270,8 @@ class PtyTransport(Transport):
         self._master = -1
         self._slave = -1
         self._listener: LinkListener | None = None
+        #: Held while this simulator serves ``link``; see :class:`LinkClaim`.
+        self._claim: LinkClaim | None = None
 
     async def open(self, listener: LinkListener) -> str:
         loop = asyncio.get_running_loop()
@@ -293,10 +296,13 @@ class PtyTransport(Transport):
         if self._channel is not None:
             self._channel.close()
             self._channel = None
-        if self.link is not None and self.path:
+        if self._claim is not None:
+            # Only the link this simulator made, while it still points at this pty.
             with contextlib.suppress(OSError):
-                if os.readlink(self.link) == self.path:
+                if self.link is not None and os.readlink(self.link) == self.path:
                     self.link.unlink()
+            self._claim.release()
+            self._claim = None
         self._close_fds()
 
     @property
@@ -312,18 +318,26 @@ class PtyTransport(Transport):
         return f"pty {self.path} -> {self.link}" if self.link is not None else f"pty {self.path}"
 
     def _make_link(self, link: Path) -> None:
-        if link.exists() and not link.is_symlink():
-            raise TransportError(f"{link} exists and is not a symlink: choose another path for --pty")
-        temp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+        if link.name in ("", ".", ".."):
+            raise TransportError(f"--pty {str(link)!r} names no file for the link: give a path such as /tmp/stamp")
+        claim = LinkClaim.take(link)  # before looking at the link: another simulator may be serving it
         try:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
-            os.symlink(self.path, temp)
-            os.replace(temp, link)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-            raise TransportError(f"cannot create the pty link {link}: {exc.strerror or exc}") from None
+            if link.exists() and not link.is_symlink():
+                raise TransportError(f"{link} exists and is not a symlink: choose another path for --pty")
+            temp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+            try:
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+                os.symlink(self.path, temp)
+                os.replace(temp, link)  # a stale link (its simulator is gone: the claim was free) is replaced
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    temp.unlink()
+                raise TransportError(f"cannot create the pty link {link}: {exc.strerror or exc}") from None
+        except BaseException:
+            claim.release()
+            raise
+        self._claim = claim
 
     def _on_error(self, reason: str) -> None:
         # With our own slave descriptor open the master does not fail; if it ever does, stop
@@ -340,6 +354,75 @@ class PtyTransport(Transport):
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._master = self._slave = -1
+
+
+class LinkClaim:
+    """A simulator's claim on a pty link path: an exclusive ``flock`` on a lock file beside it.
+
+    The lock file is ``.NAME.lock`` in the link's folder and holds the owner's pid (for the
+    message). The kernel drops the lock when its owner exits in any way, SIGKILL included,
+    so a link left behind by a dead simulator is free to take over, while one a live
+    simulator serves is refused. The owner removes the lock file when it lets go; a claimer
+    that opened the file just before then finds, once it holds the lock, that the file at
+    the path is another one, and tries again on that.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd = fd
+
+    @staticmethod
+    def lock_path(link: Path) -> Path:
+        return link.with_name(f".{link.name}.lock")
+
+    @classmethod
+    def take(cls, link: Path) -> LinkClaim:
+        """Claim ``link``; :class:`TransportError` if a live simulator serves it (or no lock file can be made)."""
+        import fcntl  # POSIX, as ptys are
+
+        path = cls.lock_path(link)
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            except OSError as exc:
+                raise TransportError(f"cannot create the pty link {link}: {exc.strerror or exc}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = _read_pid(fd)
+                os.close(fd)
+                who = f"another simulator (pid {owner})" if owner else "another simulator"
+                raise TransportError(f"{link} is served by {who}: stop it, or choose another path for --pty") from None
+            except OSError as exc:
+                os.close(fd)
+                raise TransportError(f"cannot lock {path} for the pty link {link}: {exc.strerror or exc}") from None
+            try:
+                ours = os.path.samestat(os.stat(path), os.fstat(fd))
+            except FileNotFoundError:
+                ours = False
+            if ours:
+                break
+            os.close(fd)  # its owner removed it meanwhile: claim the file that is there now
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return cls(path, fd)
+
+    def release(self) -> None:
+        """Remove the lock file (still holding the lock, so nobody else's), then let go."""
+        if self._fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        os.close(self._fd)
+        self._fd = -1
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 class TcpTransport(Transport):

@@ -1,9 +1,10 @@
 """Suite-wide settings: long soak runs are skipped unless STAMPSIDE_SOAK=1, and every test has
-its own user state folder."""
+its own user state folder and the default clinic settings."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -26,3 +27,31 @@ def own_user_state_folder(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     up the device the previous test left behind (platformdirs honours XDG_STATE_HOME on Linux).
     """
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture(autouse=True)
+def no_clinic_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The settings are the defaults unless a test says otherwise: an empty user config folder, and
+    none of the settings' STAMPSIDE_ variables of the shell that runs the tests (STAMPSIDE_DB stays,
+    as before: commands read it as --db)."""
+    from app.settings import SETTINGS_ENV_VAR, env_var_name, setting_names
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    monkeypatch.delenv(SETTINGS_ENV_VAR, raising=False)
+    for name in setting_names():
+        if name != "db":
+            for variable in {env_var_name(name), env_var_name(name.split(".")[0])}:
+                monkeypatch.delenv(variable, raising=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_pin_hashing() -> Iterator[None]:
+    """PINs are hashed with argon2's cheapest parameters in tests: the product's (RFC 9106's low-memory
+    profile) take a tenth of a second each by design. Commands run as subprocesses keep the product's."""
+    from argon2 import profiles
+
+    from app.storage.pin_hashing import use_parameters
+
+    before = use_parameters(profiles.CHEAPEST)
+    yield
+    use_parameters(before)

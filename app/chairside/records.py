@@ -1,7 +1,8 @@
 """What the app writes for people from the command palette: a course report and a stamp export.
 
 Each is one unit of work on the database, written into the clinic's data folder beside the
-database file (:func:`~app.storage.location.data_folder`): ``reports/`` and ``exports/``.
+database file (:func:`~app.storage.location.data_folder`): ``reports/`` and ``exports/``, folders
+0700 with files 0600, each written whole or not at all (:mod:`app.storage.private_files`).
 They are the same reports and the same export as ``stampside report course`` and ``stampside
 export`` (one computation each), so a file from the app and one from a script agree.
 """
@@ -19,6 +20,7 @@ from app.storage.database import Database
 from app.storage.location import data_folder
 from app.storage.patients import get_patient
 from app.storage.photos import default_photo_root
+from app.storage.private_files import make_private_folder, open_private_text, write_private_text
 from app.storage.stamps import ExportRow, iter_export_rows
 
 REPORTS_FOLDER = "reports"
@@ -47,13 +49,6 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "patient"
 
 
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".part")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
-
-
 def write_course_report(
     database: Database,
     patient_id: int,
@@ -79,23 +74,20 @@ def write_course_report(
         report = build_course_report(
             s, course_id, protocol=protocol, photo_root=default_photo_root(database.url), today=today, tz=tz
         )
-    path = folder / f"course-{_safe(patient.code)}-{now:%Y%m%d-%H%M%S}.html"
-    _write_text(path, render(report, "html", generated_at=now))
+    path = make_private_folder(folder) / f"course-{_safe(patient.code)}-{now:%Y%m%d-%H%M%S}.html"
+    write_private_text(path, render(report, "html", generated_at=now, tz=tz))
     return Written(path, f"course report for {patient.code}")
 
 
 def export_stamps(database: Database, *, now: datetime, folder: Path | None = None) -> Written:
     """Every stored stamp as CSV, the columns of ``stampside export``."""
-    folder = folder or data_folder(database.url, EXPORTS_FOLDER)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_private_folder(folder or data_folder(database.url, EXPORTS_FOLDER))
     path = folder / f"stamps-{now:%Y%m%d-%H%M%S}.csv"
-    temporary = path.with_name(path.name + ".part")
     count = 0
-    with database.Session.begin() as s, temporary.open("w", encoding="utf-8", newline="") as out:
+    with database.Session.begin() as s, open_private_text(path, newline="") as out:
         writer = csv.DictWriter(out, fieldnames=ExportRow.FIELDS, lineterminator="\n")
         writer.writeheader()
         for row in iter_export_rows(s):
             writer.writerow(row.as_dict())
             count += 1
-    temporary.replace(path)
     return Written(path, f"{count} stamp{'s' if count != 1 else ''} exported")

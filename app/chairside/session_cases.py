@@ -9,8 +9,9 @@ threads and only shows what they return; the tests call them directly, without T
 * :func:`attach_device` — the device, its head and the treated zones, once the link knows them.
 * :func:`store_zones`, :func:`store_active_zone` — as the practitioner edits them.
 * :func:`head_used_elsewhere` — for the "unused head" gate.
-* :func:`finish` — close the session as done.
+* :func:`finish` — close the session as done, with the signature of who closed it.
 * :func:`summary` — the summary's figures (:func:`app.storage.session_figures.session_figures`).
+* :func:`override_signatures` — the signatures of the session's step overrides, for the summary.
 * :func:`aftercare_card` — the aftercare card: the wash window, the clinic's name and phone, and
   the next appointment of the course (:func:`app.domain.schedule.next_appointments`).
 * :func:`write_aftercare` — the aftercare card as text and HTML next to the clinic's records.
@@ -29,9 +30,10 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from app.domain.aftercare import AftercareCard, write_card
+from app.domain.aftercare import AftercareCard, render_html, render_text
 from app.domain.coverage import CreditedStamp, SessionCoverage
 from app.domain.schedule import course_rules_for, next_appointments
+from app.domain.signatures import SignatureMark, Signer
 from app.domain.steps import KnownLot, StepRecord
 from app.domain.treatment_protocol import TreatmentProtocol
 from app.domain.zones import Zone
@@ -40,6 +42,7 @@ from app.storage.database import Database
 from app.storage.heads import head_used_elsewhere as _head_used_elsewhere
 from app.storage.location import data_folder
 from app.storage.patients import get_patient
+from app.storage.private_files import make_private_folder, write_private_text
 from app.storage.schedule import course_state
 from app.storage.session_figures import session_figures
 from app.storage.session_stamps import (
@@ -60,7 +63,7 @@ from app.storage.sessions import (
     set_zones,
 )
 from app.storage.sessions import attach_device as _attach_device
-from app.storage.step_records import load_step_records, save_step_records
+from app.storage.step_records import load_step_records, save_step_records, step_override_signatures
 
 CARDS_FOLDER = "aftercare"
 
@@ -175,9 +178,10 @@ def head_used_elsewhere(database: Database, session_id: int, serial: str, head_i
         return _head_used_elsewhere(s, serial=serial, head_id=head_id, session_id=session_id)
 
 
-def finish(database: Database, session_id: int, now: datetime) -> SessionView:
+def finish(database: Database, session_id: int, now: datetime, signer: Signer | None = None) -> SessionView:
+    """Close the session as done, signed (approved) by ``signer``: the session and its signature in one transaction."""
     with database.Session.begin() as s:
-        return finish_session(s, session_id, now=now)
+        return finish_session(s, session_id, now=now, signer=signer)
 
 
 def reread(database: Database, session_id: int) -> SessionView:
@@ -189,6 +193,12 @@ def summary(database: Database, session_id: int, protocol: TreatmentProtocol) ->
     """The summary's figures, the same as the session report's (one computation)."""
     with database.Session.begin() as s:
         return session_figures(s, session_id, protocol)
+
+
+def override_signatures(database: Database, session_id: int) -> dict[tuple[int, int], SignatureMark]:
+    """The signatures of the session's step overrides, by (step position, the override's place in its step)."""
+    with database.Session.begin() as s:
+        return {place: view.mark for place, view in step_override_signatures(s, session_id).items()}
 
 
 def default_cards_dir(database_url: URL) -> Path:
@@ -218,7 +228,7 @@ def aftercare_card(
     zone); ``tz`` turns the course's stored times into the clinic's days. The next appointment
     follows the course's own session count and interval: session ``k + 1``'s window after this
     session's day, or after the last session the follow-ups. ``clinic`` comes from the settings
-    file (``AppConfig.settings.clinic``): its name and phone are printed on the card.
+    file (``AppConfig.settings.clinic``): its name, address and phone are printed on the card.
     """
     clinic = clinic if clinic is not None else ClinicInfo()
     with database.Session.begin() as s:
@@ -238,12 +248,14 @@ def aftercare_card(
         practitioner=practitioner or view.practitioner_name,
         clinic=clinic.name,
         phone=clinic.phone,
+        address=clinic.address,
         session_label=view.label,
         next_visits=visits,
     )
 
 
 def write_aftercare(card: AftercareCard, folder: Path, stem: str) -> tuple[Path, Path]:
-    """Write the card as ``stem.txt`` and ``stem.html`` in ``folder`` (made if missing)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    return write_card(card, folder / f"{stem}.txt"), write_card(card, folder / f"{stem}.html")
+    """Write the card as ``stem.txt`` and ``stem.html`` in ``folder`` (made if missing): 0600 in a 0700 folder."""
+    make_private_folder(folder)
+    text = write_private_text(folder / f"{stem}.txt", render_text(card))
+    return text, write_private_text(folder / f"{stem}.html", render_html(card))

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from app.cli.errors import CliError
-from app.cli.options import db_option, read_settings, settings_option
+from app.cli.options import db_option, read_settings_file, settings_option
 
 
 @click.command("app")
@@ -40,10 +40,16 @@ def app_command(
     protocol_file: Path | None,
     settings_file: str | None,
 ) -> None:
-    """The chairside app: choose practitioner and patient, then run a treatment session.
+    """The chairside app: sign in with your PIN, choose the patient, then run a treatment session.
+
+    The app locks after the settings' idle_lock_minutes without a key (the PIN unlocks it);
+    overrides, screening verdicts, outcome entries and closing a session are signed with the
+    PIN. PINs: `stampside practitioner add|set-pin`, or chosen at the first sign-in.
 
     A protocol file that does not validate is reported with its line and field (exit code 2);
-    `stampside protocol check FILE` checks one without starting the app.
+    `stampside protocol check FILE` checks one without starting the app. So is a wrong setting
+    (in the settings file or a STAMPSIDE_ variable), once the app has drawn its first frame;
+    `stampside config show` checks them without starting it.
 
     A stamp on Bluetooth LE: --device ble:SS000001 (its advertised name), or plain ble for the
     first stamp found; add --hci tcp-client:HOST:PORT for the simulator's virtual link
@@ -58,7 +64,9 @@ def app_command(
             protocol = load_protocol(protocol_file)
         except ProtocolFileError as exc:
             raise CliError(str(exc)) from None
-    settings = read_settings(settings_file)
+    # The file is read here (a missing or malformed one stops the command at once); its values are
+    # checked with the environment's in the app's worker, after the first paint (pydantic-settings).
+    settings = read_settings_file(settings_file)
     # Textual is imported only when the app really starts, so `--help` and errors stay fast.
     from app.tui.app import AppConfig, create_app
 
@@ -66,5 +74,7 @@ def app_command(
         AppConfig(database=db_url, device_url=device_url, protocol=protocol, ble_hci=ble_hci, settings=settings)
     )
     app.run()
+    if app.settings_problem:
+        raise CliError(app.settings_problem)
     if app.return_code:
         raise SystemExit(app.return_code)

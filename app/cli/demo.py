@@ -1,4 +1,4 @@
-"""``stampside demo``: the chairside app against the built-in simulator, on a local database.
+"""``stampside demo``: the chairside app against the built-in simulator, on the demo's own database.
 
 This is the main job: a simulated stamp runs in its own process on a pty and the chairside
 app connects to it. With ``--monitor`` the link monitor runs instead of the app: it arms the
@@ -6,6 +6,8 @@ stamp, shows every frame and stores every stamp exactly once. With ``--ble`` the
 stamp is a BLE peripheral on bumble's virtual link instead (no radio): it serves the app's
 controller on a free local TCP port, and the app (or the monitor) reaches it through its
 ordinary bleak code with the bumble backend, as ``--device ble:NAME --hci tcp-client:…``.
+Without ``--db`` the records go into the demo's own database, never the clinic's
+(``$STAMPSIDE_DB`` is not read): :func:`~app.storage.location.resolve_demo_database_url`.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ import click
 
 from app.cli.errors import CliError
 from app.cli.link import monitor_command
-from app.cli.options import db_option, read_settings, settings_option
+from app.cli.options import demo_db_option, read_settings, settings_option
 from app.domain.treatment_protocol import ProtocolFileError, TreatmentProtocol, default_protocol, load_protocol
 from app.settings import Settings
-from app.storage.location import resolve_database_url
+from app.storage.location import resolve_demo_database_url
 
 #: How long the simulator may take to print its ready line.
 READY_TIMEOUT = 20.0
@@ -107,7 +109,7 @@ def stop_simulator(proc: subprocess.Popen[str]) -> None:
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@db_option
+@demo_db_option
 @click.option(
     "--ble",
     is_flag=True,
@@ -143,13 +145,17 @@ def demo_command(
     protocol_file: Path | None,
     settings_file: str | None,
 ) -> None:
-    """Run the chairside app against a simulated stamp, storing every stamp.
+    """Run the chairside app against a simulated stamp, storing every stamp in the demo's own database.
+
+    Without --db the demo's records go into the demo's own database (the first line says
+    where), never into the clinic's: $STAMPSIDE_DB is not used.
 
     The simulator runs in its own process on a pty and stamps at a human rate once armed.
     With --ble it is a Bluetooth LE peripheral on bumble's virtual link instead (no radio,
     no Bluetooth needed), and the app reaches it through bleak as on a real stamp.
-    In the app: add yourself as practitioner (a), create a patient (n), start the session
-    (s) and switch zones with f m v l r while the stamps come in; ctrl+d finishes stamping.
+    In the app: sign in (ctrl+n adds you as practitioner; choose a PIN, typed twice; the demo
+    data's practitioners have the PIN 1234), create a patient (n), start the session (s) and
+    switch zones with f m v l r while the stamps come in; ctrl+d finishes stamping.
     With --monitor you see the link's frames instead (stamps, acknowledgements, replays, bad
     frames). Any other option is passed to the simulator, so its faults work here too, e.g.
 
@@ -172,7 +178,8 @@ def demo_command(
     except ProtocolFileError as exc:
         raise CliError(str(exc)) from None
     settings = read_settings(settings_file)
-    database = resolve_database_url(db_url)
+    database = resolve_demo_database_url(db_url, data_folder=settings.data_folder)
+    click.echo(f"demo: storing into {'' if db_url else 'the demo database '}{database}", err=True)
     with tempfile.TemporaryDirectory(prefix="stampside-demo-") as tmp:
         proc, link = start_simulator(None if ble else Path(tmp) / "stamp", sim_args)
         try:
@@ -180,7 +187,7 @@ def demo_command(
                 run_app(link.url, database, protocol, link.hci, settings)
                 return
             if not as_json:
-                click.echo(f"demo: simulated stamp {link}; storing into {database}; Ctrl-C to stop", err=True)
+                click.echo(f"demo: simulated stamp {link}; Ctrl-C to stop", err=True)
             ctx.invoke(
                 monitor_command,
                 url=link.url,

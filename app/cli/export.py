@@ -14,9 +14,10 @@ import click
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
-from app.cli.errors import CliError
-from app.cli.options import db_option
-from app.storage import ExportRow, StorageError, iter_export_rows, open_database, resolve_database_url
+from app.cli.errors import CliError, write_failed
+from app.cli.options import TEXT, clinic_database, db_option
+from app.storage import Database, ExportRow, StorageError, iter_export_rows, open_database
+from app.storage.private_files import open_private_text
 
 
 def _check_exists(url: str) -> None:
@@ -39,6 +40,21 @@ def _write_jsonl(rows: Iterable[ExportRow], out: TextIO) -> int:
     return count
 
 
+def _export(database: Database, fmt: str, serial: str | None, target: TextIO) -> int:
+    """Every stored stamp (of ``serial``, if given) into ``target``; how many."""
+    with database.Session.begin() as session:
+        rows = iter_export_rows(session, serial)
+        if fmt == "jsonl":
+            return _write_jsonl(rows, target)
+        writer = csv.DictWriter(target, fieldnames=ExportRow.FIELDS, lineterminator="\n")
+        writer.writeheader()
+        count = 0
+        for row in rows:
+            writer.writerow(row.as_dict())
+            count += 1
+        return count
+
+
 @click.command()
 @db_option
 @click.option(
@@ -50,7 +66,7 @@ def _write_jsonl(rows: Iterable[ExportRow], out: TextIO) -> int:
     help="JSON Lines (one object per stamp) or CSV with a header row.",
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of stdout.")
-@click.option("--device", "serial", metavar="SERIAL", help="Only this device's stamps.")
+@click.option("--device", "serial", type=TEXT, metavar="SERIAL", help="Only this device's stamps.")
 def export_command(db_url: str | None, fmt: str, out: Path | None, serial: str | None) -> None:
     """Export every stored stamp, one row each, ordered by device and seq.
 
@@ -61,35 +77,24 @@ def export_command(db_url: str | None, fmt: str, out: Path | None, serial: str |
     contact_ms and zone have the names and units of the simulator's truth log: zone is
     the zone the device sent, credited_zone the one the treatment session counted it in.
     The last four are empty for stamps recorded outside a treatment session.
+    A FILE given with --out is readable by this account only and appears whole or not at all.
     """
-    url = resolve_database_url(db_url)
+    url = clinic_database(db_url)
     _check_exists(url)
     try:
         database = open_database(url)
     except StorageError as exc:
         raise CliError(str(exc)) from None
     try:
-        target: TextIO
-        with contextlib.ExitStack() as stack:
-            if out is None:
-                target = sys.stdout
-            else:
-                try:
-                    target = stack.enter_context(out.open("w", encoding="utf-8", newline=""))
-                except OSError as exc:
-                    raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
-            with database.Session.begin() as session:
-                rows = iter_export_rows(session, serial)
-                if fmt == "jsonl":
-                    count = _write_jsonl(rows, target)
-                else:
-                    writer = csv.DictWriter(target, fieldnames=ExportRow.FIELDS, lineterminator="\n")
-                    writer.writeheader()
-                    count = 0
-                    for row in rows:
-                        writer.writerow(row.as_dict())
-                        count += 1
-            target.flush()
+        if out is None:
+            count = _export(database, fmt, serial, sys.stdout)
+            sys.stdout.flush()
+        else:
+            try:
+                with open_private_text(out, newline="") as target:
+                    count = _export(database, fmt, serial, target)
+            except OSError as exc:
+                raise write_failed(out, exc) from None
     except BrokenPipeError:
         with contextlib.suppress(OSError):
             sys.stdout = open("/dev/null", "w")  # noqa: SIM115 - keep interpreter shutdown quiet

@@ -17,6 +17,7 @@ from typing import TypeVar
 import click
 
 from app.cli.errors import CliError
+from app.cli.options import clinic_database
 from app.storage import DatabaseSink, StorageError, open_database
 from devicelink.capture import CaptureError
 from devicelink.errors import HandshakeFailed
@@ -95,8 +96,9 @@ def quiet_stdout() -> None:
 
 
 def open_sink(db_url: str | None) -> DatabaseSink:
+    """The clinic's database (``db_url``, else the settings') as the link's sink."""
     try:
-        return DatabaseSink(open_database(db_url))
+        return DatabaseSink(open_database(clinic_database(db_url)))
     except StorageError as exc:
         raise CliError(str(exc)) from None
 

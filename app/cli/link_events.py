@@ -16,8 +16,8 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from app.cli.errors import CliError
 from app.cli.link_common import quiet_stdout
-from app.cli.options import db_option
-from app.storage import StorageError, open_database, resolve_database_url
+from app.cli.options import TEXT, clinic_database, db_option
+from app.storage import StorageError, open_database
 from app.storage.database import Database
 from app.storage.errors import explain
 from app.storage.link_events import (
@@ -96,6 +96,9 @@ def _session_text(row: LinkEventRow) -> str:
     return f"{row.session} ({row.patient}{number})"
 
 
+#: The largest --limit a database takes (a signed 64-bit integer); a larger one means every event.
+LARGEST_LIMIT = 2**63 - 1
+
 TABLE_HEADER = f"{'TIME (local)':<23}  {'DEVICE':<12}  {'KIND':<12}  {'SESSION':<7}  DETAIL"
 
 
@@ -142,6 +145,7 @@ def _check_filters(database: Database, serial: str | None, kinds: set[str]) -> N
 @click.option(
     "--device",
     "serial",
+    type=TEXT,
     metavar="SERIAL",
     help="Only this device's events (its serial, e.g. SS-000001), and those stored without a device (shown as -).",
 )
@@ -192,7 +196,9 @@ def events_command(
     since = parse_since(since_text, datetime.now(UTC)) if since_text is not None else None
     if limit is not None and limit < 1:
         raise CliError("--limit must be at least 1")
-    url = resolve_database_url(db_url)
+    if limit is not None and limit > LARGEST_LIMIT:
+        limit = None  # more than a database can hold: every event
+    url = clinic_database(db_url)
     _require_existing_database(url)
     try:
         database = open_database(url)

@@ -7,6 +7,8 @@ database, report, BLE and simulator modules before its first screen.
 
 from __future__ import annotations
 
+import io
+import sys
 from importlib import import_module
 
 import click
@@ -21,7 +23,10 @@ COMMANDS: dict[str, str] = {
     "app": "app.cli.app_command:app_command",
     "report": "app.cli.report:report_group",
     "demo-data": "app.cli.demo_data:demo_data_command",
-    "settings": "app.cli.settings_command:settings_group",
+    "config": "app.cli.config_command:config_group",
+    "settings": "app.cli.config_command:settings_alias",
+    "audit": "app.cli.audit:audit_group",
+    "practitioner": "app.cli.practitioner:practitioner_group",
 }
 
 
@@ -45,7 +50,8 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="stampside")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Stampside: chairside companion for a connected microneedling derma stamp.
 
     \b
@@ -57,6 +63,24 @@ def main() -> None:
       stampside export --db URL           stored stamps as JSONL or CSV
       stampside protocol show             the treatment protocol's steps
       stampside report cohort --db URL    reports: session, course, cohort, lot (HTML, JSON, CSV, PDF)
-      stampside demo-data --db URL        a demo cohort for QA and screenshots
-      stampside settings show             the clinic's settings (aftercare card, foot switch keys)
+      stampside demo-data                 a demo cohort for QA and screenshots, in the demo's own database
+      stampside config show               the clinic's settings in effect, and where each came from
+      stampside audit verify --db URL     check the audit trail; audit show: who changed what, when
+      stampside practitioner add NAME     a practitioner and their PIN (sign-in, signatures); set-pin, events
     """
+    from app.storage.audit_actor import set_actor
+
+    # The audit trail's actor until something more specific is known (the app's practitioner).
+    set_actor(f"cli:{ctx.invoked_subcommand}" if ctx.invoked_subcommand else None)
+    pass_undecodable_names_through(sys.stdout)
+
+
+def pass_undecodable_names_through(stream: object) -> None:
+    """Write a name that came in as bytes that are not UTF-8 back out as those bytes.
+
+    Such a name can be a file name from the shell, which Python holds with surrogate escapes.
+    ``ls`` prints it the same way. Without this, a UTF-8 locale's strict stdout fails on it with
+    a traceback. stderr already escapes it.
+    """
+    if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+        stream.reconfigure(errors="surrogateescape")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,8 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.cli.errors import CliError
-from app.cli.options import db_option
+from app.cli.errors import CliError, write_failed
+from app.cli.options import STORED_INT, TEXT, db_option, read_settings
 from app.reports import (
     FORMATS,
     CourseReportError,
@@ -25,9 +25,11 @@ from app.reports import (
     newest_course_id,
     render,
 )
-from app.storage import Database, StorageError, open_database, resolve_database_url
+from app.settings import Settings
+from app.storage import Database, StorageError, open_database
 from app.storage.patients import find_patient, normalize_code
 from app.storage.photos import default_photo_root
+from app.storage.private_files import write_private_bytes, write_private_text
 from app.storage.schema import Course, TreatmentSession
 from app.storage.sessions import SessionError
 
@@ -48,10 +50,9 @@ out_option = click.option(
 
 
 @contextlib.contextmanager
-def _database(db_url: str | None) -> Iterator[Database]:
+def _database(url: str) -> Iterator[Database]:
     from app.cli.export import _check_exists
 
-    url = resolve_database_url(db_url)
     _check_exists(url)
     try:
         database = open_database(url)
@@ -68,19 +69,19 @@ def _write(text: str, out: Path | None, what: str) -> None:
         click.echo(text, nl=False)
         return
     try:
-        out.write_text(text, encoding="utf-8")
+        write_private_text(out, text)
     except OSError as exc:
-        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise write_failed(out, exc) from None
     click.echo(f"wrote the {what} to {out}", err=True)
 
 
-def _write_pdf(report: Any, out: Path | None, what: str) -> None:
+def _write_pdf(report: Any, out: Path | None, what: str, tz: tzinfo | None) -> None:
     from app.reports.pdf import PdfUnavailable, html_to_pdf
 
     if out is None and sys.stdout.isatty():
         raise CliError("a PDF is not for the terminal: add --out FILE.pdf")
     try:
-        document = html_to_pdf(render(report, "html"))
+        document = html_to_pdf(render(report, "html", tz=tz))
     except PdfUnavailable as exc:
         raise CliError(str(exc)) from None
     if out is None:
@@ -88,16 +89,22 @@ def _write_pdf(report: Any, out: Path | None, what: str) -> None:
         sys.stdout.flush()
         return
     try:
-        out.write_bytes(document)
+        write_private_bytes(out, document)
     except OSError as exc:
-        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise write_failed(out, exc) from None
     click.echo(f"wrote the {what} to {out}", err=True)
 
 
 def _produce(
-    db_url: str | None, build: Callable[[Session, Database], Any], fmt: str, out: Path | None, what: str
+    settings: Settings,
+    db_url: str | None,
+    build: Callable[[Session, Database], Any],
+    fmt: str,
+    out: Path | None,
+    what: str,
 ) -> None:
-    with _database(db_url) as database:
+    """The report from the clinic's database (``db_url``, else the settings'), its times in the settings' zone."""
+    with _database(settings.resolve_database_url(db_url)) as database:
         try:
             with database.Session.begin() as session:
                 report = build(session, database)
@@ -106,9 +113,9 @@ def _produce(
         except StorageError as exc:
             raise CliError(str(exc)) from None
     if fmt == "pdf":
-        _write_pdf(report, out, what)
+        _write_pdf(report, out, what, settings.tz)
     else:
-        _write(render(report, fmt), out, what)
+        _write(render(report, fmt, tz=settings.tz), out, what)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -128,9 +135,9 @@ def report_group() -> None:
 
 
 @report_group.command("session")
-@click.argument("session_id", type=int, required=False)
-@click.option("--patient", metavar="CODE", help="The patient's code (with --number instead of SESSION_ID).")
-@click.option("--number", type=int, metavar="N", help="Session N of the patient's newest course.")
+@click.argument("session_id", type=STORED_INT, required=False)
+@click.option("--patient", type=TEXT, metavar="CODE", help="The patient's code (with --number instead of SESSION_ID).")
+@click.option("--number", type=STORED_INT, metavar="N", help="Session N of the patient's newest course.")
 @db_option
 @format_option
 @out_option
@@ -163,22 +170,23 @@ def session_command(
                 raise SessionError(f"patient {found.code} has no session {number}")
         return build_session_report(session, wanted)
 
-    _produce(db_url, build, fmt, out, "session report")
+    _produce(read_settings(), db_url, build, fmt, out, "session report")
 
 
 @report_group.command("lot")
-@click.argument("lot")
+@click.argument("lot", type=TEXT)
 @db_option
 @format_option
 @out_option
 def lot_command(lot: str, db_url: str | None, fmt: str, out: Path | None) -> None:
     """Lot recall: every patient and session that received product lot LOT (case is ignored)."""
-    _produce(db_url, lambda session, _db: build_lot_report(session, lot), fmt, out, "lot recall")
+    _produce(read_settings(), db_url, lambda session, _db: build_lot_report(session, lot), fmt, out, "lot recall")
 
 
-def _day(value: str | None) -> date:
+def _day(value: str | None, tz: tzinfo | None) -> date:
+    """``--as-of``, else today in the clinic's time zone."""
     if value is None:
-        return datetime.now().astimezone().date()
+        return datetime.now().astimezone(tz).date()
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -186,8 +194,10 @@ def _day(value: str | None) -> date:
 
 
 @report_group.command("course")
-@click.argument("patient", metavar="PATIENT_CODE", required=False)
-@click.option("--course", "course_id", type=int, metavar="ID", help="A course by id instead of the patient's newest.")
+@click.argument("patient", type=TEXT, metavar="PATIENT_CODE", required=False)
+@click.option(
+    "--course", "course_id", type=STORED_INT, metavar="ID", help="A course by id instead of the patient's newest."
+)
 @click.option(
     "--photos",
     type=click.Path(file_okay=False, path_type=Path),
@@ -212,14 +222,17 @@ def course_command(
     and after side by side, outcomes and adverse events."""
     if patient is None and course_id is None:
         raise CliError("name the course: a PATIENT_CODE (their newest course) or --course ID")
-    today = _day(as_of)
+    settings = read_settings()
+    today = _day(as_of, settings.tz)
 
     def build(session: Session, database: Database) -> Any:
         wanted = course_id if course_id is not None else newest_course_id(session, patient or "")
         root = photos or default_photo_root(database.url)
-        return build_course_report(session, wanted, photo_root=root, today=today, with_sessions=not no_sessions)
+        return build_course_report(
+            session, wanted, photo_root=root, today=today, tz=settings.tz, with_sessions=not no_sessions
+        )
 
-    _produce(db_url, build, fmt, out, "course report")
+    _produce(settings, db_url, build, fmt, out, "course report")
 
 
 @report_group.command("cohort")
@@ -230,5 +243,10 @@ def course_command(
 def cohort_command(as_of: str | None, db_url: str | None, fmt: str, out: Path | None) -> None:
     """Every course (stopped ones left out): patients, Norwood grades, sessions completed,
     adherence, share improved by investigator and by patient, blinded calls, adverse events."""
-    today = _day(as_of)
-    _produce(db_url, lambda session, _db: build_cohort_report(session, today=today), fmt, out, "cohort report")
+    settings = read_settings()
+    today = _day(as_of, settings.tz)
+
+    def build(session: Session, _database: Database) -> Any:
+        return build_cohort_report(session, today=today, tz=settings.tz)
+
+    _produce(settings, db_url, build, fmt, out, "cohort report")

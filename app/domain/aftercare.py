@@ -3,9 +3,10 @@
 :func:`aftercare_window` turns the session's end and the protocol's hours into times;
 :meth:`AftercareWindow.describe` says them with their full dates, the way the card prints them
 ("not before Thu 26 Nov 2026, 14:05; ideally Fri 27 Nov 2026, 14:05"). An :class:`AftercareCard`
-also carries the clinic's name and phone (the settings file, :mod:`app.settings`) and the next
-appointment (:func:`app.domain.schedule.next_appointments`); its ``contact_line``,
-``instruction_lines`` and ``next_lines`` are what both the card and the aftercare screen show.
+also carries the clinic's name, address and phone (the settings, :mod:`app.settings`) and the
+next appointment (:func:`app.domain.schedule.next_appointments`); its ``contact_line``,
+``address_line``, ``instruction_lines`` and ``next_lines`` are what both the card and the
+aftercare screen show.
 The card renders as plain text or as a printable, self-contained HTML page (everything escaped)
 and :func:`write_card` saves it.
 
@@ -98,7 +99,7 @@ def with_phone(instruction: str, clinic: str = "", phone: str = "") -> str:
 
 @dataclass(frozen=True, slots=True)
 class AftercareCard:
-    """What the patient takes home. ``clinic``, ``phone``, ``patient`` and ``notes`` are typed by people.
+    """What the patient takes home. ``clinic``, ``address``, ``phone``, ``patient`` and ``notes`` are typed by people.
 
     ``next_visits`` are the appointments to come (:func:`app.domain.schedule.next_appointments`);
     none when not known.
@@ -113,6 +114,7 @@ class AftercareCard:
     session_label: str = ""
     phone: str = ""
     next_visits: tuple[NextAppointment, ...] = ()
+    address: str = ""
 
     @classmethod
     def for_session(
@@ -124,6 +126,7 @@ class AftercareCard:
         practitioner: str = "",
         clinic: str = "",
         phone: str = "",
+        address: str = "",
         notes: str = "",
         session_label: str = "",
         next_visits: tuple[NextAppointment, ...] = (),
@@ -138,6 +141,7 @@ class AftercareCard:
             session_label=session_label,
             phone=phone.strip(),
             next_visits=tuple(next_visits),
+            address=address.strip(),
         )
 
     @property
@@ -158,6 +162,13 @@ class AftercareCard:
     def contact_line(self) -> str:
         """``Questions or a problem? Call Scalp Clinic on +44 20 7946 0000.``"""
         return contact_text(self.clinic, self.phone)
+
+    @property
+    def address_line(self) -> str:
+        """``Scalp Clinic, 1 High Street, London N1 9GU``; empty when the clinic's address is not set."""
+        if not self.address:
+            return ""
+        return f"{self.clinic}, {self.address}" if self.clinic else f"The clinic: {self.address}"
 
     @property
     def next_title(self) -> str:
@@ -184,6 +195,8 @@ def render_text(card: AftercareCard) -> str:
     if card.next_lines:
         lines += ["", f"{card.next_title}:", *(f"- {line}" for line in card.next_lines)]
     lines += ["", card.contact_line]
+    if card.address_line:
+        lines.append(card.address_line)
     if card.notes.strip():
         lines += ["", "Notes:", *card.notes.strip().splitlines()]
     return "\n".join(lines) + "\n"
@@ -221,6 +234,8 @@ def render_html(card: AftercareCard) -> str:
         facts.append(("Practitioner", card.practitioner))
     if card.phone:
         facts.append(("Clinic phone", card.phone))
+    if card.address:
+        facts.append(("Clinic address", card.address))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -247,7 +262,8 @@ def render_html(card: AftercareCard) -> str:
             "</ul>",
             "</div>",
         ]
-    parts.append(f'<p class="contact">{esc(card.contact_line)}</p>')
+    contact = esc(card.contact_line) + (f"<br>{esc(card.address_line)}" if card.address_line else "")
+    parts.append(f'<p class="contact">{contact}</p>')
     if card.notes.strip():
         parts += ["<h2>Notes</h2>", f"<p>{'<br>'.join(esc(line) for line in card.notes.strip().splitlines())}</p>"]
     parts += ["</body>", "</html>"]

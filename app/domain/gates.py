@@ -72,6 +72,9 @@ class Override:
     by: str
     at: datetime
     failure: str  # the gate's message when it was overridden
+    #: The practitioner whose PIN signed it (:mod:`app.domain.signatures`); None: not signed (made before
+    #: sign-in, or by a script such as the demo data).
+    signer_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +122,12 @@ def checked_reason(gate_name: str, reason: str, by: str) -> tuple[str, str]:
     return text, who
 
 
-def make_override(gate: Gate, reason: str, *, by: str, at: datetime, failure: str = "") -> Override:
+def make_override(
+    gate: Gate, reason: str, *, by: str, at: datetime, failure: str = "", signer_id: int | None = None
+) -> Override:
     """An :class:`Override`, or :class:`OverrideRefused` if the reason or practitioner is missing."""
     text, who = checked_reason(gate.label, reason, by)
-    return Override(gate=gate, reason=text, by=who, at=at, failure=failure)
+    return Override(gate=gate, reason=text, by=who, at=at, failure=failure, signer_id=signer_id)
 
 
 class DeviceInfoLike(Protocol):

@@ -271,8 +271,11 @@ class SessionFlow:
             for result in results
         ]
 
-    def override(self, gate: Gate, reason: str, by: str) -> Override:
-        """Let a failing gate of the current step through; needs a real reason (see :mod:`app.domain.gates`)."""
+    def override(self, gate: Gate, reason: str, by: str, *, signer_id: int | None = None) -> Override:
+        """Let a failing gate of the current step through; needs a real reason (see :mod:`app.domain.gates`).
+
+        ``signer_id``: the practitioner whose PIN signed it (stored with a signature when the record is saved).
+        """
         step, record = self._open()
         current = {result.gate: result for result in self.gates()}
         result = current.get(gate)
@@ -280,7 +283,7 @@ class SessionFlow:
             raise OverrideRefused(f"{step.title} has no {gate.label} gate")
         if result.passed:
             raise OverrideRefused(f"{gate.label} passed; there is nothing to override")
-        override = make_override(gate, reason, by=by, at=self.clock(), failure=result.message)
+        override = make_override(gate, reason, by=by, at=self.clock(), failure=result.message, signer_id=signer_id)
         self._update(replace(record, overrides=(*record.overrides, override)))
         return override
 

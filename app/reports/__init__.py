@@ -7,7 +7,7 @@ main table). ``stampside report …`` is the command line for them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -138,13 +138,17 @@ def _outcome_chart(report: CourseReport) -> str:
     return charts.diverging_chart(bars, title="Investigator's global assessment", low=-3, high=3)
 
 
-def render(report: Any, fmt: str, *, generated_at: datetime | None = None) -> str:
-    """``report`` (any ``build_*_report`` result) as ``html``, ``json`` or ``csv`` text."""
+def render(report: Any, fmt: str, *, generated_at: datetime | None = None, tz: tzinfo | None = None) -> str:
+    """``report`` (any ``build_*_report`` result) as ``html``, ``json`` or ``csv`` text.
+
+    HTML shows times in ``tz`` (the clinic's, from the settings; ``None``: the computer's); JSON
+    and CSV give them as ISO 8601 with their offset.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if fmt == "json":
         return render_json(report)
-    common = {"version": _version(), "generated_at": generated_at or datetime.now(UTC)}
+    common = {"version": _version(), "generated_at": generated_at or datetime.now(UTC), "tz": tz}
     if isinstance(report, SessionReport):
         if fmt == "csv":
             return render_csv(((report, step) for step in report.steps), _STEP_COLUMNS)

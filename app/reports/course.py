@@ -3,6 +3,8 @@
 Screening verdict, the schedule with each session's timing and confirmed deviations, every
 session's own report, the photos before and after side by side per view (embedded, so the
 HTML stays one file), the investigator's and the patient's assessments, and adverse events.
+The signatures of the course's records (the screening's verdict and override, course overrides,
+starts outside the window, outcome entries) are printed with them and listed together (§11.50).
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.schedule import check_session_timing, course_rules_for, follow_ups
+from app.domain.signatures import SignatureMark, SignatureMeaning, SignedAct, manifestation
 from app.domain.treatment_protocol import TreatmentProtocol, default_protocol
 from app.reports.session import SessionReport, build_session_report
+from app.reports.signed import SignatureLine, signature_line
 from app.storage.courses import course_screening_id
 from app.storage.outcomes import list_adverse_events, list_assessments, list_self_assessments
 from app.storage.photos import PhotoError, current_photos, verify_photo
 from app.storage.schedule import course_overrides, course_state, deviations, local_day
-from app.storage.schema import Course, Patient, TreatmentSession
+from app.storage.schema import Course, Patient, ScheduleDeviation, TreatmentSession
 from app.storage.screening import ScreeningView, get_screening, latest_screening
+from app.storage.signatures import RECORD_TABLES, signatures_of
 
 #: Longest side of an embedded photo, in pixels.
 THUMBNAIL_PX = 320
@@ -82,6 +87,7 @@ class AssessmentLine:
     coverage: int
     rater: str
     improved: bool
+    signed: SignatureMark | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,7 @@ class SelfAssessmentLine:
     at: datetime
     answers: tuple[tuple[str, str], ...]
     improved: bool | None
+    signed: SignatureMark | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,7 @@ class AdverseEventLine:
     resolved_on: date | None
     session_number: int | None
     recorded_by: str
+    signed: SignatureMark | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +136,10 @@ class CourseReport:
     self_assessments: tuple[SelfAssessmentLine, ...]
     adverse_events: tuple[AdverseEventLine, ...]
     sessions: tuple[SessionReport, ...]
+    #: The signatures of the screening shown (its verdict reviewed, an override).
+    screening_signatures: tuple[SignatureMark, ...] = ()
+    #: Every signature on the course's own records, oldest first (the sessions list theirs).
+    signatures: tuple[SignatureLine, ...] = ()
 
     @property
     def title(self) -> str:
@@ -200,10 +212,33 @@ def build_course_report(
         screening_on = screening_view.screening.screened_on
         screening_ok = result.ok
         warnings = tuple(finding.message for finding in result.warnings)
-    gate_overrides = tuple(
-        f"{stored.override.gate.label}: {stored.override.reason} ({stored.override.by}, {stored.override.at:%Y-%m-%d})"
-        for stored in course_overrides(db, course_id)
-    )
+    signatures: list[SignatureLine] = []
+    if screening_view is not None:
+        for mark in screening_view.signatures:
+            act = "override" if mark.meaning is SignatureMeaning.OVERRIDDEN else f"verdict ({screening})"
+            signatures.append(signature_line(f"Screening of {screening_on}: {act}", mark))
+    stored_overrides = course_overrides(db, course_id)
+    override_signed = signatures_of(db, RECORD_TABLES[SignedAct.COURSE_OVERRIDE], (o.id for o in stored_overrides))
+    gate_lines = []
+    for kept in stored_overrides:
+        override = kept.override
+        line = f"{override.gate.label}: {override.reason} ({override.by}, {override.at:%Y-%m-%d})"
+        for signed_view in override_signed.get(kept.id, []):
+            line += f" · {manifestation(signed_view.mark, tz)}"
+            signatures.append(signature_line(f"Override of {override.gate.label}: {override.reason}", signed_view.mark))
+        gate_lines.append(line)
+    gate_overrides = tuple(gate_lines)
+    deviation_rows = db.execute(
+        select(ScheduleDeviation.id, TreatmentSession.number)
+        .join(TreatmentSession, ScheduleDeviation.session_id == TreatmentSession.id)
+        .where(TreatmentSession.course_id == course_id)
+    ).all()
+    deviation_signed = signatures_of(db, RECORD_TABLES[SignedAct.SCHEDULE_DEVIATION], (d.id for d in deviation_rows))
+    deviation_signature: dict[int, SignatureMark] = {}
+    for deviation_id, number in deviation_rows:
+        for signed_view in deviation_signed.get(deviation_id, []):
+            deviation_signature[number] = signed_view.mark
+            signatures.append(signature_line(f"Session {number} started outside its window", signed_view.mark))
 
     state = course_state(db, course_id, protocol=protocol, tz=tz)
     rules = course_rules_for(state, protocol)
@@ -241,6 +276,11 @@ def build_course_report(
                 deviation=(
                     f"{deviation.message} — confirmed by {deviation.confirmed_by}"
                     + (f": {deviation.note}" if deviation.note else "")
+                    + (
+                        f" · {manifestation(deviation_signature[row.number], tz)}"
+                        if row.number in deviation_signature
+                        else ""
+                    )
                     if deviation
                     else ""
                 ),
@@ -290,9 +330,13 @@ def build_course_report(
             a.assessment.coverage,
             a.assessment.rater,
             a.assessment.improved(protocol.outcomes),
+            a.signature,
         )
         for a in list_assessments(db, course_id)
     )
+    signatures += [
+        signature_line(f"Investigator's assessment, {a.label}", a.signed) for a in assessments if a.signed is not None
+    ]
     questions = {question.id: question for question in protocol.outcomes.questionnaire}
     self_assessments = []
     for stored in list_self_assessments(db, course_id):
@@ -316,8 +360,12 @@ def build_course_report(
                 stored.answered_at,
                 tuple(answers),
                 stored.self_assessment.improved(protocol.outcomes),
+                stored.signature,
             )
         )
+    signatures += [
+        signature_line(f"Patient's self-assessment, {s.label}", s.signed) for s in self_assessments if s.signed
+    ]
     events = tuple(
         AdverseEventLine(
             e.event.what,
@@ -326,9 +374,11 @@ def build_course_report(
             e.event.resolved_on,
             e.event.session_number,
             e.recorded_by,
+            e.signature,
         )
         for e in list_adverse_events(db, course_id)
     )
+    signatures += [signature_line(f"Adverse event: {e.what}", e.signed) for e in events if e.signed is not None]
     return CourseReport(
         course_id=course.id,
         patient_code=patient.code,
@@ -353,4 +403,6 @@ def build_course_report(
         self_assessments=tuple(self_assessments),
         adverse_events=events,
         sessions=tuple(sessions),
+        screening_signatures=screening_view.signatures if screening_view is not None else (),
+        signatures=tuple(sorted(signatures, key=lambda line: line.signed_at)),
     )

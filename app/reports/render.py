@@ -12,24 +12,38 @@ import dataclasses
 import io
 import json
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from enum import Enum
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 from markupsafe import Markup
 
+from app.domain.signatures import SignatureMark, manifestation
 from app.reports import charts
 
 FORMATS = ("html", "json", "csv")
 
 
-def _when(value: datetime | date | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+@pass_context
+def _when(context: Context, value: datetime | date | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time in the report's time zone (``tz`` given to :func:`render_html`; none: the computer's)."""
     if value is None:
         return "–"
     if isinstance(value, datetime):
-        return value.astimezone().strftime(fmt)
+        tz: tzinfo | None = context.get("tz")
+        return value.astimezone(tz).strftime(fmt)
     return value.isoformat()
+
+
+@pass_context
+def _signed(context: Context, mark: SignatureMark | None) -> str:
+    """A signature as the app shows it (:func:`~app.domain.signatures.manifestation`), in the report's time zone."""
+    if mark is None:
+        return "–"
+    tz: tzinfo | None = context.get("tz")
+    return manifestation(mark, tz)
 
 
 def _number(value: float | None, digits: int = 1, unit: str = "") -> str:
@@ -87,6 +101,7 @@ def _environment() -> Environment:
     env.filters["when"] = _when
     env.filters["number"] = _number
     env.filters["duration"] = _duration
+    env.filters["signed"] = _signed
     env.globals["charts"] = charts
     env.globals["svg"] = _svg
     env.globals["session_charts"] = session_charts
@@ -97,7 +112,8 @@ _ENV: Environment | None = None
 
 
 def render_html(template: str, report: Any, **extra: Any) -> str:
-    """``template`` (e.g. ``"session.html.j2"``) rendered with ``report`` and any extra values."""
+    """``template`` (e.g. ``"session.html.j2"``) rendered with ``report`` and any extra values
+    (``tz``: the time zone times are shown in)."""
     global _ENV
     if _ENV is None:
         _ENV = _environment()

@@ -5,6 +5,7 @@ events and overrides) into a :class:`SessionReport` of plain frozen dataclasses;
 renderers in :mod:`app.reports.render` turn it into HTML, JSON or CSV. The stamp count and
 coverage come from :func:`app.storage.session_figures.session_figures`, the function the
 summary screen reads too, so the report and the summary of a session agree figure for figure.
+Signed records print their signature (§11.50): the overrides, and the session's closing.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.domain.coverage import SessionCoverage
+from app.domain.signatures import SignatureMark
 from app.domain.treatment_protocol import ForceQuality, TreatmentProtocol, default_protocol
+from app.reports.signed import SignatureLine, signature_line
 from app.storage.schema import LinkEvent, StampEvent
 from app.storage.session_figures import session_figures
 from app.storage.sessions import get_session
-from app.storage.step_records import load_step_records
+from app.storage.step_records import load_step_records, step_override_signatures
 
 #: Width of one force histogram bin, in newtons.
 FORCE_BIN_N = 1.0
@@ -36,6 +39,8 @@ class OverrideLine:
     reason: str
     by: str
     at: datetime
+    #: Its signature (overridden), when it was signed with a PIN.
+    signed: SignatureMark | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +134,10 @@ class SessionReport:
     overrides: tuple[OverrideLine, ...]
     deviations: tuple[str, ...]
     lots: tuple[str, ...]
+    #: The session's closing signature (approved); None: not closed, or closed without one.
+    closed_signature: SignatureMark | None = None
+    #: Every signature on the session's records: its overrides, then its closing.
+    signatures: tuple[SignatureLine, ...] = ()
 
     @property
     def title(self) -> str:
@@ -153,9 +162,21 @@ def build_session_report(db: Session, session_id: int, protocol: TreatmentProtoc
     steps: list[StepLine] = []
     overrides: list[OverrideLine] = []
     deviations: list[str] = []
+    signed = step_override_signatures(db, session_id)
     for record in load_step_records(db, session_id):
         title = titles.get(record.step_id, record.step_id.replace("_", " ").capitalize())
-        lines = tuple(OverrideLine(title, o.gate.label, o.failure, o.reason, o.by, o.at) for o in record.overrides)
+        lines = tuple(
+            OverrideLine(
+                title,
+                o.gate.label,
+                o.failure,
+                o.reason,
+                o.by,
+                o.at,
+                signed[(record.position, place)].mark if (record.position, place) in signed else None,
+            )
+            for place, o in enumerate(record.overrides)
+        )
         overrides.extend(lines)
         steps.append(
             StepLine(
@@ -197,6 +218,13 @@ def build_session_report(db: Session, session_id: int, protocol: TreatmentProtoc
         for row in db.scalars(select(LinkEvent).where(LinkEvent.session_id == session_id).order_by(LinkEvent.at))
     )
     lots = tuple(dict.fromkeys(step.lot for step in steps if step.lot))
+    signatures = [
+        signature_line(f"Override of {line.gate} ({line.step}): {line.reason}", line.signed)
+        for line in overrides
+        if line.signed is not None
+    ]
+    if view.closed_signature is not None:
+        signatures.append(signature_line(f"Session {view.number} closed", view.closed_signature))
     return SessionReport(
         session_id=view.id,
         patient_code=view.patient_code,
@@ -225,6 +253,8 @@ def build_session_report(db: Session, session_id: int, protocol: TreatmentProtoc
         overrides=tuple(overrides),
         deviations=tuple(deviations),
         lots=lots,
+        closed_signature=view.closed_signature,
+        signatures=tuple(signatures),
     )
 
 

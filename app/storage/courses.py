@@ -58,6 +58,8 @@ class CourseSummary:
     next_due_at: datetime | None
     #: The session left open (by a crash), to offer resuming it.
     open_session_id: int | None
+    #: The last finished session, or ``None`` before the first.
+    last_session_id: int | None = None
 
     @property
     def done(self) -> bool:
@@ -164,9 +166,13 @@ def course_summary(session: Session, patient_id: int) -> CourseSummary | None:
     finished = (TreatmentSession.course_id == course_id) & (TreatmentSession.status == "finished")
     completed = session.scalar(select(func.count(TreatmentSession.id)).where(finished)) or 0
     # The newest end, read through the column type (max() would bypass it on SQLite).
-    last_at = session.scalar(
-        select(TreatmentSession.ended_at).where(finished).order_by(TreatmentSession.ended_at.desc()).limit(1)
-    )
+    last = session.execute(
+        select(TreatmentSession.id, TreatmentSession.ended_at)
+        .where(finished)
+        .order_by(TreatmentSession.ended_at.desc())
+        .limit(1)
+    ).first()
+    last_id, last_at = (last.id, last.ended_at) if last is not None else (None, None)
     open_id = session.scalar(
         select(TreatmentSession.id)
         .where(TreatmentSession.course_id == course_id, TreatmentSession.status == "open")
@@ -184,6 +190,7 @@ def course_summary(session: Session, patient_id: int) -> CourseSummary | None:
         last_session_at=last_at,
         next_due_at=None,
         open_session_id=open_id,
+        last_session_id=last_id,
     )
     if last_at is not None and not summary.done:
         return replace(summary, next_due_at=last_at + timedelta(days=course.interval_days))

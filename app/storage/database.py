@@ -4,6 +4,11 @@ SQLite gets its durability settings in the connection set-up and nowhere else: W
 ``synchronous=FULL`` (a committed transaction survives a power loss, which the link needs
 before it acknowledges stamps to the device) and a busy timeout. Everything else is plain
 SQLAlchemy, so the same code runs on PostgreSQL.
+
+A SQLite file holds patient data, so it is readable by the clinic's account only: the app
+creates it 0600 before SQLite opens it, and SQLite gives the ``-wal`` and ``-shm`` files it
+makes the database file's mode. A file (and ``-wal``/``-shm``) that earlier versions left
+readable by others loses that access when the database is opened.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
@@ -18,8 +24,10 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.storage.audit import install_audit
 from app.storage.errors import BUSY_TIMEOUT_SECONDS, StorageError, describe_url, explain
 from app.storage.location import resolve_database_url
+from app.storage.private_files import create_private_file, restrict_to_owner
 from app.storage.schema_version import HEAD_REVISION, stored_revision
 
 
@@ -78,6 +86,26 @@ def _switch_to_wal(cursor: Any) -> None:
         time.sleep(0.01)
 
 
+def _make_sqlite_file_private(url: URL) -> None:
+    """Create the SQLite database file 0600 if it is missing, and take others' access off an existing one.
+
+    Only for a plain file path (not ``:memory:`` or a ``file:`` URI) in a folder that exists:
+    anything else is left for SQLite to open or to refuse with its own error (explained by
+    :func:`~app.storage.errors.explain`).
+    """
+    name = url.database
+    if url.get_backend_name() != "sqlite" or not name or name == ":memory:" or url.query.get("uri"):
+        return
+    path = Path(name)
+    try:
+        if not path.parent.is_dir() or create_private_file(path):
+            return
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            restrict_to_owner(file)
+    except OSError:
+        return  # not writable here: SQLite says so when it opens the file
+
+
 def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
     """Open (and by default migrate to the newest schema) the database at ``url``.
 
@@ -95,6 +123,7 @@ def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
     except (SQLAlchemyError, ModuleNotFoundError) as exc:
         raise explain(parsed, exc) from None
     if engine.dialect.name == "sqlite":
+        _make_sqlite_file_private(parsed)
         event.listen(engine, "connect", _configure_sqlite)
     try:
         if migrate and stored_revision(engine) != HEAD_REVISION:
@@ -112,4 +141,6 @@ def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
     except StorageError:
         engine.dispose()
         raise
-    return Database(parsed, engine, sessionmaker(engine, expire_on_commit=False))
+    maker = sessionmaker(engine, expire_on_commit=False)
+    install_audit(maker)  # every write through db.Session appends to the audit trail (app.storage.audit)
+    return Database(parsed, engine, maker)

@@ -9,6 +9,8 @@ from devicelink.errors import SinkError
 
 #: How long SQLite waits for another writer before giving up (the busy timeout).
 BUSY_TIMEOUT_SECONDS = 5.0
+#: The database URLs Stampside takes, as its error messages name them.
+ACCEPTED_URLS = "sqlite:///PATH (or just the file's PATH) or postgresql+psycopg://USER@HOST/DB"
 
 
 class StorageError(SinkError):
@@ -30,12 +32,11 @@ def explain(url: URL | str, exc: BaseException) -> StorageError:
     if isinstance(exc, StorageError):
         return exc
     if isinstance(exc, NoSuchModuleError):
-        return StorageError(f"{where}: this kind of database is not supported here ({exc}); install its driver")
+        # SQLAlchemy has no dialect of that name: a typo far more often than a missing plug-in.
+        kind = f" ({url.drivername!r} is no database Stampside knows)" if isinstance(url, URL) else ""
+        return StorageError(f"not a database URL: {where!r}{kind}; use {ACCEPTED_URLS}")
     if isinstance(exc, ArgumentError | ValueError):
-        return StorageError(
-            f"not a database URL: {where!r}; use sqlite:///path/to/file.db, a plain file path, "
-            "or any SQLAlchemy URL (postgresql://user@host/db)"
-        )
+        return StorageError(f"not a database URL: {where!r}; use {ACCEPTED_URLS}")
     if isinstance(exc, ModuleNotFoundError):
         return StorageError(f"{where}: the database driver {exc.name!r} is not installed (pip install it)")
     text = str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)

@@ -30,6 +30,7 @@ from app.domain.outcomes import (
     Side,
     blinded_pairs,
 )
+from app.domain.signatures import SignatureMark, SignedAct, Signer
 from app.storage.photos import current_photos
 from app.storage.schema import (
     AdverseEventRow,
@@ -40,6 +41,7 @@ from app.storage.schema import (
     SelfAssessmentRow,
     TreatmentSession,
 )
+from app.storage.signatures import RECORD_TABLES, sign_record, signatures_of
 
 __all__ = [
     "AdverseEventView",
@@ -76,11 +78,29 @@ class AssessmentView:
     course_id: int
     assessed_at: datetime
     assessment: IgaAssessment
+    #: The rater's signature (performed), when they signed it with their PIN.
+    signature: SignatureMark | None = None
 
 
-def record_assessment(session: Session, course_id: int, assessment: IgaAssessment, *, now: datetime) -> AssessmentView:
-    """Store an investigator's global assessment of the course at its time point."""
-    _course(session, course_id)
+def _signed(session: Session, act: SignedAct, ids: list[int]) -> dict[int, SignatureMark]:
+    """The newest signature of each of these records of ``act``'s table, by id."""
+    found = signatures_of(session, RECORD_TABLES[act], ids) if ids else {}
+    return {record_id: views[-1].mark for record_id, views in found.items()}
+
+
+def _sign(
+    session: Session, signer: Signer | None, act: SignedAct, record_id: int, course: Course, now: datetime
+) -> SignatureMark | None:
+    if signer is None:
+        return None
+    return sign_record(session, signer, act, record_id, at=now, patient_id=course.patient_id).mark
+
+
+def record_assessment(
+    session: Session, course_id: int, assessment: IgaAssessment, *, now: datetime, signer: Signer | None = None
+) -> AssessmentView:
+    """Store an investigator's global assessment of the course at its time point (signed by ``signer``, if given)."""
+    course = _course(session, course_id)
     row = OutcomeAssessment(
         course_id=course_id,
         time_point=assessment.time_point,
@@ -92,7 +112,8 @@ def record_assessment(session: Session, course_id: int, assessment: IgaAssessmen
     )
     session.add(row)
     session.flush()
-    return AssessmentView(row.id, course_id, now, assessment)
+    mark = _sign(session, signer, SignedAct.OUTCOME_ASSESSMENT, row.id, course, now)
+    return AssessmentView(row.id, course_id, now, assessment, mark)
 
 
 def list_assessments(session: Session, course_id: int) -> list[AssessmentView]:
@@ -101,13 +122,15 @@ def list_assessments(session: Session, course_id: int) -> list[AssessmentView]:
         select(OutcomeAssessment)
         .where(OutcomeAssessment.course_id == course_id)
         .order_by(OutcomeAssessment.assessed_at, OutcomeAssessment.id)
-    )
+    ).all()
+    signed = _signed(session, SignedAct.OUTCOME_ASSESSMENT, [row.id for row in rows])
     return [
         AssessmentView(
             row.id,
             row.course_id,
             row.assessed_at,
             IgaAssessment(row.time_point, row.iga_density, row.iga_coverage, row.rater, row.note),
+            signed.get(row.id),
         )
         for row in rows
     ]
@@ -120,13 +143,21 @@ class SelfAssessmentView:
     answered_at: datetime
     recorded_by: str
     self_assessment: SelfAssessment
+    #: The signature of who entered the answers (performed), when signed with a PIN.
+    signature: SignatureMark | None = None
 
 
 def record_self_assessment(
-    session: Session, course_id: int, answers: SelfAssessment, *, recorded_by: str, now: datetime
+    session: Session,
+    course_id: int,
+    answers: SelfAssessment,
+    *,
+    recorded_by: str,
+    now: datetime,
+    signer: Signer | None = None,
 ) -> SelfAssessmentView:
-    """Store the patient's answers at a time point; ``recorded_by`` is who entered them."""
-    _course(session, course_id)
+    """Store the patient's answers at a time point; ``recorded_by`` is who entered them (``signer`` signs them)."""
+    course = _course(session, course_id)
     who = recorded_by.strip()
     if not who:
         raise OutcomeError("name who entered the patient's answers")
@@ -138,7 +169,8 @@ def record_self_assessment(
         for a in answers.answers
     )
     session.flush()
-    return SelfAssessmentView(row.id, course_id, now, who, answers)
+    mark = _sign(session, signer, SignedAct.SELF_ASSESSMENT, row.id, course, now)
+    return SelfAssessmentView(row.id, course_id, now, who, answers, mark)
 
 
 def list_self_assessments(session: Session, course_id: int) -> list[SelfAssessmentView]:
@@ -148,6 +180,7 @@ def list_self_assessments(session: Session, course_id: int) -> list[SelfAssessme
         .where(SelfAssessmentRow.course_id == course_id)
         .order_by(SelfAssessmentRow.answered_at, SelfAssessmentRow.id)
     ).all()
+    signed = _signed(session, SignedAct.SELF_ASSESSMENT, [row.id for row in rows])
     views = []
     for row in rows:
         answers = session.scalars(
@@ -162,6 +195,7 @@ def list_self_assessments(session: Session, course_id: int) -> list[SelfAssessme
                 row.answered_at,
                 row.recorded_by,
                 SelfAssessment(row.time_point, tuple(Answer(a.question_id, a.value, a.score) for a in answers)),
+                signed.get(row.id),
             )
         )
     return views
@@ -175,13 +209,24 @@ class AdverseEventView:
     recorded_by: str
     recorded_at: datetime
     event: AdverseEvent
+    #: The signature of who recorded it (performed), when signed with a PIN.
+    signature: SignatureMark | None = None
 
 
 def record_adverse_event(
-    session: Session, course_id: int, event: AdverseEvent, *, recorded_by: str, now: datetime
+    session: Session,
+    course_id: int,
+    event: AdverseEvent,
+    *,
+    recorded_by: str,
+    now: datetime,
+    signer: Signer | None = None,
 ) -> AdverseEventView:
-    """Store an adverse event; a ``session_number`` is linked to that session of the course if it exists."""
-    _course(session, course_id)
+    """Store an adverse event; a ``session_number`` is linked to that session of the course if it exists.
+
+    ``signer`` signs it (performed).
+    """
+    course = _course(session, course_id)
     who = recorded_by.strip()
     if not who:
         raise OutcomeError("name who recorded the adverse event")
@@ -208,7 +253,8 @@ def record_adverse_event(
     )
     session.add(row)
     session.flush()
-    return AdverseEventView(row.id, course_id, session_id, who, now, event)
+    mark = _sign(session, signer, SignedAct.ADVERSE_EVENT, row.id, course, now)
+    return AdverseEventView(row.id, course_id, session_id, who, now, event, mark)
 
 
 def list_adverse_events(session: Session, course_id: int | None = None) -> list[AdverseEventView]:
@@ -219,6 +265,7 @@ def list_adverse_events(session: Session, course_id: int | None = None) -> list[
     if course_id is not None:
         query = query.where(AdverseEventRow.course_id == course_id)
     rows = session.execute(query.order_by(AdverseEventRow.onset_on, AdverseEventRow.id)).all()
+    signed = _signed(session, SignedAct.ADVERSE_EVENT, [row.id for row, _ in rows])
     return [
         AdverseEventView(
             row.id,
@@ -227,6 +274,7 @@ def list_adverse_events(session: Session, course_id: int | None = None) -> list[
             row.recorded_by,
             row.recorded_at,
             AdverseEvent(row.what, row.onset_on, Severity(row.severity), row.resolved_on, number, row.notes),
+            signed.get(row.id),
         )
         for row, number in rows
     ]

@@ -2,9 +2,9 @@
 
 :func:`register_photo` reads the file, refuses anything that is not a JPEG, PNG or TIFF
 image Pillow can decode (with a message that names the file and says what to do), strips
-location data, writes the cleaned copy into the photo folder and stores its SHA-256 with the
-time point, the view, the original file name and the image size. The original file is never
-changed.
+location data, writes the cleaned copy into the photo folder (0600, in the patient's folders
+0700: :mod:`app.storage.private_files`) and stores its SHA-256 with the time point, the view,
+the original file name and the image size. The original file is never changed.
 
 Location stripping keeps the pixels exactly (checked by decoding both and comparing):
 
@@ -17,8 +17,9 @@ Location stripping keeps the pixels exactly (checked by decoding both and compar
 
 The photo folder is the ``root`` passed in; :func:`default_photo_root` picks
 ``$STAMPSIDE_PHOTOS``, else a ``<db name>-photos`` folder next to a SQLite database file,
-else ``photos`` in the user data dir. Stored paths are relative to the root (forward
-slashes), so the folder can move with the database.
+else ``photos`` in the user data dir; it is created 0700 when missing and otherwise left as
+the clinic set it. Stored paths are relative to the root (forward slashes), so the folder can
+move with the database.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import hashlib
 import io
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.treatment_protocol import TreatmentProtocol
 from app.storage.location import APP_NAME
+from app.storage.private_files import make_private_folder, write_private_bytes
 from app.storage.schema import Course, Patient, Photo
 
 __all__ = [
@@ -283,20 +284,6 @@ def _view(row: Photo) -> PhotoView:
     )
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _read_clean(src: Path) -> CleanImage:
     """The photo file at ``src``, read and cleaned; :class:`PhotoError` naming the file when it cannot be."""
     name = src.name or str(src)
@@ -368,8 +355,11 @@ def register_photo(
     relative = folder / f"{view}-{digest[:16]}{clean.extension}"
     target = root.joinpath(*relative.parts)
     try:
+        make_private_folder(root, own=False)
+        for depth in range(1, len(folder.parts) + 1):  # the patient's folders are the app's: 0700
+            make_private_folder(root.joinpath(*folder.parts[:depth]))
         if not (target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == digest):
-            _write_atomically(target, clean.data)
+            write_private_bytes(target, clean.data)
     except OSError as exc:
         raise PhotoError(
             f"cannot write the photo into {root}: {exc.strerror or exc}; check the folder or set {PHOTOS_ENV_VAR}"

@@ -37,6 +37,7 @@ from app.domain.schedule import (
     course_rules_for,
     due_items,
 )
+from app.domain.signatures import SignedAct, Signer
 from app.domain.timepoints import check_photo_gate
 from app.domain.treatment_protocol import TimePointAnchor, TreatmentProtocol
 from app.storage.photos import registered_views
@@ -49,6 +50,7 @@ from app.storage.schema import (
     TreatmentSession,
 )
 from app.storage.sessions import SessionView, ZoneSetting, open_session
+from app.storage.signatures import sign_record
 
 __all__ = [
     "ConfirmationNeeded",
@@ -199,13 +201,15 @@ def open_scheduled_session(
     deviation: Deviation | None = None,
     photo_override: CourseOverride | None = None,
     zones: Iterable[ZoneSetting] = (),
+    signer: Signer | None = None,
 ) -> SessionView:
     """Open the next session after its schedule and photo checks; record the deviation and override used.
 
     Raises :class:`ConfirmationNeeded` for an early or late start without a matching
     ``deviation``, and :class:`PhotosIncomplete` for a gated session whose photo set is
     incomplete without a ``photo_override`` (of the ``baseline_photos`` gate). Errors of
-    :func:`app.storage.sessions.open_session` pass through.
+    :func:`app.storage.sessions.open_session` pass through. ``signer``: the practitioner who
+    confirmed the deviation or made the override with their PIN; each is signed (overridden) with it.
     """
     checks = start_checks(session, course_id, protocol=protocol, today=local_day(now, tz), tz=tz)
     if checks.timing.needs_confirmation and (
@@ -218,33 +222,37 @@ def open_scheduled_session(
     if not checks.photos.ok and (photo_override is None or photo_override.gate is not CourseGate.BASELINE_PHOTOS):
         raise PhotosIncomplete(checks.photos)
     view = open_session(session, course_id, protocol=protocol, practitioner_id=practitioner_id, now=now, zones=zones)
+    signed: list[tuple[SignedAct, ScheduleDeviation | CourseOverrideRow]] = []
     if checks.timing.needs_confirmation and deviation is not None:
-        session.add(
-            ScheduleDeviation(
-                session_id=view.id,
-                timing=deviation.timing.value,
-                days_since_previous=deviation.days_since_previous,
-                due_on=deviation.due_on,
-                earliest_days=deviation.earliest_days,
-                latest_days=deviation.latest_days,
-                confirmed_by=deviation.confirmed_by,
-                confirmed_at=deviation.confirmed_at,
-                note=deviation.note[:1000],
-            )
+        deviation_row = ScheduleDeviation(
+            session_id=view.id,
+            timing=deviation.timing.value,
+            days_since_previous=deviation.days_since_previous,
+            due_on=deviation.due_on,
+            earliest_days=deviation.earliest_days,
+            latest_days=deviation.latest_days,
+            confirmed_by=deviation.confirmed_by,
+            confirmed_at=deviation.confirmed_at,
+            note=deviation.note[:1000],
         )
+        session.add(deviation_row)
+        signed.append((SignedAct.SCHEDULE_DEVIATION, deviation_row))
     if not checks.photos.passed and photo_override is not None:
-        session.add(
-            CourseOverrideRow(
-                course_id=course_id,
-                session_id=view.id,
-                gate=photo_override.gate.value,
-                reason=photo_override.reason,
-                made_by=photo_override.by,
-                made_at=photo_override.at,
-                failure=(photo_override.failure or checks.photos.message)[:2000],
-            )
+        override_row = CourseOverrideRow(
+            course_id=course_id,
+            session_id=view.id,
+            gate=photo_override.gate.value,
+            reason=photo_override.reason,
+            made_by=photo_override.by,
+            made_at=photo_override.at,
+            failure=(photo_override.failure or checks.photos.message)[:2000],
         )
+        session.add(override_row)
+        signed.append((SignedAct.COURSE_OVERRIDE, override_row))
     session.flush()
+    if signer is not None:
+        for act, row in signed:
+            sign_record(session, signer, act, row.id, at=now, patient_id=view.patient_id)
     return view
 
 

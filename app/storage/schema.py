@@ -9,6 +9,9 @@ Alembic migrations in ``migrations/versions`` create and change these tables; ev
 here needs a new migration. The metadata carries a naming convention so constraint names
 are the same on every database, which migrations rely on.
 
+The audit trail (``audit_entries``, v0005) records every change of the clinical records;
+:mod:`app.storage.audit` writes it, :mod:`app.storage.audit_verify` checks it.
+
 Integers that are u32 on the wire (``seq``, ``device_time_ms``, ``head_id``) are
 BigInteger, because INTEGER is signed 32-bit on PostgreSQL.
 """
@@ -30,6 +33,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
@@ -492,3 +496,103 @@ class BlindedRating(Base):
     call: Mapped[str] = mapped_column(String(8))
     rater: Mapped[str] = mapped_column(String(120))
     rated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# --- the audit trail (v0005) ----------------------------------------------------------------------
+
+
+class AuditEntry(Base):
+    """One change of a clinical record (or of a session's stamp total), chained to the entry before it.
+
+    ``before_values``/``after_values`` are the record's whole row as canonical JSON before and
+    after the change (``None`` before an insert and after a delete); ``before_hash``/``after_hash``
+    their SHA-256 (:func:`app.storage.audit_hash.content_hash`). ``entry_hash`` covers every
+    other column, ``prev_hash`` (the previous entry's ``entry_hash``) among them. ``seq`` is the
+    chain's order, 1, 2, 3 … with no gaps. ``at`` is ISO 8601 text in UTC, so it hashes the same
+    read back as written. ``patient_id`` has no foreign key: the trail outlives the records.
+    """
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        Index("ix_audit_entries_table_name_record_key_seq", "table_name", "record_key", "seq"),
+        CheckConstraint("action IN ('baseline', 'insert', 'update', 'delete')", name="action"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(16))
+    table_name: Mapped[str] = mapped_column(String(64))
+    #: The record's primary key as canonical JSON (``{"id":3}``); for stamps the group (``{"session_id":3}``).
+    record_key: Mapped[str] = mapped_column(String(200))
+    patient_id: Mapped[int | None] = mapped_column(index=True)
+    before_values: Mapped[str | None] = mapped_column(Text)
+    after_values: Mapped[str | None] = mapped_column(Text)
+    before_hash: Mapped[str | None] = mapped_column(String(64))
+    after_hash: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- practitioner sign-in and signatures (v0006) --------------------------------------------------
+
+
+class PractitionerPin(Base):
+    """A practitioner's PIN as an argon2 hash (never the PIN), and their wrong PINs in a row.
+
+    No row: the practitioner has no PIN yet (they choose one at their first sign-in). Kept
+    apart from ``practitioners`` so the audit trail, which records every practitioner row,
+    never holds a PIN's hash.
+    """
+
+    __tablename__ = "practitioner_pins"
+
+    practitioner_id: Mapped[int] = mapped_column(ForeignKey("practitioners.id"), primary_key=True, autoincrement=False)
+    #: ``$argon2id$v=19$m=…,t=…,p=…$salt$hash`` (:mod:`app.storage.pin_hashing`).
+    pin_hash: Mapped[str] = mapped_column(String(255))
+    set_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: Wrong PINs since the last right one (:class:`app.domain.pins.LockoutPolicy`).
+    failures: Mapped[int] = mapped_column(SmallInteger, default=0)
+    #: Locked out until then after too many wrong PINs; NULL: not locked out.
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Signature(Base):
+    """A signed record (21 CFR Part 11 §11.50): who signed, the name as signed, the meaning, when, and what.
+
+    ``record_type`` is the signed record's table and ``record_id`` its id: a step override
+    (``step_overrides``), a course override, a schedule deviation, a screening (its verdict, or
+    its override), an outcome entry, a closed treatment session. Written in the same transaction
+    as the record it signs.
+    """
+
+    __tablename__ = "signatures"
+    __table_args__ = (
+        Index("ix_signatures_record_type_record_id", "record_type", "record_id"),
+        CheckConstraint("meaning IN ('performed', 'reviewed', 'approved', 'overridden')", name="meaning"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practitioner_id: Mapped[int] = mapped_column(ForeignKey("practitioners.id"))
+    #: The signer's name when they signed (a later rename does not change it).
+    signer_name: Mapped[str] = mapped_column(String(120))
+    #: :class:`app.domain.signatures.SignatureMeaning` values.
+    meaning: Mapped[str] = mapped_column(String(16))
+    signed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    record_type: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[int]
+    #: The patient the signed record is about.
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+
+
+class SecurityEvent(Base):
+    """Something the clinic's security officer should see: a practitioner locked out after wrong PINs, a PIN set."""
+
+    __tablename__ = "security_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    #: ``pin_lockout``, ``pin_set``, ``pin_reset`` (:mod:`app.storage.security_events`).
+    kind: Mapped[str] = mapped_column(String(32))
+    practitioner_id: Mapped[int | None] = mapped_column(ForeignKey("practitioners.id"))
+    detail: Mapped[str] = mapped_column(String(500), default="")

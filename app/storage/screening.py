@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 
 from app.domain.course_gates import CourseGate, CourseOverride
 from app.domain.eligibility import EligibilityResult, LabFlag, LabResult, Screening, evaluate_screening
+from app.domain.signatures import SignatureMark, SignedAct, Signer
 from app.domain.treatment_protocol import TreatmentProtocol
 from app.storage.schema import Patient, ScreeningContraindication, ScreeningLabResult, ScreeningRow
+from app.storage.signatures import RECORD_TABLES, sign_record, signatures_of
 
 __all__ = [
     "CourseEligibility",
@@ -58,6 +60,8 @@ class ScreeningView:
     screening: Screening
     stored_result: str
     result: EligibilityResult
+    #: Its signatures, oldest first: the verdict reviewed, and an override (each signed with a PIN).
+    signatures: tuple[SignatureMark, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -72,8 +76,12 @@ def save_screening(
     protocol: TreatmentProtocol,
     screened_by: str,
     now: datetime,
+    signer: Signer | None = None,
 ) -> ScreeningView:
-    """Store a screening form with its verdict under ``protocol``; returns it judged on its own day."""
+    """Store a screening form with its verdict under ``protocol``; returns it judged on its own day.
+
+    ``signer``: the practitioner who reviewed the verdict and signed it with their PIN.
+    """
     if session.get(Patient, patient_id) is None:
         raise ScreeningError(f"no patient with id {patient_id}")
     who = screened_by.strip()
@@ -106,6 +114,8 @@ def save_screening(
         ScreeningContraindication(screening_id=row.id, contraindication=item) for item in screening.contraindications
     )
     session.flush()
+    if signer is not None:
+        sign_record(session, signer, SignedAct.SCREENING_VERDICT, row.id, at=now, patient_id=patient_id)
     return _view(session, row, protocol, None)
 
 
@@ -149,6 +159,10 @@ def _view(session: Session, row: ScreeningRow, protocol: TreatmentProtocol, as_o
         screening=screening,
         stored_result=row.result,
         result=result,
+        signatures=tuple(
+            view.mark
+            for view in signatures_of(session, RECORD_TABLES[SignedAct.SCREENING_VERDICT], [row.id]).get(row.id, [])
+        ),
     )
 
 
@@ -208,6 +222,7 @@ def override_screening(
     now: datetime,
     protocol: TreatmentProtocol,
     as_of: date | None = None,
+    signer: Signer | None = None,
 ) -> ScreeningView:
     """Let a failed screening through with a typed reason (:class:`~app.domain.course_gates.OverrideRefused` if not).
 
@@ -227,6 +242,8 @@ def override_screening(
     row.override_at = overridden.override.at
     row.override_failure = overridden.override.failure[:2000]
     session.flush()
+    if signer is not None:
+        sign_record(session, signer, SignedAct.SCREENING_OVERRIDE, row.id, at=now, patient_id=row.patient_id)
     return _view(session, row, protocol, as_of)
 
 

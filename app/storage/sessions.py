@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from app.domain.signatures import SignatureMark, SignedAct, Signer
 from app.domain.steps import KnownLot
 from app.domain.treatment_protocol import TreatmentProtocol
 from app.domain.zones import Zone
@@ -29,6 +30,7 @@ from app.storage.schema import (
     StepRecordRow,
     TreatmentSession,
 )
+from app.storage.signatures import RECORD_TABLES, sign_record, signatures_of
 
 
 class SessionError(ValueError):
@@ -70,6 +72,8 @@ class SessionView:
     active_zone: Zone | None = None
     #: The patient's name, if recorded (the code is the pseudonym).
     patient_name: str | None = None
+    #: The signature of whoever closed it (a finished session closed with a PIN; None otherwise).
+    closed_signature: SignatureMark | None = None
 
     @property
     def label(self) -> str:
@@ -99,6 +103,10 @@ def get_session(session: Session, session_id: int) -> SessionView:
             select(SessionZone).where(SessionZone.session_id == session_id).order_by(SessionZone.zone)
         )
     )
+    closed = None
+    if treatment.status == "finished":
+        signed = signatures_of(session, RECORD_TABLES[SignedAct.SESSION_CLOSE], [treatment.id]).get(treatment.id)
+        closed = signed[-1].mark if signed else None
     return SessionView(
         id=treatment.id,
         course_id=course.id,
@@ -120,6 +128,7 @@ def get_session(session: Session, session_id: int) -> SessionView:
         zones=zones,
         active_zone=Zone.from_wire(treatment.active_zone) if treatment.active_zone is not None else None,
         patient_name=patient_name,
+        closed_signature=closed,
     )
 
 
@@ -187,11 +196,23 @@ def set_zones(session: Session, session_id: int, zones: Iterable[ZoneSetting]) -
     for setting in settings.values():
         if setting.area_cm2 <= 0:
             raise SessionError(f"the area of {setting.zone.label} must be more than 0 cm²")
-    session.execute(delete(SessionZone).where(SessionZone.session_id == session_id))
-    session.add_all(
-        SessionZone(session_id=session_id, zone=int(s.zone), area_cm2=s.area_cm2, target_density=s.target_density)
-        for s in settings.values()
-    )
+    # Changed in place, so the audit trail shows which zone's area or density changed.
+    stored = {row.zone: row for row in session.scalars(select(SessionZone).where(SessionZone.session_id == session_id))}
+    wanted = {int(zone): setting for zone, setting in settings.items()}
+    for zone, row in stored.items():
+        if zone not in wanted:
+            session.delete(row)
+    for zone, setting in wanted.items():
+        existing = stored.get(zone)
+        if existing is None:
+            session.add(
+                SessionZone(
+                    session_id=session_id, zone=zone, area_cm2=setting.area_cm2, target_density=setting.target_density
+                )
+            )
+        else:
+            existing.area_cm2 = setting.area_cm2
+            existing.target_density = setting.target_density
     session.flush()
 
 
@@ -228,13 +249,18 @@ def find_open_session(session: Session, *, patient_id: int | None = None) -> Ses
     return get_session(session, found) if found is not None else None
 
 
-def finish_session(session: Session, session_id: int, *, now: datetime) -> SessionView:
-    """Close the session as done; the course completes with its last planned session."""
+def finish_session(session: Session, session_id: int, *, now: datetime, signer: Signer | None = None) -> SessionView:
+    """Close the session as done; the course completes with its last planned session.
+
+    ``signer``: the practitioner who closes it with their PIN; the session is signed (approved) with it.
+    """
     treatment = _open_row(session, session_id)
     treatment.status = "finished"
     treatment.ended_at = now
     session.flush()
     course = session.get_one(Course, treatment.course_id)
+    if signer is not None:
+        sign_record(session, signer, SignedAct.SESSION_CLOSE, treatment.id, at=now, patient_id=course.patient_id)
     finished = session.scalar(
         select(func.count(TreatmentSession.id)).where(
             TreatmentSession.course_id == course.id, TreatmentSession.status == "finished"

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from app.storage.audit_actor import acting_as
 from app.storage.database import Database
 from app.storage.errors import explain
 from app.storage.stamps import (
@@ -36,7 +37,9 @@ class DatabaseSink:
     Called from worker threads, one call at a time. When :meth:`commit` returns, the
     transaction is durable (SQLite: WAL + ``synchronous=FULL``). A stamp's treatment
     session and credited zone come from the tags it arrived with
-    (:class:`devicelink.sink.StampTags`) and are written in the INSERT that stores it.
+    (:class:`devicelink.sink.StampTags`) and are written in the INSERT that stores it. The
+    audit trail names the device as the actor (``link:<serial>``) and keeps the stamps as one
+    total per session (:mod:`app.storage.audit`).
     """
 
     def __init__(self, database: Database) -> None:
@@ -72,7 +75,7 @@ class DatabaseSink:
     def commit(self, batch: CommitBatch) -> Sequence[StoredStamp]:
         for attempt in range(INTEGRITY_RETRIES):
             try:
-                with self._lock, self.database.Session.begin() as session:
+                with self._lock, acting_as(_actor(batch)), self.database.Session.begin() as session:
                     device_id = None
                     stored: list[StoredStamp] = []
                     ledger = batch.ledger
@@ -103,3 +106,9 @@ class DatabaseSink:
             raise ValueError(f"device {ledger.serial!r} life {ledger.life} was never opened with open_device()")
         self._device_ids[key] = found
         return found
+
+
+def _actor(batch: CommitBatch) -> str:
+    """Who the audit trail names for a batch: the device that sent it (``link:<serial>``)."""
+    ledger = batch.ledger or next((entry.ledger for entry in batch.log if entry.ledger is not None), None)
+    return f"link:{ledger.serial}" if ledger is not None else "link"

@@ -4,21 +4,24 @@ The rows mirror :class:`app.domain.steps.StepRecord` one to one, so what
 :func:`load_step_records` gives back goes straight into :meth:`SessionFlow.restore
 <app.domain.steps.SessionFlow.restore>` after a crash. Save a record each time it changes;
 saving is an upsert by the step's position. Overrides are only ever added: a stored
-override is never rewritten, so who made it and when stays as it was.
+override is never rewritten, so who made it and when stays as it was. An override signed
+with a PIN (``Override.signer_id``) is stored with its signature, in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.domain.gates import Gate, Override
+from app.domain.signatures import SignedAct, Signer
 from app.domain.steps import CheckOutcome, StepRecord
 from app.domain.treatment_protocol import StepKind
 from app.storage.schema import StepCheck, StepOverride, StepRecordRow, TreatmentSession
 from app.storage.sessions import SessionError
+from app.storage.signatures import RECORD_TABLES, SignatureView, patient_of_session, sign_record, signatures_of
 
 
 def save_step_record(session: Session, session_id: int, record: StepRecord) -> None:
@@ -49,26 +52,59 @@ def save_step_record(session: Session, session_id: int, record: StepRecord) -> N
     row.timer_started_at = record.timer_started_at
     row.timer_ran_seconds = record.timer_ran_seconds
     session.flush()
-    session.execute(delete(StepCheck).where(StepCheck.step_record_id == row.id))
-    session.add_all(
-        StepCheck(step_record_id=row.id, gate=check.gate.value, passed=check.passed, message=check.message[:500])
-        for check in record.checks
-    )
+    _save_checks(session, row.id, record.checks)
     known = session.scalar(select(func.count(StepOverride.id)).where(StepOverride.step_record_id == row.id)) or 0
     if known > len(record.overrides):
         raise SessionError(f"step {record.step_id!r} has {known} stored overrides; they cannot be removed")
-    session.add_all(
-        StepOverride(
-            step_record_id=row.id,
-            gate=override.gate.value,
-            reason=override.reason[:1000],
-            made_by=override.by,
-            made_at=override.at,
-            failure=override.failure[:500],
+    added = [
+        (
+            override,
+            StepOverride(
+                step_record_id=row.id,
+                gate=override.gate.value,
+                reason=override.reason[:1000],
+                made_by=override.by,
+                made_at=override.at,
+                failure=override.failure[:500],
+            ),
         )
         for override in record.overrides[known:]
-    )
+    ]
+    session.add_all(stored for _, stored in added)
     session.flush()
+    signed = [(override, stored) for override, stored in added if override.signer_id is not None]
+    if signed:
+        patient_id = patient_of_session(session, session_id)
+        for override, stored in signed:
+            assert override.signer_id is not None
+            signer = Signer(override.signer_id, override.by)
+            sign_record(session, signer, SignedAct.STEP_OVERRIDE, stored.id, at=override.at, patient_id=patient_id)
+
+
+def _save_checks(session: Session, step_record_id: int, checks: Sequence[CheckOutcome]) -> None:
+    """Store the step's checks: changed in place when the same gates are stored in the same order.
+
+    Otherwise (a gate more or less, another order) they are replaced, so that
+    :func:`load_step_records` gives them back in the record's order. Updating in place keeps
+    the audit trail to the checks whose result changed, instead of every check of every save.
+    """
+    stored = list(
+        session.scalars(select(StepCheck).where(StepCheck.step_record_id == step_record_id).order_by(StepCheck.id))
+    )
+    if [row.gate for row in stored] == [check.gate.value for check in checks]:
+        for row, check in zip(stored, checks, strict=True):
+            row.passed = check.passed
+            row.message = check.message[:500]
+        return
+    for row in stored:
+        session.delete(row)
+    session.flush()
+    session.add_all(
+        StepCheck(
+            step_record_id=step_record_id, gate=check.gate.value, passed=check.passed, message=check.message[:500]
+        )
+        for check in checks
+    )
 
 
 def save_step_records(session: Session, session_id: int, records: Iterable[StepRecord]) -> None:
@@ -77,10 +113,41 @@ def save_step_records(session: Session, session_id: int, records: Iterable[StepR
 
 
 def _overrides(session: Session, step_record_id: int) -> list[Override]:
-    rows = session.scalars(
-        select(StepOverride).where(StepOverride.step_record_id == step_record_id).order_by(StepOverride.id)
+    rows = list(
+        session.scalars(
+            select(StepOverride).where(StepOverride.step_record_id == step_record_id).order_by(StepOverride.id)
+        )
     )
-    return [Override(Gate(row.gate), row.reason, row.made_by, row.made_at, row.failure) for row in rows]
+    signed = signatures_of(session, RECORD_TABLES[SignedAct.STEP_OVERRIDE], (row.id for row in rows)) if rows else {}
+    return [
+        Override(
+            Gate(row.gate),
+            row.reason,
+            row.made_by,
+            row.made_at,
+            row.failure,
+            signed[row.id][0].practitioner_id if row.id in signed else None,
+        )
+        for row in rows
+    ]
+
+
+def step_override_signatures(session: Session, session_id: int) -> dict[tuple[int, int], SignatureView]:
+    """The signatures of a session's step overrides, by (step position, override's place in the step)."""
+    rows = session.execute(
+        select(StepRecordRow.position, StepOverride.id)
+        .join(StepOverride, StepOverride.step_record_id == StepRecordRow.id)
+        .where(StepRecordRow.session_id == session_id)
+        .order_by(StepRecordRow.position, StepOverride.id)
+    ).all()
+    signed = signatures_of(session, RECORD_TABLES[SignedAct.STEP_OVERRIDE], (override_id for _, override_id in rows))
+    places: dict[int, int] = {}
+    found: dict[tuple[int, int], SignatureView] = {}
+    for position, override_id in rows:
+        place = places[position] = places.get(position, -1) + 1
+        if override_id in signed:
+            found[(position, place)] = signed[override_id][0]
+    return found
 
 
 def load_step_records(session: Session, session_id: int) -> list[StepRecord]:

@@ -1,8 +1,10 @@
 """The chairside Textual app: built by :func:`create_app` from an :class:`AppConfig`.
 
 The app opens the database in a worker (never on the UI thread), then shows the start
-screen. A database that cannot be opened is explained with the :class:`StorageError`
-message, never a traceback. Starting a session is asked for with
+screen and, over it, asks who is at the chair: the practitioner signs in with their PIN
+(:class:`~app.tui.signed_in.SignedIn`, which also locks the app after the settings'
+``idle_lock_minutes`` without a key). A database that cannot be opened is explained with the
+:class:`StorageError` message, never a traceback. Starting a session is asked for with
 :class:`~app.tui.screens.start.StartSessionRequested`: the app opens (or resumes) the course
 and session in storage (in a worker), then its
 :class:`~app.tui.session_controller.SessionController` walks the protocol's steps, from the
@@ -10,36 +12,39 @@ pre-session checks through stamping to the summary, and brings the start screen 
 session is finished.
 
 The first frame (header, footer, the "opening the database" indicator) is painted before
-anything heavy is imported: the storage layer (SQLAlchemy, Alembic), the built-in protocol's
-models (pydantic) and the screens are imported in the worker that opens the database, after
-that first paint. Once the start screen is up, ``gc.freeze()`` takes the long-lived objects of
-start-up out of the garbage collector's reach, so its full collections stay short.
+anything heavy is imported: the settings' checks (pydantic-settings), the storage layer
+(SQLAlchemy, Alembic), the built-in protocol's models (pydantic) and the screens are imported
+in the worker that opens the database, after that first paint. Once the start screen is up,
+``gc.freeze()`` takes the long-lived objects of start-up out of the garbage collector's reach,
+so its full collections stay short.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator
 
-from app.settings import Settings
+from app.settings import Settings, SettingsError, SettingsFile
 from app.tui.ordered_keys import OrderedKeys
 from app.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:
     from textual.command import Provider
 
+    from app.domain.signatures import Signer
     from app.domain.steps import Clock
     from app.domain.treatment_protocol import TreatmentProtocol
     from app.storage.database import Database
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
     from app.tui.screens.stamping import StampingScreen
     from app.tui.screens.start import StartSessionRequested
     from app.tui.session_controller import SessionController
+    from app.tui.signed_in import SignedIn
 
 
 def utc_now() -> datetime:
@@ -92,13 +98,19 @@ class _BuiltInProtocolUnlessGiven:
 class AppConfig:
     """Everything the app is built from; tests pass their own database, protocol and clock.
 
-    ``database`` is a URL or file path (``None``: ``$STAMPSIDE_DB`` or the default file),
-    which the app opens and closes, or an already opened :class:`Database`, which the
-    caller keeps and closes. ``cards_dir`` is where aftercare cards are written (``None``:
-    an ``aftercare`` folder next to a SQLite file, else in the user data dir); ``tz`` the
-    time zone clock times are shown in (``None``: the computer's). ``ble_hci`` is the bumble
-    HCI spec a ``ble:`` device URL goes through (``None``: ``$STAMPSIDE_BLE_HCI``, else the OS
-    Bluetooth). ``settings`` the clinic's settings file (:mod:`app.settings`).
+    ``database`` is a URL or file path (``None``: the settings' database,
+    :meth:`Settings.resolve_database_url`), which the app opens and closes, or an already opened
+    :class:`Database`, which the caller keeps and closes. ``cards_dir`` is where aftercare cards
+    are written (``None``: an ``aftercare`` folder next to a SQLite file, else in the settings'
+    data folder or the user data dir); ``tz`` the time zone clock times are shown in (``None``:
+    the settings', else the computer's). ``ble_hci`` is the bumble HCI spec a ``ble:`` device URL
+    goes through (``None``: ``$STAMPSIDE_BLE_HCI``, else the OS Bluetooth). ``idle_clock`` is the
+    monotonic clock the idle lock counts minutes without a key on (tests move their own on).
+
+    ``settings`` are the clinic's (:mod:`app.settings`). Given as :class:`Settings` (tests, ``stampside
+    demo``) they are used as they are; given as the :class:`SettingsFile` that ``stampside app``
+    read, the app checks its values together with the environment's in its worker, after the first
+    paint, and a wrong one ends the app with exit code 2 and :attr:`StampsideApp.settings_problem`.
     """
 
     database: str | Database | None = None
@@ -108,11 +120,17 @@ class AppConfig:
     cards_dir: Path | None = None
     tz: tzinfo | None = None
     ble_hci: str | None = None
-    settings: Settings = field(default_factory=Settings)
+    settings: Settings | SettingsFile = field(default_factory=Settings)
+    idle_clock: Callable[[], float] = time.monotonic
 
 
 #: Textual's system commands the app replaces with its own (:mod:`app.tui.commands`).
 REPLACED_SYSTEM_COMMANDS = frozenset({"Screenshot", "Quit"})
+#: The app's own actions that wait while the sign-in (or the lock) covers the app: nothing of a patient
+#: is shown or written for someone who has not signed in.
+LOCKED_ACTIONS = frozenset(
+    {"command_palette", "help", "foot_advance", "foot_next_zone", "save_screenshot", "export_stamps"}
+)
 
 
 def _app_commands() -> type[Provider]:
@@ -152,7 +170,20 @@ class StampsideApp(OrderedKeys):
         self.open_session: SessionView | None = None
         #: The newest screenshot saved from the command palette.
         self.last_screenshot: Path | None = None
-        self._bind_foot_switch(config.settings)
+        #: The clinic's settings in effect (the defaults until a settings file's are checked in the worker).
+        self.settings = config.settings if isinstance(config.settings, Settings) else Settings()
+        #: Why the app ended at start-up: a wrong setting (``stampside app`` prints it, exit code 2).
+        self.settings_problem: str | None = None
+        self._bind_foot_switch(self.settings)
+
+    def _folder(self, name: str) -> Path | None:
+        """``name/`` for the open database's files (:meth:`Settings.folder`); ``None`` before it is open."""
+        return None if self.database is None else self.settings.folder(self.database.url, name)
+
+    @property
+    def tz(self) -> tzinfo | None:
+        """The time zone dates and times are shown in: the config's, else the settings' (``None``: the computer's)."""
+        return self.config.tz if self.config.tz is not None else self.settings.tz
 
     def _bind_foot_switch(self, settings: Settings) -> None:
         """The clinic's foot switch keys (``[keys]`` in the settings): advance and next zone, whatever has the focus."""
@@ -161,6 +192,18 @@ class StampsideApp(OrderedKeys):
             self._bindings.bind(",".join(keys.advance), "foot_advance", "Advance", show=False, priority=True)
         if keys.next_zone:
             self._bindings.bind(",".join(keys.next_zone), "foot_next_zone", "Next zone", show=False, priority=True)
+
+    async def _check_settings(self, given: SettingsFile) -> bool:
+        """In the worker: the settings file's values with the environment's, checked off the UI thread
+        (importing pydantic-settings there); a wrong one ends the app (:attr:`settings_problem`, exit code 2)."""
+        try:
+            self.settings = await asyncio.to_thread(given.settings)
+        except SettingsError as exc:
+            self.settings_problem = str(exc)
+            self.exit(return_code=2)
+            return False
+        self._bind_foot_switch(self.settings)
+        return True
 
     async def action_foot_advance(self) -> None:
         """The foot switch's advance: the screen's main action (a step's, the stamping's), or in a dialog the
@@ -181,8 +224,32 @@ class StampsideApp(OrderedKeys):
             await self.run_action("next_zone", screen)
 
     @cached_property
+    def signed_in(self) -> SignedIn:
+        """Who is at the chair, and the idle lock; made when the start screen first shows."""
+        from app.tui.signed_in import SignedIn
+
+        return SignedIn(
+            self,
+            clock=self.config.clock,
+            idle_clock=self.config.idle_clock,
+            idle_minutes=self.settings.idle_lock_minutes,
+        )
+
+    async def on_event(self, event: events.Event) -> None:
+        """Every key or click the terminal sends keeps the idle lock away."""
+        if isinstance(event, events.Key | events.MouseDown) and "signed_in" in self.__dict__:
+            self.signed_in.touch()
+        await super().on_event(event)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in LOCKED_ACTIONS and "signed_in" in self.__dict__ and self.signed_in.locked:
+            return False
+        return super().check_action(action, parameters)
+
+    @cached_property
     def session_controller(self) -> SessionController:
         """Walks a session's steps; made on first use (its modules are not needed for the first paint)."""
+        from app.chairside.session_cases import CARDS_FOLDER
         from app.tui.session_controller import SessionController
 
         config = self.config
@@ -193,9 +260,10 @@ class StampsideApp(OrderedKeys):
             protocol=config.protocol,
             clock=config.clock,
             ended=self._session_ended,
-            cards_dir=config.cards_dir,
-            tz=config.tz,
-            clinic=config.settings.clinic,
+            cards_dir=config.cards_dir or self._folder(CARDS_FOLDER),
+            tz=self.tz,
+            clinic=self.settings.clinic,
+            signed_in=self.signed_in,
         )
 
     def compose(self) -> ComposeResult:
@@ -205,10 +273,10 @@ class StampsideApp(OrderedKeys):
 
     def on_mount(self) -> None:
         self._show_sub_title()
-        if self.database is not None:
+        if self.database is not None and isinstance(self.config.settings, Settings):
             self._show_start()
         else:
-            # Paint the first frame, then import storage and open the database in a worker.
+            # Paint the first frame, then check the settings, import storage and open the database in a worker.
             self.call_after_refresh(self._open_database)
 
     def _show_sub_title(self) -> None:
@@ -220,8 +288,13 @@ class StampsideApp(OrderedKeys):
 
     @work(exclusive=True, group="database")
     async def _open_database(self) -> None:
+        if isinstance(self.config.settings, SettingsFile) and not await self._check_settings(self.config.settings):
+            return
+        if self.database is not None:
+            self._show_start()
+            return
         url = self.config.database if isinstance(self.config.database, str) else None
-        opened = await asyncio.to_thread(_load_and_open, self.config, url)
+        opened = await asyncio.to_thread(_load_and_open, self.config, url, self.settings)
         self._show_sub_title()
         if isinstance(opened, str):
             from app.tui.dialogs.storage_error import StorageErrorDialog
@@ -239,7 +312,18 @@ class StampsideApp(OrderedKeys):
         # The indicator beneath the start screen is not seen again: stop its 16 Hz animation.
         for indicator in self.screen_stack[0].query(LoadingIndicator):
             indicator.auto_refresh = None
-        self.push_screen(StartScreen(self.database, config.clock, protocol=config.protocol, tz=config.tz))
+        from app.chairside.records import REPORTS_FOLDER
+
+        start = StartScreen(
+            self.database,
+            config.clock,
+            protocol=config.protocol,
+            tz=self.tz,
+            reports_dir=self._folder(REPORTS_FOLDER),
+        )
+        self.push_screen(start)
+        self.signed_in.on_change(self._signed_in_as)
+        self.signed_in.start(self.database, lambda _signer: start.offer_resume())
         self.call_after_refresh(self._import_session_modules)
         if not self.is_headless:
             # Start-up's long-lived objects (modules, CSS, widgets, SQLAlchemy's mappers) need no
@@ -256,6 +340,26 @@ class StampsideApp(OrderedKeys):
             await self.session_controller.aclose()
         if self._owns_database and self.database is not None:
             self.database.close()
+
+    def _signed_in_as(self, signer: Signer) -> None:
+        """Another practitioner signed in: the start screen and the open session go on as them."""
+        from app.tui.screens.start import StartScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, StartScreen):
+                screen.signed_in_as(signer)
+        if "session_controller" in self.__dict__:
+            self.session_controller.signed_in_as(signer.name)
+
+    def action_lock(self) -> None:
+        """Lock the app now (the start screen's ``l``, the command palette): a PIN unlocks it."""
+        if "signed_in" in self.__dict__:
+            self.signed_in.lock()
+
+    def action_switch_practitioner(self) -> None:
+        """Another practitioner signs in with their PIN (the start screen's ``w``)."""
+        if "signed_in" in self.__dict__:
+            self.signed_in.switch()
 
     # -- starting a session -------------------------------------------------------------------
 
@@ -279,7 +383,9 @@ class StampsideApp(OrderedKeys):
         from app.tui.screens.start import StartScreen
 
         config = self.config
-        starter = CourseStarter(self, database, protocol=config.protocol, clock=config.clock, tz=config.tz)
+        starter = CourseStarter(
+            self, database, protocol=config.protocol, clock=config.clock, tz=self.tz, sign=self.signed_in.sign_dialog
+        )
         try:
             opened = await starter.open(
                 patient_id=message.patient_id,
@@ -357,18 +463,16 @@ class StampsideApp(OrderedKeys):
     async def action_save_screenshot(self) -> None:
         """This screen as SVG into the data folder's ``screenshots/`` (beside a SQLite file, else the user data dir)."""
         from app.chairside.records import SCREENSHOTS_FOLDER
-        from app.storage.location import data_folder, resolve_database_url
 
         url = self.database.url if self.database is not None else None
         if url is None:
             from sqlalchemy.engine import make_url
 
             given = self.config.database if isinstance(self.config.database, str) else None
-            url = make_url(resolve_database_url(given))
-        folder = data_folder(url, SCREENSHOTS_FOLDER)
+            url = make_url(self.settings.resolve_database_url(given))
+        folder = self.settings.folder(url, SCREENSHOTS_FOLDER)
         name = f"stampside-{self.config.clock():%Y%m%d-%H%M%S}.svg"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
             path = await asyncio.to_thread(self._write_screenshot, folder, name)
         except OSError as exc:
             self.notify(f"Could not save the screenshot in {folder}: {exc.strerror or exc}", title="Screenshot",
@@ -378,13 +482,16 @@ class StampsideApp(OrderedKeys):
         self.notify(f"Saved:\n{path}", title="Screenshot", timeout=8)
 
     def _write_screenshot(self, folder: Path, name: str) -> Path:
-        return Path(self.save_screenshot(name, str(folder)))
+        """The SVG, 0600 in a 0700 folder (a screenshot can show a patient's name)."""
+        from app.storage.private_files import make_private_folder, write_private_text
+
+        return write_private_text(make_private_folder(folder) / name, self.export_screenshot())
 
     async def action_export_stamps(self) -> None:
         """Every stored stamp as CSV into the data folder's ``exports/`` (the columns of ``stampside export``)."""
         from sqlalchemy.exc import SQLAlchemyError
 
-        from app.chairside.records import export_stamps
+        from app.chairside.records import EXPORTS_FOLDER, export_stamps
         from app.storage.errors import explain
 
         database = self.database
@@ -392,7 +499,8 @@ class StampsideApp(OrderedKeys):
             self.notify("The database is not open yet.", title="Export", severity="warning")
             return
         try:
-            written = await asyncio.to_thread(export_stamps, database, now=self.config.clock())
+            folder = self.settings.folder(database.url, EXPORTS_FOLDER)
+            written = await asyncio.to_thread(export_stamps, database, now=self.config.clock(), folder=folder)
         except SQLAlchemyError as exc:
             self.notify(str(explain(database.url, exc)), title="Database", severity="error", timeout=10)
             return
@@ -425,19 +533,22 @@ class StampsideApp(OrderedKeys):
         )
 
 
-def _load_and_open(config: AppConfig, url: str | None) -> Database | str:
+def _load_and_open(config: AppConfig, url: str | None, settings: Settings) -> Database | str:
     """In the worker, after the first paint: build the protocol, import the start screen, and open
-    (and migrate) the database; the session's modules follow in a thread once the start screen
-    is up. A database that cannot be opened gives the :class:`StorageError` message instead."""
+    (and migrate) the database, ``url`` else the settings' (:meth:`Settings.resolve_database_url`);
+    the session's modules follow in a thread once the start screen is up. A database that cannot
+    be opened gives the :class:`StorageError` message instead."""
     config.protocol  # noqa: B018 - builds the built-in protocol here, not on the UI thread
     import app.tui.screens.start  # noqa: F401 - imported here, not on the UI thread
     from app.storage.database import open_database
     from app.storage.errors import StorageError
 
     try:
-        return open_database(url)
+        return open_database(settings.resolve_database_url(url))
     except StorageError as exc:
         return str(exc)
+    except OSError as exc:  # the data folder could not be made
+        return f"The database's folder could not be made: {exc.strerror or exc} ({exc.filename or url})"
 
 
 def create_app(config: AppConfig | None = None) -> StampsideApp:

@@ -3,7 +3,7 @@
 :class:`StampsideCommands` is a Textual command provider. Its commands are the screen's own
 actions (the same methods its keys run), so the palette never does something the keys do
 not, plus the app-wide ones: a screenshot saved as SVG into the data folder, the stamps
-exported as CSV, this screen's help, quitting. Each command names its key, if it has one.
+exported as CSV, this screen's help, locking the app, quitting. Each command names its key, if it has one.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class AppCommand:
     run: Callable[[], Any]
 
 
-def _screen_commands(screen: Screen[Any]) -> Iterator[AppCommand]:
+def _screen_commands(app: StampsideApp, screen: Screen[Any]) -> Iterator[AppCommand]:
     """The commands of the screen the palette was opened on (imports are local: the palette opens late)."""
     from app.tui.screens.stamping import StampingScreen
     from app.tui.screens.start import StartScreen
@@ -42,6 +42,9 @@ def _screen_commands(screen: Screen[Any]) -> Iterator[AppCommand]:
             "New patient", "Create a patient: pseudonymous code, name, Norwood grade (n)", screen.action_new_patient
         )
         yield AppCommand("Add practitioner", "Add a practitioner by name (a)", screen.action_add_practitioner)
+        yield AppCommand(
+            "Switch practitioner", "Another practitioner signs in with their PIN (w)", app.action_switch_practitioner
+        )
         yield AppCommand(
             "Start or resume session", "For the chosen practitioner and patient (s)", screen.action_start_session
         )
@@ -93,8 +96,11 @@ def _screen_commands(screen: Screen[Any]) -> Iterator[AppCommand]:
 
 def commands_for(app: StampsideApp, screen: Screen[Any]) -> list[AppCommand]:
     """Every palette command for ``screen``: its own, then the app-wide ones."""
-    commands = list(_screen_commands(screen))
+    commands = list(_screen_commands(app, screen))
     commands.append(AppCommand("Help", "This screen's keys and what the step requires (?)", app.action_help))
+    commands.append(
+        AppCommand("Lock", "Lock the app now; your PIN unlocks it (stamping goes on behind the lock)", app.action_lock)
+    )
     commands.append(
         AppCommand(
             "Screenshot", "Save this screen as SVG into the data folder's screenshots/", app.action_save_screenshot

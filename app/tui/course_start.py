@@ -10,7 +10,8 @@
    (:func:`~app.storage.schedule.open_scheduled_session`). An early or late start
    (:class:`ConfirmationNeeded`) is confirmed in a dialog and stored as a deviation with who
    confirmed it; an incomplete baseline set before session 1 (:class:`PhotosIncomplete`)
-   offers the photo screen or an override with a typed reason.
+   offers the photo screen or an override with a typed reason. Either is signed with the PIN
+   (overridden) and stored with its signature, with the session.
 
 Every storage call runs in a thread; every refusal is a message, never a traceback.
 """
@@ -29,7 +30,9 @@ from textual.app import App
 from textual.screen import Screen
 
 from app.domain.course_gates import CourseGateResult, CourseOverride, OverrideRefused
+from app.domain.gates import clean_reason
 from app.domain.schedule import Deviation, DeviationRefused
+from app.domain.signatures import SignedAct, Signer
 from app.domain.steps import Clock
 from app.domain.treatment_protocol import TreatmentProtocol
 from app.storage.courses import NotEligibleError, course_summary, start_screened_course
@@ -40,7 +43,7 @@ from app.storage.sessions import SessionView, get_session
 from app.tui.dialogs.choice import ChoiceDialog
 from app.tui.dialogs.confirm import ConfirmDialog
 from app.tui.dialogs.course_override import CourseOverrideDialog
-from app.tui.screens.course_base import CourseContext
+from app.tui.screens.course_base import CourseContext, SignWith
 from app.tui.screens.photos import PhotosScreen
 from app.tui.screens.screening import ScreeningScreen
 
@@ -59,6 +62,7 @@ class CourseStarter:
         clock: Clock,
         tz: tzinfo | None = None,
         photo_root: Path | None = None,
+        sign: SignWith | None = None,
     ) -> None:
         self.app = app
         self.database = database
@@ -66,9 +70,20 @@ class CourseStarter:
         self.clock = clock
         self.tz = tz
         self.photo_root = photo_root
+        #: Makes the dialog that signs an override with the signed-in practitioner's PIN (None: unsigned).
+        self.sign = sign
 
     def context(self, who: str) -> CourseContext:
-        return CourseContext(self.database, self.protocol, self.clock, who, tz=self.tz, photo_root=self.photo_root)
+        return CourseContext(
+            self.database, self.protocol, self.clock, who, tz=self.tz, photo_root=self.photo_root, sign=self.sign
+        )
+
+    async def _signed(self, what: str, act: SignedAct) -> tuple[bool, Signer | None]:
+        """``(True, signer)``: signed with the PIN; ``(False, None)``: cancelled; ``(True, None)``: nothing signs."""
+        if self.sign is None:
+            return True, None
+        signer = await self._ask(self.sign(what, act))
+        return signer is not None, signer
 
     def _run(self, call: Callable[[Session], T]) -> T:
         try:
@@ -95,9 +110,12 @@ class CourseStarter:
             return None
         deviation: Deviation | None = None
         override: CourseOverride | None = None
+        signer: Signer | None = None
         while True:
             try:
-                view = await asyncio.to_thread(self._run, self._opener(course_id, practitioner_id, deviation, override))
+                view = await asyncio.to_thread(
+                    self._run, self._opener(course_id, practitioner_id, deviation, override, signer)
+                )
                 return view, "started"
             except ConfirmationNeeded as exc:
                 check = exc.check
@@ -124,6 +142,15 @@ class CourseStarter:
                     deviation = confirm(reason)
                 except DeviationRefused as refused:
                     self.app.notify(str(refused), title="Cannot start", severity="error", timeout=8)
+                    return None
+                go, signer = await self._signed(
+                    f"Start session {check.number} {check.message}{due}: {clean_reason(reason)}",
+                    SignedAct.SCHEDULE_DEVIATION,
+                )
+                if not go:
+                    self.app.notify(
+                        "Session not started: the start outside the window was not signed.", title="Schedule"
+                    )
                     return None
             except PhotosIncomplete as exc:
                 gate = exc.gate
@@ -153,12 +180,24 @@ class CourseStarter:
                     except OverrideRefused as refused:
                         self.app.notify(str(refused), title="Cannot start", severity="error", timeout=8)
                         return None
+                    go, signer = await self._signed(
+                        f"Override of the baseline photos: {clean_reason(reason)}\nIt failed: {gate.message}",
+                        SignedAct.COURSE_OVERRIDE,
+                    )
+                    if not go:
+                        self.app.notify("Session not started: the override was not signed.", title="Photos")
+                        return None
                 else:
                     self.app.notify("Session not started.", title="Photos")
                     return None
 
     def _opener(
-        self, course_id: int, practitioner_id: int, deviation: Deviation | None, override: CourseOverride | None
+        self,
+        course_id: int,
+        practitioner_id: int,
+        deviation: Deviation | None,
+        override: CourseOverride | None,
+        signer: Signer | None,
     ) -> Callable[[Session], SessionView]:
         def opener(s: Session) -> SessionView:
             return open_scheduled_session(
@@ -170,6 +209,7 @@ class CourseStarter:
                 tz=self.tz,
                 deviation=deviation,
                 photo_override=override,
+                signer=signer,
             )
 
         return opener

@@ -14,7 +14,10 @@ for stamping) and is its :class:`~app.tui.screens.step_base.StepHost`.
 Every change of the flow is stored by one writer at a time; a failure is a notification and is
 retried. At the stamping step the link stores arriving stamps in the session and the zone being
 stamped, and the device is armed; finishing the step disarms it and closes the link. Closing the
-summary finishes the session and brings the start screen back. Nothing here raises into the UI.
+summary is signed with the PIN (approved) and finishes the session, its signature stored with it,
+and brings the start screen back. Overrides are signed too (overridden): the reason, then the PIN.
+While the app is locked (:class:`~app.tui.signed_in.SignedIn`) everything goes on behind the lock,
+but no screen is swapped under it. Nothing here raises into the UI.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from app.chairside import session_cases as cases
-from app.domain.gates import Override
+from app.domain.gates import OverrideRefused, checked_reason
+from app.domain.signatures import SignedAct, Signer, manifestation
 from app.domain.steps import Clock, KnownLot, SessionFlow, StepBlocked, StepError, StepRecord, lot_to_offer
 from app.domain.treatment_protocol import Step, StepKind, TreatmentProtocol
 from app.settings import ClinicInfo
@@ -47,6 +51,7 @@ from app.tui.screens.steps import screen_for_step
 from app.tui.session_link import DEFAULT_FOOTPRINT_MM2, SessionLink
 from app.tui.session_screens import aftercare_screen, summary_screen
 from app.tui.session_steps import stamp_inputs
+from app.tui.signed_in import SignedIn
 from app.tui.widgets.session_banner import BannerInfo
 from devicelink.session import LinkOptions
 
@@ -69,7 +74,8 @@ class SessionController:
     spec BLE URLs go through (``None``: ``$STAMPSIDE_BLE_HCI``, else the OS Bluetooth).
     ``cards_dir`` is where aftercare cards go (``None``: next to the clinic's records); ``tz``
     the time zone times are shown in (``None``: the computer's). ``clinic`` (the settings file's)
-    is printed on the aftercare card and shown on its screen.
+    is printed on the aftercare card and shown on its screen. ``signed_in`` is who is at the chair:
+    it asks for the PIN to sign overrides and the closing of the session.
     """
 
     def __init__(
@@ -85,8 +91,10 @@ class SessionController:
         cards_dir: Path | None = None,
         tz: tzinfo | None = None,
         clinic: ClinicInfo | None = None,
+        signed_in: SignedIn | None = None,
     ) -> None:
         self.app = app
+        self.signed_in = signed_in
         self.device_url = device_url
         self.ble_hci = ble_hci
         self.protocol = protocol
@@ -115,6 +123,8 @@ class SessionController:
         self._save_lock = asyncio.Lock()
         self._save_failed_at: float | None = None
         self._storage_problem: str | None = None
+        #: Who signed the closing of the session (the summary), until it is stored.
+        self._closing_signer: Signer | None = None
 
     @property
     def active(self) -> bool:
@@ -137,6 +147,33 @@ class SessionController:
     @property
     def practitioner(self) -> str:
         return self._practitioner
+
+    def signed_in_as(self, name: str) -> None:
+        """Another practitioner signed in (unlocking, switching): they confirm the steps from now on."""
+        if self.view is not None and name.strip():
+            self._practitioner = name.strip()
+
+    def ask_signature(self, what: str, act: SignedAct, done: Callable[[Signer | None], None]) -> None:
+        """Have ``what`` signed with the signed-in practitioner's PIN; ``done`` gets the signer (None: cancelled)."""
+        if self.signed_in is None:
+            self._notify_error("Nobody is signed in: the record cannot be signed.", "Signature")
+            done(None)
+            return
+        self.app.push_screen(self.signed_in.sign_dialog(what, act), done)
+
+    async def _signature(self, what: str, act: SignedAct) -> Signer | None:
+        """In a worker: the signer of ``what`` once the PIN is typed (None: cancelled)."""
+        if self.signed_in is None:
+            self._notify_error("Nobody is signed in: the record cannot be signed.", "Signature")
+            return None
+        await self.signed_in.wait_unlocked()
+        signer: Signer | None = await self.app.push_screen(self.signed_in.sign_dialog(what, act), wait_for_dismiss=True)
+        return signer
+
+    async def _unlocked(self) -> None:
+        """Wait while the lock (or a sign-in) covers the app: no screen is swapped under it."""
+        if self.signed_in is not None:
+            await self.signed_in.wait_unlocked()
 
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(self.tz)
@@ -171,16 +208,49 @@ class SessionController:
         return result
 
     def complete_step(self) -> None:
-        """Complete the current step as the chosen practitioner, then show the next one."""
+        """Complete the current step as the chosen practitioner, then show the next one.
+
+        The summary is closed with a signature: the PIN first, then the step and the session.
+        """
         if self._busy:
             raise StepError("one moment: the previous step is still being closed")
         flow = self.flow
         if flow.finished:  # closing the summary failed before: try again
             self._run(self._finish_session(), "session-finish")
             return
+        step = flow.current_step
+        if step is not None and step.kind is StepKind.SUMMARY:
+            self._busy = True
+            self._run(self._close_summary(), "session-advance")
+            return
         self.change(lambda f: f.complete(self._practitioner))
         self._busy = True
         self._run(self._advance(), "session-advance")
+
+    def _closing_text(self) -> str:
+        view = self.view
+        assert view is not None
+        return (
+            f"Close {view.label} for {view.patient_code}: the steps, stamps and coverage of this summary "
+            "become the session's record."
+        )
+
+    async def _close_summary(self) -> None:
+        """The summary's main action: signed (approved) with the PIN, then the session is finished."""
+        try:
+            signer = await self._signature(self._closing_text(), SignedAct.SESSION_CLOSE)
+            if signer is None:
+                self.app.notify("The session stays open: closing it needs your signature.", title="Not closed")
+                return
+            try:
+                self.change(lambda f: f.complete(signer.name))
+            except StepError as exc:
+                self._notify_error(str(exc), "Cannot close")
+                return
+            self._closing_signer = signer
+            await self._show_current()
+        finally:
+            self._busy = False
 
     # -- starting -----------------------------------------------------------------------
 
@@ -273,6 +343,7 @@ class SessionController:
 
     async def _show(self, screen: Screen[Any]) -> None:
         """Replace the previous step's screen (and any dialog left over it) with ``screen``."""
+        await self._unlocked()
         previous = self.step_screen
         self.step_screen = screen
         if previous is not None and previous in self.app.screen_stack:
@@ -375,21 +446,45 @@ class SessionController:
             self._busy = False
 
     def _ask_override_then_finish(self, blocked: StepBlocked) -> None:
+        """Stamping cannot end with a failing check: its override (a reason, then the PIN), or back to stamping."""
         result = blocked.blocking[0]
         screen = self.screen
+        title = gate_title(result)
 
-        def apply(reason: str) -> Override:
-            return self.change(lambda f: f.override(result.gate, reason, self._practitioner))
+        def check(reason: str) -> object:
+            return checked_reason(result.gate.label, reason, self._practitioner)
 
-        def done(override: Override | None) -> None:
-            if override is not None and not self._busy:
-                self._busy = True
-                self._run(self._end_stamping(), "session-advance")
-            elif override is None and screen is not None:
-                screen.stats.start(screen.stats.elapsed_s)  # back to stamping
+        def back_to_stamping() -> None:
+            if screen is not None:
+                screen.stats.start(screen.stats.elapsed_s)
                 self.app.notify(str(blocked), title="Stamping goes on", severity="warning")
 
-        self.app.push_screen(OverrideDialog(result, apply, who=self._practitioner, title=gate_title(result)), done)
+        def reasoned(reason: str | None) -> None:
+            if reason is None:
+                back_to_stamping()
+                return
+            text, _ = check_text(reason)
+            what = f"Override of {title} (stamping): {text}\nIt failed: {result.message}"
+            self.ask_signature(what, SignedAct.STEP_OVERRIDE, lambda signer: signed(reason, signer))
+
+        def check_text(reason: str) -> tuple[str, str]:
+            return checked_reason(result.gate.label, reason, self._practitioner)
+
+        def signed(reason: str, signer: Signer | None) -> None:
+            if signer is None:
+                back_to_stamping()
+                return
+            try:
+                self.change(lambda f: f.override(result.gate, reason, signer.name, signer_id=signer.practitioner_id))
+            except (OverrideRefused, StepError) as exc:
+                self._notify_error(str(exc), "Override")
+                back_to_stamping()
+                return
+            if not self._busy:
+                self._busy = True
+                self._run(self._end_stamping(), "session-advance")
+
+        self.app.push_screen(OverrideDialog(result, check, who=self._practitioner, title=title), reasoned)
 
     async def _close_link(self) -> None:
         """Disarm, store and acknowledge what the link has pending, and close it."""
@@ -459,9 +554,18 @@ class SessionController:
             )
             return
         await self._close_link()
+        signer = self._closing_signer
+        if signer is None:  # a session resumed after its summary was completed: signed now
+            signer = await self._signature(self._closing_text(), SignedAct.SESSION_CLOSE)
+            if signer is None:
+                self.app.notify("The session stays open: closing it needs your signature.", title="Not closed")
+                if self.step_screen is None or self.step_screen not in self.app.screen_stack:
+                    self._let_go()  # no screen of it is up: it is offered for resuming again
+                return
+            self._closing_signer = signer
         self._finishing = True
         try:
-            finished = await self._call(cases.finish, database, view.id, self.clock())
+            finished = await self._call(cases.finish, database, view.id, self.clock(), signer)
         except SessionError as exc:
             self._notify_error(str(exc), "Cannot finish")
             finished = await self._call(cases.reread, database, view.id)
@@ -469,17 +573,30 @@ class SessionController:
             self._notify_error(str(explain(database.url, exc)), "Database")
             self._finishing = False
             return
+        await self._unlocked()
         screen = self.step_screen
         self._stop_timer()
         self.view = self._flow = None
+        self._closing_signer = None
         self.screen = self.step_screen = None
         self._finishing = False
         if screen is not None and screen in self.app.screen_stack:
             while self.app.screen is not screen:
                 self.app.pop_screen()
             self.app.pop_screen()
-        self.app.notify(f"{finished.label.capitalize()} finished for {finished.patient_code}.", title="Session")
+        signed = f"\n{manifestation(finished.closed_signature, self.tz)}" if finished.closed_signature else ""
+        self.app.notify(f"{finished.label.capitalize()} finished for {finished.patient_code}.{signed}", title="Session")
         self._ended(finished)
+
+    def _let_go(self) -> None:
+        """Stop running the session without finishing it: it stays open in storage."""
+        view = self.view
+        self._stop_timer()
+        self.view = self._flow = None
+        self._closing_signer = None
+        self.screen = self.step_screen = None
+        if view is not None:
+            self._ended(view)
 
     async def aclose(self) -> None:
         """The app is closing: close the link (storing what it has pending); the session stays open."""

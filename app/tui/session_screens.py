@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.chairside import session_cases as cases
 from app.domain.aftercare import AftercareCard
+from app.domain.signatures import SignatureMark
 from app.domain.treatment_protocol import Step
 from app.storage.schedule import ScheduleError
 from app.storage.sessions import SessionError
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
 
 async def aftercare_screen(controller: SessionController, step: Step, number: int) -> AftercareScreen:
-    """The aftercare step: the wash window, the next appointment and the clinic's phone; the card as text and HTML.
+    """The aftercare step: the wash window, the next appointment, the clinic's phone and address; the card as text
+    and HTML.
 
     The card is read from storage (:func:`~app.chairside.session_cases.aftercare_card`, with the
     settings file's clinic); the screen shows the card's own lines, so the two say the same.
@@ -55,6 +57,7 @@ async def aftercare_screen(controller: SessionController, step: Step, number: in
             practitioner=controller.practitioner,
             clinic=clinic.name,
             phone=clinic.phone,
+            address=clinic.address,
             session_label=view.label,
         )
     folder = controller.cards_dir or cases.default_cards_dir(database.url)
@@ -70,7 +73,8 @@ async def aftercare_screen(controller: SessionController, step: Step, number: in
 
 
 async def summary_screen(controller: SessionController, step: Step, number: int) -> SummaryScreen:
-    """The summary: its figures are the session report's (one computation, from what is stored)."""
+    """The summary: its figures are the session report's (one computation, from what is stored), and the
+    overrides' signatures as stored."""
     database, view = controller.database, controller.view
     assert database is not None and view is not None
     figures: SessionFigures | None = None
@@ -78,4 +82,10 @@ async def summary_screen(controller: SessionController, step: Step, number: int)
         figures = summary_figures(await asyncio.to_thread(cases.summary, database, view.id, controller.protocol))
     except (SQLAlchemyError, SessionError) as exc:
         controller.notify_error(str(exc), "Stamps not read")
-    return SummaryScreen(controller, step, number, figures=figures)
+    signatures: dict[tuple[int, int], SignatureMark] = {}
+    if await controller.saved():
+        try:
+            signatures = await asyncio.to_thread(cases.override_signatures, database, view.id)
+        except SQLAlchemyError as exc:
+            controller.notify_error(str(exc), "Signatures not read")
+    return SummaryScreen(controller, step, number, figures=figures, signatures=signatures)

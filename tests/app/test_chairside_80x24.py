@@ -4,10 +4,11 @@ Real parts only: `stampside sim` on a pty, `stampside app` in tmux (80 columns, 
 SQLite file. Before every action key the test reads the screen and finds that key offered
 there (in the footer, on a button or in a dialog's button); typing into a field and moving
 between fields (tab, arrows) are the only keys it presses without. It walks what a new clinic
-does: a practitioner, a patient, the screening form, the baseline photos picked from a folder
-with the file picker, the seven steps of session 1 with an override and stamps in three zones,
-the session closed; then session 2 started early (a typed reason), the app killed with SIGKILL,
-started again, and the open session resumed from the start-up offer.
+does: a practitioner added at the sign-in screen who chooses a PIN, a patient, the screening form
+(its verdict signed with the PIN), the baseline photos picked from a folder with the file picker,
+the seven steps of session 1 with a signed override and stamps in three zones, the session closed
+and signed; then session 2 started early (a typed reason, signed), the app killed with SIGKILL,
+started again, signed in again, and the open session resumed from the start-up offer.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ import pytest
 from sqlalchemy import select
 
 from app.storage.database import Database, open_database
-from app.storage.schema import StampEvent, StepRecordRow, TreatmentSession
+from app.storage.schema import Signature, StampEvent, StepRecordRow, TreatmentSession
 from tests.app.tmux_terminal import needs_tmux, smoke_module, wait_pane_dead
 from tests.devicelink.processes import STAMPSIDE, SimProcess
 
 COLUMNS, ROWS = 80, 24
 PRACTITIONER = "Dr Tester"
+PIN = "2468"
 PATIENT = "P-0080"
 OVERRIDE = "dried under the lamp, checked by hand"
 EARLY = "patient travels next week, agreed today"
@@ -69,6 +71,24 @@ class Chair:
     def fields(self, *keys: str) -> None:
         """Keys that move between fields or through a list (tab, arrows, enter on a list)."""
         self.term.keys(*keys)
+
+    def pin(self) -> None:
+        """Type the PIN into the focused PIN field (its dots show, never the PIN)."""
+        self.term.type_secret(PIN)
+
+    def sign(self, meaning: str) -> None:
+        """The PIN dialog that signs with ``meaning``: the PIN, then its shown Sign key."""
+        self.wait_for(f"Sign: {meaning}")
+        self.pin()
+        self.press("Enter", r"Sign \(enter\)")
+        self.wait_until(lambda s: f"Sign: {meaning}" not in s, f"signed ({meaning})")
+
+    def sign_in(self) -> None:
+        """At the sign-in screen (or the lock): the PIN of the practitioner highlighted, then Sign in."""
+        self.wait_for(f"{PRACTITIONER}'s PIN")
+        self.pin()
+        self.press("Enter", r"Sign in \(enter\)")
+        self.wait_until(lambda s: "Who is at the chair?" not in s, "signed in")
 
 
 @pytest.fixture
@@ -113,12 +133,18 @@ def test_a_first_session_at_80x24_with_shown_keys_only_then_a_killed_session_res
 
 
 def first_session(chair: Chair, photos_dir: Path) -> None:
-    # a practitioner and a patient
-    chair.press("a", r"\ba Add")
+    # who is at the chair: a practitioner added at the sign-in screen chooses a PIN; then a patient
+    chair.wait_for("Who is at the chair?")
+    chair.press("C-n", r"Add practitioner \(ctrl\+n\)")
     chair.wait_for("New practitioner")
     chair.type(PRACTITIONER)
     chair.press("Enter", r"Save \(enter\)")
-    chair.wait_until(lambda s: PRACTITIONER in s and "New practitioner" not in s, "the practitioner added")
+    chair.wait_for(f"{PRACTITIONER}: choose a PIN")
+    chair.pin()
+    chair.fields("Enter")  # to the PIN again
+    chair.pin()
+    chair.press("Enter", r"Sign in \(enter\)")
+    chair.wait_until(lambda s: "signed in" in s and "Who is at the chair?" not in s, "signed in")
     chair.press("n", r"\bn New patient")
     chair.wait_for("Pseudonymous code")
     chair.type(PATIENT)
@@ -137,6 +163,7 @@ def first_session(chair: Chair, photos_dir: Path) -> None:
     chair.fields(*keys)
     chair.wait_until(lambda s: s.count("normal") >= SMOKE.LABS - 1, "the lab results typed in")
     chair.press("C-s", r"\^s Save")
+    chair.sign("reviewed")
     chair.wait_for("✓ Eligible: the course may start")
     chair.press("Escape", r"\besc Back")
 
@@ -173,6 +200,7 @@ def first_session(chair: Chair, photos_dir: Path) -> None:
     chair.wait_for("Why is it safe to go on?")
     chair.type(OVERRIDE)
     chair.press("Enter", r"Override \(enter\)")
+    chair.sign("overridden")
     chair.wait_for("Contact and dry time overridden")
     chair.press("Enter", FOOTER_ENTER)
 
@@ -211,6 +239,7 @@ def first_session(chair: Chair, photos_dir: Path) -> None:
     chair.press("Enter", FOOTER_ENTER)
     chair.wait_for("Step 7 of 7 · Summary")
     chair.press("Enter", r"Close session\s+enter")
+    chair.sign("approved")
     chair.wait_for("Session 1 of 6 finished")
 
 
@@ -231,6 +260,7 @@ def resume_after_kill(chair: Chair, app: str) -> None:
     chair.wait_for("Why is it safe to go on?")
     chair.type(EARLY)
     chair.press("Enter", r"Start anyway \(enter\)")
+    chair.sign("overridden")
     chair.wait_for("Step 1 of 7 · Pre-session checks")
     chair.wait_for("session 2 of 6")
 
@@ -240,6 +270,7 @@ def resume_after_kill(chair: Chair, app: str) -> None:
     wait_pane_dead(term, PATIENCE)
 
     term.tmux("respawn-pane", "-k", "-t", term.name, app)
+    chair.sign_in()  # who is at the chair, first of all
     chair.wait_for("Resume it now?")
     screen = chair.wait_for(f"Session 2 of 6 for {PATIENT} is still open")
     assert "step 1 of 7 · Pre-session checks" in screen
@@ -267,3 +298,10 @@ def check_stored(database: Database) -> None:
         assert len(steps) == 7 and all(confirmed == PRACTITIONER for _, _, confirmed in steps)
         lots = {step: lot for step, lot, _ in steps}
         assert lots["first_application"] == lots["second_application"] == "LX-2291"
+        signed = s.execute(select(Signature.record_type, Signature.meaning, Signature.signer_name)).all()
+        assert sorted(signed) == [
+            ("schedule_deviations", "overridden", PRACTITIONER),
+            ("screenings", "reviewed", PRACTITIONER),
+            ("step_overrides", "overridden", PRACTITIONER),
+            ("treatment_sessions", "approved", PRACTITIONER),
+        ]

@@ -3,7 +3,7 @@
 scripts/tmux_smoke.py walks a whole treatment session (screening, baseline photos, every
 step to the summary); this test then reads what the run stored: the finished session with
 each step's record, the override, and the stamps (through `stampside export`), and the
-aftercare card.
+aftercare card, and the signatures: the screening's verdict, the override, the closing.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy import select
 from app.domain.gates import Gate
 from app.domain.treatment_protocol import StepKind
 from app.storage.database import open_database
-from app.storage.schema import TreatmentSession
+from app.storage.schema import Signature, TreatmentSession
 from app.storage.sessions import get_session
 from app.storage.step_records import load_step_records
 from tests.app.tmux_terminal import needs_tmux, smoke_module
@@ -40,9 +40,15 @@ def test_demo_runs_a_whole_session_in_a_real_terminal(tmp_path: Path) -> None:
             assert len(ids) == 1, ids
             view = get_session(s, ids[0])
             records = load_step_records(s, view.id)
+            signed = s.execute(select(Signature.record_type, Signature.meaning, Signature.signer_name)).all()
     finally:
         database.close()
     assert view.status == "finished"
+    assert sorted(signed) == [
+        ("screenings", "reviewed", smoke.PRACTITIONER),
+        ("step_overrides", "overridden", smoke.PRACTITIONER),
+        ("treatment_sessions", "approved", smoke.PRACTITIONER),
+    ]
     assert (view.patient_code, view.number) == (smoke.PATIENT, 1)
     assert [record.kind for record in records] == [
         StepKind.PRE_CHECKS,

@@ -30,6 +30,7 @@ from textual.renderables.digits import Digits
 
 from app.storage.database import Database, open_database
 from app.storage.patients import NewPatient, create_patient
+from app.storage.pins import set_pin
 from app.storage.practitioners import add_practitioner
 from app.storage.schema import StampEvent, TreatmentSession
 from simulator.truth import read_truth
@@ -39,6 +40,7 @@ from tests.tui.course_helpers import WHO, ready_for_course
 
 ROOT = Path(__file__).resolve().parents[2]
 PATIENT = "P-KILL"
+PIN = "2468"
 #: The simulator stamps this many at this rate once armed, then stops (it keeps serving the link).
 STAMPS = 60
 RATE_HZ = 6
@@ -108,7 +110,8 @@ def test_sigkill_while_stamping_then_resume_fetches_every_buffered_stamp(tmp_pat
     db = open_database(str(db_file))
     try:
         with db.Session.begin() as s:
-            add_practitioner(s, WHO)
+            practitioner = add_practitioner(s, WHO)
+            set_pin(s, practitioner.id, PIN, PIN, now=now)
             patient = create_patient(s, NewPatient.parse(PATIENT), now=now - timedelta(days=30))
         ready_for_course(db, patient.id, now)  # screened, course started, baseline photos
         protocol = one_second_timers(tmp_path / "protocol.toml")
@@ -134,7 +137,8 @@ def run(smoke: Any, module: Any, db: Database, db_file: Path, protocol: Path, li
     smoke.tmux("new-session", "-d", "-s", smoke.name, "-x", "100", "-y", "30", app)
     smoke.tmux("set-option", "-t", smoke.name, "remain-on-exit", "on")  # the pane stays when the app is killed
 
-    # start session 1 and walk to stamping
+    # sign in, start session 1 and walk to stamping
+    sign_in(smoke)
     choose_patient(smoke, "Press s to start")
     smoke.keys("s")
     smoke.wait_for("Step 1 of 7 · Pre-session checks", PATIENCE)
@@ -173,6 +177,7 @@ def run(smoke: Any, module: Any, db: Database, db_file: Path, protocol: Path, li
 
     # start again: the open session is offered first of all, and resumed on its step with enter
     smoke.tmux("respawn-pane", "-k", "-t", smoke.name, app)
+    sign_in(smoke)  # who is at the chair, first of all
     smoke.wait_for("Resume it now?", PATIENCE)
     smoke.wait_for("step 4 of 7 · Stamping")
     smoke.keys("Enter")
@@ -187,6 +192,14 @@ def run(smoke: Any, module: Any, db: Database, db_file: Path, protocol: Path, li
     assert set(keys) == truth
     assert {session for _, _, session in stored} == {session_id}, "every stamp is credited to the session"
     smoke.wait_until(lambda s: shows_count(s, STAMPS), f"{STAMPS} on the stamping screen's counter", PATIENCE)
+
+
+def sign_in(smoke: Any) -> None:
+    """The sign-in screen: the practitioner's PIN, then enter."""
+    smoke.wait_for(f"{WHO}'s PIN", PATIENCE)
+    smoke.type_secret(PIN)
+    smoke.keys("Enter")
+    smoke.wait_until(lambda s: "Who is at the chair?" not in s, "signed in", PATIENCE)
 
 
 def choose_patient(smoke: Any, shown: str) -> None:

@@ -100,6 +100,72 @@ def test_replay_of_something_else_is_exit_2(runner: CliRunner, tmp_path: Path) -
     assert "not a Stampside link capture" in result.output
 
 
+CAPTURE_HEADER = b'{"capture": "stampside-link", "version": 1, "url": "/tmp/stamp", "started_unix": 1764068400.0}\n'
+GOOD_LINE = b'{"t": 0.1, "dir": "rx", "hex": "00 01"}\n'
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(GOOD_LINE + b"\xff\xfe\xfd not text\n", ":3: not UTF-8 text", id="not-utf8"),
+        pytest.param(
+            b'{"t": "soon", "dir": "rx", "hex": "00"}\n', ':2: "t" is not a time in seconds: "soon"', id="t-text"
+        ),
+        pytest.param(b'{"t": null, "event": "open"}\n', ':2: "t" is not a time in seconds: null', id="t-null"),
+        pytest.param(b'{"t": [1], "event": "open"}\n', ':2: "t" is not a time in seconds: [1]', id="t-list"),
+        pytest.param(b'{"t": true, "event": "open"}\n', ':2: "t" is not a time in seconds: true', id="t-bool"),
+        pytest.param(
+            GOOD_LINE + b'{"t": 1e999, "event": "close"}\n', ':3: "t" is not a time in seconds: Infinity', id="t-inf"
+        ),
+        pytest.param(b'{"t": NaN, "event": "close"}\n', ':2: "t" is not a time in seconds: NaN', id="t-nan"),
+        pytest.param(
+            b'{"t": 1' + b"0" * 400 + b', "event": "close"}\n', ':2: "t" is not a time in seconds: 1000000', id="t-huge"
+        ),
+        pytest.param(b'{"t": 1' + b"0" * 5000 + b', "event": "close"}\n', ":2: not a JSON object", id="t-too-long"),
+        pytest.param(b"[" * 100_000 + b"\n", ":2: not a JSON object", id="deeply-nested"),
+        pytest.param(b'{"t": 0.2, "dir": "sideways", "hex": "00"}\n', ":2: no valid dir and hex", id="dir-unknown"),
+        pytest.param(b'{"t": 0.2, "dir": "rx", "hex": 7}\n', ":2: no valid dir and hex", id="hex-number"),
+        pytest.param(b'{"t": 0.2, "dir": ["rx"], "hex": "00"}\n', ":2: no valid dir and hex", id="dir-list"),
+    ],
+)
+def test_a_broken_capture_line_ends_the_replay_with_one_line_naming_it(
+    runner: CliRunner, tmp_path: Path, body: bytes, expected: str
+) -> None:
+    capture = tmp_path / "cap.jsonl"
+    capture.write_bytes(CAPTURE_HEADER + body)
+    result = runner.invoke(main, ["link", "replay", str(capture), "--json"])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"Error: {capture}{expected}")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(b"\xff\xfe\x00 binary\n", id="binary"),
+        pytest.param(b'{"capture": "stampside-link", "version": 1, "started_unix": "yesterday"}\n', id="start-text"),
+        pytest.param(b'{"capture": "stampside-link", "version": 1, "started_unix": 1e300}\n', id="start-huge"),
+    ],
+)
+def test_a_capture_header_that_is_not_one_is_one_line(runner: CliRunner, tmp_path: Path, header: bytes) -> None:
+    capture = tmp_path / "cap.jsonl"
+    capture.write_bytes(header + GOOD_LINE)
+    result = runner.invoke(main, ["link", "replay", str(capture)])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"Error: {capture}") and ("not a Stampside link capture" in line or "started_unix" in line)
+
+
+def test_replaying_a_binary_file_from_a_real_shell_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    capture = tmp_path / "photo.jpg"
+    capture.write_bytes(CAPTURE_HEADER + bytes(range(128, 256)) * 4)
+    result = stampside("link", "replay", str(capture))
+    assert result.returncode == 2
+    assert result.stderr == f"Error: {capture}:2: not UTF-8 text\n"
+
+
 def test_export_from_a_missing_database_is_exit_2(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["export", "--db", f"sqlite:///{tmp_path / 'nope.db'}"])
     assert result.exit_code == 2

@@ -168,7 +168,7 @@ def test_wrong_filters_are_one_line_and_exit_2(runner: CliRunner, db: str, args:
     ("db_url", "expected"),
     [
         ("sqlite:///{tmp}/missing.db", "Error: no database at {tmp}/missing.db: check --db (or STAMPSIDE_DB)"),
-        ("nosuchdb://host/x", "Error: nosuchdb://host/x: this kind of database is not supported here"),
+        ("nosuchdb://host/x", "Error: not a database URL: 'nosuchdb://host/x' ('nosuchdb' is no database"),
         ("{tmp}/notadb.db", "Error: {tmp}/notadb.db is not a Stampside database (or it is damaged)"),
     ],
 )

@@ -1,5 +1,5 @@
-"""Aftercare: hair-wash times from the session end, the clinic's phone, the next appointment, and the
-card as text and escaped, printable HTML."""
+"""Aftercare: hair-wash times from the session end, the clinic's phone and address, the next appointment,
+and the card as text and escaped, printable HTML."""
 
 from __future__ import annotations
 
@@ -106,6 +106,20 @@ def test_a_phone_without_a_name_says_the_clinic_with_its_number() -> None:
     assert "call the clinic on +44 20 7946 0000 if they get worse" in text
     assert "Questions or a problem? Call the clinic on +44 20 7946 0000." in text
     assert not re.search(r"call the clinic(?! on \+44 20 7946 0000)", text, re.IGNORECASE)
+
+
+def test_the_clinics_address_is_printed_beside_its_name_and_phone_and_escaped() -> None:
+    made = card(clinic="Scalp Clinic", phone=PHONE, address=" 1 High Street, London N1 9GU ")
+    assert made.address_line == "Scalp Clinic, 1 High Street, London N1 9GU"
+    text = render_text(made)
+    contact = "Questions or a problem? Call Scalp Clinic on +44 20 7946 0000."
+    assert f"{contact}\nScalp Clinic, 1 High Street, London N1 9GU\n" in text
+    page = render_html(card(clinic="A&B", phone=PHONE, address="<b>1</b> High St"))
+    assert "<dt>Clinic address</dt><dd>&lt;b&gt;1&lt;/b&gt; High St</dd>" in page
+    assert "Call A&amp;B on +44 20 7946 0000.<br>A&amp;B, &lt;b&gt;1&lt;/b&gt; High St</p>" in page
+    assert "<b>" not in page
+    assert card(address="1 High Street").address_line == "The clinic: 1 High Street"
+    assert "address" not in render_html(card(clinic="Scalp Clinic")).lower(), "no address set: none printed"
 
 
 def test_without_settings_the_card_still_reads_well() -> None:

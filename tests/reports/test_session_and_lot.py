@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
@@ -80,6 +81,23 @@ def test_session_html_is_self_contained_with_its_sections_and_charts(cohort_db: 
     assert page.external == []
     assert "@media print" in html
     assert report.patient_code in html
+
+
+def test_the_html_shows_times_in_the_clinics_time_zone_from_the_settings(cohort_db: Cohort) -> None:
+    database, cohort, path = cohort_db
+    with database.Session.begin() as session:
+        report = build_session_report(session, cohort.session_ids[0])
+    tokyo, utc = ZoneInfo("Asia/Tokyo"), ZoneInfo("UTC")
+    started = {zone: f" · {report.started_at.astimezone(zone):%Y-%m-%d %H:%M}" for zone in (tokyo, utc)}
+    html = render(report, "html", generated_at=datetime(2026, 11, 25, tzinfo=UTC), tz=tokyo)
+    assert started[tokyo] in html and started[utc] not in html
+    assert "on 2026-11-25 09:00." in html
+    assert started[utc] in render(report, "html", tz=utc)
+    result = CliRunner().invoke(
+        main, ["report", "session", str(report.session_id), "--db", str(path)], env={"STAMPSIDE_TIMEZONE": "Asia/Tokyo"}
+    )
+    assert result.exit_code == 0, result.output
+    assert started[tokyo] in result.output
 
 
 def test_json_and_csv_carry_the_same_steps(cohort_db: Cohort) -> None:

@@ -125,6 +125,8 @@ def test_help_lists_the_flags_and_the_scenarios() -> None:
         (["--drop-every", "1", "--drop-for", "2"], "drop_for (2.0 s) must be shorter than drop_every (1.0 s)"),
         (["--serial", "a-serial-that-is-too-long"], "--serial: String should have at most 12 characters"),
         (["--pty", "/nonexistent-dir/stamp"], "cannot create the pty link /nonexistent-dir/stamp"),
+        (["--pty", ""], "--pty '.' names no file for the link: give a path such as /tmp/stamp"),
+        (["--pty", "/"], "--pty '/' names no file for the link"),
         (["--truth", "/nonexistent-dir/t.jsonl"], "cannot write the truth log /nonexistent-dir/t.jsonl"),
         (["--scenario", "no_such_scenario"], "no such file (shipped scenarios: "),
     ],
@@ -150,6 +152,14 @@ def test_a_bad_scenario_names_the_field(tmp_path: Path) -> None:
     )
 
 
+def test_a_scenario_that_is_not_text_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xe0 not a scenario")
+    result = run("--scenario", str(path), "--no-state")
+    assert result.returncode == 2
+    assert result.stderr == f"Error: scenario {path}: not UTF-8 text, so not a TOML file\n"
+
+
 def test_a_regular_file_at_the_link_path_is_not_replaced(tmp_path: Path) -> None:
     link = tmp_path / "stamp"
     link.write_text("keep me")
@@ -157,6 +167,46 @@ def test_a_regular_file_at_the_link_path_is_not_replaced(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "exists and is not a symlink" in result.stderr
     assert link.read_text() == "keep me"
+
+
+def test_a_link_a_live_simulator_serves_is_refused_and_left_to_it(sims: Callable[..., Sim], tmp_path: Path) -> None:
+    link = tmp_path / "stamp"
+    first = sims("--pty", str(link), "--no-state", "-q")
+    first_pty = first.ready_line.split()[1]
+    second = run("--pty", str(link), "--no-state", "--serial", "SS-000002", "-q")
+    assert second.returncode == 2
+    assert second.stderr == (
+        f"Error: {link} is served by another simulator (pid {first.proc.pid}): stop it, or choose another path "
+        "for --pty\n"
+    )
+    assert second.stdout == ""
+    # The first simulator still has its link, and answers on it.
+    assert os.readlink(link) == first_pty
+    host = SerialHost(str(link))
+    try:
+        host.handshake()
+    finally:
+        host.close()
+    assert first.stop()[0] == 0
+    assert sorted(tmp_path.iterdir()) == []  # its link and its lock file are gone with it
+
+
+def test_a_link_left_by_a_killed_simulator_is_taken_over(sims: Callable[..., Sim], tmp_path: Path) -> None:
+    link = tmp_path / "stamp"
+    killed = sims("--pty", str(link), "--no-state", "-q")
+    killed.stop(signal.SIGKILL)
+    assert link.is_symlink()  # left behind, pointing at a pty nobody serves
+    second = sims("--pty", str(link), "--no-state", "--serial", "SS-000002", "-q")
+    assert second.ready_line == f"pty {os.readlink(link)} -> {link}"
+    host = SerialHost(str(link))
+    try:
+        host.handshake()
+        info = next(f.message for f in host.frames if f.message.TYPE == MessageType.DEVICE_INFO)
+    finally:
+        host.close()
+    assert info.serial == "SS-000002"  # type: ignore[attr-defined]
+    assert second.stop()[0] == 0
+    assert sorted(tmp_path.iterdir()) == []
 
 
 def test_a_busy_port_is_exit_2() -> None:

@@ -27,6 +27,7 @@ from devicelink.session import LinkOptions
 from simulator.config import DeviceConfig, SimConfig, StampingConfig
 
 from .course_helpers import ready_for_course
+from .sign_in_helpers import past_sign_in
 
 NOW = datetime(2026, 11, 26, 14, 5, tzinfo=UTC)  # a Thursday
 SIZE = (100, 30)
@@ -75,8 +76,10 @@ def make_app(
     cards: Path | None = None,
     ble_hci: str | None = None,
     settings: Settings | None = None,
+    idle_clock: Callable[[], float] | None = None,
 ) -> StampsideApp:
-    """The app on ``db_path`` with the built-in protocol; ``ble_hci`` for a ``ble:`` device URL."""
+    """The app on ``db_path`` with the built-in protocol; ``ble_hci`` for a ``ble:`` device URL;
+    ``idle_clock`` for the idle lock (default: the real monotonic clock)."""
     app = create_app(
         AppConfig(
             database=str(db_path),
@@ -87,6 +90,7 @@ def make_app(
             tz=UTC,
             ble_hci=ble_hci,
             settings=settings or Settings(),
+            **({"idle_clock": idle_clock} if idle_clock is not None else {}),
         )
     )
     app.session_controller.link_options = FAST
@@ -104,6 +108,8 @@ async def wait_for(pilot: Pilot[None], predicate: Callable[[], bool], timeout: f
 
 
 async def start_session_for(pilot: Pilot[None], code: str) -> None:
+    """Sign in (if asked), choose the patient ``code`` and press s."""
+    await past_sign_in(pilot)
     # Current and composed: a screen is the current one a moment before its widgets are mounted.
     await wait_for(
         pilot, lambda: isinstance(current(pilot), StartScreen) and bool(current(pilot).query("#patient-search"))
@@ -122,9 +128,10 @@ async def start_session_for(pilot: Pilot[None], code: str) -> None:
 
 
 async def resume_from_offer(pilot: Pilot[None]) -> None:
-    """At start-up the app offers the session left open, first of all: take it (enter)."""
+    """At start-up, once signed in, the app offers the session left open first of all: take it (enter)."""
     from app.tui.dialogs.confirm import ConfirmDialog
 
+    await past_sign_in(pilot)
     # Mounted, not only current: enter goes to its focused Resume button.
     await wait_for(pilot, lambda: isinstance(current(pilot), ConfirmDialog) and current(pilot).focused is not None)
     assert "still open" in str(current(pilot).query_one(".dialog-text").render())

@@ -37,6 +37,7 @@ def test_a_missing_protocol_file_exits_2(tmp_path: Path) -> None:
 
 class FakeApp:
     return_code = 0
+    settings_problem = None
 
     def __init__(self, config: tui_app.AppConfig) -> None:
         self.config = config

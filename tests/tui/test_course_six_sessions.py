@@ -78,6 +78,7 @@ from .session_helpers import (
     stored_steps,
     wait_for,
 )
+from .sign_in_helpers import past_sign_in, sign_with_pin
 
 CODE = "P-0107"
 #: Stamps the simulator counts in each session (a few: the test is about the course, not the stamping).
@@ -172,7 +173,8 @@ async def settle(pilot: Pilot[None]) -> None:
 
 async def due_list(pilot: Pilot[None]) -> DueList:
     """The start screen's due list, once the start screen is up *and composed* (a screen is the
-    current one a moment before its widgets are mounted: querying then finds nothing)."""
+    current one a moment before its widgets are mounted: querying then finds nothing), signed in if asked."""
+    await past_sign_in(pilot)
     await wait_for(pilot, lambda: isinstance(current(pilot), StartScreen) and bool(current(pilot).query("#due-items")))
     return current(pilot).query_one("#due-items", DueList)
 
@@ -191,6 +193,7 @@ async def screen_through_the_form(pilot: Pilot[None]) -> None:
         form.query_one(f"#lab-{lab}-date", Input).value = (NOW.date() - timedelta(days=9)).isoformat()
         form.query_one(f"#lab-{lab}-flag", Select).value = "normal"
     await pilot.press("ctrl+s")
+    await sign_with_pin(pilot)  # the verdict, signed (reviewed)
     await wait_for(pilot, lambda: "✓ Eligible" in text_of(pilot, "#verdict"))
     await pilot.press("escape")  # back: the course starts
 
@@ -205,6 +208,7 @@ async def record_outcome(pilot: Pilot[None], *, density: str, coverage: str, ove
     screen.query_one("#q-satisfied", Select).value = "yes"
     screen.query_one("#q-recommend", Select).value = "yes"
     await pilot.press("ctrl+s")
+    await sign_with_pin(pilot)  # the assessment and the answers, signed (performed)
     await wait_for(pilot, lambda: bool(text_of(pilot, "#course-message")))
 
 
@@ -284,6 +288,7 @@ async def run_session(
     await wait_for(pilot, lambda: isinstance(current(pilot), SummaryScreen))
     await wait_for(pilot, lambda: f"{PER_SESSION} stamps" in text_of(pilot, "#summary-stamps"))
     await pilot.press("ctrl+n")
+    await sign_with_pin(pilot)  # closing the session, signed (approved)
     await wait_for(pilot, lambda: isinstance(current(pilot), StartScreen) and app.open_session is None)
     await settle(pilot)
     assert notified(pilot, f"Session {number} of 6 finished for {CODE}")
@@ -326,6 +331,7 @@ async def test_a_course_of_six_sessions_follow_ups_and_outcomes(
                 question = text_of(pilot, "#override-failure")
                 assert f"Session {EARLY} would start early: {GAPS[EARLY]} days after the previous session" in question
                 await pilot.press(*EARLY_REASON, "enter")
+                await sign_with_pin(pilot)  # the early start, signed (overridden)
             sim.device.stamp_limit = PER_SESSION * number  # this session's few stamps
             await run_session(pilot, app, sim, clock, number, truths)
             start = current(pilot)
@@ -343,7 +349,10 @@ async def test_a_course_of_six_sessions_follow_ups_and_outcomes(
         outcomes = current(pilot)
         assert outcomes.query_one("#time-point", Select).value == "after_session_6"
         await record_outcome(pilot, density="1", coverage="1", overall="better")
-        assert "After session 6: assessment and the patient's answers saved" in text_of(pilot, "#course-message")
+        assert "After session 6: assessment and the patient's answers saved and signed" in text_of(
+            pilot, "#course-message"
+        )
+        assert f"by {PRACTITIONER} · signed {PRACTITIONER} · performed ·" in text_of(pilot, "#outcome-records")
         await pilot.press("escape")
         due = await due_list(pilot)
         await settle(pilot)

@@ -19,11 +19,13 @@ from textual.widgets import Button, Input, Select, Static
 
 from app.domain.course_gates import CourseGate
 from app.domain.schedule import Timing
+from app.domain.signatures import SignatureMeaning
 from app.domain.treatment_protocol import default_protocol
 from app.storage.courses import course_screening_id, course_summary
 from app.storage.database import Database, open_database
 from app.storage.schedule import course_overrides, deviations
 from app.storage.sessions import find_open_session, finish_session, open_session
+from app.storage.signatures import signatures_of_patient
 from app.tui.app import AppConfig, StampsideApp, create_app
 from app.tui.dialogs.choice import ChoiceDialog
 from app.tui.dialogs.confirm import ConfirmDialog
@@ -33,6 +35,7 @@ from app.tui.screens.start import StartScreen
 from app.tui.widgets.due_list import DueList
 
 from .course_helpers import NOW, TODAY, WHO, Clock, ready_for_course, seed, wait_for
+from .sign_in_helpers import past_sign_in, sign_with_pin
 
 SIZE = (110, 40)
 
@@ -59,6 +62,7 @@ def current(app: App[None]) -> Screen[Any]:
 
 
 async def start_screen(pilot: Any, code: str = "P-0042") -> StartScreen:
+    await past_sign_in(pilot)
     await wait_for(pilot, lambda: isinstance(current(pilot.app), StartScreen))
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
@@ -108,11 +112,16 @@ async def test_no_passing_screening_no_course_until_an_override_with_a_reason(db
             form.query_one(f"#lab-{lab}-date", Input).value = (TODAY - timedelta(days=5)).isoformat()
             form.query_one(f"#lab-{lab}-flag", Select).value = "normal"
         await pilot.press("ctrl+s")
+        verdict = await sign_with_pin(pilot)  # the verdict is signed (reviewed) before it is stored
+        assert "not eligible: smoker" in verdict.what and verdict.meaning is SignatureMeaning.REVIEWED
         await wait_for(pilot, lambda: "Not eligible" in str(form.query_one("#verdict", Static).content))
+        assert f"✍ signed {WHO} · reviewed" in str(form.query_one("#verdict", Static).content)
         await pilot.press("ctrl+o")
         await wait_for(pilot, lambda: isinstance(current(app), CourseOverrideDialog))
         await pilot.press(*"stopped smoking in spring, physician approved", "enter")
+        assert (await sign_with_pin(pilot)).meaning is SignatureMeaning.OVERRIDDEN
         await wait_for(pilot, lambda: "Overridden by" in str(form.query_one("#verdict", Static).content))
+        assert f"✍ signed {WHO} · overridden" in str(form.query_one("#verdict", Static).content)
         await pilot.press("escape")  # back: the course starts, and session 1 meets the baseline photo gate
         await wait_for(pilot, lambda: isinstance(current(app), ChoiceDialog))
         choice = current(app)
@@ -126,6 +135,7 @@ async def test_no_passing_screening_no_course_until_an_override_with_a_reason(db
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(current(app), CourseOverrideDialog))
         await pilot.press(*"camera broken today, photos tomorrow before stamping", "enter")
+        assert "camera broken today" in (await sign_with_pin(pilot)).what
         await wait_for(pilot, lambda: notified(app, "Session 1 started"))
     with db.Session.begin() as s:
         summary = course_summary(s, patient.id)
@@ -133,6 +143,12 @@ async def test_no_passing_screening_no_course_until_an_override_with_a_reason(db
         screening_id = course_screening_id(s, summary.course_id)
         overrides = course_overrides(s, summary.course_id)
         opened = find_open_session(s, patient_id=patient.id)
+        signed = [(v.record_type, v.meaning.value) for v in signatures_of_patient(s, patient.id)]
+    assert signed == [
+        ("screenings", "reviewed"),
+        ("screenings", "overridden"),
+        ("course_overrides", "overridden"),
+    ]
     assert screening_id is not None
     assert opened is not None and opened.number == 1 and opened.practitioner_id == practitioner.id
     assert [(o.override.gate, o.override.reason, o.override.by, o.session_id) for o in overrides] == [
@@ -175,10 +191,14 @@ async def test_an_early_session_needs_a_reason_like_any_override_and_the_deviati
         await wait_for(pilot, lambda: "needs a reason" in str(dialog.query_one("#override-error", Static).content))
         assert current(app) is dialog
         await pilot.press(*"patient away next week", "enter")
+        assert (await sign_with_pin(pilot)).meaning is SignatureMeaning.OVERRIDDEN
         await wait_for(pilot, lambda: notified(app, "Session 2 started"))
     with db.Session.begin() as s:
         opened = find_open_session(s, patient_id=patient.id)
         recorded = deviations(s, course_id)
+        assert [(v.record_type, v.signer) for v in signatures_of_patient(s, patient.id)] == [
+            ("schedule_deviations", WHO)
+        ]
     assert opened is not None and opened.number == 2
     deviation = recorded[opened.id]
     assert (deviation.timing, deviation.days_since_previous, deviation.confirmed_by) == (Timing.EARLY, 3, WHO)
@@ -197,6 +217,7 @@ async def test_the_due_list_shows_the_3_month_follow_up_and_chooses_its_patient(
             finish_session(s, view.id, now=at + timedelta(hours=1))
     app = make_app(db_path, Clock())
     async with app.run_test(size=SIZE) as pilot:
+        await past_sign_in(pilot)
         await wait_for(pilot, lambda: isinstance(current(app), StartScreen))
         screen = current(app)
         assert isinstance(screen, StartScreen)
@@ -226,6 +247,7 @@ async def test_the_due_list_is_read_again_when_the_day_changes(db_path: Path, db
     clock = Clock()
     app = make_app(db_path, clock)
     async with app.run_test(size=SIZE) as pilot:
+        await past_sign_in(pilot)
         await wait_for(pilot, lambda: isinstance(current(app), StartScreen))
         screen = current(app)
         assert isinstance(screen, StartScreen)

@@ -17,11 +17,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
 from app.domain.gates import Gate, GateResult, Override
+from app.domain.signatures import SignatureMeaning
 from app.tui.dialogs.choice import ChoiceDialog
 from app.tui.dialogs.confirm import ConfirmDialog
 from app.tui.dialogs.course_override import CourseOverrideDialog
 from app.tui.dialogs.new_patient import NewPatientDialog
 from app.tui.dialogs.override import OVERRIDE_EXAMPLES, OverrideDialog
+from app.tui.dialogs.sign import SignDialog
 from app.tui.dialogs.storage_error import StorageErrorDialog
 from app.tui.dialogs.zone_area import ZoneAreaDialog
 
@@ -44,6 +46,12 @@ DIALOGS: dict[str, Callable[[], ModalScreen[Any]]] = {
     "course override": lambda: CourseOverrideDialog("Screening", "TSH missing", refuse, who="Dr Ada"),
     "new patient": lambda: NewPatientDialog(lambda _: None),  # type: ignore[arg-type,return-value]
     "storage error": lambda: StorageErrorDialog("database is locked"),
+    "sign": lambda: SignDialog(
+        "Override of Battery (step 1 of 7 · Pre-session checks): charger plugged in\nIt failed: battery 12 %",
+        SignatureMeaning.OVERRIDDEN,
+        who="Dr Ada",
+        verify=refuse,  # type: ignore[arg-type]
+    ),
 }
 
 
@@ -112,3 +120,18 @@ async def test_a_timer_override_reads_as_the_timer_and_its_example_fits() -> Non
         shown = " ".join(str(label.content) for label in dialog.query(Label))
         assert "Contact and dry time" in shown
         assert "timer_elapsed" not in shown and "timer elapsed" not in shown
+
+
+async def test_the_sign_dialog_says_what_is_signed_by_whom_and_what_it_means_and_asks_the_pin_hidden() -> None:
+    dialog = DIALOGS["sign"]()
+    assert isinstance(dialog, SignDialog)
+    async with Host(dialog).run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        shown = " ".join(str(widget.render()) for widget in dialog.query(".dialog-text, .dialog-hint, .dialog-title"))
+        assert "Sign: overridden" in shown and "charger plugged in" in shown
+        assert "Dr Ada" in shown and "you override the check" in shown
+        pin = dialog.query_one("#sign-pin", Input)
+        assert dialog.focused is pin and pin.password, "the PIN is typed at once, and not shown"
+        await pilot.press("enter")  # no PIN: said in place, nothing checked
+        await pilot.pause()
+        assert "Type your PIN to sign." in str(dialog.query_one("#sign-error").render())

@@ -3,8 +3,8 @@
 The app runs on a tmp SQLite file with a clock the test moves on, so the disinfection and
 rub-in timers run without waiting. Assertions read the stored records: every step with who
 confirmed it, volumes, the lot and expiry, timer durations, an override with its reason, who
-and when, the stamps credited to the session and zones, the finished session, the aftercare
-card on disk.
+and when, signed with the PIN (overridden), the stamps credited to the session and zones, the
+finished session signed with the PIN (approved), the aftercare card on disk.
 
 The same test runs twice: over a pty, and over BLE with the simulator as a bumble GATT
 peripheral on the virtual link and the app connecting with ``ble:NAME`` and the HCI spec the
@@ -24,10 +24,13 @@ from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
 
 from app.domain.gates import Gate
+from app.domain.signatures import SignatureMeaning
 from app.storage.database import Database, open_database
 from app.storage.sessions import find_open_session
+from app.storage.signatures import signatures_of_patient
 from app.tui.dialogs.confirm import ConfirmDialog
 from app.tui.dialogs.override import OverrideDialog
+from app.tui.dialogs.sign import SignDialog
 from app.tui.screens.stamping import LINK_LOST_TEXT, StampingScreen
 from app.tui.screens.start import StartScreen
 from app.tui.screens.steps import (
@@ -57,6 +60,7 @@ from tests.tui.session_helpers import (
     stored_steps,
     wait_for,
 )
+from tests.tui.sign_in_helpers import sign_with_pin
 
 REASON = "patient could not keep still, rubbed in by hand"
 #: Over BLE: stamping pauses after this many stamps, so the cut falls in the middle of it.
@@ -194,6 +198,8 @@ async def test_a_whole_session_is_guided_stored_and_finished(
         await wait_for(pilot, lambda: isinstance(current(pilot), OverrideDialog))
         current(pilot).query_one("#override-reason", Input).value = REASON
         await pilot.press("enter")
+        signing = await sign_with_pin(pilot)  # the override is signed with the PIN (overridden)
+        assert REASON in signing.what and signing.meaning is SignatureMeaning.OVERRIDDEN
         await wait_for(pilot, lambda: next_enabled(current(pilot)))
         await pilot.press("ctrl+n")
 
@@ -215,14 +221,25 @@ async def test_a_whole_session_is_guided_stored_and_finished(
         assert_banner(pilot)  # who is in the chair, on every step
         summary = current(pilot)
         await wait_for(pilot, lambda: f"{STAMPS} stamps" in str(summary.query_one("#summary-stamps", Static).content))
-        assert REASON in str(summary.query_one("#summary-overrides", Static).content)
+        overrides_shown = str(summary.query_one("#summary-overrides", Static).content)
+        assert REASON in overrides_shown
+        assert f"✍ signed {PRACTITIONER} · overridden · {ended:%Y-%m-%d %H:%M}" in overrides_shown
         await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: isinstance(current(pilot), SignDialog) and current(pilot).focused is not None)
+        await pilot.press("escape")  # not signed: the session stays open, on its summary
+        await wait_for(pilot, lambda: any("closing it needs your signature" in n.message for n in app._notifications))
+        assert current(pilot) is summary and app.open_session is not None
+        await pilot.press("ctrl+n")
+        closing = await sign_with_pin(pilot)  # closing the session is signed with the PIN (approved)
+        assert closing.meaning is SignatureMeaning.APPROVED and closing.who == PRACTITIONER
         await wait_for(pilot, lambda: isinstance(current(pilot), StartScreen))
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         start = current(pilot)
         assert isinstance(start, StartScreen)
         assert "Session 2 of 6" in str(start.query_one("#course-label", Static).content)
+        dates = str(start.query_one("#course-dates", Static).content)
+        assert f"Closed:       signed {PRACTITIONER} · approved" in dates
         assert app.open_session is None
 
     # --- what was stored ---
@@ -265,6 +282,12 @@ async def test_a_whole_session_is_guided_stored_and_finished(
     [override] = second.overrides
     assert (override.gate, override.reason, override.by) == (Gate.TIMER_ELAPSED, REASON, PRACTITIONER)
     assert override.at == ended and "not over" in override.failure
+    with db.Session.begin() as s:
+        signatures = [(v.record_type, v.meaning, v.signer) for v in signatures_of_patient(s, patient.id)]
+    assert signatures == [
+        ("step_overrides", SignatureMeaning.OVERRIDDEN, PRACTITIONER),
+        ("treatment_sessions", SignatureMeaning.APPROVED, PRACTITIONER),
+    ]
 
     text, page = sorted(cards.iterdir(), key=lambda p: p.suffix, reverse=True)
     assert text.suffix == ".txt" and page.suffix == ".html"

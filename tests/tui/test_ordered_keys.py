@@ -32,6 +32,7 @@ from app.tui.screens.screening import ScreeningScreen
 from app.tui.screens.start import StartScreen
 
 from .course_helpers import TODAY, Clock, seed, wait_for
+from .sign_in_helpers import past_sign_in, sign_with_pin
 
 
 def burst(pilot: Pilot[None], *keys: str) -> None:
@@ -125,6 +126,7 @@ async def test_the_screening_form_typed_ahead_in_one_burst_keeps_every_value_in_
     labs = default_protocol().screening.labs
     taken = (TODAY - timedelta(days=10)).isoformat()
     async with app.run_test(size=(110, 40)) as pilot:
+        await past_sign_in(pilot)
         await wait_for(pilot, lambda: isinstance(app.screen, StartScreen) and bool(app.screen.query("#patients")))
         await app.workers.wait_for_complete()
         start = app.screen
@@ -144,6 +146,7 @@ async def test_the_screening_form_typed_ahead_in_one_burst_keeps_every_value_in_
             keys += ["tab", *taken, "tab", "enter", "down", "enter", "tab", *f"{10 + index}"]
         burst(pilot, *keys, "ctrl+s")
         await settled(pilot)
+        await sign_with_pin(pilot)  # the verdict is signed before it is stored
         await wait_for(pilot, lambda: "Eligible" in str(form.query_one("#verdict").render()))
         for index, lab in enumerate(labs):
             assert form.query_one(f"#lab-{lab.id}-date", Input).value == taken

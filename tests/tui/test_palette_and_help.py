@@ -22,13 +22,15 @@ from textual.widgets import OptionList, Static
 from app.domain.treatment_protocol import default_protocol
 from app.domain.zones import Zone
 from app.storage.database import Database, open_database
+from app.storage.practitioners import add_practitioner
 from app.tui.app import AppConfig, StampsideApp, create_app
 from app.tui.dialogs.help import HelpDialog
 from app.tui.dialogs.new_patient import NewPatientDialog
 from app.tui.dialogs.override import OverrideDialog
 from app.tui.screens.stamping import StampingScreen
 from app.tui.screens.start import StartScreen
-from tests.tui.session_helpers import MovableClock, seed, wait_for
+from tests.tui.session_helpers import PRACTITIONER, MovableClock, seed, wait_for
+from tests.tui.sign_in_helpers import past_sign_in
 
 SIZE = (100, 30)
 
@@ -42,6 +44,8 @@ def db_path(tmp_path: Path) -> Path:
 def db(db_path: Path) -> Iterator[Database]:
     db_path.parent.mkdir(parents=True)
     database = open_database(str(db_path))
+    with database.Session.begin() as s:
+        add_practitioner(s, PRACTITIONER)  # who signs in
     yield database
     database.close()
 
@@ -52,7 +56,9 @@ def make(db_path: Path) -> StampsideApp:
 
 
 async def ready(pilot: Pilot[None]) -> StartScreen:
+    """The start screen, composed, once signed in."""
     app = pilot.app
+    await past_sign_in(pilot)
     await wait_for(pilot, lambda: isinstance(app.screen, StartScreen) and bool(app.screen.query("#patients")))
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()

@@ -19,6 +19,7 @@ from textual.widgets import Digits, Input, OptionList, Static
 from app.settings import KeyMap, Settings
 from app.storage.database import Database, open_database
 from app.tui.dialogs.confirm import ConfirmDialog
+from app.tui.dialogs.sign import SignDialog
 from app.tui.screens.stamping import StampingScreen
 from app.tui.screens.start import StartScreen
 from app.tui.screens.steps import AftercareScreen, ApplicationScreen, DisinfectionScreen, PreChecksScreen, SummaryScreen
@@ -38,6 +39,7 @@ from tests.tui.session_helpers import (
     stored_steps,
     wait_for,
 )
+from tests.tui.sign_in_helpers import PIN
 
 FOOT = Settings(keys=KeyMap(advance=("f13",), next_zone=("f14",)))
 
@@ -135,6 +137,8 @@ async def walk(pilot: Pilot[None], clock: MovableClock, sim: Simulator, db: Data
     await pilot.press(key)
     await wait_for(pilot, lambda: isinstance(current(pilot), SummaryScreen))
     await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(current(pilot), SignDialog) and current(pilot).focused is not None)
+    await pilot.press(*PIN, field_key)  # closing the session is signed: the PIN, then the key
     await wait_for(pilot, lambda: isinstance(current(pilot), StartScreen))
     return opened.id
 

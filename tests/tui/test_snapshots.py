@@ -43,6 +43,7 @@ from app.tui.widgets.status_bar import LinkStatus
 from devicelink.state import LinkState
 
 from .course_helpers import NOW, STYLES, WHO, ready_for_course
+from .sign_in_helpers import past_sign_in
 
 T = TypeVar("T")
 SIZE = (100, 30)
@@ -213,7 +214,8 @@ def start_screen_app(tmp_path: Path) -> App[None]:
 
 
 async def choose_first_patient(pilot: Pilot[None]) -> None:
-    """On the start screen once composed: search P-0042 and choose it; its course is read."""
+    """Signed in, on the start screen once composed: search P-0042 and choose it; its course is read."""
+    await past_sign_in(pilot)
     while not (isinstance(pilot.app.screen, StartScreen) and pilot.app.screen.query("#patient-search")):
         await pilot.pause(0.02)  # the database opens in a worker, then the start screen is composed
     screen = pilot.app.screen

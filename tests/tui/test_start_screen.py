@@ -1,4 +1,7 @@
-"""The start screen, driven with the Pilot on a real SQLite file; assertions read the stored records."""
+"""The start screen, driven with the Pilot on a real SQLite file; assertions read the stored records.
+
+Every run signs in first (the sign-in screen covers the start screen until someone has).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from app.domain.treatment_protocol import default_protocol
 from app.storage.courses import course_summary, start_course
 from app.storage.database import Database, open_database
 from app.storage.patients import NewPatient, PatientView, create_patient, find_patient
+from app.storage.pins import pin_states
 from app.storage.practitioners import PractitionerView, add_practitioner, list_practitioners
 from app.storage.sessions import find_open_session, finish_session, open_session
 from app.tui.app import AppConfig, StampsideApp, create_app
@@ -29,9 +33,11 @@ from app.tui.dialogs.confirm import ConfirmDialog
 from app.tui.dialogs.new_patient import NewPatientDialog
 from app.tui.dialogs.new_practitioner import NewPractitionerDialog
 from app.tui.dialogs.storage_error import StorageErrorDialog
+from app.tui.screens.sign_in import SignInScreen
 from app.tui.screens.start import StartScreen, StartSessionRequested
 
 from .course_helpers import ready_for_course, wait_for
+from .sign_in_helpers import sign_in
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 SIZE = (100, 30)
@@ -68,9 +74,12 @@ def make_app(db_path: Path) -> StampsideApp:
     return create_app(AppConfig(database=str(db_path), protocol=default_protocol(), clock=clock))
 
 
-async def ready(pilot: Pilot[None]) -> StartScreen:
-    """The start screen, composed (it is the current screen a moment before its widgets are mounted)."""
+async def ready(pilot: Pilot[None], *, signed_in: bool = False) -> StartScreen:
+    """The start screen, composed (it is the current screen a moment before its widgets are mounted),
+    once the practitioner signed in (unless ``signed_in``: already done)."""
     app = pilot.app
+    if not signed_in:
+        await sign_in(pilot)
     await wait_for(pilot, lambda: isinstance(app.screen, StartScreen) and bool(app.screen.query("#patient-search")))
     await app.workers.wait_for_complete()
     await pilot.pause()
@@ -98,10 +107,13 @@ async def choose_patient(pilot: Pilot[None], screen: StartScreen, code: str) -> 
     await pilot.pause()
 
 
-async def test_a_practitioner_added_in_the_dialog_is_stored_and_chosen(db_path: Path, db: Database) -> None:
+async def test_a_practitioner_added_at_sign_in_chooses_a_pin_and_is_signed_in(db_path: Path, db: Database) -> None:
     async with make_app(db_path).run_test(size=SIZE) as pilot:
-        screen = await ready(pilot)
-        await pilot.press("a")
+        await wait_for(
+            pilot, lambda: isinstance(pilot.app.screen, SignInScreen) and pilot.app.screen.focused is not None
+        )
+        assert "No practitioners yet" in str(pilot.app.screen.query_one("#sign-in-practitioners").render_line(0).text)
+        await pilot.press("ctrl+n")
         await pilot.pause()
         assert isinstance(pilot.app.screen, NewPractitionerDialog)
         await pilot.press("enter")  # empty name: refused in the dialog
@@ -109,11 +121,13 @@ async def test_a_practitioner_added_in_the_dialog_is_stored_and_chosen(db_path: 
         assert isinstance(pilot.app.screen, NewPractitionerDialog)
         assert "empty" in str(pilot.app.screen.query_one("#practitioner-error", Static).content)
         await pilot.press(*"Dr. Ana Ruiz", "enter")
-        await pilot.pause()
-        assert current(pilot.app) is screen
+        await sign_in(pilot, "Dr. Ana Ruiz")  # the first sign-in: the PIN typed twice
+        screen = await ready(pilot, signed_in=True)
         assert screen.practitioner is not None and screen.practitioner.name == "Dr. Ana Ruiz"
+        assert text_of(screen, "#signed-in") == "Dr. Ana Ruiz"
     with db.Session.begin() as s:
         assert [p.name for p in list_practitioners(s)] == ["Dr. Ana Ruiz"]
+        assert set(pin_states(s)) == {screen.practitioner.id}, "her PIN is stored (as a hash)"
 
 
 async def test_a_typo_in_the_new_patient_dialog_is_shown_and_fixed_in_place(db_path: Path, db: Database) -> None:
@@ -144,6 +158,7 @@ async def test_a_typo_in_the_new_patient_dialog_is_shown_and_fixed_in_place(db_p
 
 
 async def test_a_code_already_in_use_is_refused_in_the_dialog(db_path: Path, db: Database) -> None:
+    seed_practitioner(db)
     seed_patient(db, "P-0042")
     async with make_app(db_path).run_test(size=SIZE) as pilot:
         await ready(pilot)
@@ -226,13 +241,14 @@ async def test_an_unfinished_session_is_offered_for_resume_not_opened_twice(db_p
 
     app = make_app(db_path)
     async with app.run_test(size=SIZE, message_hook=record) as pilot:
-        # Offered first of all (waiting for it to be mounted: its focus is set then).
+        # Offered first of all once signed in (waiting for it to be mounted: its focus is set then).
+        await sign_in(pilot)
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog) and app.screen.focused is not None)
         offer = str(app.screen.query_one(".dialog-text").render())
         assert "Session 1 of 6 for P-0042 is still open" in offer and "step 1 of 7" in offer, offer
         assert app.screen.focused is not None and app.screen.focused.id == "confirm", "enter resumes"
         await pilot.press("n")  # not now: the start screen, and the patient's course, as before
-        screen = await ready(pilot)
+        screen = await ready(pilot, signed_in=True)
         await choose_patient(pilot, screen, "P-0042")
         assert "Session 1 is still open" in text_of(screen, "#resume-offer")
         assert str(screen.query_one("#start-session", Button).label) == "Resume session 1 (s)"
@@ -259,6 +275,7 @@ async def test_the_start_up_offer_resumes_the_open_session_with_enter(db_path: P
             requests.append(message)
 
     async with app.run_test(size=SIZE, message_hook=record) as pilot:
+        await sign_in(pilot)
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog) and app.screen.focused is not None)
         await pilot.press("enter")
         await wait_for(pilot, lambda: bool(requests))
@@ -321,13 +338,14 @@ async def test_start_screen_screenshot_at_100x30(db_path: Path, db: Database, tm
         await choose_patient(pilot, screen, "P-0042")
         path = Path(pilot.app.save_screenshot("start.svg", str(tmp_path)))
     svg = html.unescape(path.read_text(encoding="utf-8")).replace("\xa0", " ")
-    for text in ("Practitioner", "Dr. Ana Ruiz", "Marc Vidal", "P-0042", "Jane Doe", "Session 1 of 6", "Start session"):
+    for text in ("Practitioner", "Dr. Ana Ruiz", "signed in", "P-0042", "Jane Doe", "Session 1 of 6", "Start session"):
         assert text in svg, text
     for key in ("New patient", "Start / resume", "Quit"):
         assert key in svg, key
 
 
 async def test_the_command_palette_offers_the_start_screen_actions(db_path: Path, db: Database) -> None:
+    seed_practitioner(db)
     async with make_app(db_path).run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         app = pilot.app
@@ -337,6 +355,7 @@ async def test_the_command_palette_offers_the_start_screen_actions(db_path: Path
 
 
 async def test_escape_leaves_the_search_for_the_patient_list(db_path: Path, db: Database) -> None:
+    seed_practitioner(db)
     seed_patient(db)
     async with make_app(db_path).run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
@@ -353,6 +372,7 @@ async def test_a_locked_database_while_saving_is_explained_in_the_dialog(
         raise OperationalError("INSERT INTO patients", {}, sqlite3.OperationalError("database is locked"))
 
     monkeypatch.setattr(start_module, "create_patient", locked)
+    seed_practitioner(db)
     async with make_app(db_path).run_test(size=SIZE) as pilot:
         await ready(pilot)
         await pilot.click("#new-patient")  # the mouse works too
@@ -376,9 +396,10 @@ async def test_at_80_by_24_the_start_button_and_quit_stay_on_screen_with_a_sessi
         open_session(s, course_id, protocol=default_protocol(), practitioner_id=practitioner.id, now=NOW)
     app = make_app(db_path)
     async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog) and app.screen.focused is not None)
         await pilot.press("n")  # not now
-        screen = await ready(pilot)
+        screen = await ready(pilot, signed_in=True)
         await choose_patient(pilot, screen, "P-0042")
         button = screen.query_one("#start-session", Button)
         assert str(button.label) == "Resume session 1 (s)"

@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, OptionList, Static
 from app.domain.gates import Gate
 from app.storage.database import Database, open_database
 from app.tui.dialogs.override import OverrideDialog
+from app.tui.dialogs.sign import SignDialog
 from app.tui.screens.steps import ApplicationScreen, DisinfectionScreen, PreChecksScreen
 from simulator.runner import Simulator
 from tests.tui.session_helpers import (
@@ -30,6 +31,7 @@ from tests.tui.session_helpers import (
     through_checks_and_disinfection,
     wait_for,
 )
+from tests.tui.sign_in_helpers import sign_with_pin
 
 
 @pytest.fixture
@@ -104,6 +106,18 @@ async def test_a_failing_gate_blocks_continue_until_overridden_with_a_real_reaso
         assert isinstance(current(pilot), OverrideDialog)
         dialog.query_one("#override-reason", Input).value = "only 1.5 mm heads in stock, agreed with the patient"
         await pilot.press("enter")
+        # Then the PIN: cancelled, nothing is overridden (an override is stored signed, or not at all).
+        await wait_for(pilot, lambda: isinstance(current(pilot), SignDialog) and current(pilot).focused is not None)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(current(pilot), PreChecksScreen))
+        await pilot.pause()
+        assert "✗ Needle length" in str(gates.get_option_at_index(1).prompt)
+        assert checks.query_one("#next", Button).disabled
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(current(pilot), OverrideDialog))
+        await pilot.press(*"only 1.5 mm heads in stock, agreed with the patient", "enter")
+        signed = await sign_with_pin(pilot)
+        assert "Needle length" in signed.what and "needle is 1.5 mm" in signed.what
         await wait_for(pilot, lambda: isinstance(current(pilot), PreChecksScreen))
         await wait_for(pilot, lambda: "⚑ Needle length: overridden by" in str(gates.get_option_at_index(1).prompt))
         await wait_for(pilot, lambda: not checks.query_one("#next", Button).disabled)

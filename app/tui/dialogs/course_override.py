@@ -3,20 +3,17 @@
 The dialog only asks: ``check`` is the domain's judgement of the typed text (it raises
 :class:`~app.domain.course_gates.OverrideRefused` when the reason will not do, and the
 message is shown with the text kept). The dialog dismisses with the accepted reason; the
-caller stores the override (off the UI thread).
+caller has it signed with the PIN and stores the override with its signature (off the UI thread).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import ClassVar
 
 from app.domain.gates import OverrideRefused
 from app.domain.schedule import DeviationRefused
 from app.domain.steps import StepError
-from app.tui.dialogs.override import ReasonDialog
-
-CheckReason = Callable[[str], object]
+from app.tui.dialogs.override import CheckReason, ReasonDialog
 
 
 class CourseOverrideDialog(ReasonDialog[str]):

@@ -1,9 +1,10 @@
 """Let a failing gate through with a typed reason; the domain decides whether the reason will do.
 
-``apply`` is called with the typed text and either returns the stored
-:class:`~app.domain.gates.Override` (the dialog closes with it) or raises
-:class:`~app.domain.gates.OverrideRefused` / :class:`~app.domain.steps.StepError`, whose
-message is shown in the dialog with the text kept, so the reason is fixed in place.
+``check`` is called with the typed text and raises :class:`~app.domain.gates.OverrideRefused`
+/ :class:`~app.domain.steps.StepError` when the reason will not do: the message is shown in
+the dialog with the text kept, so the reason is fixed in place. Otherwise the dialog closes
+with the reason, and the caller has the override signed with the PIN
+(:class:`~app.tui.dialogs.sign.SignDialog`) before it is stored.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import ClassVar, TypeVar
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
-from app.domain.gates import MIN_REASON_CHARS, MIN_REASON_WORDS, Gate, GateResult, Override, OverrideRefused
+from app.domain.gates import MIN_REASON_CHARS, MIN_REASON_WORDS, Gate, GateResult, OverrideRefused
 from app.domain.steps import StepError
 from app.tui.dialogs.entry import EntryDialog
 
-ApplyOverride = Callable[[str], Override]
+CheckReason = Callable[[str], object]
 
 #: What a reason for letting each gate through looks like, shown as the field's placeholder.
 OVERRIDE_EXAMPLES: dict[Gate, str] = {
@@ -69,13 +70,17 @@ class ReasonDialog(EntryDialog[R]):
         )
 
     def compose_hint(self) -> Iterable[Widget]:
-        yield Static(f"Stored with your name ({self._who}) and the time.", classes="dialog-hint", markup=False)
+        yield Static(
+            f"Signed next with your PIN ({self._who}), and stored with your name and the time.",
+            classes="dialog-hint",
+            markup=False,
+        )
 
 
-class OverrideDialog(ReasonDialog[Override]):
-    """A step gate: dismisses with the stored :class:`Override`, or ``None`` on escape / Cancel."""
+class OverrideDialog(ReasonDialog[str]):
+    """A step gate: dismisses with the reason the domain accepted, or ``None`` on escape / Cancel."""
 
-    def __init__(self, result: GateResult, apply: ApplyOverride, *, who: str, title: str | None = None) -> None:
+    def __init__(self, result: GateResult, check: CheckReason, *, who: str, title: str | None = None) -> None:
         super().__init__(
             title or gate_title(result),
             result.message,
@@ -83,7 +88,8 @@ class OverrideDialog(ReasonDialog[Override]):
             placeholder=OVERRIDE_EXAMPLES[result.gate],
         )
         self.result = result
-        self._apply = apply
+        self._check = check
 
-    def accept(self, text: str) -> Override:
-        return self._apply(text)
+    def accept(self, text: str) -> str:
+        self._check(text)
+        return text

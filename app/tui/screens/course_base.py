@@ -5,7 +5,9 @@ over the start screen; escape goes back. Every storage call runs in a worker thr
 own transaction (:meth:`CourseScreen.call`); a database failure becomes the
 :class:`~app.storage.errors.StorageError` message, and the domain's input errors are shown
 as they are, one line per field. Nothing here decides a rule: the screens show the domain's
-verdicts.
+verdicts. What the domain says is signed (:data:`~app.domain.signatures.SIGNED_ACTS`: a
+screening's verdict, an override, an outcome entry) is signed with the PIN first
+(:meth:`CourseScreen.signed`) and stored with its signature.
 """
 
 from __future__ import annotations
@@ -23,14 +25,19 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Static
 
+from app.domain.signatures import SignatureMark, SignedAct, Signer, manifestation
 from app.domain.steps import Clock
 from app.domain.treatment_protocol import TreatmentProtocol
 from app.storage.database import Database
 from app.storage.errors import StorageError, explain
 from app.storage.photos import default_photo_root
+from app.tui.dialogs.sign import SignDialog
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+#: Makes the dialog that signs ``what`` (an act) with the signed-in practitioner's PIN.
+SignWith = Callable[[str, SignedAct], SignDialog]
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,10 @@ class CourseContext:
     ``who`` is the practitioner chosen on the start screen (stored as who screened, rated,
     recorded). ``photo_root`` is the clinic's photo folder (``None``: the default next to the
     database, see :func:`~app.storage.photos.default_photo_root`). ``tz`` turns the clock into
-    the clinic's calendar day (``None``: the computer's zone).
+    the clinic's calendar day (``None``: the computer's zone). ``sign`` makes the dialog that
+    signs a record with the PIN of ``who`` (the app's :meth:`~app.tui.signed_in.SignedIn.sign_dialog`);
+    ``None`` only where the screens are shown on their own, without sign-in: records are then
+    stored unsigned.
     """
 
     database: Database
@@ -49,6 +59,7 @@ class CourseContext:
     who: str
     tz: tzinfo | None = None
     photo_root: Path | None = None
+    sign: SignWith | None = None
 
     def now(self) -> datetime:
         return self.clock()
@@ -94,6 +105,21 @@ class CourseScreen(Screen[R]):
                 raise
             self.say(str(exc), error=True)
             return None
+
+    async def signed(self, what: str, act: SignedAct) -> tuple[bool, Signer | None]:
+        """In a worker: ``what`` signed with the PIN. ``(True, signer)`` to store it signed, ``(False, None)``
+        when the practitioner cancelled (store nothing); ``(True, None)`` where the context signs nothing."""
+        if self.ctx.sign is None:
+            return True, None
+        signer: Signer | None = await self.app.push_screen(self.ctx.sign(what, act), wait_for_dismiss=True)
+        if signer is None:
+            self.say("Not saved: it is stored only once signed with your PIN.", error=True)
+            return False, None
+        return True, signer
+
+    def signature_text(self, mark: SignatureMark | None) -> str:
+        """`` · signed Dr. Ana Ruiz · performed · 2026-11-26 14:05`` (empty when unsigned)."""
+        return f" · {manifestation(mark, self.ctx.tz)}" if mark is not None else ""
 
     def say(self, text: str, *, error: bool = False) -> None:
         """Show ``text`` in the screen's message line (an error in the error colours)."""

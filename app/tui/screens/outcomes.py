@@ -5,7 +5,8 @@ default) the investigator rates density and coverage on the IGA scale (−3 … 
 patient's answers to the protocol's questionnaire are entered; both are checked by the domain
 (:func:`~app.domain.outcomes.validate_iga`, :func:`~app.domain.outcomes.validate_self_assessment`)
 and stored together. Adverse events (what, onset, severity, maybe resolved, maybe linked to a
-session) can be recorded at any time.
+session) can be recorded at any time. Each entry is signed with the PIN (performed) before it
+is stored; the list shows each one's signature.
 
 Keys: ``ctrl+s`` save the assessment and answers, ``ctrl+r`` record the adverse event,
 ``escape`` back.
@@ -36,6 +37,7 @@ from app.domain.outcomes import (
     validate_iga,
     validate_self_assessment,
 )
+from app.domain.signatures import SignedAct, Signer
 from app.domain.treatment_protocol import QuestionKind
 from app.storage.courses import current_course_id
 from app.storage.outcomes import (
@@ -178,12 +180,18 @@ class OutcomesScreen(CourseScreen[None]):
         for view in records.assessments:
             a = view.assessment
             label = protocol.photos.time_point(a.time_point).label if a.time_point else a.time_point
-            lines.append(f"{label}: density {a.density:+d}, coverage {a.coverage:+d} by {a.rater}")
+            lines.append(
+                f"{label}: density {a.density:+d}, coverage {a.coverage:+d} by {a.rater}"
+                + self.signature_text(view.signature)
+            )
         for event in records.events:
             e = event.event
             after = f", after session {e.session_number}" if e.session_number else ""
             resolved = f", resolved {e.resolved_on.isoformat()}" if e.resolved_on else ""
-            lines.append(f"Adverse event: {e.what} ({e.severity.value}) from {e.onset_on.isoformat()}{resolved}{after}")
+            lines.append(
+                f"Adverse event: {e.what} ({e.severity.value}) from {e.onset_on.isoformat()}{resolved}{after}"
+                + self.signature_text(event.signature)
+            )
         if not lines:
             lines.append("Nothing recorded for this course yet.")
         self.query_one("#outcome-records", Static).update("\n".join(lines))
@@ -239,18 +247,25 @@ class OutcomesScreen(CourseScreen[None]):
         course_id = self.course_id
         assert course_id is not None
         ctx = self.ctx
+        label = ctx.protocol.photos.time_point(iga.time_point).label
+        what = (
+            f"{label}: the investigator's assessment (density {iga.density:+d}, coverage {iga.coverage:+d}) "
+            "and the patient's answers, as entered."
+        )
+        go, signer = await self.signed(what, SignedAct.OUTCOME_ASSESSMENT)
+        if not go:
+            return
 
         def store(s: Session) -> OutcomeRecords:
-            record_assessment(s, course_id, iga, now=ctx.now())
-            record_self_assessment(s, course_id, answered, recorded_by=ctx.who, now=ctx.now())
+            record_assessment(s, course_id, iga, now=ctx.now(), signer=signer)
+            record_self_assessment(s, course_id, answered, recorded_by=ctx.who, now=ctx.now(), signer=signer)
             return self._read_records(s)
 
         records = await self.call(store, OutcomeError)
         if records is None:
             return
         self._show(records)
-        label = ctx.protocol.photos.time_point(iga.time_point).label
-        self.say(f"{label}: assessment and the patient's answers saved.")
+        self.say(f"{label}: assessment and the patient's answers saved{' and signed' if signer else ''}.")
 
     # -- adverse events -----------------------------------------------------------------------
 
@@ -291,15 +306,24 @@ class OutcomesScreen(CourseScreen[None]):
         course_id = self.course_id
         ctx = self.ctx
 
-        def store(s: Session) -> OutcomeRecords:
-            record_adverse_event(s, course_id, event, recorded_by=ctx.who, now=ctx.now())
+        def store(s: Session, signer: Signer | None) -> OutcomeRecords:
+            record_adverse_event(s, course_id, event, recorded_by=ctx.who, now=ctx.now(), signer=signer)
             return self._read_records(s)
 
-        self._store_event(store, event.what)
+        self._store_event(
+            store,
+            event.what,
+            f"Adverse event: {event.what} ({event.severity.value}) from {event.onset_on.isoformat()}.",
+        )
 
     @work(group="outcomes-save", exclusive=True)
-    async def _store_event(self, store: Callable[[Session], OutcomeRecords], what: str) -> None:
-        records = await self.call(store, OutcomeError)
+    async def _store_event(
+        self, store: Callable[[Session, Signer | None], OutcomeRecords], what: str, described: str
+    ) -> None:
+        go, signer = await self.signed(described, SignedAct.ADVERSE_EVENT)
+        if not go:
+            return
+        records = await self.call(lambda s: store(s, signer), OutcomeError)
         if records is None:
             return
         self._show(records)

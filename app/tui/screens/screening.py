@@ -4,7 +4,9 @@ What the form asks is protocol data (``[screening]``: the lab tests, the contrai
 list). On save the form is validated by :meth:`Screening.parse` and stored with its verdict
 (:func:`~app.storage.screening.save_screening`); the verdict is shown as the domain gives it:
 eligible, or excluded with each reason, and stale lab results flagged. A patient who is not
-eligible can be let through with a typed reason (``ctrl+o``), stored on the screening.
+eligible can be let through with a typed reason (``ctrl+o``), stored on the screening. The
+verdict is signed with the PIN (reviewed) before it is stored, and so is an override
+(overridden); the screen shows each signature.
 
 Keys: ``ctrl+s`` save and judge, ``ctrl+o`` override a failed screening, ``escape`` back.
 The screen dismisses with the newest :class:`ScreeningView` (or ``None`` if there is none).
@@ -22,7 +24,16 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Input, Label, Select, SelectionList, Static
 
 from app.domain.course_gates import OverrideRefused
-from app.domain.eligibility import EligibilityResult, LabFlag, LabResult, Screening, ScreeningInputError
+from app.domain.eligibility import (
+    EligibilityResult,
+    LabFlag,
+    LabResult,
+    Screening,
+    ScreeningInputError,
+    evaluate_screening,
+)
+from app.domain.gates import clean_reason
+from app.domain.signatures import SignedAct, manifestation
 from app.domain.treatment_protocol import NORWOOD_SCREENING_GRADES, Sex
 from app.storage.patients import PatientView, get_patient
 from app.storage.screening import (
@@ -168,8 +179,11 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
     def _show(self, view: ScreeningView) -> None:
         self.screening = view
         verdict = self.query_one("#verdict", Static)
+        signed = "".join(f"\n✍ {manifestation(mark, self.ctx.tz)}" for mark in view.signatures)
         verdict.update(
-            f"Screening of {view.screening.screened_on.isoformat()} by {view.screened_by}\n" + verdict_text(view.result)
+            f"Screening of {view.screening.screened_on.isoformat()} by {view.screened_by}\n"
+            + verdict_text(view.result)
+            + signed
         )
         verdict.set_class(view.result.eligible, "eligible")
         verdict.set_class(not view.result.eligible, "excluded")
@@ -237,9 +251,19 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
     @work(group="screening-save", exclusive=True)
     async def _store(self, screening: Screening) -> None:
         ctx = self.ctx
+        try:
+            judged = evaluate_screening(screening, ctx.protocol.screening)
+        except ScreeningInputError as exc:
+            self.say(str(exc), error=True)
+            return
+        code = self.patient.code if self.patient is not None else "the patient"
+        what = f"Screening of {code} on {screening.screened_on.isoformat()}: {judged.message}."
+        go, signer = await self.signed(what, SignedAct.SCREENING_VERDICT)
+        if not go:
+            return
         view = await self.call(
             lambda s: save_screening(
-                s, self.patient_id, screening, protocol=ctx.protocol, screened_by=ctx.who, now=ctx.now()
+                s, self.patient_id, screening, protocol=ctx.protocol, screened_by=ctx.who, now=ctx.now(), signer=signer
             ),
             ScreeningError,
             ScreeningInputError,
@@ -270,9 +294,21 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
     @work(group="screening-save", exclusive=True)
     async def _store_override(self, screening_id: int, reason: str) -> None:
         ctx = self.ctx
+        failed = self.screening.result.message if self.screening is not None else "the screening failed"
+        what = f"Override of the screening: {clean_reason(reason)}\nIt failed: {failed}"
+        go, signer = await self.signed(what, SignedAct.SCREENING_OVERRIDE)
+        if not go:
+            return
         view = await self.call(
             lambda s: override_screening(
-                s, screening_id, reason, by=ctx.who, now=ctx.now(), protocol=ctx.protocol, as_of=ctx.today()
+                s,
+                screening_id,
+                reason,
+                by=ctx.who,
+                now=ctx.now(),
+                protocol=ctx.protocol,
+                as_of=ctx.today(),
+                signer=signer,
             ),
             ScreeningError,
             OverrideRefused,

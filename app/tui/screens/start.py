@@ -1,8 +1,10 @@
-"""The start screen: who is treating, which patient, where their course stands, start or resume.
+"""The start screen: who is signed in, which patient, where their course stands, start or resume.
 
-The screen reads and writes through the storage use cases only; the rules (what a valid
-patient is, which session comes next, which session is open) live there. Starting is not
-done here: the screen posts :class:`StartSessionRequested` and the app decides.
+The practitioner signed in with their PIN (:class:`~app.tui.signed_in.SignedIn`, over this
+screen at start-up) is who starts and confirms; ``w`` lets another practitioner sign in, ``l``
+locks the app. The screen reads and writes through the storage use cases only; the rules (what
+a valid patient is, which session comes next, which session is open) live there. Starting is
+not done here: the screen posts :class:`StartSessionRequested` and the app decides.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
+from pathlib import Path
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,14 +27,15 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from app.domain.signatures import Signer, manifestation
 from app.domain.steps import Clock
 from app.domain.treatment_protocol import TreatmentProtocol, default_protocol
 from app.storage.courses import CourseSummary, course_summary
 from app.storage.database import Database
 from app.storage.errors import explain
 from app.storage.patients import NewPatient, PatientView, create_patient, get_patient, list_patients
-from app.storage.practitioners import PractitionerView, add_practitioner, list_practitioners
-from app.storage.sessions import SessionView, find_open_session
+from app.storage.practitioners import PractitionerView, add_practitioner
+from app.storage.sessions import SessionView, find_open_session, get_session
 from app.tui.dialogs.confirm import ConfirmDialog
 from app.tui.dialogs.new_patient import NewPatientDialog
 from app.tui.dialogs.new_practitioner import NewPractitionerDialog
@@ -71,6 +75,8 @@ class PatientCourse:
     patient: PatientView
     summary: CourseSummary | None
     open_session: SessionView | None
+    #: The course's last finished session (its closing signature is shown), if any.
+    last_session: SessionView | None = None
 
 
 def format_when(moment: datetime | None) -> str:
@@ -92,10 +98,10 @@ def describe_patient(patient: PatientView) -> str:
 
 
 class StartScreen(Screen[None]):
-    """Choose practitioner and patient, see the course, start or resume a session."""
+    """See who is signed in, choose the patient, see the course, start or resume a session."""
 
     CSS_PATH = "../styles/start.tcss"
-    AUTO_FOCUS = "#practitioners"
+    AUTO_FOCUS = "#patients"
 
     VERTICAL_BREAKPOINTS = [(0, "-short"), (28, "-tall")]  # noqa: RUF012 - Textual reads it per class
 
@@ -106,6 +112,8 @@ class StartScreen(Screen[None]):
         Binding("n", "new_patient", "New patient"),
         Binding("slash", "search", "Search"),
         Binding("a", "add_practitioner", "Add practitioner"),
+        Binding("w", "app.switch_practitioner", "Switch practitioner", show=False),
+        Binding("l", "app.lock", "Lock", show=False),
         # The course keys are listed in the due pane's title (the footer is full at 100 columns).
         Binding("c", "screening", "Screening", show=False),
         Binding("p", "photos", "Photos", show=False),
@@ -121,16 +129,31 @@ class StartScreen(Screen[None]):
         *,
         protocol: TreatmentProtocol | None = None,
         tz: tzinfo | None = None,
+        reports_dir: Path | None = None,
     ) -> None:
         super().__init__()
         self._db = database
         self._clock = clock
         self._protocol = protocol or default_protocol()
         self._tz = tz
+        #: Where course reports go (the settings' data folder's ``reports/``); ``None``: beside the database.
+        self._reports_dir = reports_dir
         #: The day the due list was last read for (it is read again when the day changes).
         self._due_day: date | None = None
-        self.practitioner: PractitionerView | None = None
+        self._practitioner: PractitionerView | None = None
         self.course: PatientCourse | None = None
+
+    @property
+    def practitioner(self) -> PractitionerView | None:
+        """The practitioner signed in: sessions start as them (the audit trail names them as the actor)."""
+        return self._practitioner
+
+    def signed_in_as(self, signer: Signer) -> None:
+        """``signer`` signed in (at start-up, switching, unlocking): the screen goes on as them."""
+        self._practitioner = PractitionerView(signer.practitioner_id, signer.name, True)
+        if self.is_mounted:
+            self.query_one("#signed-in", Static).update(signer.name)
+            self._update_course_panel()
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -139,7 +162,10 @@ class StartScreen(Screen[None]):
         with Horizontal(id="start-body"):
             with Vertical(id="practitioner-pane", classes="pane"):
                 yield Label("Practitioner", classes="pane-title")
-                yield OptionList(id="practitioners")
+                yield Static(self._practitioner.name if self._practitioner else "—", id="signed-in", markup=False)
+                yield Static("signed in", id="signed-in-note")
+                yield Button("Switch (w)", id="switch-practitioner", compact=True)
+                yield Button("Lock (l)", id="lock", compact=True)
                 yield Button("Add practitioner (a)", id="add-practitioner", compact=True)
             with Vertical(id="patient-pane", classes="pane"):
                 yield Label("Patient", classes="pane-title")
@@ -162,13 +188,15 @@ class StartScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.reload_practitioners()
         self.reload_patients()
         self._update_course_panel()
         self.reload_due()
-        self._offer_resume()
         # An app left open overnight shows the new day's due list and course dates.
         self.set_interval(DAY_CHECK_S, self._check_day)
+
+    def offer_resume(self) -> None:
+        """Once someone has signed in at start-up, before anything else: offer the session left open."""
+        self._offer_resume()
 
     @work(group="resume-offer", exclusive=True)
     async def _offer_resume(self, *, asked: bool = False) -> None:
@@ -197,9 +225,10 @@ class StartScreen(Screen[None]):
 
         def answered(resume: bool | None) -> None:
             if resume:
-                self.post_message(
-                    StartSessionRequested(view.practitioner_id, view.patient_id, view.id, view.practitioner_name)
-                )
+                # Resumed by whoever is signed in (they confirm its steps from now on).
+                who = self.practitioner
+                practitioner_id, name = (who.id, who.name) if who else (view.practitioner_id, view.practitioner_name)
+                self.post_message(StartSessionRequested(practitioner_id, view.patient_id, view.id, name))
             else:
                 self.select_patient(view.patient_id)
 
@@ -223,23 +252,6 @@ class StartScreen(Screen[None]):
         except SQLAlchemyError as exc:
             self.notify(str(explain(self._db.url, exc)), title="Database", severity="error", timeout=10)
             return None
-
-    def reload_practitioners(self, select_id: int | None = None) -> None:
-        practitioners = self._read(list_practitioners)
-        if practitioners is None:
-            return
-        widget = self.query_one("#practitioners", OptionList)
-        keep = select_id if select_id is not None else (self.practitioner.id if self.practitioner else None)
-        widget.set_options(Option(p.name, id=str(p.id)) for p in practitioners)
-        self._practitioners = {p.id: p for p in practitioners}
-        if not practitioners:
-            self.practitioner = None
-            widget.set_options([Option("No practitioners yet: press a to add one", disabled=True)])
-        else:
-            index = next((i for i, p in enumerate(practitioners) if p.id == keep), 0)
-            widget.highlighted = index
-            self.practitioner = practitioners[index]
-        self._update_course_panel()
 
     def reload_patients(self, select_id: int | None = None) -> None:
         search = self.query_one("#patient-search", Input).value
@@ -268,7 +280,13 @@ class StartScreen(Screen[None]):
                 if patient is None:
                     return None
                 summary = course_summary(s, patient_id)
-                return PatientCourse(patient, summary, find_open_session(s, patient_id=patient_id))
+                last = summary.last_session_id if summary is not None else None
+                return PatientCourse(
+                    patient,
+                    summary,
+                    find_open_session(s, patient_id=patient_id),
+                    get_session(s, last) if last is not None else None,
+                )
 
             self.course = self._read(read)
         self._update_course_panel()
@@ -310,6 +328,9 @@ class StartScreen(Screen[None]):
             label = summary.label
             due = "now" if summary.next_due_at is None and not summary.done else format_when(summary.next_due_at)
             dates = f"Last session: {format_when(summary.last_session_at)}\nNext due:     {due}"
+            closed = course.last_session.closed_signature if course.last_session is not None else None
+            if closed is not None:
+                dates += f"\nClosed:       {manifestation(closed, self._tz)}"
         self.query_one("#course-label", Static).update(label[:1].upper() + label[1:])
         self.query_one("#course-dates", Static).update(dates)
         if course.open_session is not None:
@@ -325,23 +346,13 @@ class StartScreen(Screen[None]):
             resume.remove_class("shown")
             button.label = "Start session (s)"
         if self.practitioner is None:
-            hint.update("Add or choose a practitioner first.")
+            hint.update("Sign in first (w).")
         else:
             action = str(button.label).removesuffix(" (s)").lower()
             hint.update(f"As {self.practitioner.name}.\nPress s to {action}.")
         button.disabled = self.practitioner is None
 
     # -- events ----------------------------------------------------------------------------
-
-    @on(OptionList.OptionHighlighted, "#practitioners")
-    def _practitioner_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option.id is not None:
-            self.practitioner = self._practitioners.get(int(event.option.id))
-            self._update_course_panel()
-
-    @on(OptionList.OptionSelected, "#practitioners")
-    def _practitioner_chosen(self, event: OptionList.OptionSelected) -> None:
-        self.query_one("#patient-search", Input).focus()
 
     @on(OptionList.OptionHighlighted, "#patients")
     def _patient_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -381,6 +392,14 @@ class StartScreen(Screen[None]):
     def _add_practitioner_pressed(self) -> None:
         self.action_add_practitioner()
 
+    @on(Button.Pressed, "#switch-practitioner")
+    async def _switch_pressed(self) -> None:
+        await self.app.run_action("app.switch_practitioner")
+
+    @on(Button.Pressed, "#lock")
+    async def _lock_pressed(self) -> None:
+        await self.app.run_action("app.lock")
+
     @on(Button.Pressed, "#new-patient")
     def _new_patient_pressed(self) -> None:
         self.action_new_patient()
@@ -401,8 +420,9 @@ class StartScreen(Screen[None]):
 
         def added(practitioner: PractitionerView | None) -> None:
             if practitioner is not None:
-                self.reload_practitioners(select_id=practitioner.id)
-                self.notify(f"Practitioner {practitioner.name} added")
+                self.notify(
+                    f"Practitioner {practitioner.name} added: they choose their PIN when they first sign in (w)"
+                )
 
         self.app.push_screen(NewPractitionerDialog(_storage_errors(self._db, save)), added)
 
@@ -424,7 +444,7 @@ class StartScreen(Screen[None]):
 
     def action_start_session(self) -> None:
         if self.practitioner is None:
-            self.notify("Add or choose a practitioner first.", severity="warning")
+            self.notify("Sign in first (w).", severity="warning")
             return
         if self.course is None:
             self.notify("Choose a patient first.", severity="warning")
@@ -438,9 +458,17 @@ class StartScreen(Screen[None]):
 
     def _course_context(self) -> CourseContext | None:
         if self.practitioner is None:
-            self.notify("Add or choose a practitioner first.", severity="warning")
+            self.notify("Sign in first (w).", severity="warning")
             return None
-        return CourseContext(self._db, self._protocol, self._clock, self.practitioner.name, tz=self._tz)
+        signed_in = getattr(self.app, "signed_in", None)
+        return CourseContext(
+            self._db,
+            self._protocol,
+            self._clock,
+            self.practitioner.name,
+            tz=self._tz,
+            sign=signed_in.sign_dialog if signed_in is not None else None,
+        )
 
     def _open_for_patient(self, make: Callable[[CourseContext, int], Screen[Any]]) -> None:
         context = self._course_context()
@@ -488,6 +516,7 @@ class StartScreen(Screen[None]):
                 today=now.astimezone(self._tz).date(),
                 now=now.astimezone(self._tz),
                 tz=self._tz,
+                folder=self._reports_dir,
             )
         except ValueError as exc:
             self.notify(str(exc), title="Course report", severity="warning")

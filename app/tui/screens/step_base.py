@@ -26,7 +26,8 @@ from textual.widget import Widget
 from textual.widgets import Button, Digits, Footer, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
-from app.domain.gates import Gate, GateResult, Override, clock_text, format_duration
+from app.domain.gates import Gate, GateResult, Override, OverrideRefused, checked_reason, clock_text, format_duration
+from app.domain.signatures import SignedAct, Signer
 from app.domain.steps import KnownLot, SessionFlow, StepBlocked, StepError
 from app.domain.treatment_protocol import Step
 from app.tui.dialogs.override import OverrideDialog, gate_title
@@ -77,6 +78,10 @@ class StepHost(Protocol):
 
     def clock(self) -> datetime:
         """The app's clock (aware)."""
+        ...
+
+    def ask_signature(self, what: str, act: SignedAct, done: Callable[[Signer | None], None]) -> None:
+        """Have ``what`` signed with the signed-in practitioner's PIN; ``done`` gets the signer (None: not signed)."""
         ...
 
 
@@ -389,22 +394,42 @@ class StepScreen(Screen[None]):
         self.open_override(chosen or failing[0])
 
     def open_override(self, result: GateResult) -> None:
+        """The reason (checked by the domain), then the PIN: the override is stored signed, or not at all."""
         gate: Gate = result.gate
         title = gate_title(result, self.step.timer.label if self.step.timer else None)
 
-        def apply(reason: str) -> Override:
-            return self.host.change(lambda flow: flow.override(gate, reason, self.host.practitioner))
+        def check(reason: str) -> object:
+            return checked_reason(gate.label, reason, self.host.practitioner)
 
-        def done(override: Override | None) -> None:
-            if override is not None:
-                self.clear_error()
-                self.notify(f"{title} overridden by {override.by}.", title="Override stored")
-                self.refresh_step()
-                # Once the dialog has handed the focus back: onto Next if the step may now complete,
-                # so the next enter goes on (not back through the fields it came from).
-                self.call_after_refresh(self.focus_next_if_ready)
+        def reasoned(reason: str | None) -> None:
+            if reason is None:
+                return
+            text, _ = checked_reason(gate.label, reason, self.host.practitioner)
+            what = f"Override of {title} ({self.title_text}): {text}\nIt failed: {result.message}"
+            self.host.ask_signature(what, SignedAct.STEP_OVERRIDE, lambda signer: signed(reason, signer))
 
-        self.app.push_screen(OverrideDialog(result, apply, who=self.host.practitioner, title=title), done)
+        def signed(reason: str, signer: Signer | None) -> None:
+            if signer is None:
+                self.notify(f"{title} is not overridden: the override was not signed.", title="Override")
+                return
+            try:
+                override = self.host.change(
+                    lambda flow: flow.override(gate, reason, signer.name, signer_id=signer.practitioner_id)
+                )
+            except (OverrideRefused, StepError) as exc:
+                self.show_error(str(exc))
+                return
+            self.done_override(title, override)
+
+        self.app.push_screen(OverrideDialog(result, check, who=self.host.practitioner, title=title), reasoned)
+
+    def done_override(self, title: str, override: Override) -> None:
+        self.clear_error()
+        self.notify(f"{title} overridden by {override.by} (signed).", title="Override stored")
+        self.refresh_step()
+        # Once the dialog has handed the focus back: onto Next if the step may now complete,
+        # so the next enter goes on (not back through the fields it came from).
+        self.call_after_refresh(self.focus_next_if_ready)
 
     @on(OptionList.OptionSelected, "#gates")
     def _gate_chosen(self, event: OptionList.OptionSelected) -> None:

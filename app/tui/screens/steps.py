@@ -7,7 +7,7 @@ for the current step (:func:`screen_for_step`) and refreshes it when the flow ch
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from app.domain.aftercare import AftercareCard, clock_time
 from app.domain.coverage import ZoneCoverage
 from app.domain.entry import EXPIRY_HINT, parse_expiry, parse_volume
 from app.domain.gates import format_duration
+from app.domain.signatures import SignatureMark, manifestation
 from app.domain.steps import KnownLot, StepError, StepRecord
 from app.domain.treatment_protocol import Step, StepKind
 from app.tui.screens.step_base import StepHost, StepScreen
@@ -283,7 +284,7 @@ def _ml(volume: float) -> str:
 
 class AftercareScreen(StepScreen):
     """Aftercare: the hair-wash times with their dates, the instructions, the next appointment, the
-    clinic's phone, and where the card was written.
+    clinic's phone and address, and where the card was written.
 
     Every line comes from the card itself (:class:`~app.domain.aftercare.AftercareCard`), so the
     screen tells the patient what the card says.
@@ -321,7 +322,8 @@ class AftercareScreen(StepScreen):
         else:
             text = "Next appointment: not known."
         yield Static(text, id="next-appointment", classes="step-fact", markup=False)
-        yield Static(card.contact_line, id="clinic-contact", classes="step-fact", markup=False)
+        contact = "\n".join(line for line in (card.contact_line, card.address_line) if line)
+        yield Static(contact, id="clinic-contact", classes="step-fact", markup=False)
         if self.card_error is not None:
             text = f"The aftercare card could not be written: {self.card_error}"
         elif self.card_paths:
@@ -341,7 +343,8 @@ class SessionFigures:
 
 
 class SummaryScreen(StepScreen):
-    """The last step: every step with its times and who confirmed, lots, volumes, overrides, stamps, coverage."""
+    """The last step: every step with its times and who confirmed, lots, volumes, overrides (with their
+    signatures), stamps, coverage. Closing the session is signed with the PIN (approved)."""
 
     AUTO_FOCUS = "#next"
     NEXT_LABEL = "Close session"
@@ -354,9 +357,12 @@ class SummaryScreen(StepScreen):
         *,
         figures: SessionFigures | None = None,
         link: LinkStatus | None = None,
+        signatures: Mapping[tuple[int, int], SignatureMark] | None = None,
     ) -> None:
         super().__init__(host, step, number, link=link)
         self.figures = figures
+        #: The overrides' signatures as stored, by (step position, the override's place in its step).
+        self.signatures = dict(signatures or {})
 
     def compose_body(self) -> Iterable[Widget]:
         yield Label("Steps", classes="section-title")
@@ -400,11 +406,14 @@ class SummaryScreen(StepScreen):
                 lot,
                 timer,
             )
-            for override in record.overrides:
+            for place, override in enumerate(record.overrides):
                 at = self.host.local(override.at).strftime("%H:%M:%S")
+                mark = self.signatures.get((record.position, place))
+                zone = self.host.local(mark.signed_at).tzinfo if mark else None  # the clinic's time zone
+                signed = f"\n   ✍ {manifestation(mark, zone)}" if mark else ""
                 overrides.append(
                     f"⚑ {step.title}: {override.gate.label} by {override.by} at {at}: "
-                    f"{override.reason}  (was: {override.failure})"
+                    f"{override.reason}  (was: {override.failure}){signed}"
                 )
         self.query_one("#summary-overrides", Static).update("\n".join(overrides) or "None.")
 

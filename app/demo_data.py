@@ -5,9 +5,9 @@
 result gone stale) and given a course through the screening gate; baseline photos (made-up
 pictures, registered like real ones), then six sessions through the schedule checks (one late
 start confirmed as a deviation), each walked through the protocol's steps with a
-:class:`~app.domain.steps.SessionFlow` on a made-up clock — device checks, lots, volumes,
+:class:`~stampside.app.domain.steps.SessionFlow` on a made-up clock — device checks, lots, volumes,
 timers, the odd override — with stamps stored by the link's
-:class:`~app.storage.sink.DatabaseSink` (including a link drop and its replay) and credited
+:class:`~stampside.app.storage.sink.DatabaseSink` (including a link drop and its replay) and credited
 to zones the way the stamping screen credits them; photos after session 6 and at the
 follow-ups, investigator and patient assessments, and a few adverse events. The last
 patient's 6-month follow-up is left undone, so it shows as due.
@@ -28,42 +28,42 @@ from PIL import Image, ImageDraw
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from app.domain.coverage import session_model
-from app.domain.eligibility import LabResult, Screening
-from app.domain.gates import DeviceFacts, Gate
-from app.domain.outcomes import (
+from stampside.app.domain.coverage import session_model
+from stampside.app.domain.eligibility import LabResult, Screening
+from stampside.app.domain.gates import DeviceFacts, Gate
+from stampside.app.domain.outcomes import (
     BlindedCall,
     validate_adverse_event,
     validate_iga,
     validate_self_assessment,
 )
-from app.domain.schedule import add_months
-from app.domain.signatures import Signer
-from app.domain.steps import SessionFlow
-from app.domain.treatment_protocol import StepKind, TreatmentProtocol, default_protocol
-from app.domain.zones import DEFAULT_AREA_CM2, NorwoodGrade, Zone
-from app.storage.courses import start_screened_course
-from app.storage.database import Database
-from app.storage.outcomes import (
+from stampside.app.domain.schedule import add_months
+from stampside.app.domain.signatures import Signer
+from stampside.app.domain.steps import SessionFlow
+from stampside.app.domain.treatment_protocol import StepKind, TreatmentProtocol, default_protocol
+from stampside.app.domain.zones import DEFAULT_AREA_CM2, NorwoodGrade, Zone
+from stampside.app.storage.courses import start_screened_course
+from stampside.app.storage.database import Database
+from stampside.app.storage.outcomes import (
     blinded_round,
     record_adverse_event,
     record_assessment,
     record_blinded_call,
     record_self_assessment,
 )
-from app.storage.patients import NewPatient, create_patient, find_patient
-from app.storage.photos import default_photo_root, register_photo
-from app.storage.pins import pin_states, set_pin
-from app.storage.practitioners import add_practitioner, list_practitioners
-from app.storage.schedule import ConfirmationNeeded, open_scheduled_session
-from app.storage.schema import Device, Patient, Practitioner
-from app.storage.screening import save_screening
-from app.storage.sessions import ZoneSetting, attach_device, finish_session
-from app.storage.sink import DatabaseSink
-from app.storage.step_records import save_step_record
-from devicelink.sink import CommitBatch, LinkLogEntry, ReceivedStamp, StampTags
-from firmware_protocol import DeviceInfo, Stamp
-from firmware_protocol.host_events import Ledger
+from stampside.app.storage.patients import NewPatient, create_patient, find_patient
+from stampside.app.storage.photos import default_photo_root, register_photo
+from stampside.app.storage.pins import pin_states, set_pin
+from stampside.app.storage.practitioners import add_practitioner, list_practitioners
+from stampside.app.storage.schedule import ConfirmationNeeded, open_scheduled_session
+from stampside.app.storage.schema import Device, Patient, Practitioner
+from stampside.app.storage.screening import save_screening
+from stampside.app.storage.sessions import ZoneSetting, attach_device, finish_session
+from stampside.app.storage.sink import DatabaseSink
+from stampside.app.storage.step_records import save_step_record
+from stampside.devicelink.sink import CommitBatch, LinkLogEntry, ReceivedStamp, StampTags
+from stampside.firmware_protocol import DeviceInfo, Stamp
+from stampside.firmware_protocol.host_events import Ledger
 
 #: The demo patients: code, name, year of birth, Norwood grade, sessions done.
 DEMO_PATIENTS: tuple[tuple[str, str, int, str, int], ...] = (
@@ -126,7 +126,7 @@ def seed_demo_cohort(
     (:class:`NotADemoDatabase`) if anything else is (:func:`records_not_the_demos`).
 
     Photos are copied under ``photo_root`` (default: the database's photo folder,
-    :func:`~app.storage.photos.default_photo_root`).
+    :func:`~stampside.app.storage.photos.default_photo_root`).
     """
     protocol = protocol or default_protocol()
     rng = random.Random(seed)
@@ -528,7 +528,7 @@ def _stamping(
 
     The targets are those of the session as stored (its zone settings, the protocol's densities,
     the head's footprint), on the model the reports and the summary read it back with
-    (:func:`~app.domain.coverage.session_model`).
+    (:func:`~stampside.app.domain.coverage.session_model`).
     """
     model = session_model(settings, protocol.coverage.densities(), FOOTPRINT_MM2)
     batch: list[ReceivedStamp] = []

@@ -16,7 +16,7 @@ Reading happens in two steps so that the app's first paint waits for neither a v
 library nor a wrong value: :func:`read_settings_file` reads the file as TOML (plain Python:
 a missing, unreadable or malformed file is refused here), and :meth:`SettingsFile.settings`
 checks its values together with the environment's through pydantic-settings
-(:mod:`app.settings_model`, imported only then). ``stampside app`` takes the second step in
+(:mod:`stampside.app.settings_model`, imported only then). ``stampside app`` takes the second step in
 its worker, after the first paint, where the protocol's pydantic models are built anyway;
 other commands take both at once (:func:`load_settings`).
 
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
-from app.storage.location import (
+from stampside.app.storage.location import (
     APP_NAME,
     DEFAULT_FILE_NAME,
     data_folder,
@@ -42,7 +42,7 @@ from app.storage.location import (
     normalize_database_url,
     resolve_database_url,
 )
-from app.storage.private_files import make_private_folder
+from stampside.app.storage.private_files import make_private_folder
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -198,7 +198,7 @@ class Settings:
 
     def database_url(self) -> str | None:
         """The database these settings name: ``db``, else ``stampside.db`` in the data folder; ``None``
-        when neither is set (then the user data folder's file: :func:`~app.storage.location.resolve_database_url`)."""
+        when neither is set (then the user data folder's file: :func:`~stampside.app.storage.location.resolve_database_url`)."""
         if self.db:
             return normalize_database_url(self.db)
         if self.data_folder is not None:
@@ -253,7 +253,7 @@ class SettingsFile:
     def settings(self, flags: Mapping[str, Any] | None = None) -> Settings:
         """The settings in effect: ``flags`` (``{"db": …}`` from ``--db``) over the environment over
         this file over the defaults, checked; :class:`SettingsError` when a value is wrong."""
-        from app.settings_model import settings_from
+        from stampside.app.settings_model import settings_from
 
         return settings_from(self, flags or {})
 

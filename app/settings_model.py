@@ -1,16 +1,16 @@
 """The settings' schema and their sources, read with pydantic-settings: imported only when settings are read.
 
 :func:`settings_from` reads the sources one at a time: the settings file (as
-:func:`app.settings.read_settings_file` parsed it), the environment (pydantic-settings'
+:func:`stampside.app.settings.read_settings_file` parsed it), the environment (pydantic-settings'
 :class:`~pydantic_settings.EnvSettingsSource` over :class:`SettingsModel`: ``STAMPSIDE_`` prefix,
 ``__`` into a table) and a command's flags. Each source's values are kept apart so that
 ``stampside config show`` can say where every setting came from, and a wrong value can be
 blamed on the file or the variable that gave it. They are merged (flag over environment over
 file over the defaults) and checked once, by :class:`SettingsModel`; the result is the plain
-:class:`app.settings.Settings` the app uses. No ``.env`` file and no secrets folder are read.
+:class:`stampside.app.settings.Settings` the app uses. No ``.env`` file and no secrets folder are read.
 
 Every check says what is expected in the words the file uses; a
-:class:`~pydantic.ValidationError` becomes one :class:`~app.settings.SettingsError` line:
+:class:`~pydantic.ValidationError` becomes one :class:`~stampside.app.settings.SettingsError` line:
 ``<file or $VARIABLE>: <field>: <what is expected>``.
 """
 
@@ -28,7 +28,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
-from app.settings import (
+from stampside.app.settings import (
     ENV_NESTED_DELIMITER,
     ENV_PREFIX,
     RESERVED_KEYS,

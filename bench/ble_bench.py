@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import HERE, percentile, temp_database
 
-from app.storage.database import open_database
-from app.storage.sink import DatabaseSink
-from devicelink.ble_transport import BleTransport
-from devicelink.session import LinkSession
+from stampside.app.storage.database import open_database
+from stampside.app.storage.sink import DatabaseSink
+from stampside.devicelink.ble_transport import BleTransport
+from stampside.devicelink.session import LinkSession
 
 BLE = {"hci": "virtual", "hci_serve": "tcp-server:127.0.0.1:0"}
 FLOOD = {"battery_per_stamp": 0, "battery_per_minute": 0}

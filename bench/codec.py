@@ -13,7 +13,7 @@ import argparse
 import os
 import time
 
-from firmware_protocol import Connection, Frame, Heartbeat, Role, Stamp
+from stampside.firmware_protocol import Connection, Frame, Heartbeat, Role, Stamp
 
 
 def _best(fn, repeats: int = 3) -> float:  # type: ignore[no-untyped-def]

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import percentile, raw_pty_rate, simulator_process, temp_database
 
-from app.storage.database import open_database
-from app.storage.sink import DatabaseSink
-from devicelink.serial_transport import SerialTransport
-from devicelink.session import LinkSession
+from stampside.app.storage.database import open_database
+from stampside.app.storage.sink import DatabaseSink
+from stampside.devicelink.serial_transport import SerialTransport
+from stampside.devicelink.session import LinkSession
 
 FLOOD = {"device": {"battery_per_stamp": 0, "battery_per_minute": 0}}
 

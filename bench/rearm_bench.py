@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.storage import DatabaseSink, open_database
+from stampside.app.storage import DatabaseSink, open_database
 from bench.harness import percentile, simulator_process
-from devicelink.serial_transport import SerialTransport
-from devicelink.session import LinkSession
+from stampside.devicelink.serial_transport import SerialTransport
+from stampside.devicelink.session import LinkSession
 
 
 def rearm_times(events: list[dict[str, float]]) -> list[float]:

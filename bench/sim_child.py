@@ -17,8 +17,8 @@ import json
 import signal
 import sys
 
-from simulator.config import SimConfig
-from simulator.runner import Simulator
+from stampside.simulator.config import SimConfig
+from stampside.simulator.runner import Simulator
 
 
 async def main() -> None:

@@ -288,10 +288,10 @@ def _open_session(database: Any, protocol: Any) -> Any:
     """A practitioner, a patient, a course and its first session, open: where the stamps go."""
     from datetime import UTC, datetime
 
-    from app.storage.courses import start_course
-    from app.storage.patients import NewPatient, create_patient
-    from app.storage.practitioners import add_practitioner
-    from app.storage.sessions import open_session
+    from stampside.app.storage.courses import start_course
+    from stampside.app.storage.patients import NewPatient, create_patient
+    from stampside.app.storage.practitioners import add_practitioner
+    from stampside.app.storage.sessions import open_session
 
     now = datetime.now(UTC)
     with database.Session.begin() as s:
@@ -303,13 +303,13 @@ def _open_session(database: Any, protocol: Any) -> Any:
 
 def stamping_child(args: argparse.Namespace) -> None:
     """The app process: StampsideApp with the stamping screen on top, its LinkBridge armed."""
-    from app.domain.zones import Zone
-    from app.storage.database import open_database
-    from app.storage.sink import DatabaseSink
-    from app.tui.app import AppConfig, create_app
-    from app.tui.link_bridge import LinkBridge
-    from app.tui.screens.stamping import StampingScreen
-    from app.tui.widgets.session_banner import BannerInfo
+    from stampside.app.domain.zones import Zone
+    from stampside.app.storage.database import open_database
+    from stampside.app.storage.sink import DatabaseSink
+    from stampside.app.tui.app import AppConfig, create_app
+    from stampside.app.tui.link_bridge import LinkBridge
+    from stampside.app.tui.screens.stamping import StampingScreen
+    from stampside.app.tui.widgets.session_banner import BannerInfo
 
     database = open_database(args.db)
     app = create_app(AppConfig(database=database, device_url=args.device))

@@ -5,7 +5,7 @@ The package does not import ``app``: storage comes in through the :class:`StampS
 protocol.
 """
 
-from devicelink.errors import (
+from stampside.devicelink.errors import (
     CommandRefused,
     CommandTimeout,
     HandshakeFailed,
@@ -14,13 +14,13 @@ from devicelink.errors import (
     SessionClosed,
     SinkError,
 )
-from devicelink.events import Direction, FrameRecord, StampEvent, StateChange
-from devicelink.serial_transport import SerialTransport
-from devicelink.session import LinkOptions, LinkSession
-from devicelink.sink import CommitBatch, Cursor, LinkLogEntry, ReceivedStamp, StampSink
-from devicelink.state import LinkState
-from devicelink.stats import LinkStats
-from devicelink.transport import Transport, TransportDisconnected, TransportError, TransportOpenError
+from stampside.devicelink.events import Direction, FrameRecord, StampEvent, StateChange
+from stampside.devicelink.serial_transport import SerialTransport
+from stampside.devicelink.session import LinkOptions, LinkSession
+from stampside.devicelink.sink import CommitBatch, Cursor, LinkLogEntry, ReceivedStamp, StampSink
+from stampside.devicelink.state import LinkState
+from stampside.devicelink.stats import LinkStats
+from stampside.devicelink.transport import Transport, TransportDisconnected, TransportError, TransportOpenError
 
 __all__ = [
     "CommandRefused",

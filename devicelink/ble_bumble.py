@@ -44,7 +44,7 @@ from bumble.core import AdvertisingData, BaseBumbleError
 from bumble.device import Advertisement, Connection, Peer
 from bumble.gatt import Characteristic
 
-from devicelink.ble_bumble_host import BumbleHost, acquire_host, release_host
+from stampside.devicelink.ble_bumble_host import BumbleHost, acquire_host, release_host
 
 __all__ = [
     "ENV_HCI",

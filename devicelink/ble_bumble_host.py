@@ -1,4 +1,4 @@
-"""The bumble host the bleak backend of :mod:`devicelink.ble_bumble` runs on: one per HCI spec and event loop.
+"""The bumble host the bleak backend of :mod:`stampside.devicelink.ble_bumble` runs on: one per HCI spec and event loop.
 
 Every scanner and client of a process that names the same HCI spec shares one
 :class:`BumbleHost` (a transport, a :class:`bumble.device.Device`), as bleak's OS backends

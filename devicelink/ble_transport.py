@@ -1,7 +1,7 @@
 """BLE transport over bleak: the Stampside GATT profile as the same byte stream as serial.
 
-:class:`BleTransport` implements :class:`devicelink.transport.Transport`, so
-:class:`~devicelink.session.LinkSession` runs over it unchanged: it scans for the stamp
+:class:`BleTransport` implements :class:`stampside.devicelink.transport.Transport`, so
+:class:`~stampside.devicelink.session.LinkSession` runs over it unchanged: it scans for the stamp
 (filtered by the Stampside service UUID), connects with bleak-retry-connector (retries with
 a backoff chosen by the class of error), subscribes to TX and writes RX in pieces of at most
 MTU − 3 bytes. Framing stays out: the notifications are concatenated into the byte stream
@@ -14,7 +14,7 @@ gives a peripheral).
 
 Which Bluetooth: the operating system's (bleak's own backend), unless an HCI spec is given
 (``hci=`` / ``--hci`` / ``$STAMPSIDE_BLE_HCI``); then bleak runs on bumble's host stack
-(:mod:`devicelink.ble_bumble`), e.g. ``tcp-client:127.0.0.1:7100`` for the simulator's
+(:mod:`stampside.devicelink.ble_bumble`), e.g. ``tcp-client:127.0.0.1:7100`` for the simulator's
 virtual link or ``usb:0`` for a dongle.
 """
 
@@ -34,10 +34,10 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakBluetoothNotAvailableError, BleakDeviceNotFoundError, BleakError
 from bleak_retry_connector import BleakNotFoundError, establish_connection
 
-from devicelink.ble_bumble import BumbleBleakClient, BumbleBleakScanner, configured_hci
-from devicelink.transport import TransportDisconnected, TransportError, TransportOpenError
-from devicelink.urls import is_ble_url
-from firmware_protocol import ble as profile
+from stampside.devicelink.ble_bumble import BumbleBleakClient, BumbleBleakScanner, configured_hci
+from stampside.devicelink.transport import TransportDisconnected, TransportError, TransportOpenError
+from stampside.devicelink.urls import is_ble_url
+from stampside.firmware_protocol import ble as profile
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ async def scan(hci: str | None = None, timeout: float = 5.0, target: BleTarget |
 
 
 class BleTransport:
-    """A :class:`~devicelink.transport.Transport` over a BLE link to a stamp (see the module documentation)."""
+    """A :class:`~stampside.devicelink.transport.Transport` over a BLE link to a stamp (see the module documentation)."""
 
     def __init__(
         self,

@@ -14,8 +14,8 @@ chunk by chunk, so a replay meets the same chunk boundaries, garbage and half fr
 live decoder met. ``open`` and ``close`` mark (re)connects: the decoders start afresh there.
 
 :class:`CapturingTransport` records any transport; :func:`replay_capture` runs a capture
-through the same decoder as a live session (:class:`firmware_protocol.Connection`, host
-role for ``rx``, device role for ``tx``) and yields :class:`~devicelink.events.FrameRecord`.
+through the same decoder as a live session (:class:`stampside.firmware_protocol.Connection`, host
+role for ``rx``, device role for ``tx``) and yields :class:`~stampside.devicelink.events.FrameRecord`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from devicelink.events import Direction, FrameRecord
-from devicelink.transport import Transport
-from firmware_protocol import BadFrame, Role, encode_frame
-from firmware_protocol.connection import Connection
+from stampside.devicelink.events import Direction, FrameRecord
+from stampside.devicelink.transport import Transport
+from stampside.firmware_protocol import BadFrame, Role, encode_frame
+from stampside.firmware_protocol.connection import Connection
 
 FORMAT_NAME = "stampside-link"
 FORMAT_VERSION = 1

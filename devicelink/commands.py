@@ -1,9 +1,9 @@
 """The commands a person (or a CLI) can send over a link session: ARM, DISARM, PING, TIME_SYNC, RESUME.
 
-A mixin of :class:`~devicelink.session.LinkSession`: each command goes through the host
-machine (:meth:`~firmware_protocol.host.HostConnection.request`), which sends it again after
-each reply timeout; the outcome comes back as a :class:`~firmware_protocol.host_events.Reply`
-and becomes the reply message or one of :mod:`devicelink.errors`.
+A mixin of :class:`~stampside.devicelink.session.LinkSession`: each command goes through the host
+machine (:meth:`~stampside.firmware_protocol.host.HostConnection.request`), which sends it again after
+each reply timeout; the outcome comes back as a :class:`~stampside.firmware_protocol.host_events.Reply`
+and becomes the reply message or one of :mod:`stampside.devicelink.errors`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from devicelink.errors import CommandRefused, CommandTimeout, LinkError, NotConnected
-from devicelink.options import LinkOptions
-from devicelink.state import LinkState
-from firmware_protocol import (
+from stampside.devicelink.errors import CommandRefused, CommandTimeout, LinkError, NotConnected
+from stampside.devicelink.options import LinkOptions
+from stampside.devicelink.state import LinkState
+from stampside.firmware_protocol import (
     Arm,
     ArmState,
     DeviceInfo,
@@ -31,8 +31,8 @@ from firmware_protocol import (
     TimeSync,
     TimeSyncReply,
 )
-from firmware_protocol.host import HostConnection
-from firmware_protocol.host_events import Reply, ReplyError
+from stampside.firmware_protocol.host import HostConnection
+from stampside.firmware_protocol.host_events import Reply, ReplyError
 
 R = TypeVar("R", bound=Message)
 

@@ -27,10 +27,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from devicelink.errors import SinkError
-from devicelink.sink import CommitBatch, Cursor, LinkLogEntry, ReceivedStamp, StampSink, StoredStamp
-from firmware_protocol import DeviceInfo, Stamp
-from firmware_protocol.host_events import Ledger
+from stampside.devicelink.errors import SinkError
+from stampside.devicelink.sink import CommitBatch, Cursor, LinkLogEntry, ReceivedStamp, StampSink, StoredStamp
+from stampside.firmware_protocol import DeviceInfo, Stamp
+from stampside.firmware_protocol.host_events import Ledger
 
 log = logging.getLogger(__name__)
 

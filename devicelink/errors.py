@@ -1,8 +1,8 @@
-"""Errors of the link session, beyond the transport's own (:mod:`devicelink.transport`)."""
+"""Errors of the link session, beyond the transport's own (:mod:`stampside.devicelink.transport`)."""
 
 from __future__ import annotations
 
-from firmware_protocol import NackCode
+from stampside.firmware_protocol import NackCode
 
 
 class LinkError(Exception):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from devicelink.state import LinkState
-from firmware_protocol import BadFrame, Event, Stamp
+from stampside.devicelink.state import LinkState
+from stampside.firmware_protocol import BadFrame, Event, Stamp
 
 
 class Direction(enum.Enum):

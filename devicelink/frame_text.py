@@ -10,8 +10,8 @@ from __future__ import annotations
 import enum
 import time
 
-from devicelink.events import Direction, FrameRecord, StateChange
-from firmware_protocol import (
+from stampside.devicelink.events import Direction, FrameRecord, StateChange
+from stampside.firmware_protocol import (
     ArmReason,
     ArmState,
     BadFrame,

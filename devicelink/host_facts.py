@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from firmware_protocol import Battery, DeviceInfo, Fault, HeadChanged, Heartbeat, TimeSyncReply
-from firmware_protocol.host import HostConnection
+from stampside.firmware_protocol import Battery, DeviceInfo, Fault, HeadChanged, Heartbeat, TimeSyncReply
+from stampside.firmware_protocol.host import HostConnection
 
 
 class HostFacts:
-    """The device as the host machine last heard of it (a mixin of :class:`~devicelink.session.LinkSession`)."""
+    """The device as the host machine last heard of it (a mixin of :class:`~stampside.devicelink.session.LinkSession`)."""
 
     host: HostConnection
 

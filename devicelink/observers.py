@@ -1,6 +1,6 @@
 """What a link session tells its observers, kept apart from the session's own work.
 
-:class:`SessionObservers` holds one :class:`~devicelink.broadcast.Broadcast` per kind of news —
+:class:`SessionObservers` holds one :class:`~stampside.devicelink.broadcast.Broadcast` per kind of news —
 frames both ways, new stamps, stored stamps, state changes, link-log notes — and turns what
 the session does into items for them. Publishing never waits: a slow observer loses its
 oldest items, the link is never slowed down.
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import time
 
-from devicelink.broadcast import Broadcast, Subscription
-from devicelink.events import Direction, FrameRecord, StampEvent, StateChange
-from devicelink.sink import LinkLogEntry, StoredStamp
-from firmware_protocol import BadFrame, Event, Role, encode_frame
-from firmware_protocol.connection import Connection
+from stampside.devicelink.broadcast import Broadcast, Subscription
+from stampside.devicelink.events import Direction, FrameRecord, StampEvent, StateChange
+from stampside.devicelink.sink import LinkLogEntry, StoredStamp
+from stampside.firmware_protocol import BadFrame, Event, Role, encode_frame
+from stampside.firmware_protocol.connection import Connection
 
 
 class Subscriptions:
-    """The subscribe methods of :class:`~devicelink.session.LinkSession` (a mixin)."""
+    """The subscribe methods of :class:`~stampside.devicelink.session.LinkSession` (a mixin)."""
 
     _observers: SessionObservers
 

@@ -1,13 +1,13 @@
-"""The timing and sizing of a link session (:class:`~devicelink.session.LinkSession`)."""
+"""The timing and sizing of a link session (:class:`~stampside.devicelink.session.LinkSession`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devicelink.broadcast import DEFAULT_QUEUE_SIZE
-from firmware_protocol import SUPPORTED_VERSIONS
-from firmware_protocol.host import HostTiming
-from firmware_protocol.timing import HEARTBEAT_INTERVAL_S, LINK_TIMEOUT_S
+from stampside.devicelink.broadcast import DEFAULT_QUEUE_SIZE
+from stampside.firmware_protocol import SUPPORTED_VERSIONS
+from stampside.firmware_protocol.host import HostTiming
+from stampside.firmware_protocol.timing import HEARTBEAT_INTERVAL_S, LINK_TIMEOUT_S
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from devicelink.errors import CommandRefused
-from firmware_protocol import Frame, MessageType, Nack
+from stampside.devicelink.errors import CommandRefused
+from stampside.firmware_protocol import Frame, MessageType, Nack
 
 
 class Waiter:

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import serial
 
-from devicelink.transport import TransportDisconnected, TransportOpenError
+from stampside.devicelink.transport import TransportDisconnected, TransportOpenError
 
 #: How long a blocking read waits before the reader thread checks whether to stop.
 READ_POLL_SECONDS = 0.1
@@ -191,7 +191,7 @@ def _check_url(url: str) -> None:
 
 
 class SerialTransport:
-    """A :class:`~devicelink.transport.Transport` over :func:`serial.serial_for_url`."""
+    """A :class:`~stampside.devicelink.transport.Transport` over :func:`serial.serial_for_url`."""
 
     def __init__(self, url: str, *, baudrate: int = 115200, exclusive: bool = True) -> None:
         self.url = url

@@ -2,10 +2,10 @@
 
 The conversation's rules — handshake, negotiation, time sync, RESUME, the numbering checks,
 ACKs after commits, heartbeats, probes, link loss — live in the sans-I/O
-:class:`~firmware_protocol.host.HostConnection`. :class:`LinkSession` drives it: it opens the
+:class:`~stampside.firmware_protocol.host.HostConnection`. :class:`LinkSession` drives it: it opens the
 transport (and reopens it with backoff when it goes away), feeds it the bytes and the time,
 and carries out what it asks for — writing bytes, asking storage for a device's ledger,
-committing stamps (:mod:`devicelink.commit_pipeline`) — and tells its observers.
+committing stamps (:mod:`stampside.devicelink.commit_pipeline`) — and tells its observers.
 
 **With a sink** every stamp is stored exactly once, with the :attr:`LinkSession.tags` the app
 set (session, zone), and acknowledged after the commit. **Without a sink** (``link monitor``,
@@ -30,29 +30,29 @@ from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
-from devicelink.commands import SessionCommands
-from devicelink.commit_pipeline import CommitPipeline
-from devicelink.errors import (
+from stampside.devicelink.commands import SessionCommands
+from stampside.devicelink.commit_pipeline import CommitPipeline
+from stampside.devicelink.errors import (
     HandshakeFailed,
     SessionClosed,
     SinkError,
 )
-from devicelink.events import StampEvent, StateChange
-from devicelink.host_facts import HostFacts
-from devicelink.observers import SessionObservers, Subscriptions
-from devicelink.options import LinkOptions
-from devicelink.sink import NO_TAGS, LinkLogEntry, ReceivedStamp, StampSink, StampTags, StoredStamp
-from devicelink.state import LinkState, shown_state
-from devicelink.stats import LinkStats, build_stats
-from devicelink.timer import DeadlineTimer
-from devicelink.transport import Transport, TransportDisconnected, TransportOpenError
-from firmware_protocol import (
+from stampside.devicelink.events import StampEvent, StateChange
+from stampside.devicelink.host_facts import HostFacts
+from stampside.devicelink.observers import SessionObservers, Subscriptions
+from stampside.devicelink.options import LinkOptions
+from stampside.devicelink.sink import NO_TAGS, LinkLogEntry, ReceivedStamp, StampSink, StampTags, StoredStamp
+from stampside.devicelink.state import LinkState, shown_state
+from stampside.devicelink.stats import LinkStats, build_stats
+from stampside.devicelink.timer import DeadlineTimer
+from stampside.devicelink.transport import Transport, TransportDisconnected, TransportOpenError
+from stampside.firmware_protocol import (
     DeviceInfo,
     Message,
 )
-from firmware_protocol.errors import HandshakeError
-from firmware_protocol.host import HostConnection
-from firmware_protocol.host_events import (
+from stampside.firmware_protocol.errors import HandshakeError
+from stampside.firmware_protocol.host import HostConnection
+from stampside.firmware_protocol.host_events import (
     Action,
     BindEpoch,
     Deliver,
@@ -140,7 +140,7 @@ class LinkSession(HostFacts, SessionCommands, Subscriptions):
     async def start(self) -> None:
         """Open the transport and start the session in the background.
 
-        Raises :class:`~devicelink.transport.TransportOpenError` at once when the first
+        Raises :class:`~stampside.devicelink.transport.TransportOpenError` at once when the first
         open fails (a wrong URL, a busy port): that needs a person, not a retry loop.
         Later failures to reopen are retried with backoff.
         """

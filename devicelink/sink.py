@@ -4,7 +4,7 @@ The session does not know about databases. It hands batches to a :class:`StampSi
 and sends the device an ACK only after :meth:`StampSink.commit` has returned, so the sink
 decides what "durable" means (for SQLite: WAL with ``synchronous=FULL``, which survives a
 power loss). ``app.storage.DatabaseSink`` is the implementation the app uses. Stamps are
-kept per :class:`~firmware_protocol.host_events.Ledger`: one per numbering of a device, so a
+kept per :class:`~stampside.firmware_protocol.host_events.Ledger`: one per numbering of a device, so a
 device that restarts its numbering never has its new stamps mistaken for stored ones.
 
 Sinks are synchronous: the session calls them from a worker thread
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from firmware_protocol import DeviceInfo, Stamp
-from firmware_protocol.host_events import Ledger
+from stampside.firmware_protocol import DeviceInfo, Stamp
+from stampside.firmware_protocol.host_events import Ledger
 
 #: A delivery cursor: (boot, seq) of the newest event below which every event is stored.
 Cursor = tuple[int, int]
@@ -28,7 +28,7 @@ Cursor = tuple[int, int]
 class StampTags:
     """Where a stamp belongs, as the host knew it when the stamp arrived.
 
-    The app sets them on the link (:attr:`devicelink.session.LinkSession.tags`) as the
+    The app sets them on the link (:attr:`stampside.devicelink.session.LinkSession.tags`) as the
     practitioner works: the treatment session that is open and the zone being stamped. The
     sink stores them with the stamp, in the same transaction, so a stamp's session and
     zone never lag behind it.
@@ -125,7 +125,7 @@ class StampSink(Protocol):
 
         Stamps whose (ledger, boot, seq) is already stored are skipped, not errors. When
         this returns, the transaction is durable. Raises
-        :class:`~devicelink.errors.SinkError` (or a subclass) when it could not commit;
+        :class:`~stampside.devicelink.errors.SinkError` (or a subclass) when it could not commit;
         then nothing of the batch was stored.
         """
         ...

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import enum
 
-from firmware_protocol.host_events import HostState, Input, StateChanged
+from stampside.firmware_protocol.host_events import HostState, Input, StateChanged
 
 
 class LinkState(enum.Enum):
-    """Where a :class:`~devicelink.session.LinkSession` stands.
+    """Where a :class:`~stampside.devicelink.session.LinkSession` stands.
 
     ::
 
@@ -18,7 +18,7 @@ class LinkState(enum.Enum):
              └──────────── any state ──► CLOSED (close(), or a fatal error such as
                                           an incompatible protocol version)
 
-    The host machine's own states (:class:`firmware_protocol.host_events.HostState`) are
+    The host machine's own states (:class:`stampside.firmware_protocol.host_events.HostState`) are
     finer; this is what a person is told.
     """
 
@@ -32,7 +32,7 @@ class LinkState(enum.Enum):
     LOST = "lost"
     #: The device answers again (or announced a new boot): handshaking with it.
     RECONNECTING = "reconnecting"
-    #: Stopped for good: :meth:`~devicelink.session.LinkSession.close` was called or a
+    #: Stopped for good: :meth:`~stampside.devicelink.session.LinkSession.close` was called or a
     #: fatal error ended the session (see ``LinkSession.error``).
     CLOSED = "closed"
 

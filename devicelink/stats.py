@@ -6,11 +6,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from firmware_protocol.rtt import RoundTrips
+from stampside.firmware_protocol.rtt import RoundTrips
 
 if TYPE_CHECKING:
-    from devicelink.commit_pipeline import CommitPipeline
-    from firmware_protocol.host import HostConnection
+    from stampside.devicelink.commit_pipeline import CommitPipeline
+    from stampside.firmware_protocol.host import HostConnection
 
 
 @dataclass(frozen=True, slots=True)

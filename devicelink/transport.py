@@ -1,7 +1,7 @@
 """The byte-stream transport interface every link runs over.
 
 A transport moves bytes and nothing else: no framing, no retries, no timeouts of its own.
-The link session (:mod:`devicelink.session`) does all of that on top of it. Serial ports,
+The link session (:mod:`stampside.devicelink.session`) does all of that on top of it. Serial ports,
 TCP sockets and (in a later issue) BLE implement the same small interface, and each maps
 its library's errors onto the two exceptions below:
 

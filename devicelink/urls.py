@@ -1,15 +1,15 @@
 """One place that turns a link URL into a transport: serial (pyserial) or BLE (bleak).
 
-``ble``, ``ble:NAME`` and ``ble:ADDRESS`` open a :class:`~devicelink.ble_transport.BleTransport`
+``ble``, ``ble:NAME`` and ``ble:ADDRESS`` open a :class:`~stampside.devicelink.ble_transport.BleTransport`
 (over the OS's Bluetooth, or bumble's host stack when an HCI spec is given with ``hci=`` or
-``$STAMPSIDE_BLE_HCI``); anything else goes to :class:`~devicelink.serial_transport.SerialTransport`.
+``$STAMPSIDE_BLE_HCI``); anything else goes to :class:`~stampside.devicelink.serial_transport.SerialTransport`.
 bleak and bumble are imported only for BLE URLs.
 """
 
 from __future__ import annotations
 
-from devicelink.serial_transport import SerialTransport
-from devicelink.transport import Transport
+from stampside.devicelink.serial_transport import SerialTransport
+from stampside.devicelink.transport import Transport
 
 URL_HELP = "device path, pty path, socket://HOST:PORT, loop://, ble, ble:NAME or ble:ADDRESS"
 
@@ -23,10 +23,10 @@ def is_ble_url(url: str) -> bool:
 def transport_for_url(url: str, *, hci: str | None = None) -> Transport:
     """The transport for ``url``. ``hci`` (a bumble HCI spec) applies to BLE URLs only.
 
-    Raises :class:`~devicelink.transport.TransportOpenError` for a malformed BLE URL.
+    Raises :class:`~stampside.devicelink.transport.TransportOpenError` for a malformed BLE URL.
     """
     if is_ble_url(url):
-        from devicelink.ble_transport import BleTransport
+        from stampside.devicelink.ble_transport import BleTransport
 
         return BleTransport(url, hci=hci)
     return SerialTransport(url)

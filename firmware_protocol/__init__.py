@@ -4,7 +4,7 @@ This package does no I/O and imports no serial, BLE, asyncio, UI or database lib
 ``docs/protocol.md`` is the specification; ``vectors.json`` holds test vectors.
 """
 
-from firmware_protocol.connection import (
+from stampside.firmware_protocol.connection import (
     BASE_VERSION,
     SUPPORTED_VERSIONS,
     Connection,
@@ -13,10 +13,10 @@ from firmware_protocol.connection import (
     UnknownMessage,
     negotiate,
 )
-from firmware_protocol.delivery import DEFAULT_BUFFER_CAPACITY, DeliveryTracker, EventBuffer
-from firmware_protocol.errors import EncodeError, IncompatibleVersion, ProtocolError
-from firmware_protocol.framing import BadFrame, FrameDecoder, encode_frame
-from firmware_protocol.messages import (
+from stampside.firmware_protocol.delivery import DEFAULT_BUFFER_CAPACITY, DeliveryTracker, EventBuffer
+from stampside.firmware_protocol.errors import EncodeError, IncompatibleVersion, ProtocolError
+from stampside.firmware_protocol.framing import BadFrame, FrameDecoder, encode_frame
+from stampside.firmware_protocol.messages import (
     Ack,
     Arm,
     ArmReason,

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from firmware_protocol.errors import IncompatibleVersion, ProtocolError
-from firmware_protocol.framing import (
+from stampside.firmware_protocol.errors import IncompatibleVersion, ProtocolError
+from stampside.firmware_protocol.framing import (
     BAD_LENGTH,
     BAD_VERSION,
     BadFrame,
@@ -24,7 +24,7 @@ from firmware_protocol.framing import (
     FramingStats,
     encode_frame,
 )
-from firmware_protocol.messages import BY_TYPE, Flag, Message, Role
+from stampside.firmware_protocol.messages import BY_TYPE, Flag, Message, Role
 
 #: Protocol versions this implementation speaks (v2 adds the numbering epoch, docs/protocol.md 3.5).
 SUPPORTED_VERSIONS: tuple[int, int] = (1, 2)

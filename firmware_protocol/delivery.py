@@ -5,7 +5,7 @@ reboots too (the device keeps it with its buffer); the boot counter says which p
 cycle counted the event. The pair (boot, seq) — with the device serial and the
 numbering's epoch (docs/protocol.md 3.5) — is the event's identity. A tracker follows one
 numbering; when the device restarts its numbering the host opens a new ledger and a new
-tracker (:mod:`firmware_protocol.host`).
+tracker (:mod:`stampside.firmware_protocol.host`).
 
 * The device keeps every event in :class:`EventBuffer` until the host acknowledges it.
   When the buffer is full it stops counting and says so (FAULT BUFFER_FULL) rather than
@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from firmware_protocol.messages import ResumeReply, Stamp
+from stampside.firmware_protocol.messages import ResumeReply, Stamp
 
 DEFAULT_BUFFER_CAPACITY = 4096
 

@@ -1,6 +1,6 @@
 """Exceptions raised by the protocol package.
 
-Wire data never raises: bad frames become :class:`~firmware_protocol.framing.BadFrame`
+Wire data never raises: bad frames become :class:`~stampside.firmware_protocol.framing.BadFrame`
 events. These exceptions are for programming errors on the sending side and for a
 failed version negotiation, which the caller must report to a person.
 """

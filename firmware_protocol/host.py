@@ -15,7 +15,7 @@ the :mod:`actions <firmware_protocol.host_events>` it returns::
     host.tick(now)                                  # at host.next_deadline() at the latest
 
 The states and the inputs that move between them are the table
-:data:`~firmware_protocol.host_events.TRANSITIONS`; every transition goes through it.
+:data:`~stampside.firmware_protocol.host_events.TRANSITIONS`; every transition goes through it.
 
 Durable delivery: each new stamp comes out as :class:`Deliver`. The caller commits stamps
 with the cursor :meth:`plan_commit` gives, in one transaction, then calls :meth:`committed`,
@@ -29,11 +29,11 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from firmware_protocol.connection import SUPPORTED_VERSIONS, Connection, Event, Frame, UnknownMessage, negotiate
-from firmware_protocol.delivery import DeliveryStats, DeliveryTracker
-from firmware_protocol.errors import HandshakeError, IncompatibleVersion, ProtocolError
-from firmware_protocol.framing import BadFrame
-from firmware_protocol.host_events import (
+from stampside.firmware_protocol.connection import SUPPORTED_VERSIONS, Connection, Event, Frame, UnknownMessage, negotiate
+from stampside.firmware_protocol.delivery import DeliveryStats, DeliveryTracker
+from stampside.firmware_protocol.errors import HandshakeError, IncompatibleVersion, ProtocolError
+from stampside.firmware_protocol.framing import BadFrame
+from stampside.firmware_protocol.host_events import (
     TRANSITIONS,
     Action,
     BindEpoch,
@@ -50,7 +50,7 @@ from firmware_protocol.host_events import (
     StartLife,
     StateChanged,
 )
-from firmware_protocol.messages import (
+from stampside.firmware_protocol.messages import (
     Ack,
     Arm,
     ArmReason,
@@ -78,8 +78,8 @@ from firmware_protocol.messages import (
     TimeSync,
     TimeSyncReply,
 )
-from firmware_protocol.rtt import RetransmitTimer
-from firmware_protocol.timing import HEARTBEAT_INTERVAL_S, LINK_TIMEOUT_S
+from stampside.firmware_protocol.rtt import RetransmitTimer
+from stampside.firmware_protocol.timing import HEARTBEAT_INTERVAL_S, LINK_TIMEOUT_S
 
 #: States in which a version is negotiated and commands may flow.
 NEGOTIATED = frozenset({HostState.LEDGER, HostState.SYNC, HostState.READY})

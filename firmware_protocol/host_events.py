@@ -1,4 +1,4 @@
-"""What the host's conversation machine (:mod:`firmware_protocol.host`) is told and what it asks for.
+"""What the host's conversation machine (:mod:`stampside.firmware_protocol.host`) is told and what it asks for.
 
 The machine does no I/O. Its caller (a driver such as ``devicelink.LinkSession``) feeds it
 bytes, time and the answers of storage, and carries out the actions it returns, in order:
@@ -23,8 +23,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from firmware_protocol.connection import Frame
-from firmware_protocol.messages import DeviceInfo, Message, Stamp
+from stampside.firmware_protocol.connection import Frame
+from stampside.firmware_protocol.messages import DeviceInfo, Message, Stamp
 
 
 class HostState(enum.Enum):

@@ -23,11 +23,11 @@ import struct
 from dataclasses import dataclass
 from typing import ClassVar
 
-from firmware_protocol.errors import EncodeError
+from stampside.firmware_protocol.errors import EncodeError
 
 
 class Role(enum.Enum):
-    """Which end of the link a :class:`~firmware_protocol.connection.Connection` plays."""
+    """Which end of the link a :class:`~stampside.firmware_protocol.connection.Connection` plays."""
 
     HOST = "host"
     DEVICE = "device"

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from firmware_protocol import (
+from stampside.firmware_protocol import (
     Ack,
     Arm,
     ArmState,

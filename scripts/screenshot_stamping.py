@@ -14,11 +14,11 @@ from pathlib import Path
 
 from textual.app import App
 
-from app.domain.treatment_protocol import default_protocol
-from app.domain.zones import Zone
-from app.tui.screens.stamping import StampingScreen, StampInput
-from app.tui.widgets.status_bar import LinkStatus
-from devicelink.state import LinkState
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.domain.zones import Zone
+from stampside.app.tui.screens.stamping import StampingScreen, StampInput
+from stampside.app.tui.widgets.status_bar import LinkStatus
+from stampside.devicelink.state import LinkState
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "docs" / "img" / "stamping.svg"

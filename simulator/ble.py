@@ -1,8 +1,8 @@
 """The simulator as a BLE peripheral: the Stampside GATT profile on bumble's host stack.
 
-:class:`BleTransport` is one more end of the wire for :class:`~simulator.runner.Simulator`,
+:class:`BleTransport` is one more end of the wire for :class:`~stampside.simulator.runner.Simulator`,
 next to the pty and TCP transports: the same device model, the same byte faults, and on top
-the GATT-level faults of :class:`~simulator.config.BleConfig` (a lost notification, delayed
+the GATT-level faults of :class:`~stampside.simulator.config.BleConfig` (a lost notification, delayed
 notifications, a smaller MTU, a disconnect in the middle of a frame, refused connections).
 
 The peripheral (docs/protocol.md, "BLE"):
@@ -22,7 +22,7 @@ Where the radio is (``ble.hci``):
 * ``virtual``: a :class:`bumble.link.LocalLink` with two emulated controllers, the
   device's own and one for the app. ``ble.hci_serve`` serves the app's controller's HCI on
   ``tcp-server:HOST:PORT`` or ``unix-server:PATH``; the app's bumble host (the bleak
-  backend in :mod:`devicelink.ble_bumble`) connects with ``tcp-client:HOST:PORT`` or
+  backend in :mod:`stampside.devicelink.ble_bumble`) connects with ``tcp-client:HOST:PORT`` or
   ``unix:PATH``, which :attr:`BleTransport.host_hci` gives. One app host at a time.
 """
 
@@ -53,10 +53,10 @@ from bumble.profiles.device_information_service import DeviceInformationService
 from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink, PacketParser
 
-from firmware_protocol import ble as profile
-from simulator.config import BleConfig, DeviceConfig, parse_host_port
-from simulator.errors import TransportError
-from simulator.transports import BACKLOG_LIMIT, LinkListener, Transport
+from stampside.firmware_protocol import ble as profile
+from stampside.simulator.config import BleConfig, DeviceConfig, parse_host_port
+from stampside.simulator.errors import TransportError
+from stampside.simulator.transports import BACKLOG_LIMIT, LinkListener, Transport
 
 log = logging.getLogger("stampside.sim")
 

@@ -13,11 +13,11 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from simulator.config import SimConfig
-from simulator.errors import SimulatorError
-from simulator.runner import Simulator
-from simulator.scenario import Loc, build_config, read_scenario, resolve_scenario, shipped_scenarios
-from simulator.state import default_state_path
+from stampside.simulator.config import SimConfig
+from stampside.simulator.errors import SimulatorError
+from stampside.simulator.runner import Simulator
+from stampside.simulator.scenario import Loc, build_config, read_scenario, resolve_scenario, shipped_scenarios
+from stampside.simulator.state import default_state_path
 
 
 class CliError(click.ClickException):

@@ -23,8 +23,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from firmware_protocol import DEFAULT_BUFFER_CAPACITY, SUPPORTED_VERSIONS
-from firmware_protocol.timing import HEARTBEAT_INTERVAL_S, LINK_TIMEOUT_S
+from stampside.firmware_protocol import DEFAULT_BUFFER_CAPACITY, SUPPORTED_VERSIONS
+from stampside.firmware_protocol.timing import HEARTBEAT_INTERVAL_S, LINK_TIMEOUT_S
 
 U16_MAX = 0xFFFF
 U32_MAX = 0xFFFF_FFFF

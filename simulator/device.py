@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from firmware_protocol import (
+from stampside.firmware_protocol import (
     BASE_VERSION,
     Ack,
     Arm,
@@ -64,11 +64,11 @@ from firmware_protocol import (
     TimeSyncReply,
     negotiate,
 )
-from firmware_protocol.framing import BAD_LENGTH
-from simulator import power
-from simulator.config import U16_MAX, U32_MAX, DeviceConfig, StampingConfig, new_epoch
-from simulator.stamping import StampGenerator
-from simulator.state import PersistentState
+from stampside.firmware_protocol.framing import BAD_LENGTH
+from stampside.simulator import power
+from stampside.simulator.config import U16_MAX, U32_MAX, DeviceConfig, StampingConfig, new_epoch
+from stampside.simulator.stamping import StampGenerator
+from stampside.simulator.state import PersistentState
 
 log = logging.getLogger("stampside.sim")
 

@@ -21,7 +21,7 @@ import math
 import random
 from dataclasses import asdict, dataclass
 
-from simulator.config import FaultConfig
+from stampside.simulator.config import FaultConfig
 
 
 @dataclass(slots=True)

@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware_protocol import Stamp
-from simulator.config import (
+from stampside.firmware_protocol import Stamp
+from stampside.simulator.config import (
     BatteryEvent,
     BleCutEvent,
     BleRefuseEvent,
@@ -47,13 +47,13 @@ from simulator.config import (
     SimConfig,
     TimelineEntry,
 )
-from simulator.device import Device
-from simulator.errors import SimulatorError
-from simulator.faults import LinkFaults
-from simulator.state import DeviceMemory
-from simulator.timeline import Timeline
-from simulator.transports import PtyTransport, TcpTransport, Transport
-from simulator.truth import TruthLog
+from stampside.simulator.device import Device
+from stampside.simulator.errors import SimulatorError
+from stampside.simulator.faults import LinkFaults
+from stampside.simulator.state import DeviceMemory
+from stampside.simulator.timeline import Timeline
+from stampside.simulator.transports import PtyTransport, TcpTransport, Transport
+from stampside.simulator.truth import TruthLog
 
 log = logging.getLogger("stampside.sim")
 
@@ -113,7 +113,7 @@ class SimStats:
 
 def make_transport(config: SimConfig, seed: int = 0) -> Transport:
     if config.ble.enabled:
-        from simulator.ble import BleTransport  # bumble is imported only for BLE
+        from stampside.simulator.ble import BleTransport  # bumble is imported only for BLE
 
         return BleTransport(config.ble, config.device, seed)
     link = config.link
@@ -137,7 +137,7 @@ class Simulator:
         """``keep_truth``: keep every counted stamp in :attr:`truth` (turn off for long floods).
         ``status_interval``: log a status line every so many seconds.
         ``state_file``: power up from the device's saved state in this file and keep it there
-        (None: a new device, nothing saved). Raises :class:`~simulator.state.StateError` if the
+        (None: a new device, nothing saved). Raises :class:`~stampside.simulator.state.StateError` if the
         file cannot be read or is not valid, or another simulator is this serial on it."""
         self.config = config = config or SimConfig()
         #: The seed in use (drawn at random when the config has none; logged at start).
@@ -179,7 +179,7 @@ class Simulator:
     async def start(self) -> str:
         """Open the transport and start the device; return the pty path or HOST:PORT.
 
-        Raises :class:`~simulator.errors.SimulatorError` for problems a person can fix
+        Raises :class:`~stampside.simulator.errors.SimulatorError` for problems a person can fix
         (the pty link cannot be created, the port is in use, the truth log cannot be written).
         """
         if self._started:

@@ -1,8 +1,8 @@
-"""Scenario files: TOML in the shape of :class:`~simulator.config.SimConfig`, checked by pydantic.
+"""Scenario files: TOML in the shape of :class:`~stampside.simulator.config.SimConfig`, checked by pydantic.
 
 A scenario is read with :func:`read_scenario` (TOML to a dict), merged with any overrides
 (the CLI's flags win) and validated by :func:`build_config`. Problems become one
-:class:`~simulator.errors.ScenarioError` whose message names each bad field, for example
+:class:`~stampside.simulator.errors.ScenarioError` whose message names each bad field, for example
 ``scenario flaky.toml: faults.drop_for: Input should be greater than 0 (got -1)``.
 
 Scenarios shipped with Stampside live in ``simulator/scenarios/`` and can be named
@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from simulator.config import SimConfig
-from simulator.errors import ScenarioError
+from stampside.simulator.config import SimConfig
+from stampside.simulator.errors import ScenarioError
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 

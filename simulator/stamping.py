@@ -20,7 +20,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from simulator.config import StampingConfig
+from stampside.simulator.config import StampingConfig
 
 #: Median gap between stamps at the human rate, seconds.
 HUMAN_MEDIAN_GAP = 0.5

@@ -4,7 +4,7 @@ A real stamp keeps its boot counter, its newest ``seq``, its numbering **epoch**
 of stamps the host has not acknowledged in flash, so a power cycle carries on where it
 stopped. ``stampside sim`` keeps them in a *state file*, so that a second run on the same
 database is the same device powered up again (boot + 1, seqs above the first run's), not a
-wiped one. The in-process :class:`~simulator.runner.Simulator` uses no state file unless it
+wiped one. The in-process :class:`~stampside.simulator.runner.Simulator` uses no state file unless it
 is given one.
 
 One JSON file holds every serial (by default ``simulator-state.json`` in the user state
@@ -73,12 +73,12 @@ from urllib.parse import quote
 
 import platformdirs
 
-from firmware_protocol import Stamp
-from simulator.config import U16_MAX, U32_MAX, DeviceConfig, new_epoch
-from simulator.errors import SimulatorError
+from stampside.firmware_protocol import Stamp
+from stampside.simulator.config import U16_MAX, U32_MAX, DeviceConfig, new_epoch
+from stampside.simulator.errors import SimulatorError
 
 if TYPE_CHECKING:
-    from simulator.device import Device
+    from stampside.simulator.device import Device
 
 log = logging.getLogger("stampside.sim")
 

@@ -1,13 +1,13 @@
 """The timeline: one-off events of a scenario, fired at a stamp count or a time.
 
-This is the runtime side; the entries themselves are validated in :mod:`simulator.config`.
+This is the runtime side; the entries themselves are validated in :mod:`stampside.simulator.config`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from simulator.config import TimelineEntry
+from stampside.simulator.config import TimelineEntry
 
 
 class Timeline:

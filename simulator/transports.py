@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
-from simulator.errors import TransportError
+from stampside.simulator.errors import TransportError
 
 READ_SIZE = 65536
 #: Bytes that may wait for a slow peer before writes are dropped.

@@ -15,8 +15,8 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
-from firmware_protocol import Stamp
-from simulator.errors import SimulatorError
+from stampside.firmware_protocol import Stamp
+from stampside.simulator.errors import SimulatorError
 
 TRUTH_KEYS = ("boot", "seq", "device_time_ms", "force", "contact_ms", "zone")
 

@@ -34,7 +34,7 @@ def no_clinic_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
     """The settings are the defaults unless a test says otherwise: an empty user config folder, and
     none of the settings' STAMPSIDE_ variables of the shell that runs the tests (STAMPSIDE_DB stays,
     as before: commands read it as --db)."""
-    from app.settings import SETTINGS_ENV_VAR, env_var_name, setting_names
+    from stampside.app.settings import SETTINGS_ENV_VAR, env_var_name, setting_names
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
     monkeypatch.delenv(SETTINGS_ENV_VAR, raising=False)
@@ -50,7 +50,7 @@ def cheap_pin_hashing() -> Iterator[None]:
     profile) take a tenth of a second each by design. Commands run as subprocesses keep the product's."""
     from argon2 import profiles
 
-    from app.storage.pin_hashing import use_parameters
+    from stampside.app.storage.pin_hashing import use_parameters
 
     before = use_parameters(profiles.CHEAPEST)
     yield

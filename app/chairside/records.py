@@ -1,8 +1,8 @@
 """What the app writes for people from the command palette: a course report and a stamp export.
 
 Each is one unit of work on the database, written into the clinic's data folder beside the
-database file (:func:`~app.storage.location.data_folder`): ``reports/`` and ``exports/``, folders
-0700 with files 0600, each written whole or not at all (:mod:`app.storage.private_files`).
+database file (:func:`~stampside.app.storage.location.data_folder`): ``reports/`` and ``exports/``, folders
+0700 with files 0600, each written whole or not at all (:mod:`stampside.app.storage.private_files`).
 They are the same reports and the same export as ``stampside report course`` and ``stampside
 export`` (one computation each), so a file from the app and one from a script agree.
 """
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from pathlib import Path
 
-from app.domain.treatment_protocol import TreatmentProtocol
-from app.storage.database import Database
-from app.storage.location import data_folder
-from app.storage.patients import get_patient
-from app.storage.photos import default_photo_root
-from app.storage.private_files import make_private_folder, open_private_text, write_private_text
-from app.storage.stamps import ExportRow, iter_export_rows
+from stampside.app.domain.treatment_protocol import TreatmentProtocol
+from stampside.app.storage.database import Database
+from stampside.app.storage.location import data_folder
+from stampside.app.storage.patients import get_patient
+from stampside.app.storage.photos import default_photo_root
+from stampside.app.storage.private_files import make_private_folder, open_private_text, write_private_text
+from stampside.app.storage.stamps import ExportRow, iter_export_rows
 
 REPORTS_FOLDER = "reports"
 EXPORTS_FOLDER = "exports"
@@ -60,8 +60,8 @@ def write_course_report(
     folder: Path | None = None,
 ) -> Written:
     """The patient's newest course as the printable HTML course report; ``ValueError`` if there is none."""
-    from app.reports import build_course_report, render
-    from app.storage.courses import current_course_id
+    from stampside.app.reports import build_course_report, render
+    from stampside.app.storage.courses import current_course_id
 
     folder = folder or data_folder(database.url, REPORTS_FOLDER)
     with database.Session.begin() as s:

@@ -1,6 +1,6 @@
 """The guided session's use cases, as plain functions: each is one unit of work on the database.
 
-The chairside app's controller (:mod:`app.tui.session_controller`) calls these in worker
+The chairside app's controller (:mod:`stampside.app.tui.session_controller`) calls these in worker
 threads and only shows what they return; the tests call them directly, without Textual.
 
 * :func:`load_session` — what a started or resumed session needs before its screens: step
@@ -10,14 +10,14 @@ threads and only shows what they return; the tests call them directly, without T
 * :func:`store_zones`, :func:`store_active_zone` — as the practitioner edits them.
 * :func:`head_used_elsewhere` — for the "unused head" gate.
 * :func:`finish` — close the session as done, with the signature of who closed it.
-* :func:`summary` — the summary's figures (:func:`app.storage.session_figures.session_figures`).
+* :func:`summary` — the summary's figures (:func:`stampside.app.storage.session_figures.session_figures`).
 * :func:`override_signatures` — the signatures of the session's step overrides, for the summary.
 * :func:`aftercare_card` — the aftercare card: the wash window, the clinic's name and phone, and
-  the next appointment of the course (:func:`app.domain.schedule.next_appointments`).
+  the next appointment of the course (:func:`stampside.app.domain.schedule.next_appointments`).
 * :func:`write_aftercare` — the aftercare card as text and HTML next to the clinic's records.
 
 Every function blocks; every storage error comes out as it is (SQLAlchemy's, or
-:class:`~app.storage.sessions.SessionError`) for the caller to show.
+:class:`~stampside.app.storage.sessions.SessionError`) for the caller to show.
 """
 
 from __future__ import annotations
@@ -30,28 +30,28 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from app.domain.aftercare import AftercareCard, render_html, render_text
-from app.domain.coverage import CreditedStamp, SessionCoverage
-from app.domain.schedule import course_rules_for, next_appointments
-from app.domain.signatures import SignatureMark, Signer
-from app.domain.steps import KnownLot, StepRecord
-from app.domain.treatment_protocol import TreatmentProtocol
-from app.domain.zones import Zone
-from app.settings import ClinicInfo
-from app.storage.database import Database
-from app.storage.heads import head_used_elsewhere as _head_used_elsewhere
-from app.storage.location import data_folder
-from app.storage.patients import get_patient
-from app.storage.private_files import make_private_folder, write_private_text
-from app.storage.schedule import course_state
-from app.storage.session_figures import session_figures
-from app.storage.session_stamps import (
+from stampside.app.domain.aftercare import AftercareCard, render_html, render_text
+from stampside.app.domain.coverage import CreditedStamp, SessionCoverage
+from stampside.app.domain.schedule import course_rules_for, next_appointments
+from stampside.app.domain.signatures import SignatureMark, Signer
+from stampside.app.domain.steps import KnownLot, StepRecord
+from stampside.app.domain.treatment_protocol import TreatmentProtocol
+from stampside.app.domain.zones import Zone
+from stampside.app.settings import ClinicInfo
+from stampside.app.storage.database import Database
+from stampside.app.storage.heads import head_used_elsewhere as _head_used_elsewhere
+from stampside.app.storage.location import data_folder
+from stampside.app.storage.patients import get_patient
+from stampside.app.storage.private_files import make_private_folder, write_private_text
+from stampside.app.storage.schedule import course_state
+from stampside.app.storage.session_figures import session_figures
+from stampside.app.storage.session_stamps import (
     SessionStamp,
     load_credited_stamps,
     load_session_stamps,
     session_last_stamp_at,
 )
-from app.storage.sessions import (
+from stampside.app.storage.sessions import (
     SessionView,
     ZoneSetting,
     find_open_session,
@@ -62,8 +62,8 @@ from app.storage.sessions import (
     set_active_zone,
     set_zones,
 )
-from app.storage.sessions import attach_device as _attach_device
-from app.storage.step_records import load_step_records, save_step_records, step_override_signatures
+from stampside.app.storage.sessions import attach_device as _attach_device
+from stampside.app.storage.step_records import load_step_records, save_step_records, step_override_signatures
 
 CARDS_FOLDER = "aftercare"
 

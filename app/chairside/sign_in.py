@@ -2,7 +2,7 @@
 
 * :func:`sign_in_choices` — who can sign in (active practitioners), and who has no PIN yet.
 * :func:`check_signer` — a practitioner's PIN, to sign in, to unlock, or to sign a record:
-  the :class:`~app.domain.signatures.Signer`, or :class:`~app.domain.pins.PinRefused` with what
+  the :class:`~stampside.app.domain.signatures.Signer`, or :class:`~stampside.app.domain.pins.PinRefused` with what
   to show ("wrong PIN: 3 tries left", "locked for 5 minutes more"). The count of wrong PINs and
   a lockout are committed before the refusal is raised.
 * :func:`choose_first_pin` — a practitioner without a PIN chooses one (typed twice) and is signed in.
@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.domain.pins import PinRefused
-from app.domain.signatures import Signer
-from app.storage.database import Database
-from app.storage.pins import check_pin, pin_states, set_pin
-from app.storage.practitioners import list_practitioners
+from stampside.app.domain.pins import PinRefused
+from stampside.app.domain.signatures import Signer
+from stampside.app.storage.database import Database
+from stampside.app.storage.pins import check_pin, pin_states, set_pin
+from stampside.app.storage.practitioners import list_practitioners
 
 __all__ = ["SignInChoice", "check_signer", "choose_first_pin", "sign_in_choices"]
 

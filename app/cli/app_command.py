@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from app.cli.errors import CliError
-from app.cli.options import db_option, read_settings_file, settings_option
+from stampside.app.cli.errors import CliError
+from stampside.app.cli.options import db_option, read_settings_file, settings_option
 
 
 @click.command("app")
@@ -58,7 +58,7 @@ def app_command(
     """
     protocol = None  # the built-in one, which the app builds after its first paint
     if protocol_file is not None:
-        from app.domain.treatment_protocol import ProtocolFileError, load_protocol
+        from stampside.app.domain.treatment_protocol import ProtocolFileError, load_protocol
 
         try:
             protocol = load_protocol(protocol_file)
@@ -68,7 +68,7 @@ def app_command(
     # checked with the environment's in the app's worker, after the first paint (pydantic-settings).
     settings = read_settings_file(settings_file)
     # Textual is imported only when the app really starts, so `--help` and errors stay fast.
-    from app.tui.app import AppConfig, create_app
+    from stampside.app.tui.app import AppConfig, create_app
 
     app = create_app(
         AppConfig(database=db_url, device_url=device_url, protocol=protocol, ble_hci=ble_hci, settings=settings)

@@ -11,18 +11,18 @@ from typing import TextIO
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.cli.errors import CliError
-from app.cli.export import _check_exists
-from app.cli.link_common import quiet_stdout
-from app.cli.link_events import parse_since
-from app.cli.options import TEXT, clinic_database, db_option
-from app.storage import StorageError, open_database
-from app.storage.audit import AUDITED_TABLES, STAMP_TABLE
-from app.storage.audit_trail import TrailEntry, describe_record, patient_codes, patient_ids, read_trail, show_value
-from app.storage.audit_verify import verify_trail
-from app.storage.database import Database
-from app.storage.errors import explain
-from app.storage.patients import normalize_code
+from stampside.app.cli.errors import CliError
+from stampside.app.cli.export import _check_exists
+from stampside.app.cli.link_common import quiet_stdout
+from stampside.app.cli.link_events import parse_since
+from stampside.app.cli.options import TEXT, clinic_database, db_option
+from stampside.app.storage import StorageError, open_database
+from stampside.app.storage.audit import AUDITED_TABLES, STAMP_TABLE
+from stampside.app.storage.audit_trail import TrailEntry, describe_record, patient_codes, patient_ids, read_trail, show_value
+from stampside.app.storage.audit_verify import verify_trail
+from stampside.app.storage.database import Database
+from stampside.app.storage.errors import explain
+from stampside.app.storage.patients import normalize_code
 
 #: ``audit verify``'s exit code when the trail or the records do not verify (2 is a usage or database problem).
 EXIT_NOT_VERIFIED = 1

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 import platformdirs
 
-from app.cli.options import read_settings, settings_option
-from app.settings import EXAMPLE, Settings, local_zone_name, resolve_settings_path, setting_names
-from app.storage.location import APP_NAME, default_database_path
+from stampside.app.cli.options import read_settings, settings_option
+from stampside.app.settings import EXAMPLE, Settings, local_zone_name, resolve_settings_path, setting_names
+from stampside.app.storage.location import APP_NAME, default_database_path
 
 HELP = """The clinic's settings: one TOML file, environment variables over it, a command's flags over both.
 

@@ -7,7 +7,7 @@ stamp is a BLE peripheral on bumble's virtual link instead (no radio): it serves
 controller on a free local TCP port, and the app (or the monitor) reaches it through its
 ordinary bleak code with the bumble backend, as ``--device ble:NAME --hci tcp-client:…``.
 Without ``--db`` the records go into the demo's own database, never the clinic's
-(``$STAMPSIDE_DB`` is not read): :func:`~app.storage.location.resolve_demo_database_url`.
+(``$STAMPSIDE_DB`` is not read): :func:`~stampside.app.storage.location.resolve_demo_database_url`.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from pathlib import Path
 
 import click
 
-from app.cli.errors import CliError
-from app.cli.link import monitor_command
-from app.cli.options import demo_db_option, read_settings, settings_option
-from app.domain.treatment_protocol import ProtocolFileError, TreatmentProtocol, default_protocol, load_protocol
-from app.settings import Settings
-from app.storage.location import resolve_demo_database_url
+from stampside.app.cli.errors import CliError
+from stampside.app.cli.link import monitor_command
+from stampside.app.cli.options import demo_db_option, read_settings, settings_option
+from stampside.app.domain.treatment_protocol import ProtocolFileError, TreatmentProtocol, default_protocol, load_protocol
+from stampside.app.settings import Settings
+from stampside.app.storage.location import resolve_demo_database_url
 
 #: How long the simulator may take to print its ready line.
 READY_TIMEOUT = 20.0
@@ -50,7 +50,7 @@ def start_simulator(link: Path | None, sim_args: list[str]) -> tuple[subprocess.
     """Start ``stampside sim --pty LINK`` (``link`` None: ``sim --ble virtual``, serving the app's
     controller on a free TCP port) in a child process and wait for its ready line."""
     where = ["--pty", str(link)] if link is not None else ["--ble", "virtual", "--hci-serve", BLE_HCI_SERVE]
-    argv = [sys.executable, "-m", "app.cli", "sim", *where, *sim_args]
+    argv = [sys.executable, "-m", "stampside.app.cli", "sim", *where, *sim_args]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -83,7 +83,7 @@ def run_app(
     """The chairside app against ``device_url`` (through ``ble_hci`` for BLE), with ``protocol``
     (default: the built-in one)."""
     # Textual is imported only when the app really starts.
-    from app.tui.app import AppConfig, create_app
+    from stampside.app.tui.app import AppConfig, create_app
 
     app = create_app(
         AppConfig(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from app.cli.errors import CliError
-from app.cli.options import demo_db_option, read_settings
-from app.demo_data import DemoDataError, NotADemoDatabase, seed_demo_cohort
-from app.storage import StorageError, open_database
-from app.storage.location import resolve_demo_database_url
+from stampside.app.cli.errors import CliError
+from stampside.app.cli.options import demo_db_option, read_settings
+from stampside.app.demo_data import DemoDataError, NotADemoDatabase, seed_demo_cohort
+from stampside.app.storage import StorageError, open_database
+from stampside.app.storage.location import resolve_demo_database_url
 
 
 @click.command()

@@ -14,10 +14,10 @@ import click
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
-from app.cli.errors import CliError, write_failed
-from app.cli.options import TEXT, clinic_database, db_option
-from app.storage import Database, ExportRow, StorageError, iter_export_rows, open_database
-from app.storage.private_files import open_private_text
+from stampside.app.cli.errors import CliError, write_failed
+from stampside.app.cli.options import TEXT, clinic_database, db_option
+from stampside.app.storage import Database, ExportRow, StorageError, iter_export_rows, open_database
+from stampside.app.storage.private_files import open_private_text
 
 
 def _check_exists(url: str) -> None:

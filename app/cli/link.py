@@ -22,8 +22,8 @@ from typing import TextIO
 
 import click
 
-from app.cli.errors import CliError
-from app.cli.link_common import (
+from stampside.app.cli.errors import CliError
+from stampside.app.cli.link_common import (
     URL_HELP,
     hci_option,
     link_options,
@@ -38,13 +38,13 @@ from app.cli.link_common import (
     verbose_option,
     wait_for_stop,
 )
-from app.cli.link_events import events_command
-from app.cli.link_faults import DeviceConditions
-from app.cli.link_record import record_command, status_line
-from devicelink.capture import CaptureError, CaptureMarker, CaptureWriter, CapturingTransport, replay_capture
-from devicelink.errors import CommandRefused, CommandTimeout, LinkError
-from devicelink.events import FrameRecord, StateChange
-from devicelink.frame_text import (
+from stampside.app.cli.link_events import events_command
+from stampside.app.cli.link_faults import DeviceConditions
+from stampside.app.cli.link_record import record_command, status_line
+from stampside.devicelink.capture import CaptureError, CaptureMarker, CaptureWriter, CapturingTransport, replay_capture
+from stampside.devicelink.errors import CommandRefused, CommandTimeout, LinkError
+from stampside.devicelink.events import FrameRecord, StateChange
+from stampside.devicelink.frame_text import (
     clock,
     format_frame_record,
     format_state_change,
@@ -52,8 +52,8 @@ from devicelink.frame_text import (
     message_fields,
     state_change_dict,
 )
-from devicelink.session import LinkOptions, LinkSession
-from firmware_protocol import Frame, Heartbeat, Message, Stamp
+from stampside.devicelink.session import LinkOptions, LinkSession
+from stampside.firmware_protocol import Frame, Heartbeat, Message, Stamp
 
 __all__ = ["URL_HELP", "link_group", "monitor_command"]
 
@@ -419,7 +419,7 @@ def scan_command(timeout: float, as_json: bool, hci: str | None, verbose: int) -
     setup_logging(verbose)
     if timeout <= 0:
         raise CliError("--timeout must be more than 0 seconds")
-    from devicelink.ble_transport import scan
+    from stampside.devicelink.ble_transport import scan
 
     async def main(stop: asyncio.Event) -> None:
         listen = asyncio.ensure_future(scan(hci, timeout))
@@ -463,7 +463,7 @@ def states_command(fmt: str) -> None:
       stampside link states
       stampside link states --format mermaid > host-states.mmd
     """
-    from firmware_protocol.host_events import INPUT_MEANING, TRANSITIONS, state_diagram
+    from stampside.firmware_protocol.host_events import INPUT_MEANING, TRANSITIONS, state_diagram
 
     if fmt == "mermaid":
         click.echo(state_diagram(), nl=False)

@@ -1,7 +1,7 @@
 """What the ``stampside link`` subcommands share: logging, the event loop, the link's options and errors.
 
-Every subcommand that opens a link takes it as a URL (see ``app.cli.link``). User errors
-become :class:`~app.cli.errors.CliError`: one line, exit code 2.
+Every subcommand that opens a link takes it as a URL (see ``stampside.app.cli.link``). User errors
+become :class:`~stampside.app.cli.errors.CliError`: one line, exit code 2.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from typing import TypeVar
 
 import click
 
-from app.cli.errors import CliError
-from app.cli.options import clinic_database
-from app.storage import DatabaseSink, StorageError, open_database
-from devicelink.capture import CaptureError
-from devicelink.errors import HandshakeFailed
-from devicelink.session import LinkOptions, LinkSession
-from devicelink.transport import Transport, TransportOpenError
-from devicelink.urls import transport_for_url
-from firmware_protocol import IncompatibleVersion
+from stampside.app.cli.errors import CliError
+from stampside.app.cli.options import clinic_database
+from stampside.app.storage import DatabaseSink, StorageError, open_database
+from stampside.devicelink.capture import CaptureError
+from stampside.devicelink.errors import HandshakeFailed
+from stampside.devicelink.session import LinkOptions, LinkSession
+from stampside.devicelink.transport import Transport, TransportOpenError
+from stampside.devicelink.urls import transport_for_url
+from stampside.firmware_protocol import IncompatibleVersion
 
 T = TypeVar("T")
 
@@ -54,7 +54,7 @@ def quiet_session_warnings(*kinds: str) -> None:
 
     Replaces what an earlier call left out (commands may run one after another in a process).
     """
-    logger = logging.getLogger("devicelink.session")
+    logger = logging.getLogger("stampside.devicelink.session")
     for old in [f for f in logger.filters if isinstance(f, _SaidElsewhere)]:
         logger.removeFilter(old)
     logger.addFilter(_SaidElsewhere(frozenset(kinds)))

@@ -14,13 +14,13 @@ import click
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from app.cli.errors import CliError
-from app.cli.link_common import quiet_stdout
-from app.cli.options import TEXT, clinic_database, db_option
-from app.storage import StorageError, open_database
-from app.storage.database import Database
-from app.storage.errors import explain
-from app.storage.link_events import (
+from stampside.app.cli.errors import CliError
+from stampside.app.cli.link_common import quiet_stdout
+from stampside.app.cli.options import TEXT, clinic_database, db_option
+from stampside.app.storage import StorageError, open_database
+from stampside.app.storage.database import Database
+from stampside.app.storage.errors import explain
+from stampside.app.storage.link_events import (
     KNOWN_KINDS,
     LinkEventRow,
     has_device,

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from devicelink.broadcast import Subscription
-from devicelink.events import Direction, FrameRecord
-from devicelink.session import LinkSession
-from firmware_protocol import (
+from stampside.devicelink.broadcast import Subscription
+from stampside.devicelink.events import Direction, FrameRecord
+from stampside.devicelink.session import LinkSession
+from stampside.firmware_protocol import (
     ArmReason,
     ArmState,
     Battery,

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from app.cli.link_common import (
+from stampside.app.cli.link_common import (
     hci_option,
     link_options,
     link_timeout_option,
@@ -21,12 +21,12 @@ from app.cli.link_common import (
     url_argument,
     verbose_option,
 )
-from app.cli.link_faults import CatchUp, DeviceConditions, follow_device
-from app.cli.options import db_option
-from devicelink.broadcast import Subscription
-from devicelink.session import LinkSession
-from devicelink.sink import LinkLogEntry
-from devicelink.state import LinkState
+from stampside.app.cli.link_faults import CatchUp, DeviceConditions, follow_device
+from stampside.app.cli.options import db_option
+from stampside.devicelink.broadcast import Subscription
+from stampside.devicelink.session import LinkSession
+from stampside.devicelink.sink import LinkLogEntry
+from stampside.devicelink.state import LinkState
 
 
 def status_line(

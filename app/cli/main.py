@@ -15,18 +15,18 @@ import click
 
 #: Command name → "module:attribute" of its click command.
 COMMANDS: dict[str, str] = {
-    "sim": "simulator.cli:sim_command",
-    "link": "app.cli.link:link_group",
-    "export": "app.cli.export:export_command",
-    "demo": "app.cli.demo:demo_command",
-    "protocol": "app.cli.protocol:protocol_group",
-    "app": "app.cli.app_command:app_command",
-    "report": "app.cli.report:report_group",
-    "demo-data": "app.cli.demo_data:demo_data_command",
-    "config": "app.cli.config_command:config_group",
-    "settings": "app.cli.config_command:settings_alias",
-    "audit": "app.cli.audit:audit_group",
-    "practitioner": "app.cli.practitioner:practitioner_group",
+    "sim": "stampside.simulator.cli:sim_command",
+    "link": "stampside.app.cli.link:link_group",
+    "export": "stampside.app.cli.export:export_command",
+    "demo": "stampside.app.cli.demo:demo_command",
+    "protocol": "stampside.app.cli.protocol:protocol_group",
+    "app": "stampside.app.cli.app_command:app_command",
+    "report": "stampside.app.cli.report:report_group",
+    "demo-data": "stampside.app.cli.demo_data:demo_data_command",
+    "config": "stampside.app.cli.config_command:config_group",
+    "settings": "stampside.app.cli.config_command:settings_alias",
+    "audit": "stampside.app.cli.audit:audit_group",
+    "practitioner": "stampside.app.cli.practitioner:practitioner_group",
 }
 
 
@@ -68,7 +68,7 @@ def main(ctx: click.Context) -> None:
       stampside audit verify --db URL     check the audit trail; audit show: who changed what, when
       stampside practitioner add NAME     a practitioner and their PIN (sign-in, signatures); set-pin, events
     """
-    from app.storage.audit_actor import set_actor
+    from stampside.app.storage.audit_actor import set_actor
 
     # The audit trail's actor until something more specific is known (the app's practitioner).
     set_actor(f"cli:{ctx.invoked_subcommand}" if ctx.invoked_subcommand else None)

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from app.settings import Settings, SettingsFile
-from app.storage.location import DB_ENV_VAR, demo_database_path
+from stampside.app.settings import Settings, SettingsFile
+from stampside.app.storage.location import DB_ENV_VAR, demo_database_path
 
 #: ``--db DB_URL``: the clinic's database; falls back to $STAMPSIDE_DB (which click reads), then the
 #: settings (:func:`clinic_database`).
@@ -71,7 +71,7 @@ TEXT = _Text()
 STORED_INT = _StoredInt()
 
 
-#: ``--settings PATH``: the clinic's settings file (:mod:`app.settings`).
+#: ``--settings PATH``: the clinic's settings file (:mod:`stampside.app.settings`).
 settings_option = click.option(
     "--settings",
     "settings_file",
@@ -86,8 +86,8 @@ settings_option = click.option(
 def read_settings(settings_file: str | None = None, **flags: Any) -> Settings:
     """The settings in effect (the file, the environment over it, ``flags`` such as ``db=`` over both),
     or a :class:`CliError` that names the file or variable, the field and what is expected."""
-    from app.cli.errors import CliError
-    from app.settings import SettingsError, load_settings
+    from stampside.app.cli.errors import CliError
+    from stampside.app.settings import SettingsError, load_settings
 
     try:
         return load_settings(settings_file, flags=flags)
@@ -97,9 +97,9 @@ def read_settings(settings_file: str | None = None, **flags: Any) -> Settings:
 
 def read_settings_file(settings_file: str | None) -> SettingsFile:
     """The settings file as TOML, its values not checked yet (the app checks them after its first paint)."""
-    from app.cli.errors import CliError
-    from app.settings import SettingsError
-    from app.settings import read_settings_file as read
+    from stampside.app.cli.errors import CliError
+    from stampside.app.settings import SettingsError
+    from stampside.app.settings import read_settings_file as read
 
     try:
         return read(settings_file)
@@ -111,7 +111,7 @@ def clinic_database(db_url: str | None) -> str:
     """The clinic's database URL: ``db_url`` (``--db``, or ``$STAMPSIDE_DB`` as click read it), else the
     settings' ``db``, else ``stampside.db`` in their data folder, else the user data folder's file."""
     if db_url:  # the flag or the variable: the settings file is not needed
-        from app.storage.location import normalize_database_url
+        from stampside.app.storage.location import normalize_database_url
 
         return normalize_database_url(db_url)
     return read_settings().resolve_database_url()

@@ -12,15 +12,15 @@ from datetime import UTC, datetime
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.cli.errors import CliError
-from app.cli.options import TEXT, clinic_database, db_option
-from app.domain.pins import PinRefused
-from app.storage import StorageError, open_database
-from app.storage.database import Database
-from app.storage.errors import explain
-from app.storage.pins import pin_states, set_pin
-from app.storage.practitioners import PractitionerError, PractitionerView, add_practitioner, list_practitioners
-from app.storage.security_events import list_security_events
+from stampside.app.cli.errors import CliError
+from stampside.app.cli.options import TEXT, clinic_database, db_option
+from stampside.app.domain.pins import PinRefused
+from stampside.app.storage import StorageError, open_database
+from stampside.app.storage.database import Database
+from stampside.app.storage.errors import explain
+from stampside.app.storage.pins import pin_states, set_pin
+from stampside.app.storage.practitioners import PractitionerError, PractitionerView, add_practitioner, list_practitioners
+from stampside.app.storage.security_events import list_security_events
 
 
 @click.group("practitioner")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from app.cli.errors import CliError
-from app.domain.treatment_protocol import (
+from stampside.app.cli.errors import CliError
+from stampside.app.domain.treatment_protocol import (
     DEFAULT_PROTOCOL_PATH,
     ProtocolFileError,
     TreatmentProtocol,

@@ -13,9 +13,9 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.cli.errors import CliError, write_failed
-from app.cli.options import STORED_INT, TEXT, db_option, read_settings
-from app.reports import (
+from stampside.app.cli.errors import CliError, write_failed
+from stampside.app.cli.options import STORED_INT, TEXT, db_option, read_settings
+from stampside.app.reports import (
     FORMATS,
     CourseReportError,
     build_cohort_report,
@@ -25,13 +25,13 @@ from app.reports import (
     newest_course_id,
     render,
 )
-from app.settings import Settings
-from app.storage import Database, StorageError, open_database
-from app.storage.patients import find_patient, normalize_code
-from app.storage.photos import default_photo_root
-from app.storage.private_files import write_private_bytes, write_private_text
-from app.storage.schema import Course, TreatmentSession
-from app.storage.sessions import SessionError
+from stampside.app.settings import Settings
+from stampside.app.storage import Database, StorageError, open_database
+from stampside.app.storage.patients import find_patient, normalize_code
+from stampside.app.storage.photos import default_photo_root
+from stampside.app.storage.private_files import write_private_bytes, write_private_text
+from stampside.app.storage.schema import Course, TreatmentSession
+from stampside.app.storage.sessions import SessionError
 
 format_option = click.option(
     "--format",
@@ -51,7 +51,7 @@ out_option = click.option(
 
 @contextlib.contextmanager
 def _database(url: str) -> Iterator[Database]:
-    from app.cli.export import _check_exists
+    from stampside.app.cli.export import _check_exists
 
     _check_exists(url)
     try:
@@ -76,7 +76,7 @@ def _write(text: str, out: Path | None, what: str) -> None:
 
 
 def _write_pdf(report: Any, out: Path | None, what: str, tz: tzinfo | None) -> None:
-    from app.reports.pdf import PdfUnavailable, html_to_pdf
+    from stampside.app.reports.pdf import PdfUnavailable, html_to_pdf
 
     if out is None and sys.stdout.isatty():
         raise CliError("a PDF is not for the terminal: add --out FILE.pdf")

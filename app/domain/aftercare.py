@@ -3,8 +3,8 @@
 :func:`aftercare_window` turns the session's end and the protocol's hours into times;
 :meth:`AftercareWindow.describe` says them with their full dates, the way the card prints them
 ("not before Thu 26 Nov 2026, 14:05; ideally Fri 27 Nov 2026, 14:05"). An :class:`AftercareCard`
-also carries the clinic's name, address and phone (the settings, :mod:`app.settings`) and the
-next appointment (:func:`app.domain.schedule.next_appointments`); its ``contact_line``,
+also carries the clinic's name, address and phone (the settings, :mod:`stampside.app.settings`) and the
+next appointment (:func:`stampside.app.domain.schedule.next_appointments`); its ``contact_line``,
 ``address_line``, ``instruction_lines`` and ``next_lines`` are what both the card and the
 aftercare screen show.
 The card renders as plain text or as a printable, self-contained HTML page (everything escaped)
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from app.domain.schedule import NextAppointment
-from app.domain.treatment_protocol import AftercareRules
+from stampside.app.domain.schedule import NextAppointment
+from stampside.app.domain.treatment_protocol import AftercareRules
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -101,7 +101,7 @@ def with_phone(instruction: str, clinic: str = "", phone: str = "") -> str:
 class AftercareCard:
     """What the patient takes home. ``clinic``, ``address``, ``phone``, ``patient`` and ``notes`` are typed by people.
 
-    ``next_visits`` are the appointments to come (:func:`app.domain.schedule.next_appointments`);
+    ``next_visits`` are the appointments to come (:func:`stampside.app.domain.schedule.next_appointments`);
     none when not known.
     """
 

@@ -1,9 +1,9 @@
 """The gates around a course (screening, baseline photos) and their overrides.
 
-They work like the step gates of :mod:`app.domain.gates`: a check passes or fails with a
+They work like the step gates of :mod:`stampside.app.domain.gates`: a check passes or fails with a
 message a practitioner can act on, and a failed one can be let through only with a typed
-reason of at least :data:`~app.domain.gates.MIN_REASON_WORDS` words and
-:data:`~app.domain.gates.MIN_REASON_CHARS` characters, recorded with who made it and when.
+reason of at least :data:`~stampside.app.domain.gates.MIN_REASON_WORDS` words and
+:data:`~stampside.app.domain.gates.MIN_REASON_CHARS` characters, recorded with who made it and when.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from app.domain.gates import OverrideRefused, checked_reason
+from stampside.app.domain.gates import OverrideRefused, checked_reason
 
 __all__ = [
     "CourseGate",

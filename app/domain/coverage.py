@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Protocol
 
-from app.domain.zones import DEFAULT_AREA_CM2, NorwoodGrade, Zone, credited_zone
+from stampside.app.domain.zones import DEFAULT_AREA_CM2, NorwoodGrade, Zone, credited_zone
 
 #: A stamp's identity: (life, boot, seq) — the device numbering it came in, then its wire key.
 StampKey = tuple[int, int, int]
@@ -173,7 +173,7 @@ class CoverageModel:
 
     Built from the treated zones, the target density (one number for every zone, or one
     per zone), the head footprint in mm², and optionally zone areas in cm² (defaults:
-    :data:`~app.domain.zones.DEFAULT_AREA_CM2`). Every one of them can be edited later.
+    :data:`~stampside.app.domain.zones.DEFAULT_AREA_CM2`). Every one of them can be edited later.
 
     Stamps are counted per zone whether or not the zone is treated: removing a zone from
     the treatment and adding it back keeps its stamps.
@@ -272,7 +272,7 @@ class CoverageModel:
     # -- counting -------------------------------------------------------------------
 
     def add_stamp(self, boot: int, seq: int, device_zone: int, life: int = 1) -> Credit:
-        """Count one stamp and say where it went (:func:`~app.domain.zones.credited_zone`).
+        """Count one stamp and say where it went (:func:`~stampside.app.domain.zones.credited_zone`).
 
         A device zone 1–5 is credited there; 0 (unknown) goes to the active zone; any other
         id (6–15 are reserved) is counted as unassigned. A ``(life, boot, seq)`` already
@@ -484,7 +484,7 @@ def session_model(
 
     * treated zones: the zones stored with the session, else ``norwood_grade``'s defaults,
       else all five (:func:`treated_zones`);
-    * area: the one stored with the zone, else :data:`~app.domain.zones.DEFAULT_AREA_CM2`;
+    * area: the one stored with the zone, else :data:`~stampside.app.domain.zones.DEFAULT_AREA_CM2`;
     * target density: the one stored with the zone, else ``densities`` (the protocol's); a zone
       with neither (only when no protocol is known) is not treated: it has no target;
     * footprint: ``footprint_mm2`` when it is more than 0, else :data:`DEFAULT_FOOTPRINT_MM2`.
@@ -518,7 +518,7 @@ def session_coverage(
     ``zones`` are the session's stored zone settings, ``densities`` the protocol's target
     densities (empty when the protocol is not known), ``footprint_mm2`` the session's stored
     footprint, ``stamps`` its credited stamps (each in its credited zone, else its device zone
-    1–5, else unassigned: ``app.storage.session_stamps.load_credited_stamps``), ``norwood_grade``
+    1–5, else unassigned: ``stampside.app.storage.session_stamps.load_credited_stamps``), ``norwood_grade``
     the patient's (used only when no zone is stored) and ``stored_stamps`` the number of stamp
     rows stored with the session (default: the distinct stamps given). The fallbacks are
     :func:`session_model`'s; a stamp without a footprint (0) counts with the session's.

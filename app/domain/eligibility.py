@@ -3,7 +3,7 @@
 A :class:`Screening` is what the screening form records: the lab results (each with the day
 it was taken and a normal/abnormal flag), smoker or not, sex, Norwood grade and the
 contraindications found. :func:`evaluate_screening` checks it against
-:class:`~app.domain.treatment_protocol.ScreeningRules` and returns an
+:class:`~stampside.app.domain.treatment_protocol.ScreeningRules` and returns an
 :class:`EligibilityResult`: one :class:`Finding` per rule that is not met, each excluding or
 only a warning, with a message a practitioner can act on.
 
@@ -14,7 +14,7 @@ than 3, 3V or 4, and by any listed contraindication. A result taken more than
 exclusion when the protocol says ``stale_results_exclude``).
 
 A patient who is not eligible can still start with an override: a typed reason, who made it
-and when (:meth:`EligibilityResult.overridden`, the rules of :mod:`app.domain.course_gates`).
+and when (:meth:`EligibilityResult.overridden`, the rules of :mod:`stampside.app.domain.course_gates`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from app.domain.course_gates import CourseGate, CourseGateResult, CourseOverride, OverrideRefused, make_course_override
-from app.domain.treatment_protocol import NORWOOD_SCREENING_GRADES, NorwoodValue, ScreeningRules, Sex
+from stampside.app.domain.course_gates import CourseGate, CourseGateResult, CourseOverride, OverrideRefused, make_course_override
+from stampside.app.domain.treatment_protocol import NORWOOD_SCREENING_GRADES, NorwoodValue, ScreeningRules, Sex
 
 __all__ = [
     "EligibilityResult",
@@ -213,7 +213,7 @@ class EligibilityResult:
         return text
 
     def gate_result(self) -> CourseGateResult:
-        """As a :class:`~app.domain.course_gates.CourseGateResult` of the screening gate."""
+        """As a :class:`~stampside.app.domain.course_gates.CourseGateResult` of the screening gate."""
         return CourseGateResult(CourseGate.SCREENING, self.eligible, self.message, self.override)
 
     def overridden(self, reason: str, *, by: str, at: datetime) -> EligibilityResult:

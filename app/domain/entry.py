@@ -1,7 +1,7 @@
 """What a practitioner types at the chair, read into values: a lot's expiry date and a volume.
 
 Both raise :class:`EntryError` with a message saying what to type instead. The rules about
-the values themselves (an expired lot, a volume out of range) stay in :mod:`app.domain.steps`.
+the values themselves (an expired lot, a volume out of range) stay in :mod:`stampside.app.domain.steps`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import calendar
 import re
 from datetime import date
 
-from app.domain.steps import StepError
+from stampside.app.domain.steps import StepError
 
 
 class EntryError(StepError):

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from app.domain.treatment_protocol import DeviceGate, DeviceRequirements
+from stampside.app.domain.treatment_protocol import DeviceGate, DeviceRequirements
 
 #: An override reason needs at least this many characters (after collapsing whitespace)…
 MIN_REASON_CHARS = 10
@@ -72,7 +72,7 @@ class Override:
     by: str
     at: datetime
     failure: str  # the gate's message when it was overridden
-    #: The practitioner whose PIN signed it (:mod:`app.domain.signatures`); None: not signed (made before
+    #: The practitioner whose PIN signed it (:mod:`stampside.app.domain.signatures`); None: not signed (made before
     #: sign-in, or by a script such as the demo data).
     signer_id: int | None = None
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from app.domain.treatment_protocol import OutcomeRules, QuestionKind, TreatmentProtocol
+from stampside.app.domain.treatment_protocol import OutcomeRules, QuestionKind, TreatmentProtocol
 
 __all__ = [
     "AdverseEvent",

@@ -1,6 +1,6 @@
 """A practitioner's PIN (or passphrase): what a new one must be, and when wrong ones lock the practitioner out.
 
-The PIN itself is never kept: storage keeps an argon2 hash (:mod:`app.storage.pin_hashing`).
+The PIN itself is never kept: storage keeps an argon2 hash (:mod:`stampside.app.storage.pin_hashing`).
 These are the rules around it, in plain Python:
 
 * :func:`check_new_pin`: a new PIN is typed twice and must be the same both times, from

@@ -2,8 +2,8 @@
 
 All of it works on calendar days (``date``) in the clinic's time zone; storage converts its
 UTC times before calling in. The rules come from the protocol's ``[course]`` and
-``[follow_up]`` tables (:class:`~app.domain.treatment_protocol.CourseRules`,
-:class:`~app.domain.treatment_protocol.FollowUpRules`).
+``[follow_up]`` tables (:class:`~stampside.app.domain.treatment_protocol.CourseRules`,
+:class:`~stampside.app.domain.treatment_protocol.FollowUpRules`).
 
 - Session ``n`` (n ≥ 2) is due ``interval_days`` after session ``n-1``; starting it from
   ``earliest_days`` to ``latest_days`` days after is *on time* (5–10 days by default).
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from app.domain.gates import OverrideRefused, checked_reason
-from app.domain.treatment_protocol import CourseRules, TimePointAnchor, TreatmentProtocol
+from stampside.app.domain.gates import OverrideRefused, checked_reason
+from stampside.app.domain.treatment_protocol import CourseRules, TimePointAnchor, TreatmentProtocol
 
 __all__ = [
     "CourseState",
@@ -140,7 +140,7 @@ class TimingCheck:
     def confirm(self, *, by: str, at: datetime, reason: str) -> Deviation:
         """The deviation to record when ``by`` confirms an early or late start, saying why.
 
-        The reason follows the rule every override follows (:func:`~app.domain.gates.checked_reason`):
+        The reason follows the rule every override follows (:func:`~stampside.app.domain.gates.checked_reason`):
         a start outside the window is let through like any failing gate, with a real reason.
         """
         if not self.needs_confirmation or self.window is None or self.days_since_previous is None:

@@ -8,7 +8,7 @@ smallest ``received_at − device_time`` seen (the stamp that came with the leas
 A stamp then sits in the sliding window at the moment it was made.
 
 Force quality uses the protocol's thresholds and :class:`ForceQuality`
-(:mod:`app.domain.treatment_protocol`), so there is one definition of "too light".
+(:mod:`stampside.app.domain.treatment_protocol`), so there is one definition of "too light".
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from app.domain.treatment_protocol import ForceQuality
+from stampside.app.domain.treatment_protocol import ForceQuality
 
 #: Stamps kept for the rate before :meth:`StampingStats.add` prunes on its own.
 _PRUNE_ABOVE = 1024
@@ -25,7 +25,7 @@ _PRUNE_ABOVE = 1024
 
 class ForceClassifier(Protocol):
     """Sorts a stamp's peak force into a quality: the protocol's
-    :class:`~app.domain.treatment_protocol.ForceThresholds` is one."""
+    :class:`~stampside.app.domain.treatment_protocol.ForceThresholds` is one."""
 
     def classify(self, newtons: float) -> ForceQuality: ...
 

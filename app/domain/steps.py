@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
-from app.domain.gates import (
+from stampside.app.domain.gates import (
     DeviceFacts,
     Gate,
     GateResult,
@@ -32,7 +32,7 @@ from app.domain.gates import (
     make_override,
     timer_seconds_left,
 )
-from app.domain.treatment_protocol import Step, StepKind, TreatmentProtocol
+from stampside.app.domain.treatment_protocol import Step, StepKind, TreatmentProtocol
 
 Clock = Callable[[], datetime]
 
@@ -210,7 +210,7 @@ class SessionFlow:
     def timer_remaining(self) -> int | None:
         """Whole seconds left on the current step's timer, rounded up (0 once over), or ``None`` without a timer.
 
-        The same figure its check's message gives (:func:`~app.domain.gates.timer_seconds_left`).
+        The same figure its check's message gives (:func:`~stampside.app.domain.gates.timer_seconds_left`).
         """
         step, record = self._open()
         if step.timer is None or record.timer_started_at is None:
@@ -272,7 +272,7 @@ class SessionFlow:
         ]
 
     def override(self, gate: Gate, reason: str, by: str, *, signer_id: int | None = None) -> Override:
-        """Let a failing gate of the current step through; needs a real reason (see :mod:`app.domain.gates`).
+        """Let a failing gate of the current step through; needs a real reason (see :mod:`stampside.app.domain.gates`).
 
         ``signer_id``: the practitioner whose PIN signed it (stored with a signature when the record is saved).
         """

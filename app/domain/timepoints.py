@@ -8,7 +8,7 @@ default). Storage passes in which views are registered per time point, as
 
 A ``before_session`` time point with ``gates_session`` is a gate: that session cannot start
 until its set is complete, unless overridden with a typed reason
-(:func:`check_photo_gate`, :class:`~app.domain.course_gates.CourseGateResult`).
+(:func:`check_photo_gate`, :class:`~stampside.app.domain.course_gates.CourseGateResult`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from app.domain.course_gates import CourseGate, CourseGateResult
-from app.domain.treatment_protocol import PhotoRules, TimePoint, TimePointAnchor, TreatmentProtocol
+from stampside.app.domain.course_gates import CourseGate, CourseGateResult
+from stampside.app.domain.treatment_protocol import PhotoRules, TimePoint, TimePointAnchor, TreatmentProtocol
 
 __all__ = [
     "PhotoSetStatus",
@@ -143,7 +143,7 @@ def sets_due(
     """The photo sets a course needs by now, in protocol order; incomplete ones only unless ``include_complete``.
 
     ``follow_ups_reached`` are the follow-up months whose window has opened
-    (:func:`app.domain.schedule.follow_ups`).
+    (:func:`stampside.app.domain.schedule.follow_ups`).
     """
     reached = tuple(follow_ups_reached)
     statuses = [

@@ -21,7 +21,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
-from app.domain.zones import Zone
+from stampside.app.domain.zones import Zone
 
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocols"
 DEFAULT_PROTOCOL_PATH = PROTOCOL_DIR / "default.toml"
@@ -58,7 +58,7 @@ class StepKind(StrEnum):
 
 
 class DeviceGate(StrEnum):
-    """A check on the device that a step can require; evaluated by :mod:`app.domain.gates`."""
+    """A check on the device that a step can require; evaluated by :mod:`stampside.app.domain.gates`."""
 
     DEVICE_IDENTIFIED = "device_identified"
     NEEDLE_LENGTH = "needle_length"
@@ -126,7 +126,7 @@ class DeviceRequirements(_Model):
 
 
 class CoverageTargets(_Model):
-    """The stamping target the coverage model (:mod:`app.domain.coverage`) measures each treated zone against.
+    """The stamping target the coverage model (:mod:`stampside.app.domain.coverage`) measures each treated zone against.
 
     ``target_density`` is dimensionless: cm² of head footprint to stamp per cm² of zone, i.e.
     how many times, on average, each point of a zone is needled. ``zones`` overrides it per
@@ -155,7 +155,7 @@ class CoverageTargets(_Model):
         return self.target_density
 
     def densities(self) -> dict[Zone, float]:
-        """The target density of every zone, ready for :class:`~app.domain.coverage.CoverageModel`."""
+        """The target density of every zone, ready for :class:`~stampside.app.domain.coverage.CoverageModel`."""
         return {zone: self.density_for(zone) for zone in Zone}
 
 
@@ -203,7 +203,7 @@ class CourseRules(_Model):
 
     A session started from ``window_min_days`` to ``window_max_days`` days (inclusive) after the
     previous one is on time; earlier or later needs a confirmation that is recorded as a
-    deviation (:mod:`app.domain.schedule`). Without them the window is ``interval_days - 2`` (at
+    deviation (:mod:`stampside.app.domain.schedule`). Without them the window is ``interval_days - 2`` (at
     least 1) to ``interval_days + 3``: 5–10 days for a weekly course.
     """
 
@@ -296,7 +296,7 @@ def _default_contraindications() -> tuple[Contraindication, ...]:
 
 
 class ScreeningRules(_Model):
-    """Who may start a course (:mod:`app.domain.eligibility`). Defaults are the mission's rules."""
+    """Who may start a course (:mod:`stampside.app.domain.eligibility`). Defaults are the mission's rules."""
 
     labs: Annotated[tuple[LabTest, ...], Strict(False)] = Field(default_factory=_default_labs)
     #: A lab result taken more than this many days before the screening is flagged as stale.
@@ -416,7 +416,7 @@ def _default_time_points() -> tuple[TimePoint, ...]:
 
 
 class PhotoRules(_Model):
-    """The standard views and the time points of the course (:mod:`app.domain.timepoints`)."""
+    """The standard views and the time points of the course (:mod:`stampside.app.domain.timepoints`)."""
 
     views: Annotated[tuple[PhotoView, ...], Strict(False)] = Field(default_factory=_default_views, min_length=1)
     time_points: Annotated[tuple[TimePoint, ...], Strict(False)] = Field(
@@ -550,7 +550,7 @@ def _default_adverse_events() -> tuple[str, ...]:
 
 
 class OutcomeRules(_Model):
-    """How outcomes are scored (:mod:`app.domain.outcomes`).
+    """How outcomes are scored (:mod:`stampside.app.domain.outcomes`).
 
     The investigator's global assessment (IGA) rates density and coverage from ``iga_min`` to
     ``iga_max`` (−3 … +3), one label per point. An assessment counts as *improved* by the

@@ -11,12 +11,12 @@ from datetime import UTC, datetime, tzinfo
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from app.reports import charts
-from app.reports.cohort import CohortReport, PatientLine, build_cohort_report
-from app.reports.course import CourseReport, CourseReportError, build_course_report, newest_course_id
-from app.reports.lot import LotReport, LotUse, build_lot_report
-from app.reports.render import FORMATS, render_csv, render_html, render_json
-from app.reports.session import SessionReport, StepLine, build_session_report
+from stampside.app.reports import charts
+from stampside.app.reports.cohort import CohortReport, PatientLine, build_cohort_report
+from stampside.app.reports.course import CourseReport, CourseReportError, build_course_report, newest_course_id
+from stampside.app.reports.lot import LotReport, LotUse, build_lot_report
+from stampside.app.reports.render import FORMATS, render_csv, render_html, render_json
+from stampside.app.reports.session import SessionReport, StepLine, build_session_report
 
 __all__ = [
     "FORMATS",

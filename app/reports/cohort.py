@@ -14,10 +14,10 @@ from datetime import date, tzinfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.treatment_protocol import TreatmentProtocol, default_protocol
-from app.reports.course import CourseReport, build_course_report
-from app.storage.outcomes import list_blinded_ratings
-from app.storage.schema import Course
+from stampside.app.domain.treatment_protocol import TreatmentProtocol, default_protocol
+from stampside.app.reports.course import CourseReport, build_course_report
+from stampside.app.storage.outcomes import list_blinded_ratings
+from stampside.app.storage.schema import Course
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,18 +19,18 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.schedule import check_session_timing, course_rules_for, follow_ups
-from app.domain.signatures import SignatureMark, SignatureMeaning, SignedAct, manifestation
-from app.domain.treatment_protocol import TreatmentProtocol, default_protocol
-from app.reports.session import SessionReport, build_session_report
-from app.reports.signed import SignatureLine, signature_line
-from app.storage.courses import course_screening_id
-from app.storage.outcomes import list_adverse_events, list_assessments, list_self_assessments
-from app.storage.photos import PhotoError, current_photos, verify_photo
-from app.storage.schedule import course_overrides, course_state, deviations, local_day
-from app.storage.schema import Course, Patient, ScheduleDeviation, TreatmentSession
-from app.storage.screening import ScreeningView, get_screening, latest_screening
-from app.storage.signatures import RECORD_TABLES, signatures_of
+from stampside.app.domain.schedule import check_session_timing, course_rules_for, follow_ups
+from stampside.app.domain.signatures import SignatureMark, SignatureMeaning, SignedAct, manifestation
+from stampside.app.domain.treatment_protocol import TreatmentProtocol, default_protocol
+from stampside.app.reports.session import SessionReport, build_session_report
+from stampside.app.reports.signed import SignatureLine, signature_line
+from stampside.app.storage.courses import course_screening_id
+from stampside.app.storage.outcomes import list_adverse_events, list_assessments, list_self_assessments
+from stampside.app.storage.photos import PhotoError, current_photos, verify_photo
+from stampside.app.storage.schedule import course_overrides, course_state, deviations, local_day
+from stampside.app.storage.schema import Course, Patient, ScheduleDeviation, TreatmentSession
+from stampside.app.storage.screening import ScreeningView, get_screening, latest_screening
+from stampside.app.storage.signatures import RECORD_TABLES, signatures_of
 
 #: Longest side of an embedded photo, in pixels.
 THUMBNAIL_PX = 320

@@ -12,8 +12,8 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.treatment_protocol import TreatmentProtocol, default_protocol
-from app.storage.schema import Course, Patient, Practitioner, StepRecordRow, TreatmentSession
+from stampside.app.domain.treatment_protocol import TreatmentProtocol, default_protocol
+from stampside.app.storage.schema import Course, Patient, Practitioner, StepRecordRow, TreatmentSession
 
 
 @dataclass(frozen=True, slots=True)

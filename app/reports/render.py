@@ -20,8 +20,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, se
 from jinja2.runtime import Context
 from markupsafe import Markup
 
-from app.domain.signatures import SignatureMark, manifestation
-from app.reports import charts
+from stampside.app.domain.signatures import SignatureMark, manifestation
+from stampside.app.reports import charts
 
 FORMATS = ("html", "json", "csv")
 
@@ -39,7 +39,7 @@ def _when(context: Context, value: datetime | date | None, fmt: str = "%Y-%m-%d 
 
 @pass_context
 def _signed(context: Context, mark: SignatureMark | None) -> str:
-    """A signature as the app shows it (:func:`~app.domain.signatures.manifestation`), in the report's time zone."""
+    """A signature as the app shows it (:func:`~stampside.app.domain.signatures.manifestation`), in the report's time zone."""
     if mark is None:
         return "–"
     tz: tzinfo | None = context.get("tz")
@@ -65,7 +65,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def _svg(markup: str) -> Markup:
-    """Chart markup built by :mod:`app.reports.charts` (which escapes its labels)."""
+    """Chart markup built by :mod:`stampside.app.reports.charts` (which escapes its labels)."""
     return Markup(markup)
 
 
@@ -92,7 +92,7 @@ def session_charts(report: Any) -> dict[str, str]:
 
 def _environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("app.reports", "templates"),
+        loader=PackageLoader("stampside.app.reports", "templates"),
         autoescape=select_autoescape(["html", "j2"], default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -2,8 +2,8 @@
 
 :func:`build_session_report` reads one session (its steps, stamps, coverage, force, link
 events and overrides) into a :class:`SessionReport` of plain frozen dataclasses; the
-renderers in :mod:`app.reports.render` turn it into HTML, JSON or CSV. The stamp count and
-coverage come from :func:`app.storage.session_figures.session_figures`, the function the
+renderers in :mod:`stampside.app.reports.render` turn it into HTML, JSON or CSV. The stamp count and
+coverage come from :func:`stampside.app.storage.session_figures.session_figures`, the function the
 summary screen reads too, so the report and the summary of a session agree figure for figure.
 Signed records print their signature (§11.50): the overrides, and the session's closing.
 """
@@ -16,14 +16,14 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.coverage import SessionCoverage
-from app.domain.signatures import SignatureMark
-from app.domain.treatment_protocol import ForceQuality, TreatmentProtocol, default_protocol
-from app.reports.signed import SignatureLine, signature_line
-from app.storage.schema import LinkEvent, StampEvent
-from app.storage.session_figures import session_figures
-from app.storage.sessions import get_session
-from app.storage.step_records import load_step_records, step_override_signatures
+from stampside.app.domain.coverage import SessionCoverage
+from stampside.app.domain.signatures import SignatureMark
+from stampside.app.domain.treatment_protocol import ForceQuality, TreatmentProtocol, default_protocol
+from stampside.app.reports.signed import SignatureLine, signature_line
+from stampside.app.storage.schema import LinkEvent, StampEvent
+from stampside.app.storage.session_figures import session_figures
+from stampside.app.storage.sessions import get_session
+from stampside.app.storage.step_records import load_step_records, step_override_signatures
 
 #: Width of one force histogram bin, in newtons.
 FORCE_BIN_N = 1.0

@@ -1,8 +1,8 @@
 """Signatures as the reports print them (21 CFR Part 11 §11.50): what was signed, by whom, meaning what, when.
 
 Each report lists the signatures of the records it shows in a table of :class:`SignatureLine`,
-and prints a signed record's signature next to it with :func:`app.domain.signatures.manifestation`
-(the ``signed`` filter of :mod:`app.reports.render`), the same words the app shows.
+and prints a signed record's signature next to it with :func:`stampside.app.domain.signatures.manifestation`
+(the ``signed`` filter of :mod:`stampside.app.reports.render`), the same words the app shows.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.domain.signatures import SignatureMark, SignatureMeaning
+from stampside.app.domain.signatures import SignatureMark, SignatureMeaning
 
 __all__ = ["SignatureLine", "signature_line"]
 

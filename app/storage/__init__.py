@@ -19,14 +19,14 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from app.storage.database import Database, open_database
-    from app.storage.errors import StorageError
-    from app.storage.location import DB_ENV_VAR, default_database_path, resolve_database_url
-    from app.storage.sink import DatabaseSink
-    from app.storage.stamps import ExportRow, iter_export_rows
+    from stampside.app.storage.database import Database, open_database
+    from stampside.app.storage.errors import StorageError
+    from stampside.app.storage.location import DB_ENV_VAR, default_database_path, resolve_database_url
+    from stampside.app.storage.sink import DatabaseSink
+    from stampside.app.storage.stamps import ExportRow, iter_export_rows
 
 #: Each public name → the submodule it comes from. They are imported on first use (PEP 562),
-#: so ``app.storage.location`` (what the CLI's options need) does not import SQLAlchemy.
+#: so ``stampside.app.storage.location`` (what the CLI's options need) does not import SQLAlchemy.
 _SOURCES = {
     "DB_ENV_VAR": "location",
     "Database": "database",

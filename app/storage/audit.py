@@ -12,7 +12,7 @@ use case has to remember the trail:
 * **Stamps** (``session.execute(insert(StampEvent), rows)``, the link's commit path) are not
   audited one by one: each batch appends one entry per treatment session it touches (per device
   for stamps outside a session) with the session's new stamp count and digest
-  (:mod:`app.storage.audit_hash`), computed from the rows being inserted, without reading the
+  (:mod:`stampside.app.storage.audit_hash`), computed from the rows being inserted, without reading the
   session's stamps back. A batch costs two indexed reads and one insert more.
 * An UPDATE or DELETE of stamps (no use case makes one) counts the totals of the sessions it
   touched again from the stored stamps. A bulk INSERT into another audited table raises
@@ -20,7 +20,7 @@ use case has to remember the trail:
   would hide a change.
 
 Writes around the session (``text()`` SQL, a connection's own ``execute``, the ``sqlite3``
-shell) are not seen: ``stampside audit verify`` (:mod:`app.storage.audit_verify`) reports them
+shell) are not seen: ``stampside audit verify`` (:mod:`stampside.app.storage.audit_verify`) reports them
 as changes made outside the app.
 
 Audited: the tables of :data:`PATIENT_LINKS` (patients and everything recorded about them,
@@ -58,8 +58,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
 
-from app.storage.audit_actor import current_actor
-from app.storage.audit_hash import (
+from stampside.app.storage.audit_actor import current_actor
+from stampside.app.storage.audit_hash import (
     GENESIS_HASH,
     STAMP_COLUMNS,
     canonical_json,
@@ -69,7 +69,7 @@ from app.storage.audit_hash import (
     stamp_digest,
     stamp_totals,
 )
-from app.storage.schema import AuditEntry, Base
+from stampside.app.storage.schema import AuditEntry, Base
 
 __all__ = [
     "AUDITED_TABLES",
@@ -148,7 +148,7 @@ def _key_of(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
 def read_rows(connection: Connection, table: Table, keys: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """The rows of ``table`` with these primary keys, each as stored (``SELECT *``: no type conversion).
 
-    Keyed by :func:`~app.storage.audit_hash.record_key`; a key with no row is left out.
+    Keyed by :func:`~stampside.app.storage.audit_hash.record_key`; a key with no row is left out.
     """
     wanted = list(keys)
     found: dict[str, dict[str, Any]] = {}

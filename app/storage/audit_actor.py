@@ -5,7 +5,7 @@ The actor is the best name the process has, most specific first:
 1. a block of code acting for someone (:func:`acting_as`): the link's sink stores a device's
    stamps and link events as ``link:<serial>``;
 2. the process's actor (:func:`set_actor`): the chairside app sets the practitioner signed in
-   with their PIN (``practitioner:<name>``, :mod:`app.tui.signed_in`), each ``stampside`` command
+   with their PIN (``practitioner:<name>``, :mod:`stampside.app.tui.signed_in`), each ``stampside`` command
    sets ``cli:<command>``;
 3. otherwise ``process:<program name>``.
 

@@ -7,7 +7,7 @@ These use cases take the session of a transaction the caller opened::
         for entry in read_trail(session, patient_ids=ids, since=datetime(2026, 3, 1, tzinfo=UTC)):
             print(entry.seq, entry.actor, entry.action, describe_record(entry.table, entry.key))
 
-:mod:`app.storage.audit` writes the entries and :mod:`app.storage.audit_verify` checks them;
+:mod:`stampside.app.storage.audit` writes the entries and :mod:`stampside.app.storage.audit_verify` checks them;
 the values are the rows as the database stored them (on SQLite times are text, flags 0/1).
 """
 
@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app.storage.audit import STAMP_TABLE, iso_at
-from app.storage.schema import AuditEntry, Patient
+from stampside.app.storage.audit import STAMP_TABLE, iso_at
+from stampside.app.storage.schema import AuditEntry, Patient
 
 __all__ = [
     "TrailEntry",

@@ -17,7 +17,7 @@
 
 Each problem is a :class:`Finding` naming the table, the record (with the patient's code)
 and what differs. Outside the app means anything that did not go through
-:mod:`app.storage.audit`: the ``sqlite3`` shell, another program, a restored file.
+:mod:`stampside.app.storage.audit`: the ``sqlite3`` shell, another program, a restored file.
 
 What it cannot see: someone who rewrites a record *and* appends matching entries re-hashing
 the chain from there on. The trail has no secret key; keep the head hash ``stampside audit
@@ -34,8 +34,8 @@ from typing import Any
 from sqlalchemy import Connection, CursorResult, Select, Table, literal_column, select
 from sqlalchemy.orm import Session
 
-from app.storage.audit import AUDITED_TABLES, PATIENT_LINKS, STAMP_TABLE, stamp_group_key
-from app.storage.audit_hash import (
+from stampside.app.storage.audit import AUDITED_TABLES, PATIENT_LINKS, STAMP_TABLE, stamp_group_key
+from stampside.app.storage.audit_hash import (
     GENESIS_HASH,
     STAMP_COLUMNS,
     content_hash,
@@ -44,8 +44,8 @@ from app.storage.audit_hash import (
     stamp_digest,
     stamp_totals,
 )
-from app.storage.audit_trail import describe_record, differences, show_value
-from app.storage.schema import AuditEntry, Base
+from stampside.app.storage.audit_trail import describe_record, differences, show_value
+from stampside.app.storage.schema import AuditEntry, Base
 
 __all__ = ["Finding", "Verification", "verify_trail"]
 

@@ -19,9 +19,9 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.treatment_protocol import TreatmentProtocol
-from app.storage.schema import Course, CourseScreening, Patient, TreatmentSession
-from app.storage.screening import CourseEligibility, course_eligibility
+from stampside.app.domain.treatment_protocol import TreatmentProtocol
+from stampside.app.storage.schema import Course, CourseScreening, Patient, TreatmentSession
+from stampside.app.storage.screening import CourseEligibility, course_eligibility
 
 DEFAULT_PLANNED_SESSIONS = 6
 DEFAULT_INTERVAL_DAYS = 7

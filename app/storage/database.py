@@ -24,11 +24,11 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.storage.audit import install_audit
-from app.storage.errors import BUSY_TIMEOUT_SECONDS, StorageError, describe_url, explain
-from app.storage.location import resolve_database_url
-from app.storage.private_files import create_private_file, restrict_to_owner
-from app.storage.schema_version import HEAD_REVISION, stored_revision
+from stampside.app.storage.audit import install_audit
+from stampside.app.storage.errors import BUSY_TIMEOUT_SECONDS, StorageError, describe_url, explain
+from stampside.app.storage.location import resolve_database_url
+from stampside.app.storage.private_files import create_private_file, restrict_to_owner
+from stampside.app.storage.schema_version import HEAD_REVISION, stored_revision
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
     one and ``foreign_keys`` is ignored there); the busy timeout comes first so that the
     others wait for a busy database. pysqlite's transaction handling is left as it is for
     the app's transactions; only a migration switches it off, for its own connection, for
-    its length (:mod:`app.storage.migrate`).
+    its length (:mod:`stampside.app.storage.migrate`).
     """
     cursor = dbapi_connection.cursor()
     try:
@@ -91,7 +91,7 @@ def _make_sqlite_file_private(url: URL) -> None:
 
     Only for a plain file path (not ``:memory:`` or a ``file:`` URI) in a folder that exists:
     anything else is left for SQLite to open or to refuse with its own error (explained by
-    :func:`~app.storage.errors.explain`).
+    :func:`~stampside.app.storage.errors.explain`).
     """
     name = url.database
     if url.get_backend_name() != "sqlite" or not name or name == ":memory:" or url.query.get("uri"):
@@ -109,7 +109,7 @@ def _make_sqlite_file_private(url: URL) -> None:
 def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
     """Open (and by default migrate to the newest schema) the database at ``url``.
 
-    ``url`` is resolved with :func:`~app.storage.location.resolve_database_url`: ``None``
+    ``url`` is resolved with :func:`~stampside.app.storage.location.resolve_database_url`: ``None``
     means ``$STAMPSIDE_DB`` or the default SQLite file. Raises :class:`StorageError` with
     a message for a person when the database cannot be opened.
     """
@@ -129,7 +129,7 @@ def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
         if migrate and stored_revision(engine) != HEAD_REVISION:
             # Alembic (and its templates) is imported only when there is something to upgrade:
             # opening an up-to-date database, every start of the app but the first, does not pay for it.
-            from app.storage.migrate import upgrade_to_head
+            from stampside.app.storage.migrate import upgrade_to_head
 
             upgrade_to_head(engine)
         elif not migrate:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from devicelink.errors import SinkError
+from stampside.devicelink.errors import SinkError
 
 #: How long SQLite waits for another writer before giving up (the busy timeout).
 BUSY_TIMEOUT_SECONDS = 5.0

@@ -1,7 +1,7 @@
 """Stamp heads and their use history: which sessions each head of a device was used in.
 
 A head is used in a session when the session named it (:func:`register_head` from
-:func:`app.storage.sessions.attach_device`) and then either finished or got stamps. A
+:func:`stampside.app.storage.sessions.attach_device`) and then either finished or got stamps. A
 session abandoned before any stamp did not use the head, so "the stamp head has never been
 used in another session" (:func:`head_used_elsewhere`) stays true after a false start.
 """
@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.storage.schema import Course, Device, DeviceHead, Patient, StampEvent, TreatmentSession
+from stampside.app.storage.schema import Course, Device, DeviceHead, Patient, StampEvent, TreatmentSession
 
 
 @dataclass(frozen=True, slots=True)

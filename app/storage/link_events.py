@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import Row, Select, or_, select
 from sqlalchemy.orm import Session
 
-from app.storage.schema import Course, Device, LinkEvent, Patient, TreatmentSession
+from stampside.app.storage.schema import Course, Device, LinkEvent, Patient, TreatmentSession
 
 #: The kinds the link session writes (``devicelink.sink.LinkLogEntry.kind``), in a stable order.
 KNOWN_KINDS = (

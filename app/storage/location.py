@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
-from app.storage.private_files import make_private_folder
+from stampside.app.storage.private_files import make_private_folder
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -78,7 +78,7 @@ def data_folder(database_url: URL, name: str, *, elsewhere: Path | None = None) 
     (the settings' data folder) or the user data dir.
 
     What the app writes for people (aftercare cards, reports, exports, screenshots) goes here;
-    the writers make it 0700 and the files in it 0600 (:mod:`app.storage.private_files`).
+    the writers make it 0700 and the files in it 0600 (:mod:`stampside.app.storage.private_files`).
     """
     if database_url.get_backend_name() == "sqlite" and database_url.database not in (None, "", ":memory:"):
         return expand_home(Path(str(database_url.database))).absolute().parent / name

@@ -30,7 +30,7 @@ transaction of the app: a ``with db.Session.begin():`` that reads before it writ
 hold a read snapshot from its first ``SELECT`` and could then fail at once with "database
 is locked" (SQLite cannot upgrade a stale WAL snapshot to a write, and the busy timeout
 does not help there), where today the link's sink and the chairside app just wait their
-turn. So the connection goes back to the pool exactly as :mod:`app.storage.database` set it
+turn. So the connection goes back to the pool exactly as :mod:`stampside.app.storage.database` set it
 up: pysqlite's legacy handling, ``foreign_keys`` on, WAL, ``synchronous=FULL``.
 
 The transaction is ``BEGIN IMMEDIATE``: it takes SQLite's write lock before Alembic reads
@@ -73,7 +73,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
-from app.storage.errors import StorageError
+from stampside.app.storage.errors import StorageError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 

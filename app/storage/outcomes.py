@@ -1,12 +1,12 @@
 """Use cases on outcomes: IGA assessments, self-assessments, adverse events and blinded ratings of a course.
 
-Values arrive already checked by :mod:`app.domain.outcomes` (``validate_iga``,
+Values arrive already checked by :mod:`stampside.app.domain.outcomes` (``validate_iga``,
 ``validate_self_assessment``, ``validate_adverse_event``); these functions store them
 against a course and read them back as plain frozen views for the screens and reports.
 
 Blinded rating: :func:`blinded_round` builds the pairs of a round from the stored photos
 (the ``before`` time point against the ``after`` one, per view, newest photo of each) in the
-seeded random order of :func:`app.domain.outcomes.blinded_pairs`; :func:`record_blinded_call`
+seeded random order of :func:`stampside.app.domain.outcomes.blinded_pairs`; :func:`record_blinded_call`
 stores a rater's call on one pair.
 """
 
@@ -18,7 +18,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.outcomes import (
+from stampside.app.domain.outcomes import (
     AdverseEvent,
     Answer,
     BlindedCall,
@@ -30,9 +30,9 @@ from app.domain.outcomes import (
     Side,
     blinded_pairs,
 )
-from app.domain.signatures import SignatureMark, SignedAct, Signer
-from app.storage.photos import current_photos
-from app.storage.schema import (
+from stampside.app.domain.signatures import SignatureMark, SignedAct, Signer
+from stampside.app.storage.photos import current_photos
+from stampside.app.storage.schema import (
     AdverseEventRow,
     BlindedRating,
     Course,
@@ -41,7 +41,7 @@ from app.storage.schema import (
     SelfAssessmentRow,
     TreatmentSession,
 )
-from app.storage.signatures import RECORD_TABLES, sign_record, signatures_of
+from stampside.app.storage.signatures import RECORD_TABLES, sign_record, signatures_of
 
 __all__ = [
     "AdverseEventView",

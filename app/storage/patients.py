@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from app.domain.zones import NorwoodGrade, NorwoodGradeError, parse_norwood_grade
-from app.storage.schema import Patient
+from stampside.app.domain.zones import NorwoodGrade, NorwoodGradeError, parse_norwood_grade
+from stampside.app.storage.schema import Patient
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{1,31}$")
 EARLIEST_BIRTH_YEAR = 1900

@@ -3,7 +3,7 @@
 :func:`register_photo` reads the file, refuses anything that is not a JPEG, PNG or TIFF
 image Pillow can decode (with a message that names the file and says what to do), strips
 location data, writes the cleaned copy into the photo folder (0600, in the patient's folders
-0700: :mod:`app.storage.private_files`) and stores its SHA-256 with the time point, the view,
+0700: :mod:`stampside.app.storage.private_files`) and stores its SHA-256 with the time point, the view,
 the original file name and the image size. The original file is never changed.
 
 Location stripping keeps the pixels exactly (checked by decoding both and comparing):
@@ -39,10 +39,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
-from app.domain.treatment_protocol import TreatmentProtocol
-from app.storage.location import APP_NAME
-from app.storage.private_files import make_private_folder, write_private_bytes
-from app.storage.schema import Course, Patient, Photo
+from stampside.app.domain.treatment_protocol import TreatmentProtocol
+from stampside.app.storage.location import APP_NAME
+from stampside.app.storage.private_files import make_private_folder, write_private_bytes
+from stampside.app.storage.schema import Course, Patient, Photo
 
 __all__ = [
     "MAX_PHOTO_BYTES",
@@ -432,7 +432,7 @@ def current_photos(session: Session, course_id: int) -> dict[tuple[str, str], Ph
 
 
 def registered_views(session: Session, course_id: int) -> dict[str, set[str]]:
-    """The views registered per time point of a course (for :mod:`app.domain.timepoints`)."""
+    """The views registered per time point of a course (for :mod:`stampside.app.domain.timepoints`)."""
     views: dict[str, set[str]] = {}
     for time_point, view in current_photos(session, course_id):
         views.setdefault(time_point, set()).add(view)

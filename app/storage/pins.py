@@ -1,12 +1,12 @@
 """Use cases on practitioners' PINs: set one, check one (counting wrong ones), say who has one.
 
-A PIN is kept only as an argon2 hash (:mod:`app.storage.pin_hashing`) in
+A PIN is kept only as an argon2 hash (:mod:`stampside.app.storage.pin_hashing`) in
 ``practitioner_pins``; a practitioner without a row there has no PIN yet and chooses one at
 their first sign-in. :func:`check_pin` applies the lockout rule
-(:class:`app.domain.pins.LockoutPolicy`): it returns what the attempt came to instead of
+(:class:`stampside.app.domain.pins.LockoutPolicy`): it returns what the attempt came to instead of
 raising, so the caller's transaction commits the count of wrong PINs (and, for the one that
 locks the practitioner out, the ``pin_lockout`` security event) before the refusal is shown.
-A right PIN gives a :class:`~app.domain.signatures.Signer`: the only way to get one.
+A right PIN gives a :class:`~stampside.app.domain.signatures.Signer`: the only way to get one.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.pins import LockoutPolicy, PinRefused, check_new_pin
-from app.domain.signatures import Signer
-from app.storage.pin_hashing import hash_pin, needs_rehash, pin_matches
-from app.storage.schema import Practitioner, PractitionerPin
-from app.storage.security_events import PIN_LOCKOUT, PIN_RESET, PIN_SET, log_security_event
+from stampside.app.domain.pins import LockoutPolicy, PinRefused, check_new_pin
+from stampside.app.domain.signatures import Signer
+from stampside.app.storage.pin_hashing import hash_pin, needs_rehash, pin_matches
+from stampside.app.storage.schema import Practitioner, PractitionerPin
+from stampside.app.storage.security_events import PIN_LOCKOUT, PIN_RESET, PIN_SET, log_security_event
 
 __all__ = ["LOCKOUT", "PinCheck", "PinState", "check_pin", "pin_states", "set_pin"]
 

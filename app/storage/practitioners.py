@@ -1,6 +1,6 @@
 """Use cases on practitioners: add one, list who can be chosen at the start, retire one.
 
-Step records name practitioners by name (as :class:`app.domain.steps.StepRecord` does), so a
+Step records name practitioners by name (as :class:`stampside.app.domain.steps.StepRecord` does), so a
 retired practitioner stays readable in old sessions; retiring only hides them from the list.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.storage.schema import Practitioner
+from stampside.app.storage.schema import Practitioner
 
 MAX_NAME_CHARS = 120
 

@@ -5,10 +5,10 @@ takes ``tz`` (default: the machine's local zone) to turn a stored time into a da
 
 Before session ``n`` of a course starts, :func:`start_checks` gives two things to show:
 
-- the timing (:class:`~app.domain.schedule.TimingCheck`): early or late starts need a
-  confirmation, passed as a :class:`~app.domain.schedule.Deviation` from
+- the timing (:class:`~stampside.app.domain.schedule.TimingCheck`): early or late starts need a
+  confirmation, passed as a :class:`~stampside.app.domain.schedule.Deviation` from
   :meth:`TimingCheck.confirm`;
-- the photo gate (:class:`~app.domain.course_gates.CourseGateResult`): session 1 needs the
+- the photo gate (:class:`~stampside.app.domain.course_gates.CourseGateResult`): session 1 needs the
   complete baseline set, or an override from :meth:`CourseGateResult.overridden`.
 
 :func:`open_scheduled_session` opens the session only when both are satisfied and records the
@@ -26,8 +26,8 @@ from datetime import date, datetime, tzinfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.course_gates import CourseGate, CourseGateResult, CourseOverride
-from app.domain.schedule import (
+from stampside.app.domain.course_gates import CourseGate, CourseGateResult, CourseOverride
+from stampside.app.domain.schedule import (
     CourseState,
     Deviation,
     DueItem,
@@ -37,11 +37,11 @@ from app.domain.schedule import (
     course_rules_for,
     due_items,
 )
-from app.domain.signatures import SignedAct, Signer
-from app.domain.timepoints import check_photo_gate
-from app.domain.treatment_protocol import TimePointAnchor, TreatmentProtocol
-from app.storage.photos import registered_views
-from app.storage.schema import (
+from stampside.app.domain.signatures import SignedAct, Signer
+from stampside.app.domain.timepoints import check_photo_gate
+from stampside.app.domain.treatment_protocol import TimePointAnchor, TreatmentProtocol
+from stampside.app.storage.photos import registered_views
+from stampside.app.storage.schema import (
     Course,
     CourseOverrideRow,
     OutcomeAssessment,
@@ -49,8 +49,8 @@ from app.storage.schema import (
     ScheduleDeviation,
     TreatmentSession,
 )
-from app.storage.sessions import SessionView, ZoneSetting, open_session
-from app.storage.signatures import sign_record
+from stampside.app.storage.sessions import SessionView, ZoneSetting, open_session
+from stampside.app.storage.signatures import sign_record
 
 __all__ = [
     "ConfirmationNeeded",
@@ -106,7 +106,7 @@ def _finished_days(session: Session, course_id: int, tz: tzinfo | None) -> tuple
 def course_state(
     session: Session, course_id: int, *, protocol: TreatmentProtocol, tz: tzinfo | None = None
 ) -> CourseState:
-    """A course as :mod:`app.domain.schedule` sees it."""
+    """A course as :mod:`stampside.app.domain.schedule` sees it."""
     course = session.get(Course, course_id)
     if course is None:
         raise ScheduleError(f"no course with id {course_id}")
@@ -208,7 +208,7 @@ def open_scheduled_session(
     Raises :class:`ConfirmationNeeded` for an early or late start without a matching
     ``deviation``, and :class:`PhotosIncomplete` for a gated session whose photo set is
     incomplete without a ``photo_override`` (of the ``baseline_photos`` gate). Errors of
-    :func:`app.storage.sessions.open_session` pass through. ``signer``: the practitioner who
+    :func:`stampside.app.storage.sessions.open_session` pass through. ``signer``: the practitioner who
     confirmed the deviation or made the override with their PIN; each is signed (overridden) with it.
     """
     checks = start_checks(session, course_id, protocol=protocol, today=local_day(now, tz), tz=tz)

@@ -10,7 +10,7 @@ here needs a new migration. The metadata carries a naming convention so constrai
 are the same on every database, which migrations rely on.
 
 The audit trail (``audit_entries``, v0005) records every change of the clinical records;
-:mod:`app.storage.audit` writes it, :mod:`app.storage.audit_verify` checks it.
+:mod:`stampside.app.storage.audit` writes it, :mod:`stampside.app.storage.audit_verify` checks it.
 
 Integers that are u32 on the wire (``seq``, ``device_time_ms``, ``head_id``) are
 BigInteger, because INTEGER is signed 32-bit on PostgreSQL.
@@ -189,7 +189,7 @@ class Patient(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
     birth_year: Mapped[int | None] = mapped_column(SmallInteger)
-    #: "3", "3V" or "4" (:class:`app.domain.zones.NorwoodGrade` values).
+    #: "3", "3V" or "4" (:class:`stampside.app.domain.zones.NorwoodGrade` values).
     norwood_grade: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -237,7 +237,7 @@ class SessionZone(Base):
     __tablename__ = "session_zones"
 
     session_id: Mapped[int] = mapped_column(ForeignKey("treatment_sessions.id"), primary_key=True)
-    #: The wire zone id, 1–5 (:class:`app.domain.zones.Zone`).
+    #: The wire zone id, 1–5 (:class:`stampside.app.domain.zones.Zone`).
     zone: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     area_cm2: Mapped[float] = mapped_column(Float)
     #: Stamps per cm², or NULL when the protocol sets none for the zone.
@@ -245,7 +245,7 @@ class SessionZone(Base):
 
 
 class StepRecordRow(Base):
-    """One protocol step of a session (:class:`app.domain.steps.StepRecord`)."""
+    """One protocol step of a session (:class:`stampside.app.domain.steps.StepRecord`)."""
 
     __tablename__ = "step_records"
     __table_args__ = (UniqueConstraint("session_id", "position"),)
@@ -268,7 +268,7 @@ class StepRecordRow(Base):
 
 
 class StepCheck(Base):
-    """What one device check said when a step ran it (:class:`app.domain.steps.CheckOutcome`)."""
+    """What one device check said when a step ran it (:class:`stampside.app.domain.steps.CheckOutcome`)."""
 
     __tablename__ = "step_checks"
     __table_args__ = (UniqueConstraint("step_record_id", "gate"),)
@@ -281,7 +281,7 @@ class StepCheck(Base):
 
 
 class StepOverride(Base):
-    """A failed gate let through: who, when, why, and what the gate said (:class:`app.domain.gates.Override`)."""
+    """A failed gate let through: who, when, why, and what the gate said (:class:`stampside.app.domain.gates.Override`)."""
 
     __tablename__ = "step_overrides"
 
@@ -298,7 +298,7 @@ class StepOverride(Base):
 
 
 class ScreeningRow(Base):
-    """A screening form (:class:`app.domain.eligibility.Screening`) and its verdict when it was saved.
+    """A screening form (:class:`stampside.app.domain.eligibility.Screening`) and its verdict when it was saved.
 
     ``result`` is the verdict under the protocol named here on the screening day; the override
     columns are set when a practitioner let a failed screening through with a typed reason.
@@ -314,7 +314,7 @@ class ScreeningRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sex: Mapped[str] = mapped_column(String(16))
     smoker: Mapped[bool] = mapped_column(Boolean)
-    #: A Norwood–Hamilton grade as stored by :func:`app.domain.eligibility.parse_screening_grade`.
+    #: A Norwood–Hamilton grade as stored by :func:`stampside.app.domain.eligibility.parse_screening_grade`.
     norwood_grade: Mapped[str] = mapped_column(String(8))
     notes: Mapped[str] = mapped_column(String(2000), default="")
     protocol_name: Mapped[str] = mapped_column(String(120))
@@ -379,7 +379,7 @@ class CourseOverrideRow(Base):
 
 
 class ScheduleDeviation(Base):
-    """A session started outside its window, as confirmed (:class:`app.domain.schedule.Deviation`)."""
+    """A session started outside its window, as confirmed (:class:`stampside.app.domain.schedule.Deviation`)."""
 
     __tablename__ = "schedule_deviations"
     __table_args__ = (CheckConstraint("timing IN ('early', 'late')", name="timing"),)
@@ -420,7 +420,7 @@ class Photo(Base):
 
 
 class OutcomeAssessment(Base):
-    """The investigator's global assessment at a time point (:class:`app.domain.outcomes.IgaAssessment`)."""
+    """The investigator's global assessment at a time point (:class:`stampside.app.domain.outcomes.IgaAssessment`)."""
 
     __tablename__ = "outcome_assessments"
 
@@ -458,7 +458,7 @@ class SelfAssessmentAnswer(Base):
 
 
 class AdverseEventRow(Base):
-    """An adverse event of a course (:class:`app.domain.outcomes.AdverseEvent`)."""
+    """An adverse event of a course (:class:`stampside.app.domain.outcomes.AdverseEvent`)."""
 
     __tablename__ = "adverse_events"
     __table_args__ = (CheckConstraint("severity IN ('mild', 'moderate', 'severe')", name="severity"),)
@@ -485,7 +485,7 @@ class BlindedRating(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: The seed of the round (:func:`app.domain.outcomes.blinded_pairs`) and the pair's place in it.
+    #: The seed of the round (:func:`stampside.app.domain.outcomes.blinded_pairs`) and the pair's place in it.
     round_seed: Mapped[int] = mapped_column(BigInteger)
     position: Mapped[int]
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
@@ -506,7 +506,7 @@ class AuditEntry(Base):
 
     ``before_values``/``after_values`` are the record's whole row as canonical JSON before and
     after the change (``None`` before an insert and after a delete); ``before_hash``/``after_hash``
-    their SHA-256 (:func:`app.storage.audit_hash.content_hash`). ``entry_hash`` covers every
+    their SHA-256 (:func:`stampside.app.storage.audit_hash.content_hash`). ``entry_hash`` covers every
     other column, ``prev_hash`` (the previous entry's ``entry_hash``) among them. ``seq`` is the
     chain's order, 1, 2, 3 … with no gaps. ``at`` is ISO 8601 text in UTC, so it hashes the same
     read back as written. ``patient_id`` has no foreign key: the trail outlives the records.
@@ -548,10 +548,10 @@ class PractitionerPin(Base):
     __tablename__ = "practitioner_pins"
 
     practitioner_id: Mapped[int] = mapped_column(ForeignKey("practitioners.id"), primary_key=True, autoincrement=False)
-    #: ``$argon2id$v=19$m=…,t=…,p=…$salt$hash`` (:mod:`app.storage.pin_hashing`).
+    #: ``$argon2id$v=19$m=…,t=…,p=…$salt$hash`` (:mod:`stampside.app.storage.pin_hashing`).
     pin_hash: Mapped[str] = mapped_column(String(255))
     set_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    #: Wrong PINs since the last right one (:class:`app.domain.pins.LockoutPolicy`).
+    #: Wrong PINs since the last right one (:class:`stampside.app.domain.pins.LockoutPolicy`).
     failures: Mapped[int] = mapped_column(SmallInteger, default=0)
     #: Locked out until then after too many wrong PINs; NULL: not locked out.
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -576,7 +576,7 @@ class Signature(Base):
     practitioner_id: Mapped[int] = mapped_column(ForeignKey("practitioners.id"))
     #: The signer's name when they signed (a later rename does not change it).
     signer_name: Mapped[str] = mapped_column(String(120))
-    #: :class:`app.domain.signatures.SignatureMeaning` values.
+    #: :class:`stampside.app.domain.signatures.SignatureMeaning` values.
     meaning: Mapped[str] = mapped_column(String(16))
     signed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     record_type: Mapped[str] = mapped_column(String(64))
@@ -592,7 +592,7 @@ class SecurityEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
-    #: ``pin_lockout``, ``pin_set``, ``pin_reset`` (:mod:`app.storage.security_events`).
+    #: ``pin_lockout``, ``pin_set``, ``pin_reset`` (:mod:`stampside.app.storage.security_events`).
     kind: Mapped[str] = mapped_column(String(32))
     practitioner_id: Mapped[int | None] = mapped_column(ForeignKey("practitioners.id"))
     detail: Mapped[str] = mapped_column(String(500), default="")

@@ -2,8 +2,8 @@
 
 Alembic (with its Mako templates and DDL modules) takes a quarter of a second to import, and
 the app opens its database before the start screen is ready. Every start but the first finds
-the database at the newest revision already, so :func:`~app.storage.database.open_database`
-reads ``alembic_version`` itself and imports :mod:`app.storage.migrate` only when the revision
+the database at the newest revision already, so :func:`~stampside.app.storage.database.open_database`
+reads ``alembic_version`` itself and imports :mod:`stampside.app.storage.migrate` only when the revision
 differs from :data:`HEAD_REVISION` (a new file, an older schema). A test keeps the constant
 equal to the migration scripts' head, so a new revision cannot be forgotten here.
 """

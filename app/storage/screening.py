@@ -1,13 +1,13 @@
 """Use cases on screenings: save the form, read it back judged, override a failed one, check a course may start.
 
 A screening is saved with its verdict under the protocol of the day
-(:func:`app.domain.eligibility.evaluate_screening`), and read back as a
+(:func:`stampside.app.domain.eligibility.evaluate_screening`), and read back as a
 :class:`ScreeningView` judged again under the protocol and day the caller gives, so a result
 that has gone stale since is flagged. A failed screening can be overridden once with a typed
 reason; the override is stored on the screening row.
 
 :func:`course_eligibility` is the screening gate before a course starts: the patient's newest
-screening must pass, or have been overridden. ``app.storage.courses.start_screened_course``
+screening must pass, or have been overridden. ``stampside.app.storage.courses.start_screened_course``
 applies it.
 """
 
@@ -19,12 +19,12 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.course_gates import CourseGate, CourseOverride
-from app.domain.eligibility import EligibilityResult, LabFlag, LabResult, Screening, evaluate_screening
-from app.domain.signatures import SignatureMark, SignedAct, Signer
-from app.domain.treatment_protocol import TreatmentProtocol
-from app.storage.schema import Patient, ScreeningContraindication, ScreeningLabResult, ScreeningRow
-from app.storage.signatures import RECORD_TABLES, sign_record, signatures_of
+from stampside.app.domain.course_gates import CourseGate, CourseOverride
+from stampside.app.domain.eligibility import EligibilityResult, LabFlag, LabResult, Screening, evaluate_screening
+from stampside.app.domain.signatures import SignatureMark, SignedAct, Signer
+from stampside.app.domain.treatment_protocol import TreatmentProtocol
+from stampside.app.storage.schema import Patient, ScreeningContraindication, ScreeningLabResult, ScreeningRow
+from stampside.app.storage.signatures import RECORD_TABLES, sign_record, signatures_of
 
 __all__ = [
     "CourseEligibility",
@@ -224,7 +224,7 @@ def override_screening(
     as_of: date | None = None,
     signer: Signer | None = None,
 ) -> ScreeningView:
-    """Let a failed screening through with a typed reason (:class:`~app.domain.course_gates.OverrideRefused` if not).
+    """Let a failed screening through with a typed reason (:class:`~stampside.app.domain.course_gates.OverrideRefused` if not).
 
     The screening is judged on ``as_of`` (default: its own day); one that passes, or is already
     overridden, is refused.

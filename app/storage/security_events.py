@@ -1,12 +1,12 @@
 """Security events: what the clinic's security officer should see, kept in ``security_events``.
 
 * ``pin_lockout``: a practitioner typed too many wrong PINs in a row and is locked out for a
-  while (:class:`app.domain.pins.LockoutPolicy`);
+  while (:class:`stampside.app.domain.pins.LockoutPolicy`);
 * ``pin_set``: a practitioner got their first PIN (chosen at their first sign-in, or given
   with ``stampside practitioner add``);
 * ``pin_reset``: a PIN was replaced (``stampside practitioner set-pin``), which lifts a lockout.
 
-Each event is also an entry of the audit trail (:mod:`app.storage.trail_appends`). No event
+Each event is also an entry of the audit trail (:mod:`stampside.app.storage.trail_appends`). No event
 holds a PIN or its hash.
 """
 
@@ -18,8 +18,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.storage.schema import Practitioner, SecurityEvent
-from app.storage.trail_appends import record_insert
+from stampside.app.storage.schema import Practitioner, SecurityEvent
+from stampside.app.storage.trail_appends import record_insert
 
 __all__ = ["PIN_LOCKOUT", "PIN_RESET", "PIN_SET", "SecurityEventView", "list_security_events", "log_security_event"]
 

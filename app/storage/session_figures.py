@@ -1,10 +1,10 @@
 """A stored session's stamp count and coverage, read in one place for every screen and report.
 
-:func:`session_figures` is what the summary screen (``app.tui.session_steps.read_figures``),
+:func:`session_figures` is what the summary screen (``stampside.app.tui.session_steps.read_figures``),
 the session report (and through it the course report) and the demo data's checks show. It
 reads what is stored — the session's zones, footprint and credited stamps, and the patient's
 Norwood grade when no zone is stored — and hands it to the pure
-:func:`app.domain.coverage.session_coverage`, which holds the fallbacks
+:func:`stampside.app.domain.coverage.session_coverage`, which holds the fallbacks
 (``docs/coverage.md``, "A stored session's figures").
 """
 
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.domain.coverage import CreditedStamp, SessionCoverage, session_coverage
-from app.domain.treatment_protocol import TreatmentProtocol
-from app.domain.zones import NorwoodGrade
-from app.storage.patients import get_patient
-from app.storage.session_stamps import count_session_stamps, load_credited_stamps
-from app.storage.sessions import get_session
+from stampside.app.domain.coverage import CreditedStamp, SessionCoverage, session_coverage
+from stampside.app.domain.treatment_protocol import TreatmentProtocol
+from stampside.app.domain.zones import NorwoodGrade
+from stampside.app.storage.patients import get_patient
+from stampside.app.storage.session_stamps import count_session_stamps, load_credited_stamps
+from stampside.app.storage.sessions import get_session
 
 
 def session_figures(s: Session, session_id: int, protocol: TreatmentProtocol | None) -> SessionCoverage:

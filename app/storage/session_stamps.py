@@ -1,8 +1,8 @@
 """Stamps in a treatment session, read back: with the zone each was credited to, or with their figures.
 
-A stamp belongs to at most one session. :class:`~app.storage.sink.DatabaseSink` stores each
+A stamp belongs to at most one session. :class:`~stampside.app.storage.sink.DatabaseSink` stores each
 new stamp with the session that was open when it arrived and the zone it counts in
-(:func:`app.domain.zones.credited_zone`), in the INSERT that stores it.
+(:func:`stampside.app.domain.zones.credited_zone`), in the INSERT that stores it.
 ``stamp_events.zone`` keeps the zone the device sent; ``credited_zone`` is the session's.
 """
 
@@ -14,10 +14,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.coverage import CreditedStamp
-from app.domain.zones import Zone
-from app.storage.schema import Device, StampEvent, TreatmentSession
-from app.storage.sessions import SessionError
+from stampside.app.domain.coverage import CreditedStamp
+from stampside.app.domain.zones import Zone
+from stampside.app.storage.schema import Device, StampEvent, TreatmentSession
+from stampside.app.storage.sessions import SessionError
 
 
 def _device_of(session: Session, session_id: int) -> tuple[int, int]:

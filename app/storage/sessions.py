@@ -15,12 +15,12 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from app.domain.signatures import SignatureMark, SignedAct, Signer
-from app.domain.steps import KnownLot
-from app.domain.treatment_protocol import TreatmentProtocol
-from app.domain.zones import Zone
-from app.storage.heads import register_head
-from app.storage.schema import (
+from stampside.app.domain.signatures import SignatureMark, SignedAct, Signer
+from stampside.app.domain.steps import KnownLot
+from stampside.app.domain.treatment_protocol import TreatmentProtocol
+from stampside.app.domain.zones import Zone
+from stampside.app.storage.heads import register_head
+from stampside.app.storage.schema import (
     Course,
     Device,
     DeviceHead,
@@ -30,7 +30,7 @@ from app.storage.schema import (
     StepRecordRow,
     TreatmentSession,
 )
-from app.storage.signatures import RECORD_TABLES, sign_record, signatures_of
+from stampside.app.storage.signatures import RECORD_TABLES, sign_record, signatures_of
 
 
 class SessionError(ValueError):

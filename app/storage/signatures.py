@@ -3,11 +3,11 @@
 :func:`sign_record` stores one signature in the caller's transaction: the use case that writes
 a signed record (an override, a screening, an outcome entry, closing a session) calls it right
 after, so the record and its signature are stored together or not at all. The signer is a
-:class:`~app.domain.signatures.Signer`, which only a right PIN gives
-(:func:`app.storage.pins.check_pin`). ``record_type`` is the signed record's table
+:class:`~stampside.app.domain.signatures.Signer`, which only a right PIN gives
+(:func:`stampside.app.storage.pins.check_pin`). ``record_type`` is the signed record's table
 (:data:`RECORD_TABLES`), ``record_id`` its id.
 
-The readers give :class:`SignatureView` rows; :func:`app.domain.signatures.manifestation` is how
+The readers give :class:`SignatureView` rows; :func:`stampside.app.domain.signatures.manifestation` is how
 each one reads on a screen or a report.
 """
 
@@ -20,9 +20,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.signatures import SignatureMark, SignatureMeaning, SignedAct, Signer
-from app.storage.schema import Course, Signature, TreatmentSession
-from app.storage.trail_appends import record_insert
+from stampside.app.domain.signatures import SignatureMark, SignatureMeaning, SignedAct, Signer
+from stampside.app.storage.schema import Course, Signature, TreatmentSession
+from stampside.app.storage.trail_appends import record_insert
 
 __all__ = [
     "RECORD_TABLES",

@@ -1,4 +1,4 @@
-"""The database as the link session's durable sink (:class:`devicelink.sink.StampSink`)."""
+"""The database as the link session's durable sink (:class:`stampside.devicelink.sink.StampSink`)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.storage.audit_actor import acting_as
-from app.storage.database import Database
-from app.storage.errors import explain
-from app.storage.stamps import (
+from stampside.app.storage.audit_actor import acting_as
+from stampside.app.storage.database import Database
+from stampside.app.storage.errors import explain
+from stampside.app.storage.stamps import (
     add_link_events,
     bind_epoch,
     device_row_id,
@@ -23,9 +23,9 @@ from app.storage.stamps import (
     store_stamps,
     utc,
 )
-from devicelink.sink import CommitBatch, StoredStamp
-from firmware_protocol import DeviceInfo
-from firmware_protocol.host_events import Ledger
+from stampside.devicelink.sink import CommitBatch, StoredStamp
+from stampside.firmware_protocol import DeviceInfo
+from stampside.firmware_protocol.host_events import Ledger
 
 #: Times a batch is retried after losing a race with another writer on the unique key.
 INTEGRITY_RETRIES = 3
@@ -37,9 +37,9 @@ class DatabaseSink:
     Called from worker threads, one call at a time. When :meth:`commit` returns, the
     transaction is durable (SQLite: WAL + ``synchronous=FULL``). A stamp's treatment
     session and credited zone come from the tags it arrived with
-    (:class:`devicelink.sink.StampTags`) and are written in the INSERT that stores it. The
+    (:class:`stampside.devicelink.sink.StampTags`) and are written in the INSERT that stores it. The
     audit trail names the device as the actor (``link:<serial>``) and keeps the stamps as one
-    total per session (:mod:`app.storage.audit`).
+    total per session (:mod:`stampside.app.storage.audit`).
     """
 
     def __init__(self, database: Database) -> None:

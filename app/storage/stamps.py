@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from app.domain.zones import Zone, credited_zone
-from app.storage.heads import register_head
-from app.storage.schema import Course, Device, LinkEvent, Patient, StampEvent, TreatmentSession
-from devicelink.sink import Cursor, LinkLogEntry, ReceivedStamp, StoredStamp
-from firmware_protocol import DeviceInfo
-from firmware_protocol.host_events import Ledger
+from stampside.app.domain.zones import Zone, credited_zone
+from stampside.app.storage.heads import register_head
+from stampside.app.storage.schema import Course, Device, LinkEvent, Patient, StampEvent, TreatmentSession
+from stampside.devicelink.sink import Cursor, LinkLogEntry, ReceivedStamp, StoredStamp
+from stampside.firmware_protocol import DeviceInfo
+from stampside.firmware_protocol.host_events import Ledger
 
 
 def utc(unix_seconds: float) -> datetime:
@@ -94,7 +94,7 @@ def store_stamps(
     """Insert the stamps this device numbering does not have yet; return them as stored.
 
     Each new stamp joins the treatment session its tags name (``None``: no session) and,
-    in a session, is credited to its zone by :func:`~app.domain.zones.credited_zone` — the
+    in a session, is credited to its zone by :func:`~stampside.app.domain.zones.credited_zone` — the
     device's zone, else the zone being stamped when it arrived — in this same transaction.
     Stamps already stored keep the session and zone they have.
 

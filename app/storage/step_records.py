@@ -1,6 +1,6 @@
 """Saving and loading a session's step records, with their device checks and overrides.
 
-The rows mirror :class:`app.domain.steps.StepRecord` one to one, so what
+The rows mirror :class:`stampside.app.domain.steps.StepRecord` one to one, so what
 :func:`load_step_records` gives back goes straight into :meth:`SessionFlow.restore
 <app.domain.steps.SessionFlow.restore>` after a crash. Save a record each time it changes;
 saving is an upsert by the step's position. Overrides are only ever added: a stored
@@ -15,13 +15,13 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.gates import Gate, Override
-from app.domain.signatures import SignedAct, Signer
-from app.domain.steps import CheckOutcome, StepRecord
-from app.domain.treatment_protocol import StepKind
-from app.storage.schema import StepCheck, StepOverride, StepRecordRow, TreatmentSession
-from app.storage.sessions import SessionError
-from app.storage.signatures import RECORD_TABLES, SignatureView, patient_of_session, sign_record, signatures_of
+from stampside.app.domain.gates import Gate, Override
+from stampside.app.domain.signatures import SignedAct, Signer
+from stampside.app.domain.steps import CheckOutcome, StepRecord
+from stampside.app.domain.treatment_protocol import StepKind
+from stampside.app.storage.schema import StepCheck, StepOverride, StepRecordRow, TreatmentSession
+from stampside.app.storage.sessions import SessionError
+from stampside.app.storage.signatures import RECORD_TABLES, SignatureView, patient_of_session, sign_record, signatures_of
 
 
 def save_step_record(session: Session, session_id: int, record: StepRecord) -> None:

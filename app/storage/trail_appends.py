@@ -1,6 +1,6 @@
 """Audit entries for the sign-in tables the audit hooks do not follow yet: signatures and security events.
 
-:mod:`app.storage.audit` appends an entry for every change of the tables in its
+:mod:`stampside.app.storage.audit` appends an entry for every change of the tables in its
 ``PATIENT_LINKS``; ``signatures`` and ``security_events`` (v0006) are not among them yet. Until
 they are, :func:`record_insert` appends the entry for a new row of theirs itself, in the same
 transaction and chained like any other, so a signature or a lockout is in the trail from the
@@ -16,9 +16,9 @@ from __future__ import annotations
 from sqlalchemy import Table, inspect
 from sqlalchemy.orm import Session
 
-from app.storage.audit import AUDITED_TABLES, TrailWriter, read_rows
-from app.storage.audit_hash import record_key
-from app.storage.schema import Base
+from stampside.app.storage.audit import AUDITED_TABLES, TrailWriter, read_rows
+from stampside.app.storage.audit_hash import record_key
+from stampside.app.storage.schema import Base
 
 __all__ = ["record_insert"]
 

@@ -2,12 +2,12 @@
 
 The app opens the database in a worker (never on the UI thread), then shows the start
 screen and, over it, asks who is at the chair: the practitioner signs in with their PIN
-(:class:`~app.tui.signed_in.SignedIn`, which also locks the app after the settings'
+(:class:`~stampside.app.tui.signed_in.SignedIn`, which also locks the app after the settings'
 ``idle_lock_minutes`` without a key). A database that cannot be opened is explained with the
 :class:`StorageError` message, never a traceback. Starting a session is asked for with
-:class:`~app.tui.screens.start.StartSessionRequested`: the app opens (or resumes) the course
+:class:`~stampside.app.tui.screens.start.StartSessionRequested`: the app opens (or resumes) the course
 and session in storage (in a worker), then its
-:class:`~app.tui.session_controller.SessionController` walks the protocol's steps, from the
+:class:`~stampside.app.tui.session_controller.SessionController` walks the protocol's steps, from the
 pre-session checks through stamping to the summary, and brings the start screen back when the
 session is finished.
 
@@ -37,27 +37,27 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator
 
-from app.settings import Settings, SettingsError, SettingsFile
-from app.tui.ordered_keys import OrderedKeys
-from app.tui.widgets.header import AppHeader
+from stampside.app.settings import Settings, SettingsError, SettingsFile
+from stampside.app.tui.ordered_keys import OrderedKeys
+from stampside.app.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:
     from textual.command import Provider
 
-    from app.domain.signatures import Signer
-    from app.domain.steps import Clock
-    from app.domain.treatment_protocol import TreatmentProtocol
-    from app.storage.database import Database
-    from app.storage.sessions import SessionView
-    from app.tui.link_bridge import DeviceNotice, LinkProblem
-    from app.tui.screens.stamping import StampingScreen
-    from app.tui.screens.start import StartSessionRequested
-    from app.tui.session_controller import SessionController
-    from app.tui.signed_in import SignedIn
+    from stampside.app.domain.signatures import Signer
+    from stampside.app.domain.steps import Clock
+    from stampside.app.domain.treatment_protocol import TreatmentProtocol
+    from stampside.app.storage.database import Database
+    from stampside.app.storage.sessions import SessionView
+    from stampside.app.tui.link_bridge import DeviceNotice, LinkProblem
+    from stampside.app.tui.screens.stamping import StampingScreen
+    from stampside.app.tui.screens.start import StartSessionRequested
+    from stampside.app.tui.session_controller import SessionController
+    from stampside.app.tui.signed_in import SignedIn
 
 
 def utc_now() -> datetime:
-    """The default clock, as :func:`app.domain.steps.utc_now` (not imported before the first paint)."""
+    """The default clock, as :func:`stampside.app.domain.steps.utc_now` (not imported before the first paint)."""
     return datetime.now(UTC)
 
 
@@ -81,7 +81,7 @@ class _BuiltInProtocolUnlessGiven:
             return None  # the dataclass's default
         protocol: TreatmentProtocol | None = obj.__dict__.get(self._slot)
         if protocol is None:
-            from app.domain.treatment_protocol import default_protocol
+            from stampside.app.domain.treatment_protocol import default_protocol
 
             protocol = obj.__dict__[self._slot] = default_protocol()
         return protocol
@@ -107,7 +107,7 @@ class AppConfig:
     goes through (``None``: ``$STAMPSIDE_BLE_HCI``, else the OS Bluetooth). ``idle_clock`` is the
     monotonic clock the idle lock counts minutes without a key on (tests move their own on).
 
-    ``settings`` are the clinic's (:mod:`app.settings`). Given as :class:`Settings` (tests, ``stampside
+    ``settings`` are the clinic's (:mod:`stampside.app.settings`). Given as :class:`Settings` (tests, ``stampside
     demo``) they are used as they are; given as the :class:`SettingsFile` that ``stampside app``
     read, the app checks its values together with the environment's in its worker, after the first
     paint, and a wrong one ends the app with exit code 2 and :attr:`StampsideApp.settings_problem`.
@@ -124,7 +124,7 @@ class AppConfig:
     idle_clock: Callable[[], float] = time.monotonic
 
 
-#: Textual's system commands the app replaces with its own (:mod:`app.tui.commands`).
+#: Textual's system commands the app replaces with its own (:mod:`stampside.app.tui.commands`).
 REPLACED_SYSTEM_COMMANDS = frozenset({"Screenshot", "Quit"})
 #: The app's own actions that wait while the sign-in (or the lock) covers the app: nothing of a patient
 #: is shown or written for someone who has not signed in.
@@ -135,7 +135,7 @@ LOCKED_ACTIONS = frozenset(
 
 def _app_commands() -> type[Provider]:
     """The app's command provider, imported when the palette first opens."""
-    from app.tui.commands import StampsideCommands
+    from stampside.app.tui.commands import StampsideCommands
 
     return StampsideCommands
 
@@ -144,7 +144,7 @@ class StampsideApp(OrderedKeys):
     """Header, footer with the keys, the command palette, and the start screen.
 
     Keys typed ahead are handed on one at a time, each after the previous one has settled
-    (:mod:`app.tui.ordered_keys`), so a burst never lands in the field it was meant to leave.
+    (:mod:`stampside.app.tui.ordered_keys`), so a burst never lands in the field it was meant to leave.
     """
 
     TITLE = "Stampside"
@@ -226,7 +226,7 @@ class StampsideApp(OrderedKeys):
     @cached_property
     def signed_in(self) -> SignedIn:
         """Who is at the chair, and the idle lock; made when the start screen first shows."""
-        from app.tui.signed_in import SignedIn
+        from stampside.app.tui.signed_in import SignedIn
 
         return SignedIn(
             self,
@@ -249,8 +249,8 @@ class StampsideApp(OrderedKeys):
     @cached_property
     def session_controller(self) -> SessionController:
         """Walks a session's steps; made on first use (its modules are not needed for the first paint)."""
-        from app.chairside.session_cases import CARDS_FOLDER
-        from app.tui.session_controller import SessionController
+        from stampside.app.chairside.session_cases import CARDS_FOLDER
+        from stampside.app.tui.session_controller import SessionController
 
         config = self.config
         return SessionController(
@@ -297,7 +297,7 @@ class StampsideApp(OrderedKeys):
         opened = await asyncio.to_thread(_load_and_open, self.config, url, self.settings)
         self._show_sub_title()
         if isinstance(opened, str):
-            from app.tui.dialogs.storage_error import StorageErrorDialog
+            from stampside.app.tui.dialogs.storage_error import StorageErrorDialog
 
             await self.push_screen(StorageErrorDialog(opened))
             return
@@ -305,14 +305,14 @@ class StampsideApp(OrderedKeys):
         self._show_start()
 
     def _show_start(self) -> None:
-        from app.tui.screens.start import StartScreen
+        from stampside.app.tui.screens.start import StartScreen
 
         assert self.database is not None
         config = self.config
         # The indicator beneath the start screen is not seen again: stop its 16 Hz animation.
         for indicator in self.screen_stack[0].query(LoadingIndicator):
             indicator.auto_refresh = None
-        from app.chairside.records import REPORTS_FOLDER
+        from stampside.app.chairside.records import REPORTS_FOLDER
 
         start = StartScreen(
             self.database,
@@ -333,7 +333,7 @@ class StampsideApp(OrderedKeys):
     @work(thread=True, group="session-modules")
     def _import_session_modules(self) -> None:
         """Once the start screen is up, in a thread: the session's modules, for the first start."""
-        import app.tui.session_controller  # noqa: F401
+        import stampside.app.tui.session_controller  # noqa: F401
 
     async def on_unmount(self) -> None:
         if "session_controller" in self.__dict__:
@@ -343,7 +343,7 @@ class StampsideApp(OrderedKeys):
 
     def _signed_in_as(self, signer: Signer) -> None:
         """Another practitioner signed in: the start screen and the open session go on as them."""
-        from app.tui.screens.start import StartScreen
+        from stampside.app.tui.screens.start import StartScreen
 
         for screen in self.screen_stack:
             if isinstance(screen, StartScreen):
@@ -375,12 +375,12 @@ class StampsideApp(OrderedKeys):
         """Open (or find, to resume) the session in storage, off the UI thread, then run its steps."""
         from sqlalchemy.exc import SQLAlchemyError
 
-        from app.storage.courses import CourseError
-        from app.storage.errors import StorageError, explain
-        from app.storage.schedule import ScheduleError
-        from app.storage.sessions import SessionError
-        from app.tui.course_start import CourseStarter
-        from app.tui.screens.start import StartScreen
+        from stampside.app.storage.courses import CourseError
+        from stampside.app.storage.errors import StorageError, explain
+        from stampside.app.storage.schedule import ScheduleError
+        from stampside.app.storage.sessions import SessionError
+        from stampside.app.tui.course_start import CourseStarter
+        from stampside.app.tui.screens.start import StartScreen
 
         config = self.config
         starter = CourseStarter(
@@ -437,7 +437,7 @@ class StampsideApp(OrderedKeys):
         self.notify(message.text, title="The stamp says", severity=message.severity, timeout=10)  # type: ignore[arg-type]
 
     def _session_ended(self, view: SessionView) -> None:
-        from app.tui.screens.start import StartScreen
+        from stampside.app.tui.screens.start import StartScreen
 
         self.open_session = None
         if isinstance(self.screen, StartScreen):
@@ -447,14 +447,14 @@ class StampsideApp(OrderedKeys):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """Textual's own (theme, keys, …) but its Screenshot and Quit: the app's own do those
-        (:mod:`app.tui.commands`: the SVG goes into the data folder, quitting asks about an open session)."""
+        (:mod:`stampside.app.tui.commands`: the SVG goes into the data folder, quitting asks about an open session)."""
         for command in super().get_system_commands(screen):
             if command.title not in REPLACED_SYSTEM_COMMANDS:
                 yield command
 
     def action_help(self) -> None:
         """``?`` (or F1): this screen's keys and, on a step, what the step requires."""
-        from app.tui.dialogs.help import HelpDialog, help_for
+        from stampside.app.tui.dialogs.help import HelpDialog, help_for
 
         if isinstance(self.screen, HelpDialog):
             return
@@ -462,7 +462,7 @@ class StampsideApp(OrderedKeys):
 
     async def action_save_screenshot(self) -> None:
         """This screen as SVG into the data folder's ``screenshots/`` (beside a SQLite file, else the user data dir)."""
-        from app.chairside.records import SCREENSHOTS_FOLDER
+        from stampside.app.chairside.records import SCREENSHOTS_FOLDER
 
         url = self.database.url if self.database is not None else None
         if url is None:
@@ -483,7 +483,7 @@ class StampsideApp(OrderedKeys):
 
     def _write_screenshot(self, folder: Path, name: str) -> Path:
         """The SVG, 0600 in a 0700 folder (a screenshot can show a patient's name)."""
-        from app.storage.private_files import make_private_folder, write_private_text
+        from stampside.app.storage.private_files import make_private_folder, write_private_text
 
         return write_private_text(make_private_folder(folder) / name, self.export_screenshot())
 
@@ -491,8 +491,8 @@ class StampsideApp(OrderedKeys):
         """Every stored stamp as CSV into the data folder's ``exports/`` (the columns of ``stampside export``)."""
         from sqlalchemy.exc import SQLAlchemyError
 
-        from app.chairside.records import EXPORTS_FOLDER, export_stamps
-        from app.storage.errors import explain
+        from stampside.app.chairside.records import EXPORTS_FOLDER, export_stamps
+        from stampside.app.storage.errors import explain
 
         database = self.database
         if database is None:
@@ -516,7 +516,7 @@ class StampsideApp(OrderedKeys):
         if self.open_session is None:
             self.exit()
             return
-        from app.tui.dialogs.confirm import ConfirmDialog
+        from stampside.app.tui.dialogs.confirm import ConfirmDialog
 
         def answered(quit_now: bool | None) -> None:
             if quit_now:
@@ -539,9 +539,9 @@ def _load_and_open(config: AppConfig, url: str | None, settings: Settings) -> Da
     the session's modules follow in a thread once the start screen is up. A database that cannot
     be opened gives the :class:`StorageError` message instead."""
     config.protocol  # noqa: B018 - builds the built-in protocol here, not on the UI thread
-    import app.tui.screens.start  # noqa: F401 - imported here, not on the UI thread
-    from app.storage.database import open_database
-    from app.storage.errors import StorageError
+    import stampside.app.tui.screens.start  # noqa: F401 - imported here, not on the UI thread
+    from stampside.app.storage.database import open_database
+    from stampside.app.storage.errors import StorageError
 
     try:
         return open_database(settings.resolve_database_url(url))

@@ -17,7 +17,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
 if TYPE_CHECKING:
-    from app.tui.app import StampsideApp
+    from stampside.app.tui.app import StampsideApp
 
 __all__ = ["AppCommand", "StampsideCommands", "commands_for"]
 
@@ -33,9 +33,9 @@ class AppCommand:
 
 def _screen_commands(app: StampsideApp, screen: Screen[Any]) -> Iterator[AppCommand]:
     """The commands of the screen the palette was opened on (imports are local: the palette opens late)."""
-    from app.tui.screens.stamping import StampingScreen
-    from app.tui.screens.start import StartScreen
-    from app.tui.screens.step_base import StepScreen
+    from stampside.app.tui.screens.stamping import StampingScreen
+    from stampside.app.tui.screens.start import StartScreen
+    from stampside.app.tui.screens.step_base import StepScreen
 
     if isinstance(screen, StartScreen):
         yield AppCommand(
@@ -62,7 +62,7 @@ def _screen_commands(app: StampsideApp, screen: Screen[Any]) -> Iterator[AppComm
         )
         yield AppCommand("Due list", "Sessions and follow-ups due, open sessions first (d)", screen.action_due)
     elif isinstance(screen, StampingScreen):
-        from app.domain.zones import Zone
+        from stampside.app.domain.zones import Zone
 
         for zone in Zone:
             yield AppCommand(
@@ -121,7 +121,7 @@ class StampsideCommands(Provider):
     """The app's actions for the screen the palette was opened on."""
 
     def _commands(self) -> list[AppCommand]:
-        from app.tui.app import StampsideApp
+        from stampside.app.tui.app import StampsideApp
 
         app = self.app
         if not isinstance(app, StampsideApp):  # pragma: no cover - only installed on the app

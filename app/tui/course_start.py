@@ -3,11 +3,11 @@
 :meth:`CourseStarter.open` runs in the app's start-session worker:
 
 1. A patient without an active course gets one through the screening gate
-   (:func:`~app.storage.courses.start_screened_course`, in its own transaction). Refused
+   (:func:`~stampside.app.storage.courses.start_screened_course`, in its own transaction). Refused
    (:class:`NotEligibleError`): the reason is shown and the screening form offered; once the
    screening passes (or is overridden) the start goes on.
 2. The session is opened with its schedule and photo checks
-   (:func:`~app.storage.schedule.open_scheduled_session`). An early or late start
+   (:func:`~stampside.app.storage.schedule.open_scheduled_session`). An early or late start
    (:class:`ConfirmationNeeded`) is confirmed in a dialog and stored as a deviation with who
    confirmed it; an incomplete baseline set before session 1 (:class:`PhotosIncomplete`)
    offers the photo screen or an override with a typed reason. Either is signed with the PIN
@@ -29,23 +29,23 @@ from sqlalchemy.orm import Session
 from textual.app import App
 from textual.screen import Screen
 
-from app.domain.course_gates import CourseGateResult, CourseOverride, OverrideRefused
-from app.domain.gates import clean_reason
-from app.domain.schedule import Deviation, DeviationRefused
-from app.domain.signatures import SignedAct, Signer
-from app.domain.steps import Clock
-from app.domain.treatment_protocol import TreatmentProtocol
-from app.storage.courses import NotEligibleError, course_summary, start_screened_course
-from app.storage.database import Database
-from app.storage.errors import explain
-from app.storage.schedule import ConfirmationNeeded, PhotosIncomplete, open_scheduled_session
-from app.storage.sessions import SessionView, get_session
-from app.tui.dialogs.choice import ChoiceDialog
-from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.dialogs.course_override import CourseOverrideDialog
-from app.tui.screens.course_base import CourseContext, SignWith
-from app.tui.screens.photos import PhotosScreen
-from app.tui.screens.screening import ScreeningScreen
+from stampside.app.domain.course_gates import CourseGateResult, CourseOverride, OverrideRefused
+from stampside.app.domain.gates import clean_reason
+from stampside.app.domain.schedule import Deviation, DeviationRefused
+from stampside.app.domain.signatures import SignedAct, Signer
+from stampside.app.domain.steps import Clock
+from stampside.app.domain.treatment_protocol import TreatmentProtocol
+from stampside.app.storage.courses import NotEligibleError, course_summary, start_screened_course
+from stampside.app.storage.database import Database
+from stampside.app.storage.errors import explain
+from stampside.app.storage.schedule import ConfirmationNeeded, PhotosIncomplete, open_scheduled_session
+from stampside.app.storage.sessions import SessionView, get_session
+from stampside.app.tui.dialogs.choice import ChoiceDialog
+from stampside.app.tui.dialogs.confirm import ConfirmDialog
+from stampside.app.tui.dialogs.course_override import CourseOverrideDialog
+from stampside.app.tui.screens.course_base import CourseContext, SignWith
+from stampside.app.tui.screens.photos import PhotosScreen
+from stampside.app.tui.screens.screening import ScreeningScreen
 
 T = TypeVar("T")
 

@@ -1,16 +1,16 @@
-"""The app's link to the stamp: one :class:`~devicelink.session.LinkSession`, forwarded to a screen as messages.
+"""The app's link to the stamp: one :class:`~stampside.devicelink.session.LinkSession`, forwarded to a screen as messages.
 
 The screens hold no link ("attributes down, messages up"). A :class:`LinkBridge` owns the
 session for the app shell and posts to its :attr:`~LinkBridge.target` (normally the
-:class:`~app.tui.screens.stamping.StampingScreen`; ``None`` means nobody listens):
+:class:`~stampside.app.tui.screens.stamping.StampingScreen`; ``None`` means nobody listens):
 
-* :class:`~app.tui.screens.stamping.StampsStored` after every commit that stored stamps: the
+* :class:`~stampside.app.tui.screens.stamping.StampsStored` after every commit that stored stamps: the
   ones stored for the bridge's session (each with the zone it was stored in), and how many were
   stored outside any session. The screen counts what is stored, nothing else. Stamps stored
   while there is no target are in the database, which is where a resumed screen reads them from.
   Where stamps belong is the bridge's :attr:`~LinkBridge.tags` (session, active zone), which
   the link stores with each stamp in the transaction that stores it.
-* :class:`~app.tui.screens.stamping.LinkStatusChanged` on every state change and whenever the
+* :class:`~stampside.app.tui.screens.stamping.LinkStatusChanged` on every state change and whenever the
   serial, battery, head or arm state changes (checked every ``poll_interval`` seconds, as the
   session has no event for them); ``armed_since`` is when the arm state last changed.
   ``down_since`` is set when the link stops being connected and
@@ -18,11 +18,11 @@ session for the app shell and posts to its :attr:`~LinkBridge.target` (normally 
   (``time.monotonic`` by default, the screen's clock too). A new target gets the current
   status at once.
 * :class:`LinkProblem` when something needs a person: the port cannot be opened, or no stamp
-  answers over BLE (:class:`~devicelink.transport.TransportOpenError`, the status turns
+  answers over BLE (:class:`~stampside.devicelink.transport.TransportOpenError`, the status turns
   CLOSED; a malformed ``ble:`` URL too), the device
-  speaks no common protocol version (:class:`~firmware_protocol.IncompatibleVersion`, the
+  speaks no common protocol version (:class:`~stampside.firmware_protocol.IncompatibleVersion`, the
   session ends CLOSED), commits to the database keep failing
-  (:class:`~app.storage.errors.StorageError`, polled; the session retries them), the device
+  (:class:`~stampside.app.storage.errors.StorageError`, polled; the session retries them), the device
   refuses to arm. ``text`` is meant to be shown as is; ``None`` says the problem went away
   (the link connected again, commits go through again). It bubbles from the screen to the
   app, which shows it (a notification, the storage-error dialog). A database that fails
@@ -55,20 +55,20 @@ from typing import Any
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from app.domain.zones import Zone
-from app.storage.errors import StorageError
-from app.storage.sink import DatabaseSink
-from app.tui.screens.stamping import LinkStatusChanged, StampInput, StampsStored
-from app.tui.widgets.status_bar import LinkStatus
-from devicelink.broadcast import Subscription
-from devicelink.errors import LinkError, SinkError
-from devicelink.events import StateChange
-from devicelink.session import LinkOptions, LinkSession
-from devicelink.sink import NO_TAGS, LinkLogEntry, StampTags, StoredStamp
-from devicelink.state import LinkState
-from devicelink.transport import Transport, TransportError
-from devicelink.urls import transport_for_url
-from firmware_protocol import IncompatibleVersion
+from stampside.app.domain.zones import Zone
+from stampside.app.storage.errors import StorageError
+from stampside.app.storage.sink import DatabaseSink
+from stampside.app.tui.screens.stamping import LinkStatusChanged, StampInput, StampsStored
+from stampside.app.tui.widgets.status_bar import LinkStatus
+from stampside.devicelink.broadcast import Subscription
+from stampside.devicelink.errors import LinkError, SinkError
+from stampside.devicelink.events import StateChange
+from stampside.devicelink.session import LinkOptions, LinkSession
+from stampside.devicelink.sink import NO_TAGS, LinkLogEntry, StampTags, StoredStamp
+from stampside.devicelink.state import LinkState
+from stampside.devicelink.transport import Transport, TransportError
+from stampside.devicelink.urls import transport_for_url
+from stampside.firmware_protocol import IncompatibleVersion
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def notice_for(kind: str, detail: str, serial: str) -> DeviceNotice | None:
 class LinkBridge:
     """Owns the app's :class:`LinkSession` and forwards stamps and status to :attr:`target`.
 
-    ``url`` is what :func:`~devicelink.urls.transport_for_url` opens: a port, a pty path,
+    ``url`` is what :func:`~stampside.devicelink.urls.transport_for_url` opens: a port, a pty path,
     ``socket://HOST:PORT`` (serial), or ``ble``, ``ble:NAME``, ``ble:ADDRESS`` (bleak; ``hci``
     is the bumble HCI spec to reach it through, else ``$STAMPSIDE_BLE_HCI``, else the OS
     Bluetooth). ``transport`` replaces it (tests, other backends).

@@ -2,21 +2,21 @@
 
 The app owns one :class:`SessionController`. It shows screens and forwards what they ask for;
 everything it reads or writes goes through the plain use cases of
-:mod:`app.chairside.session_cases` (one transaction each, in a worker thread), and the link
-through :class:`~app.tui.session_link.SessionLink`.
+:mod:`stampside.app.chairside.session_cases` (one transaction each, in a worker thread), and the link
+through :class:`~stampside.app.tui.session_link.SessionLink`.
 
-:meth:`SessionController.begin` reads the session (:func:`~app.chairside.session_cases.load_session`),
-rebuilds its :class:`~app.domain.steps.SessionFlow` from the stored step records and, while
+:meth:`SessionController.begin` reads the session (:func:`~stampside.app.chairside.session_cases.load_session`),
+rebuilds its :class:`~stampside.app.domain.steps.SessionFlow` from the stored step records and, while
 the session has not passed its stamping step, opens the link. Then it shows the current
-step's screen (:mod:`app.tui.screens.steps`, the :class:`~app.tui.screens.stamping.StampingScreen`
-for stamping) and is its :class:`~app.tui.screens.step_base.StepHost`.
+step's screen (:mod:`stampside.app.tui.screens.steps`, the :class:`~stampside.app.tui.screens.stamping.StampingScreen`
+for stamping) and is its :class:`~stampside.app.tui.screens.step_base.StepHost`.
 
 Every change of the flow is stored by one writer at a time; a failure is a notification and is
 retried. At the stamping step the link stores arriving stamps in the session and the zone being
 stamped, and the device is armed; finishing the step disarms it and closes the link. Closing the
 summary is signed with the PIN (approved) and finishes the session, its signature stored with it,
 and brings the start screen back. Overrides are signed too (overridden): the reason, then the PIN.
-While the app is locked (:class:`~app.tui.signed_in.SignedIn`) everything goes on behind the lock,
+While the app is locked (:class:`~stampside.app.tui.signed_in.SignedIn`) everything goes on behind the lock,
 but no screen is swapped under it. Nothing here raises into the UI.
 """
 
@@ -35,25 +35,25 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 
-from app.chairside import session_cases as cases
-from app.domain.gates import OverrideRefused, checked_reason
-from app.domain.signatures import SignedAct, Signer, manifestation
-from app.domain.steps import Clock, KnownLot, SessionFlow, StepBlocked, StepError, StepRecord, lot_to_offer
-from app.domain.treatment_protocol import Step, StepKind, TreatmentProtocol
-from app.settings import ClinicInfo
-from app.storage.database import Database
-from app.storage.errors import StorageError, explain
-from app.storage.sessions import SessionError, SessionView
-from app.tui.dialogs.override import OverrideDialog, gate_title
-from app.tui.link_bridge import LinkProblem
-from app.tui.screens.stamping import StampingScreen
-from app.tui.screens.steps import screen_for_step
-from app.tui.session_link import DEFAULT_FOOTPRINT_MM2, SessionLink
-from app.tui.session_screens import aftercare_screen, summary_screen
-from app.tui.session_steps import stamp_inputs
-from app.tui.signed_in import SignedIn
-from app.tui.widgets.session_banner import BannerInfo
-from devicelink.session import LinkOptions
+from stampside.app.chairside import session_cases as cases
+from stampside.app.domain.gates import OverrideRefused, checked_reason
+from stampside.app.domain.signatures import SignedAct, Signer, manifestation
+from stampside.app.domain.steps import Clock, KnownLot, SessionFlow, StepBlocked, StepError, StepRecord, lot_to_offer
+from stampside.app.domain.treatment_protocol import Step, StepKind, TreatmentProtocol
+from stampside.app.settings import ClinicInfo
+from stampside.app.storage.database import Database
+from stampside.app.storage.errors import StorageError, explain
+from stampside.app.storage.sessions import SessionError, SessionView
+from stampside.app.tui.dialogs.override import OverrideDialog, gate_title
+from stampside.app.tui.link_bridge import LinkProblem
+from stampside.app.tui.screens.stamping import StampingScreen
+from stampside.app.tui.screens.steps import screen_for_step
+from stampside.app.tui.session_link import DEFAULT_FOOTPRINT_MM2, SessionLink
+from stampside.app.tui.session_screens import aftercare_screen, summary_screen
+from stampside.app.tui.session_steps import stamp_inputs
+from stampside.app.tui.signed_in import SignedIn
+from stampside.app.tui.widgets.session_banner import BannerInfo
+from stampside.devicelink.session import LinkOptions
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The open session's link to the stamp: where its stamps go, its arm state, its device checks.
 
-A :class:`SessionLink` owns the session's :class:`~app.tui.link_bridge.LinkBridge` for the
-:class:`~app.tui.session_controller.SessionController`:
+A :class:`SessionLink` owns the session's :class:`~stampside.app.tui.link_bridge.LinkBridge` for the
+:class:`~stampside.app.tui.session_controller.SessionController`:
 
 * **Where stamps go.** From the moment the stamping step is up, the link stores every arriving
   stamp in the session and — when the device sends no zone — in the zone being stamped
@@ -26,20 +26,20 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.chairside import session_cases as cases
-from app.domain.coverage import CoverageModel
-from app.domain.gates import DeviceFacts
-from app.domain.treatment_protocol import StepKind
-from app.domain.zones import Zone
-from app.storage.database import Database
-from app.storage.errors import explain
-from app.storage.sessions import SessionError, ZoneSetting
-from app.storage.sink import DatabaseSink
-from app.tui.link_bridge import LinkBridge
-from app.tui.session_steps import device_facts
+from stampside.app.chairside import session_cases as cases
+from stampside.app.domain.coverage import CoverageModel
+from stampside.app.domain.gates import DeviceFacts
+from stampside.app.domain.treatment_protocol import StepKind
+from stampside.app.domain.zones import Zone
+from stampside.app.storage.database import Database
+from stampside.app.storage.errors import explain
+from stampside.app.storage.sessions import SessionError, ZoneSetting
+from stampside.app.storage.sink import DatabaseSink
+from stampside.app.tui.link_bridge import LinkBridge
+from stampside.app.tui.session_steps import device_facts
 
 if TYPE_CHECKING:
-    from app.tui.session_controller import SessionController
+    from stampside.app.tui.session_controller import SessionController
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The aftercare and summary steps' screens, built from what the session's use cases give.
 
-Both read or write through :mod:`app.chairside.session_cases` in a worker thread; a failure is
+Both read or write through :mod:`stampside.app.chairside.session_cases` in a worker thread; a failure is
 shown on the screen and as a notification, never raised.
 """
 
@@ -11,24 +11,24 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.chairside import session_cases as cases
-from app.domain.aftercare import AftercareCard
-from app.domain.signatures import SignatureMark
-from app.domain.treatment_protocol import Step
-from app.storage.schedule import ScheduleError
-from app.storage.sessions import SessionError
-from app.tui.screens.steps import AftercareScreen, SessionFigures, SummaryScreen
-from app.tui.session_steps import summary_figures
+from stampside.app.chairside import session_cases as cases
+from stampside.app.domain.aftercare import AftercareCard
+from stampside.app.domain.signatures import SignatureMark
+from stampside.app.domain.treatment_protocol import Step
+from stampside.app.storage.schedule import ScheduleError
+from stampside.app.storage.sessions import SessionError
+from stampside.app.tui.screens.steps import AftercareScreen, SessionFigures, SummaryScreen
+from stampside.app.tui.session_steps import summary_figures
 
 if TYPE_CHECKING:
-    from app.tui.session_controller import SessionController
+    from stampside.app.tui.session_controller import SessionController
 
 
 async def aftercare_screen(controller: SessionController, step: Step, number: int) -> AftercareScreen:
     """The aftercare step: the wash window, the next appointment, the clinic's phone and address; the card as text
     and HTML.
 
-    The card is read from storage (:func:`~app.chairside.session_cases.aftercare_card`, with the
+    The card is read from storage (:func:`~stampside.app.chairside.session_cases.aftercare_card`, with the
     settings file's clinic); the screen shows the card's own lines, so the two say the same.
     """
     database, view, flow = controller.database, controller.view, controller.flow

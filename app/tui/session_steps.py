@@ -1,7 +1,7 @@
 """Small pieces the session controller uses to run the guided steps, kept free of the controller's state.
 
 * :func:`device_facts` turns what the link knows (DEVICE_INFO, BATTERY, HEAD_CHANGED, the
-  time sync, the arm state) into the domain's :class:`~app.domain.gates.DeviceFacts`.
+  time sync, the arm state) into the domain's :class:`~stampside.app.domain.gates.DeviceFacts`.
 * :func:`read_figures` reads the stored stamps and coverage the summary shows.
 * :func:`stamp_inputs` turns stored stamps into the stamping screen's input, on its clock.
 
@@ -15,15 +15,15 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy.orm import Session
 
-from app.domain.coverage import SessionCoverage
-from app.domain.gates import DeviceFacts
-from app.domain.treatment_protocol import TreatmentProtocol
-from app.storage.session_figures import session_figures
-from app.storage.session_stamps import SessionStamp
-from app.tui.screens.stamping import StampInput
-from app.tui.screens.steps import SessionFigures
-from devicelink.session import LinkSession
-from devicelink.state import LinkState
+from stampside.app.domain.coverage import SessionCoverage
+from stampside.app.domain.gates import DeviceFacts
+from stampside.app.domain.treatment_protocol import TreatmentProtocol
+from stampside.app.storage.session_figures import session_figures
+from stampside.app.storage.session_stamps import SessionStamp
+from stampside.app.tui.screens.stamping import StampInput
+from stampside.app.tui.screens.steps import SessionFigures
+from stampside.devicelink.session import LinkSession
+from stampside.devicelink.state import LinkState
 
 CARDS_FOLDER = "aftercare"
 
@@ -57,7 +57,7 @@ def device_facts(session: LinkSession | None, head_used: Callable[[str, int], bo
 def read_figures(s: Session, session_id: int, protocol: TreatmentProtocol) -> SessionFigures:
     """The session's stored stamps and the coverage they give each zone, as the session report shows them.
 
-    Computed by :func:`app.storage.session_figures.session_figures` (its fallbacks are in
+    Computed by :func:`stampside.app.storage.session_figures.session_figures` (its fallbacks are in
     ``docs/coverage.md``), so the summary and the report of a session never disagree.
     """
     return summary_figures(session_figures(s, session_id, protocol))

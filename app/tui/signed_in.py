@@ -1,17 +1,17 @@
 """Who is at the chair: the signed-in practitioner, the idle lock, and PIN checks for signatures.
 
 The app owns one :class:`SignedIn`. At start-up it asks who is at the chair
-(:class:`~app.tui.screens.sign_in.SignInScreen`, over the start screen); the practitioner who
+(:class:`~stampside.app.tui.screens.sign_in.SignInScreen`, over the start screen); the practitioner who
 signs in is the audit trail's actor (``practitioner:NAME``) and the one who starts, confirms
 and signs. Every key (or click) the app reads is :meth:`SignedIn.touch`; after the settings'
-``idle_lock_minutes`` without one (:class:`~app.domain.idle_lock.IdleLock`, on an injected
+``idle_lock_minutes`` without one (:class:`~stampside.app.domain.idle_lock.IdleLock`, on an injected
 monotonic clock) the lock covers the app. Behind it nothing stops: the link keeps storing
 stamps, the stamping screen keeps counting them. Unlocking takes a PIN; whoever unlocks is
 signed in from then on.
 
 Signing a record (:meth:`SignedIn.sign_dialog`) asks the signed-in practitioner's PIN again in a
-:class:`~app.tui.dialogs.sign.SignDialog`; the dialog gives the
-:class:`~app.domain.signatures.Signer` the use case stores the record's signature with.
+:class:`~stampside.app.tui.dialogs.sign.SignDialog`; the dialog gives the
+:class:`~stampside.app.domain.signatures.Signer` the use case stores the record's signature with.
 """
 
 from __future__ import annotations
@@ -26,16 +26,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from textual.app import App
 from textual.timer import Timer
 
-from app.chairside.sign_in import check_signer
-from app.domain.idle_lock import IdleLock
-from app.domain.pins import PinRefused, minutes_text
-from app.domain.signatures import SignedAct, Signer
-from app.domain.steps import Clock
-from app.storage.audit_actor import set_actor
-from app.storage.database import Database
-from app.storage.errors import explain
-from app.tui.dialogs.sign import SignDialog
-from app.tui.screens.sign_in import SignInScreen
+from stampside.app.chairside.sign_in import check_signer
+from stampside.app.domain.idle_lock import IdleLock
+from stampside.app.domain.pins import PinRefused, minutes_text
+from stampside.app.domain.signatures import SignedAct, Signer
+from stampside.app.domain.steps import Clock
+from stampside.app.storage.audit_actor import set_actor
+from stampside.app.storage.database import Database
+from stampside.app.storage.errors import explain
+from stampside.app.tui.dialogs.sign import SignDialog
+from stampside.app.tui.screens.sign_in import SignInScreen
 
 __all__ = ["IDLE_CHECK_S", "SignedIn"]
 

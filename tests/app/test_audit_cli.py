@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from app.cli.main import main
-from app.demo_data import seed_demo_cohort
-from app.storage import open_database
+from stampside.app.cli.main import main
+from stampside.app.demo_data import seed_demo_cohort
+from stampside.app.storage import open_database
 
-STAMPSIDE = [sys.executable, "-m", "app.cli"]
+STAMPSIDE = [sys.executable, "-m", "stampside.app.cli"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

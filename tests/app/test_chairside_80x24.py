@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.storage.database import Database, open_database
-from app.storage.schema import Signature, StampEvent, StepRecordRow, TreatmentSession
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.schema import Signature, StampEvent, StepRecordRow, TreatmentSession
 from tests.app.tmux_terminal import needs_tmux, smoke_module, wait_pane_dead
 from tests.devicelink.processes import STAMPSIDE, SimProcess
 

@@ -35,11 +35,11 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.cli.main import main
-from app.storage import DatabaseSink, open_database
-from app.storage.patients import NewPatient, create_patient
-from firmware_protocol import Ack, DeviceInfo, Heartbeat, Hello, Role, Stamp
-from firmware_protocol.connection import Connection
+from stampside.app.cli.main import main
+from stampside.app.storage import DatabaseSink, open_database
+from stampside.app.storage.patients import NewPatient, create_patient
+from stampside.firmware_protocol import Ack, DeviceInfo, Heartbeat, Hello, Role, Stamp
+from stampside.firmware_protocol.connection import Connection
 
 # -- the command tree ------------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from app.cli.main import main, pass_undecodable_names_through
-from app.storage import open_database
+from stampside.app.cli.main import main, pass_undecodable_names_through
+from stampside.app.storage import open_database
 from tests.devicelink.processes import STAMPSIDE
 
 ACCEPTED = "use sqlite:///PATH (or just the file's PATH) or postgresql+psycopg://USER@HOST/DB"

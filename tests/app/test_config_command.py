@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from app.cli.main import main
-from app.settings import SETTINGS_ENV_VAR, setting_names
+from stampside.app.cli.main import main
+from stampside.app.settings import SETTINGS_ENV_VAR, setting_names
 
 
 def config_show(*args: str) -> Result:

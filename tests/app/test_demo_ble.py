@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-STAMPSIDE = [sys.executable, "-m", "app.cli"]
+STAMPSIDE = [sys.executable, "-m", "stampside.app.cli"]
 
 
 def test_demo_over_ble_shows_the_link_and_stores_every_stamp_it_shows(tmp_path: Path) -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from app.cli.main import main
-from app.storage import DatabaseSink, open_database
-from app.storage.patients import NewPatient, create_patient
-from firmware_protocol import DeviceInfo
+from stampside.app.cli.main import main
+from stampside.app.storage import DatabaseSink, open_database
+from stampside.app.storage.patients import NewPatient, create_patient
+from stampside.firmware_protocol import DeviceInfo
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def test_demo_stores_into_its_own_database_and_never_the_clinics(data_home: Path
     stamps_before = count(clinic, "stamp_events")
     env = {**os.environ, "STAMPSIDE_DB": str(clinic), "XDG_DATA_HOME": str(data_home)}
     run = subprocess.run(
-        [sys.executable, "-m", "app.cli", "demo", "--monitor", "--json", "--duration", "2", "--rate", "20"],
+        [sys.executable, "-m", "stampside.app.cli", "demo", "--monitor", "--json", "--duration", "2", "--rate", "20"],
         capture_output=True,
         text=True,
         timeout=60,

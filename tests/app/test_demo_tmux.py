@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app.domain.gates import Gate
-from app.domain.treatment_protocol import StepKind
-from app.storage.database import open_database
-from app.storage.schema import Signature, TreatmentSession
-from app.storage.sessions import get_session
-from app.storage.step_records import load_step_records
+from stampside.app.domain.gates import Gate
+from stampside.app.domain.treatment_protocol import StepKind
+from stampside.app.storage.database import open_database
+from stampside.app.storage.schema import Signature, TreatmentSession
+from stampside.app.storage.sessions import get_session
+from stampside.app.storage.step_records import load_step_records
 from tests.app.tmux_terminal import needs_tmux, smoke_module
 
 pytestmark = [pytest.mark.e2e, needs_tmux]
@@ -77,7 +77,7 @@ def test_demo_runs_a_whole_session_in_a_real_terminal(tmp_path: Path) -> None:
 
     # the stamps: as many as the summary showed, each once, all in this session of this patient
     exported = subprocess.run(
-        [sys.executable, "-m", "app.cli", "export", "--db", db, "--format", "jsonl"],
+        [sys.executable, "-m", "stampside.app.cli", "export", "--db", db, "--format", "jsonl"],
         capture_output=True,
         text=True,
         check=True,

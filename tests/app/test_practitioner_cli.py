@@ -7,9 +7,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from app.cli.main import main
-from app.storage import open_database
-from app.storage.pins import check_pin
+from stampside.app.cli.main import main
+from stampside.app.storage import open_database
+from stampside.app.storage.pins import check_pin
 
 
 def invoke(*args: str, input: str | None = None) -> tuple[int, str, str]:

@@ -29,17 +29,17 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.chairside import records
-from app.chairside import session_cases as cases
-from app.domain.aftercare import AftercareCard
-from app.domain.treatment_protocol import default_protocol
-from app.storage import open_database
-from app.storage.courses import start_course
-from app.storage.patients import NewPatient, create_patient
-from app.storage.photos import default_photo_root, register_photo
-from app.tui.app import AppConfig, create_app
-from devicelink.capture import CaptureWriter
-from devicelink.events import Direction
+from stampside.app.chairside import records
+from stampside.app.chairside import session_cases as cases
+from stampside.app.domain.aftercare import AftercareCard
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage import open_database
+from stampside.app.storage.courses import start_course
+from stampside.app.storage.patients import NewPatient, create_patient
+from stampside.app.storage.photos import default_photo_root, register_photo
+from stampside.app.tui.app import AppConfig, create_app
+from stampside.devicelink.capture import CaptureWriter
+from stampside.devicelink.events import Direction
 from tests.devicelink.processes import STAMPSIDE, SimProcess
 from tests.file_modes import files_under, not_private, umask
 from tests.tui.session_helpers import MovableClock, wait_for

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from app.cli.main import main
-from app.domain.treatment_protocol import DEFAULT_PROTOCOL_PATH
+from stampside.app.cli.main import main
+from stampside.app.domain.treatment_protocol import DEFAULT_PROTOCOL_PATH
 
 
 def test_show_lists_the_default_protocol_steps() -> None:

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from app.cli.main import main
-from app.settings import (
+from stampside.app.cli.main import main
+from stampside.app.settings import (
     EXAMPLE,
     SETTINGS_ENV_VAR,
     ClinicInfo,
@@ -195,9 +195,9 @@ def test_a_time_zone_is_an_iana_name_and_the_computers_is_named_when_none_is_set
 def test_reading_the_file_needs_no_validation_library() -> None:
     """The app's first paint must not wait for pydantic: reading the file is plain Python."""
     code = (
-        "import sys, app.settings, app.cli.app_command; "
-        "app.settings.read_settings_file(); "
-        "print(sorted(m for m in ('pydantic', 'pydantic_settings', 'app.settings_model') if m in sys.modules))"
+        "import sys, stampside.app.settings, stampside.app.cli.app_command; "
+        "stampside.app.settings.read_settings_file(); "
+        "print(sorted(m for m in ('pydantic', 'pydantic_settings', 'stampside.app.settings_model') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -28,12 +28,12 @@ from rich.console import Console
 from sqlalchemy import select
 from textual.renderables.digits import Digits
 
-from app.storage.database import Database, open_database
-from app.storage.patients import NewPatient, create_patient
-from app.storage.pins import set_pin
-from app.storage.practitioners import add_practitioner
-from app.storage.schema import StampEvent, TreatmentSession
-from simulator.truth import read_truth
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.patients import NewPatient, create_patient
+from stampside.app.storage.pins import set_pin
+from stampside.app.storage.practitioners import add_practitioner
+from stampside.app.storage.schema import StampEvent, TreatmentSession
+from stampside.simulator.truth import read_truth
 from tests.app.tmux_terminal import needs_tmux, smoke_module
 from tests.devicelink.processes import STAMPSIDE, SimProcess
 from tests.tui.course_helpers import WHO, ready_for_course

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from app.storage import Database, iter_export_rows, open_database
-from devicelink.session import LinkOptions
-from simulator.config import SimConfig
-from simulator.runner import Simulator
+from stampside.app.storage import Database, iter_export_rows, open_database
+from stampside.devicelink.session import LinkOptions
+from stampside.simulator.config import SimConfig
+from stampside.simulator.runner import Simulator
 
 #: Quick to notice a loss and to come back, as QA runs it (the defaults are for a clinic).
 FAST = LinkOptions(link_timeout=0.6, reply_timeout=0.2, backoff_initial=0.05, backoff_max=0.3, ping_interval=0)

@@ -1,7 +1,7 @@
 """Over BLE (bumble's virtual controllers driving bleak), every stamp is stored exactly once.
 
 The simulator is a bumble GATT peripheral; the host is the ordinary ``LinkSession`` over
-:class:`devicelink.ble_transport.BleTransport`, whose bleak runs on the bumble backend
+:class:`stampside.devicelink.ble_transport.BleTransport`, whose bleak runs on the bumble backend
 through the simulator's served HCI socket; storage is a real SQLite file. The link is cut in
 the middle of a frame five times and notifications are lost on the way: the stored set must
 equal the simulator's truth, with nothing twice.
@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from app.storage import Database, DatabaseSink
-from devicelink.ble_transport import BleTransport
-from devicelink.session import LinkSession
-from simulator.runner import Simulator
+from stampside.app.storage import Database, DatabaseSink
+from stampside.devicelink.ble_transport import BleTransport
+from stampside.devicelink.session import LinkSession
+from stampside.simulator.runner import Simulator
 from tests.ble.conftest import FAST, ble_config, stored_rows, truth_rows
 
 PATIENCE = 60.0

@@ -19,15 +19,15 @@ from bumble.device import Device
 from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
 
-from devicelink.ble_bumble import BumbleBleakClient, BumbleBleakScanner, acquire_host, release_host
-from devicelink.ble_transport import BleTransport, scan
-from devicelink.session import LinkOptions, LinkSession
-from devicelink.state import LinkState
-from devicelink.transport import TransportDisconnected, TransportOpenError
-from firmware_protocol import DeviceInfo, Hello, Role
-from firmware_protocol import ble as profile
-from firmware_protocol.connection import Connection
-from simulator.runner import Simulator
+from stampside.devicelink.ble_bumble import BumbleBleakClient, BumbleBleakScanner, acquire_host, release_host
+from stampside.devicelink.ble_transport import BleTransport, scan
+from stampside.devicelink.session import LinkOptions, LinkSession
+from stampside.devicelink.state import LinkState
+from stampside.devicelink.transport import TransportDisconnected, TransportOpenError
+from stampside.firmware_protocol import DeviceInfo, Hello, Role
+from stampside.firmware_protocol import ble as profile
+from stampside.firmware_protocol.connection import Connection
+from stampside.simulator.runner import Simulator
 from tests.ble.conftest import FAST
 from tests.devicelink.processes import stampside
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.config import BleCutEvent, BleRefuseEvent
-from simulator.scenario import build_config, load_scenario
+from stampside.simulator.config import BleCutEvent, BleRefuseEvent
+from stampside.simulator.scenario import build_config, load_scenario
 from tests.devicelink.processes import SimProcess, stampside
 
 

@@ -10,12 +10,12 @@ from bleak_retry_connector import BleakNotFoundError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from devicelink.ble_transport import BleTarget, explain_ble_error, map_bleak_error, parse_ble_url
-from devicelink.serial_transport import SerialTransport
-from devicelink.transport import TransportDisconnected, TransportOpenError
-from devicelink.urls import is_ble_url, transport_for_url
-from firmware_protocol import ble as profile
-from simulator.ble import advertising_data, default_address
+from stampside.devicelink.ble_transport import BleTarget, explain_ble_error, map_bleak_error, parse_ble_url
+from stampside.devicelink.serial_transport import SerialTransport
+from stampside.devicelink.transport import TransportDisconnected, TransportOpenError
+from stampside.devicelink.urls import is_ble_url, transport_for_url
+from stampside.firmware_protocol import ble as profile
+from stampside.simulator.ble import advertising_data, default_address
 
 # -- chunking -------------------------------------------------------------------------------
 

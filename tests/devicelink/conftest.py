@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.storage import Database, DatabaseSink, open_database
-from app.storage.schema import Device, StampEvent
-from devicelink.session import LinkOptions
+from stampside.app.storage import Database, DatabaseSink, open_database
+from stampside.app.storage.schema import Device, StampEvent
+from stampside.devicelink.session import LinkOptions
 from tests.devicelink.scripted_device import ScriptedDevice
 
 #: Short timings so link losses and retries happen within a test's patience.

@@ -1,7 +1,7 @@
 """A small device the tests script step by step, on the far end of a real pty or TCP socket.
 
 It speaks the device side of docs/protocol.md with ``firmware_protocol.Connection(Role.DEVICE)``
-and keeps an :class:`~firmware_protocol.EventBuffer`, so ACK and RESUME really drop and
+and keeps an :class:`~stampside.firmware_protocol.EventBuffer`, so ACK and RESUME really drop and
 replay events. The test decides everything else: when stamps happen, which live frames
 get lost, when the line goes silent, when the device reboots, which commands it ignores.
 Every message the host sends is kept in :attr:`ScriptedDevice.received`.
@@ -17,7 +17,7 @@ import tty
 from collections.abc import Callable
 from pathlib import Path
 
-from firmware_protocol import (
+from stampside.firmware_protocol import (
     Ack,
     Arm,
     ArmReason,
@@ -42,7 +42,7 @@ from firmware_protocol import (
     TimeSync,
     TimeSyncReply,
 )
-from firmware_protocol.connection import Connection
+from stampside.firmware_protocol.connection import Connection
 
 
 class ScriptedDevice:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.storage import Database, DatabaseSink
-from app.tui.link_bridge import LinkBridge
-from devicelink.serial_transport import SerialTransport
-from devicelink.session import LinkSession
-from devicelink.state import LinkState
-from simulator.config import DeviceConfig, SimConfig, StampingConfig
-from simulator.runner import Simulator
+from stampside.app.storage import Database, DatabaseSink
+from stampside.app.tui.link_bridge import LinkBridge
+from stampside.devicelink.serial_transport import SerialTransport
+from stampside.devicelink.session import LinkSession
+from stampside.devicelink.state import LinkState
+from stampside.simulator.config import DeviceConfig, SimConfig, StampingConfig
+from stampside.simulator.runner import Simulator
 from tests.devicelink.conftest import FAST
 from tests.devicelink.scripted_device import wait_until
 

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from app.storage import Database, DatabaseSink
-from devicelink.errors import SinkError
-from devicelink.serial_transport import SerialTransport
-from devicelink.session import LinkSession
-from devicelink.sink import CommitBatch, StoredStamp
-from firmware_protocol import DeviceInfo
-from firmware_protocol.host_events import Ledger
-from simulator.config import DeviceConfig, SimConfig, StampingConfig
-from simulator.runner import Simulator
+from stampside.app.storage import Database, DatabaseSink
+from stampside.devicelink.errors import SinkError
+from stampside.devicelink.serial_transport import SerialTransport
+from stampside.devicelink.session import LinkSession
+from stampside.devicelink.sink import CommitBatch, StoredStamp
+from stampside.firmware_protocol import DeviceInfo
+from stampside.firmware_protocol.host_events import Ledger
+from stampside.simulator.config import DeviceConfig, SimConfig, StampingConfig
+from stampside.simulator.runner import Simulator
 from tests.devicelink.conftest import FAST, cursor, stored
 from tests.devicelink.scripted_device import wait_until
 

@@ -11,7 +11,7 @@ import pytest
 import serial
 from click.testing import CliRunner
 
-from app.cli.main import main
+from stampside.app.cli.main import main
 from tests.devicelink.processes import SimProcess, json_lines, stampside
 
 
@@ -268,7 +268,7 @@ def test_an_incompatible_device_is_one_line_naming_both_ranges_and_exit_2(tmp_pa
 
 
 def test_link_states_prints_the_host_state_machine(runner: CliRunner) -> None:
-    from firmware_protocol.host_events import TRANSITIONS, state_diagram
+    from stampside.firmware_protocol.host_events import TRANSITIONS, state_diagram
 
     drawn = runner.invoke(main, ["link", "states", "--format", "mermaid"])
     assert drawn.exit_code == 0 and drawn.output == state_diagram()

@@ -19,13 +19,13 @@ from typing import IO
 import pytest
 from click.testing import CliRunner
 
-from app.cli.errors import CliError
-from app.cli.link_events import parse_since
-from app.cli.main import main
-from app.storage import open_database
-from app.storage.schema import LinkEvent
-from app.storage.stamps import register_device
-from firmware_protocol import DeviceInfo
+from stampside.app.cli.errors import CliError
+from stampside.app.cli.link_events import parse_since
+from stampside.app.cli.main import main
+from stampside.app.storage import open_database
+from stampside.app.storage.schema import LinkEvent
+from stampside.app.storage.stamps import register_device
+from stampside.firmware_protocol import DeviceInfo
 from tests.devicelink.processes import STAMPSIDE, SimProcess, json_lines, stampside
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -362,7 +362,7 @@ def test_an_empty_battery_and_the_refused_arm_are_said_as_they_happen(
     refused = again.wait_for(lambda line: "refused ARM" in line, "that the device refused ARM")
     assert refused == "SS-000001: the device refused ARM (battery empty); charge or swap the battery"
     lines = again.stop()
-    assert not any("devicelink.session" in line for line in lines), "the session's own warning is said once, by us"
+    assert not any("stampside.devicelink.session" in line for line in lines), "the session's own warning is said once, by us"
     assert "| device: NOT COUNTING (battery empty; ARM refused), battery 0%" in lines[-1]
 
     stored = json_lines(stampside("link", "events", "--db", db, "--kind", "fault", "--json").stdout)

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from app.cli.link_faults import CatchUp, DeviceConditions
-from devicelink.broadcast import Broadcast
-from devicelink.events import Direction, FrameRecord
-from firmware_protocol import (
+from stampside.app.cli.link_faults import CatchUp, DeviceConditions
+from stampside.devicelink.broadcast import Broadcast
+from stampside.devicelink.events import Direction, FrameRecord
+from stampside.firmware_protocol import (
     Arm,
     ArmReason,
     ArmState,
@@ -31,7 +31,7 @@ from firmware_protocol import (
     Role,
     Stamp,
 )
-from firmware_protocol.connection import Connection
+from stampside.firmware_protocol.connection import Connection
 
 SERIAL = "SS-000001"
 

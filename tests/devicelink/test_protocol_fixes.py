@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from firmware_protocol import DeliveryTracker, Frame, Heartbeat, Role
-from firmware_protocol.connection import Connection
+from stampside.firmware_protocol import DeliveryTracker, Frame, Heartbeat, Role
+from stampside.firmware_protocol.connection import Connection
 
 
 def test_reset_restarts_the_link_sequence_numbers_of_both_directions() -> None:

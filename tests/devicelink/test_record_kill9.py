@@ -41,7 +41,7 @@ from typing import IO, Any
 
 import pytest
 
-from app.storage.migrate import head_revision
+from stampside.app.storage.migrate import head_revision
 from tests.devicelink.processes import STAMPSIDE, SimProcess, json_lines, stampside
 
 pytestmark = pytest.mark.e2e

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from app.storage import Database, DatabaseSink
-from devicelink.errors import CommandRefused
-from devicelink.serial_transport import SerialTransport
-from devicelink.session import LinkSession
-from devicelink.sink import CommitBatch, Cursor
-from devicelink.state import LinkState
-from firmware_protocol import (
+from stampside.app.storage import Database, DatabaseSink
+from stampside.devicelink.errors import CommandRefused
+from stampside.devicelink.serial_transport import SerialTransport
+from stampside.devicelink.session import LinkSession
+from stampside.devicelink.sink import CommitBatch, Cursor
+from stampside.devicelink.state import LinkState
+from stampside.firmware_protocol import (
     SUPPORTED_VERSIONS,
     Ack,
     Arm,

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from app.domain.aftercare import (
+from stampside.app.domain.aftercare import (
     AftercareCard,
     aftercare_window,
     clock_time,
@@ -18,8 +18,8 @@ from app.domain.aftercare import (
     render_text,
     write_card,
 )
-from app.domain.schedule import NextAppointment, next_appointments
-from app.domain.treatment_protocol import AftercareRules, default_protocol
+from stampside.app.domain.schedule import NextAppointment, next_appointments
+from stampside.app.domain.treatment_protocol import AftercareRules, default_protocol
 
 PROTOCOL = default_protocol()
 RULES = PROTOCOL.aftercare

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from app.domain.treatment_protocol import (
+from stampside.app.domain.treatment_protocol import (
     DEFAULT_PROTOCOL_PATH,
     FollowUpRules,
     OutcomeRules,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.domain.coverage import (
+from stampside.app.domain.coverage import (
     DEFAULT_FOOTPRINT_MM2,
     CoverageModel,
     CreditedStamp,
@@ -17,7 +17,7 @@ from app.domain.coverage import (
     session_model,
     treated_zones,
 )
-from app.domain.zones import DEFAULT_AREA_CM2, NorwoodGrade, Zone
+from stampside.app.domain.zones import DEFAULT_AREA_CM2, NorwoodGrade, Zone
 
 F, M, V, L, R = Zone.FRONTAL, Zone.MID_SCALP, Zone.VERTEX, Zone.LEFT_TEMPORAL, Zone.RIGHT_TEMPORAL
 

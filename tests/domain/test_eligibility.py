@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from app.domain.course_gates import CourseGate
-from app.domain.eligibility import (
+from stampside.app.domain.course_gates import CourseGate
+from stampside.app.domain.eligibility import (
     LabFlag,
     LabResult,
     OverrideRefused,
@@ -17,7 +17,7 @@ from app.domain.eligibility import (
     evaluate_screening,
     parse_screening_grade,
 )
-from app.domain.treatment_protocol import ScreeningRules, Sex, default_protocol, parse_protocol
+from stampside.app.domain.treatment_protocol import ScreeningRules, Sex, default_protocol, parse_protocol
 
 RULES = default_protocol().screening
 DAY = date(2026, 11, 2)
@@ -143,7 +143,7 @@ def test_a_protocol_file_without_a_screening_table_gets_the_missions_rules() -> 
 
 
 def default_protocol_text_without(start: str, end: str) -> str:
-    from app.domain.treatment_protocol import DEFAULT_PROTOCOL_PATH
+    from stampside.app.domain.treatment_protocol import DEFAULT_PROTOCOL_PATH
 
     text = DEFAULT_PROTOCOL_PATH.read_text(encoding="utf-8")
     head, rest = text.split(start, 1)

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from app.domain.entry import EntryError, parse_expiry, parse_volume
+from stampside.app.domain.entry import EntryError, parse_expiry, parse_volume
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from app.domain.gates import (
+from stampside.app.domain.gates import (
     MIN_REASON_CHARS,
     DeviceFacts,
     Gate,
@@ -28,8 +28,8 @@ from app.domain.gates import (
     mm,
     timer_seconds_left,
 )
-from app.domain.treatment_protocol import DeviceGate, DeviceRequirements, default_protocol
-from firmware_protocol.messages import DeviceInfo
+from stampside.app.domain.treatment_protocol import DeviceGate, DeviceRequirements, default_protocol
+from stampside.firmware_protocol.messages import DeviceInfo
 
 REQUIRED = default_protocol().device
 GOOD = DeviceFacts(

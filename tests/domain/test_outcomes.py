@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from app.domain.outcomes import (
+from stampside.app.domain.outcomes import (
     BlindedCall,
     OutcomeInputError,
     PairSource,
@@ -19,7 +19,7 @@ from app.domain.outcomes import (
     validate_iga,
     validate_self_assessment,
 )
-from app.domain.treatment_protocol import default_protocol
+from stampside.app.domain.treatment_protocol import default_protocol
 
 PROTOCOL = default_protocol()
 TODAY = date(2027, 3, 1)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.domain.pins import LockoutPolicy, PinRefused, check_new_pin, minutes_text
+from stampside.app.domain.pins import LockoutPolicy, PinRefused, check_new_pin, minutes_text
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 

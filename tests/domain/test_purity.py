@@ -7,14 +7,14 @@ import pkgutil
 import subprocess
 import sys
 
-import app.domain
+import stampside.app.domain
 
 FORBIDDEN = ("textual", "asyncio", "sqlalchemy", "alembic", "serial", "bleak")
 
 
 def test_importing_every_domain_module_loads_no_ui_async_or_database_library() -> None:
-    modules = sorted(f"app.domain.{info.name}" for info in pkgutil.iter_modules(app.domain.__path__))
-    assert "app.domain.steps" in modules
+    modules = sorted(f"stampside.app.domain.{info.name}" for info in pkgutil.iter_modules(stampside.app.domain.__path__))
+    assert "stampside.app.domain.steps" in modules
     code = (
         "import sys, json, importlib\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"
@@ -22,4 +22,4 @@ def test_importing_every_domain_module_loads_no_ui_async_or_database_library() -
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     leaked = sorted(name for name in json.loads(out) if name.split(".")[0] in FORBIDDEN)
-    assert leaked == [], f"app.domain imported {leaked}"
+    assert leaked == [], f"stampside.app.domain imported {leaked}"

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from app.domain.schedule import (
+from stampside.app.domain.schedule import (
     CourseState,
     DeviationRefused,
     DueKind,
@@ -19,7 +19,7 @@ from app.domain.schedule import (
     next_appointments,
     session_window,
 )
-from app.domain.treatment_protocol import CourseRules, default_protocol
+from stampside.app.domain.treatment_protocol import CourseRules, default_protocol
 
 PROTOCOL = default_protocol()
 RULES = PROTOCOL.course

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from app.domain.idle_lock import IdleLock
-from app.domain.signatures import SIGNED_ACTS, SignatureMark, SignatureMeaning, SignedAct, manifestation
+from stampside.app.domain.idle_lock import IdleLock
+from stampside.app.domain.signatures import SIGNED_ACTS, SignatureMark, SignatureMeaning, SignedAct, manifestation
 
 
 def test_every_signed_act_has_a_meaning_and_every_meaning_is_used() -> None:

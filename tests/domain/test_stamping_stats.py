@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.domain.stamping_stats import StampingStats
-from app.domain.treatment_protocol import ForceQuality, ForceThresholds
+from stampside.app.domain.stamping_stats import StampingStats
+from stampside.app.domain.treatment_protocol import ForceQuality, ForceThresholds
 
 THRESHOLDS = ForceThresholds(too_light_below_n=4.0, too_hard_above_n=8.0)
 

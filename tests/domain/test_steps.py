@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from app.domain.gates import DeviceFacts, Gate, OverrideRefused
-from app.domain.steps import (
+from stampside.app.domain.gates import DeviceFacts, Gate, OverrideRefused
+from stampside.app.domain.steps import (
     ExpiredLotError,
     KnownLot,
     SessionFlow,
@@ -17,7 +17,7 @@ from app.domain.steps import (
     StepRecord,
     lot_to_offer,
 )
-from app.domain.treatment_protocol import StepKind, TreatmentProtocol, default_protocol
+from stampside.app.domain.treatment_protocol import StepKind, TreatmentProtocol, default_protocol
 
 PROTOCOL = default_protocol()
 ADA = "Dr Ada"

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.domain.course_gates import CourseGate, OverrideRefused
-from app.domain.timepoints import (
+from stampside.app.domain.course_gates import CourseGate, OverrideRefused
+from stampside.app.domain.timepoints import (
     check_photo_gate,
     next_missing_view,
     photo_set_status,
@@ -15,7 +15,7 @@ from app.domain.timepoints import (
     time_point_reached,
     when_label,
 )
-from app.domain.treatment_protocol import TimePointAnchor, default_protocol
+from stampside.app.domain.treatment_protocol import TimePointAnchor, default_protocol
 
 PROTOCOL = default_protocol()
 VIEWS = ("vertex", "frontal", "mid_scalp", "temporal_left", "temporal_right")

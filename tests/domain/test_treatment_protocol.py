@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.domain.treatment_protocol import (
+from stampside.app.domain.treatment_protocol import (
     DEFAULT_PROTOCOL_PATH,
     DeviceGate,
     ForceQuality,
@@ -19,7 +19,7 @@ from app.domain.treatment_protocol import (
     parse_protocol,
     toml_key_lines,
 )
-from app.domain.zones import Zone
+from stampside.app.domain.zones import Zone
 
 DEFAULT_TEXT = DEFAULT_PROTOCOL_PATH.read_text(encoding="utf-8")
 

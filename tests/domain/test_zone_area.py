@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.zone_area import MAX_AREA_CM2, ZoneAreaError, parse_zone_area
+from stampside.app.domain.zone_area import MAX_AREA_CM2, ZoneAreaError, parse_zone_area
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.zones import (
+from stampside.app.domain.zones import (
     DEFAULT_AREA_CM2,
     NORWOOD_DEFAULT_ZONES,
     NorwoodGrade,

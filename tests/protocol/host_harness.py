@@ -1,7 +1,7 @@
 """A host connection and a scripted device end, wired by hand: no I/O, time moved by the test.
 
-:class:`Wire` feeds :class:`~firmware_protocol.host.HostConnection` frames made with a
-device-role :class:`~firmware_protocol.Connection`, decodes what the host sends, and answers
+:class:`Wire` feeds :class:`~stampside.firmware_protocol.host.HostConnection` frames made with a
+device-role :class:`~stampside.firmware_protocol.Connection`, decodes what the host sends, and answers
 storage's part (:class:`OpenLedger`, :class:`StartLife`) from a small in-memory ledger store.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from firmware_protocol import Connection, DeviceInfo, Flag, Frame, Message, Role
-from firmware_protocol.host import HostConnection, HostTiming
-from firmware_protocol.host_events import (
+from stampside.firmware_protocol import Connection, DeviceInfo, Flag, Frame, Message, Role
+from stampside.firmware_protocol.host import HostConnection, HostTiming
+from stampside.firmware_protocol.host_events import (
     Action,
     BindEpoch,
     Deliver,

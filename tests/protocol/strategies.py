@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from firmware_protocol import messages as m
+from stampside.firmware_protocol import messages as m
 
 u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)

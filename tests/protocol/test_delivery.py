@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_protocol import DeliveryTracker, EventBuffer, ResumeReply, Stamp
+from stampside.firmware_protocol import DeliveryTracker, EventBuffer, ResumeReply, Stamp
 
 
 def stamp(seq: int, boot: int = 1) -> Stamp:

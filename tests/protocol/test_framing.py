@@ -7,8 +7,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_protocol import BadFrame, Connection, Frame, Role, Stamp, UnknownMessage
-from firmware_protocol.framing import MAX_ENCODED_FRAME, FrameDecoder, crc16, encode_frame
+from stampside.firmware_protocol import BadFrame, Connection, Frame, Role, Stamp, UnknownMessage
+from stampside.firmware_protocol.framing import MAX_ENCODED_FRAME, FrameDecoder, crc16, encode_frame
 
 from .strategies import MESSAGES
 

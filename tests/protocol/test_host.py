@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from firmware_protocol import (
+from stampside.firmware_protocol import (
     Ack,
     Arm,
     ArmState,
@@ -24,8 +24,8 @@ from firmware_protocol import (
     TimeSync,
     TimeSyncReply,
 )
-from firmware_protocol.errors import ProtocolError
-from firmware_protocol.host_events import (
+from stampside.firmware_protocol.errors import ProtocolError
+from stampside.firmware_protocol.host_events import (
     IGNORED,
     TRANSITIONS,
     BindEpoch,
@@ -343,7 +343,7 @@ def test_user_requests_are_retried_then_time_out() -> None:
 def test_the_docs_draw_the_host_state_diagram_from_the_table() -> None:
     from pathlib import Path
 
-    from firmware_protocol.host_events import state_diagram
+    from stampside.firmware_protocol.host_events import state_diagram
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
     start = docs.index("```mermaid\n", docs.index("<!-- host-states")) + len("```mermaid\n")

@@ -1,7 +1,7 @@
 """Exactly once on the model alone: the host's conversation machine piped into the simulator's device.
 
-No I/O and no real time: :class:`~firmware_protocol.host.HostConnection` and
-:class:`~simulator.device.Device` (both sans-I/O) talk through a channel the test breaks on
+No I/O and no real time: :class:`~stampside.firmware_protocol.host.HostConnection` and
+:class:`~stampside.simulator.device.Device` (both sans-I/O) talk through a channel the test breaks on
 purpose — dropped and damaged bytes, links cut for seconds, device reboots, and devices whose
 numbering restarts (a wiped boot counter, a new board under the same serial). Storage is a
 dictionary per ledger, committed in batches with the cursor the host plans.
@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from firmware_protocol import Stamp
-from firmware_protocol.host import HostConnection, HostTiming
-from firmware_protocol.host_events import BindEpoch, Deliver, Ledger, OpenLedger, Send, StartLife
-from simulator.config import DeviceConfig, StampingConfig
-from simulator.device import Device
+from stampside.firmware_protocol import Stamp
+from stampside.firmware_protocol.host import HostConnection, HostTiming
+from stampside.firmware_protocol.host_events import BindEpoch, Deliver, Ledger, OpenLedger, Send, StartLife
+from stampside.simulator.config import DeviceConfig, StampingConfig
+from stampside.simulator.device import Device
 
 SERIAL = "SS-MODEL"
 STEP = 0.01

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware_protocol import Connection, EncodeError, Frame, ProtocolError, Role, Stamp
-from firmware_protocol import messages as m
-from firmware_protocol.framing import MAX_PAYLOAD
+from stampside.firmware_protocol import Connection, EncodeError, Frame, ProtocolError, Role, Stamp
+from stampside.firmware_protocol import messages as m
+from stampside.firmware_protocol.framing import MAX_PAYLOAD
 
 from .strategies import MESSAGES
 
@@ -80,7 +80,7 @@ def test_a_role_cannot_send_the_other_roles_messages() -> None:
 
 
 def test_a_device_sees_a_device_only_message_as_unknown() -> None:
-    from firmware_protocol import UnknownMessage
+    from stampside.firmware_protocol import UnknownMessage
 
     other_device = Connection(Role.DEVICE)
     device = Connection(Role.DEVICE)

@@ -11,7 +11,7 @@ FORBIDDEN = ("serial", "bleak", "bumble", "asyncio", "textual", "sqlalchemy", "s
 
 def test_importing_the_protocol_loads_no_io_library() -> None:
     code = (
-        "import sys, json; import firmware_protocol, firmware_protocol.delivery; "
+        "import sys, json; import stampside.firmware_protocol, stampside.firmware_protocol.delivery; "
         "print(json.dumps(sorted(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout

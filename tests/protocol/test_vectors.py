@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from firmware_protocol import BadFrame, Connection, Frame, Role
-from firmware_protocol.messages import BY_NAME
+from stampside.firmware_protocol import BadFrame, Connection, Frame, Role
+from stampside.firmware_protocol.messages import BY_NAME
 
 
 def _vectors() -> dict[str, Any]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.demo_data import SeededCohort, seed_demo_cohort
-from app.storage import Database, open_database
+from stampside.app.demo_data import SeededCohort, seed_demo_cohort
+from stampside.app.storage import Database, open_database
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from app.cli.main import main
-from app.reports import build_cohort_report, build_course_report, newest_course_id, render
-from app.storage.outcomes import list_adverse_events
-from app.storage.schema import Photo, TreatmentSession
+from stampside.app.cli.main import main
+from stampside.app.reports import build_cohort_report, build_course_report, newest_course_id, render
+from stampside.app.storage.outcomes import list_adverse_events
+from stampside.app.storage.schema import Photo, TreatmentSession
 from tests.reports.test_session_and_lot import Cohort, outline
 
 AS_OF = date(2026, 11, 25)

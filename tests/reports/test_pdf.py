@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from app.cli.main import main
-from app.reports import build_cohort_report, render
-from app.reports.pdf import PdfUnavailable, html_to_pdf, pdf_available
+from stampside.app.cli.main import main
+from stampside.app.reports import build_cohort_report, render
+from stampside.app.reports.pdf import PdfUnavailable, html_to_pdf, pdf_available
 from tests.reports.test_session_and_lot import Cohort
 
 needs_pdf = pytest.mark.skipif(not pdf_available(), reason="WeasyPrint or the Pango library is not installed")

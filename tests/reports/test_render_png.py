@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
-from app.reports import build_session_report, render
+from stampside.app.reports import build_session_report, render
 from tests.reports.test_session_and_lot import Cohort
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from app.cli.main import main
-from app.demo_data import DEMO_LOTS, SeededCohort
-from app.domain.gates import Gate
-from app.domain.treatment_protocol import default_protocol
-from app.reports import build_lot_report, build_session_report, render
-from app.storage import Database
-from app.storage.schema import StampEvent, StepOverride, StepRecordRow
+from stampside.app.cli.main import main
+from stampside.app.demo_data import DEMO_LOTS, SeededCohort
+from stampside.app.domain.gates import Gate
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.reports import build_lot_report, build_session_report, render
+from stampside.app.storage import Database
+from stampside.app.storage.schema import StampEvent, StepOverride, StepRecordRow
 
 Cohort = tuple[Database, SeededCohort, Path]
 

@@ -1,5 +1,5 @@
 """The summary screen, the session report (JSON and HTML), the course report and the demo data show one
-session's figures from one function (``app.storage.session_figures.session_figures``), so they agree.
+session's figures from one function (``stampside.app.storage.session_figures.session_figures``), so they agree.
 
 The sessions here are seeded so that the three computations that existed before disagreed:
 stamps with a reserved zone id (the report did not count them), a session stored without zones
@@ -22,23 +22,23 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from app.demo_data import SeededCohort, seed_demo_cohort
-from app.domain.treatment_protocol import CoverageTargets, TreatmentProtocol, default_protocol
-from app.domain.zones import NorwoodGrade, Zone
-from app.reports import build_course_report, build_session_report, render
-from app.reports.session import SessionReport
-from app.storage import Database, DatabaseSink, open_database
-from app.storage.courses import start_course
-from app.storage.patients import NewPatient, create_patient
-from app.storage.practitioners import add_practitioner
-from app.storage.schema import StampEvent
-from app.storage.session_figures import session_figures
-from app.storage.sessions import ZoneSetting, attach_device, finish_session, open_session
-from app.tui.screens.steps import SessionFigures
-from app.tui.session_steps import read_figures
-from devicelink.sink import NO_TAGS, CommitBatch, ReceivedStamp, StampTags
-from firmware_protocol import DeviceInfo, Stamp
-from firmware_protocol.host_events import Ledger
+from stampside.app.demo_data import SeededCohort, seed_demo_cohort
+from stampside.app.domain.treatment_protocol import CoverageTargets, TreatmentProtocol, default_protocol
+from stampside.app.domain.zones import NorwoodGrade, Zone
+from stampside.app.reports import build_course_report, build_session_report, render
+from stampside.app.reports.session import SessionReport
+from stampside.app.storage import Database, DatabaseSink, open_database
+from stampside.app.storage.courses import start_course
+from stampside.app.storage.patients import NewPatient, create_patient
+from stampside.app.storage.practitioners import add_practitioner
+from stampside.app.storage.schema import StampEvent
+from stampside.app.storage.session_figures import session_figures
+from stampside.app.storage.sessions import ZoneSetting, attach_device, finish_session, open_session
+from stampside.app.tui.screens.steps import SessionFigures
+from stampside.app.tui.session_steps import read_figures
+from stampside.devicelink.sink import NO_TAGS, CommitBatch, ReceivedStamp, StampTags
+from stampside.firmware_protocol import DeviceInfo, Stamp
+from stampside.firmware_protocol.host_events import Ledger
 
 PROTOCOL = default_protocol()
 SERIAL = "SN-AGREE"

@@ -13,24 +13,24 @@ from pathlib import Path
 
 import pytest
 
-from app.domain.course_gates import CourseGate, CourseOverride
-from app.domain.eligibility import LabResult, Screening
-from app.domain.gates import Gate
-from app.domain.outcomes import validate_adverse_event, validate_iga
-from app.domain.signatures import Signer
-from app.domain.steps import SessionFlow
-from app.domain.treatment_protocol import default_protocol
-from app.reports import build_course_report, build_session_report, render
-from app.storage import Database, open_database
-from app.storage.courses import start_screened_course
-from app.storage.outcomes import record_adverse_event, record_assessment
-from app.storage.patients import NewPatient, create_patient
-from app.storage.pins import set_pin
-from app.storage.practitioners import add_practitioner
-from app.storage.schedule import open_scheduled_session
-from app.storage.screening import save_screening
-from app.storage.sessions import finish_session
-from app.storage.step_records import save_step_record
+from stampside.app.domain.course_gates import CourseGate, CourseOverride
+from stampside.app.domain.eligibility import LabResult, Screening
+from stampside.app.domain.gates import Gate
+from stampside.app.domain.outcomes import validate_adverse_event, validate_iga
+from stampside.app.domain.signatures import Signer
+from stampside.app.domain.steps import SessionFlow
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.reports import build_course_report, build_session_report, render
+from stampside.app.storage import Database, open_database
+from stampside.app.storage.courses import start_screened_course
+from stampside.app.storage.outcomes import record_adverse_event, record_assessment
+from stampside.app.storage.patients import NewPatient, create_patient
+from stampside.app.storage.pins import set_pin
+from stampside.app.storage.practitioners import add_practitioner
+from stampside.app.storage.schedule import open_scheduled_session
+from stampside.app.storage.screening import save_screening
+from stampside.app.storage.sessions import finish_session
+from stampside.app.storage.step_records import save_step_record
 
 PROTOCOL = default_protocol()
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -128,8 +128,8 @@ def test_an_unsigned_record_says_so(tmp_path: Path) -> None:
         with database.Session.begin() as s:
             ana = add_practitioner(s, WHO)
             patient = create_patient(s, NewPatient.parse("P-0001"), now=T0)
-            from app.storage.courses import start_course
-            from app.storage.sessions import open_session
+            from stampside.app.storage.courses import start_course
+            from stampside.app.storage.sessions import open_session
 
             course_id = start_course(s, patient.id, now=T0)
             view = open_session(s, course_id, protocol=PROTOCOL, practitioner_id=ana.id, now=T0)

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from simulator.config import SimConfig
-from simulator.runner import Simulator
-from simulator.scenario import build_config
+from stampside.simulator.config import SimConfig
+from stampside.simulator.runner import Simulator
+from stampside.simulator.scenario import build_config
 from tests.simulator.rawhost import RawHost
 
 SimFactory = Callable[..., Awaitable[Simulator]]

@@ -11,7 +11,7 @@ import socket
 import termios
 from collections.abc import Callable
 
-from firmware_protocol import Connection, Event, Frame, Hello, Message, MessageType, Role
+from stampside.firmware_protocol import Connection, Event, Frame, Hello, Message, MessageType, Role
 
 Pred = Callable[[Frame], bool]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import serial  # type: ignore[import-untyped]
 
-from firmware_protocol import Ack, Arm, Connection, Frame, Hello, Message, MessageType, Resume, Role, Stamp
-from simulator.truth import read_truth
+from stampside.firmware_protocol import Ack, Arm, Connection, Frame, Hello, Message, MessageType, Resume, Role, Stamp
+from stampside.simulator.truth import read_truth
 
 STAMPSIDE = str(Path(sys.executable).with_name("stampside"))
 

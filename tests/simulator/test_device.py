@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from firmware_protocol import (
+from stampside.firmware_protocol import (
     Ack,
     Arm,
     ArmReason,
@@ -36,8 +36,8 @@ from firmware_protocol import (
     TimeSyncReply,
     encode_frame,
 )
-from simulator.config import DeviceConfig, StampingConfig
-from simulator.device import Device
+from stampside.simulator.config import DeviceConfig, StampingConfig
+from stampside.simulator.device import Device
 
 
 class Bench:

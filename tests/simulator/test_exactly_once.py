@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from firmware_protocol import (
+from stampside.firmware_protocol import (
     Ack,
     Arm,
     ArmState,
@@ -29,7 +29,7 @@ from firmware_protocol import (
     ResumeReply,
     Stamp,
 )
-from simulator.runner import Simulator
+from stampside.simulator.runner import Simulator
 from tests.simulator.conftest import config
 from tests.simulator.rawhost import RawHost
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from firmware_protocol import Connection, Frame, Ping, Role
-from firmware_protocol.framing import FrameDecoder
-from simulator.config import FaultConfig
-from simulator.faults import LineNoise, LinkFaults
+from stampside.firmware_protocol import Connection, Frame, Ping, Role
+from stampside.firmware_protocol.framing import FrameDecoder
+from stampside.simulator.config import FaultConfig
+from stampside.simulator.faults import LineNoise, LinkFaults
 
 FRAME = Connection(Role.HOST).send(Ping(0x01020304))
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from firmware_protocol import (
+from stampside.firmware_protocol import (
     Ack,
     Arm,
     ArmReason,
@@ -26,8 +26,8 @@ from firmware_protocol import (
     ResumeReply,
     Stamp,
 )
-from simulator.runner import Simulator
-from simulator.truth import TRUTH_KEYS, read_truth
+from stampside.simulator.runner import Simulator
+from stampside.simulator.truth import TRUTH_KEYS, read_truth
 from tests.simulator.conftest import SimFactory, config
 from tests.simulator.rawhost import RawHost
 

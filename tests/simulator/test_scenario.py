@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator.config import DropEvent, RateEvent, SimConfig
-from simulator.errors import ScenarioError
-from simulator.scenario import build_config, load_scenario, shipped_scenarios
+from stampside.simulator.config import DropEvent, RateEvent, SimConfig
+from stampside.simulator.errors import ScenarioError
+from stampside.simulator.scenario import build_config, load_scenario, shipped_scenarios
 
 EXPECTED = {"normal_session", "flaky_link", "noisy_line", "reboot_storm", "low_battery", "wrong_needle",
             "reused_head"}

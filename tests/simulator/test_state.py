@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from firmware_protocol import Ack, MessageType, Resume, ResumeReply, Stamp
-from simulator.config import DeviceConfig
-from simulator.errors import ScenarioError
-from simulator.runner import Simulator
-from simulator.scenario import load_scenario
-from simulator.state import (
+from stampside.firmware_protocol import Ack, MessageType, Resume, ResumeReply, Stamp
+from stampside.simulator.config import DeviceConfig
+from stampside.simulator.errors import ScenarioError
+from stampside.simulator.runner import Simulator
+from stampside.simulator.scenario import load_scenario
+from stampside.simulator.state import (
     SEQ_BLOCK,
     PersistentState,
     SavedDevice,
@@ -33,7 +33,7 @@ from simulator.state import (
     default_state_path,
     plan_power_up,
 )
-from simulator.truth import read_truth
+from stampside.simulator.truth import read_truth
 from tests.simulator.conftest import config
 from tests.simulator.test_cli import STAMPSIDE, SerialHost
 

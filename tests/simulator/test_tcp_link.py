@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from firmware_protocol import Ack, Arm, MessageType, NackCode, Ping, Resume, ResumeReply, Stamp
-from simulator.errors import TransportError
-from simulator.runner import Simulator
+from stampside.firmware_protocol import Ack, Arm, MessageType, NackCode, Ping, Resume, ResumeReply, Stamp
+from stampside.simulator.errors import TransportError
+from stampside.simulator.runner import Simulator
 from tests.simulator.conftest import SimFactory, config
 from tests.simulator.rawhost import RawHost
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from app.storage import Database, open_database
-from app.storage.courses import start_course
-from app.storage.patients import NewPatient, create_patient
-from app.storage.practitioners import add_practitioner
+from stampside.app.storage import Database, open_database
+from stampside.app.storage.courses import start_course
+from stampside.app.storage.patients import NewPatient, create_patient
+from stampside.app.storage.practitioners import add_practitioner
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 

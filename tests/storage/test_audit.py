@@ -23,28 +23,28 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.demo_data import seed_demo_cohort
-from app.domain.gates import DeviceFacts
-from app.domain.steps import SessionFlow
-from app.domain.treatment_protocol import default_protocol
-from app.domain.zones import Zone
-from app.storage import Database, DatabaseSink, open_database
-from app.storage.audit import AuditError
-from app.storage.audit_actor import acting_as, current_actor, set_actor
-from app.storage.audit_hash import entry_hash, stamp_digest, stamp_line_hash
-from app.storage.audit_trail import TrailEntry, patient_ids, read_trail
-from app.storage.audit_verify import Verification, verify_trail
-from app.storage.courses import start_course
-from app.storage.migrate import alembic_config, current_revision
-from app.storage.patients import NewPatient, create_patient
-from app.storage.practitioners import add_practitioner
-from app.storage.schema import AuditEntry, Patient, StampEvent
-from app.storage.sessions import ZoneSetting, attach_device, finish_session, open_session, set_zones
-from app.storage.stamps import store_stamps
-from app.storage.step_records import save_step_record
-from devicelink.sink import CommitBatch, LinkLogEntry, ReceivedStamp, StampTags
-from firmware_protocol import DeviceInfo, Stamp
-from firmware_protocol.host_events import Ledger
+from stampside.app.demo_data import seed_demo_cohort
+from stampside.app.domain.gates import DeviceFacts
+from stampside.app.domain.steps import SessionFlow
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.domain.zones import Zone
+from stampside.app.storage import Database, DatabaseSink, open_database
+from stampside.app.storage.audit import AuditError
+from stampside.app.storage.audit_actor import acting_as, current_actor, set_actor
+from stampside.app.storage.audit_hash import entry_hash, stamp_digest, stamp_line_hash
+from stampside.app.storage.audit_trail import TrailEntry, patient_ids, read_trail
+from stampside.app.storage.audit_verify import Verification, verify_trail
+from stampside.app.storage.courses import start_course
+from stampside.app.storage.migrate import alembic_config, current_revision
+from stampside.app.storage.patients import NewPatient, create_patient
+from stampside.app.storage.practitioners import add_practitioner
+from stampside.app.storage.schema import AuditEntry, Patient, StampEvent
+from stampside.app.storage.sessions import ZoneSetting, attach_device, finish_session, open_session, set_zones
+from stampside.app.storage.stamps import store_stamps
+from stampside.app.storage.step_records import save_step_record
+from stampside.devicelink.sink import CommitBatch, LinkLogEntry, ReceivedStamp, StampTags
+from stampside.firmware_protocol import DeviceInfo, Stamp
+from stampside.firmware_protocol.host_events import Ledger
 from tests.storage.conftest import T0, Seeded
 
 PROTOCOL = default_protocol()
@@ -411,7 +411,7 @@ def make_v0004_database(path: Path) -> None:
                 now=T0,
                 zones=[ZoneSetting(Zone.VERTEX, 45.5, 1.5)],
             )
-            from app.storage.stamps import add_link_events, register_device
+            from stampside.app.storage.stamps import add_link_events, register_device
 
             device = register_device(session, device_info(), T0)
             store_stamps(session, device.id, Ledger(SERIAL), stamps(range(1, 21), opened.id))

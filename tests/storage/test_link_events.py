@@ -7,19 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.domain.treatment_protocol import default_protocol
-from app.storage import Database
-from app.storage.link_events import (
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage import Database
+from stampside.app.storage.link_events import (
     LinkEventRow,
     has_device,
     iter_link_events,
     known_serials,
     stored_kinds,
 )
-from app.storage.schema import LinkEvent
-from app.storage.sessions import open_session
-from app.storage.stamps import register_device, start_numbering
-from firmware_protocol import DeviceInfo
+from stampside.app.storage.schema import LinkEvent
+from stampside.app.storage.sessions import open_session
+from stampside.app.storage.stamps import register_device, start_numbering
+from stampside.firmware_protocol import DeviceInfo
 from tests.storage.conftest import T0, Seeded
 
 

@@ -35,9 +35,9 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import Pool
 
-from app.storage import StorageError, open_database
-from app.storage.database import _configure_sqlite as configure_sqlite
-from app.storage.migrate import (
+from stampside.app.storage import StorageError, open_database
+from stampside.app.storage.database import _configure_sqlite as configure_sqlite
+from stampside.app.storage.migrate import (
     alembic_config,
     current_revision,
     head_revision,

@@ -13,9 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, select, text
 
-from app.storage import iter_export_rows, open_database
-from app.storage.migrate import alembic_config, current_revision, head_revision
-from app.storage.schema import Base, LinkEvent, StampEvent
+from stampside.app.storage import iter_export_rows, open_database
+from stampside.app.storage.migrate import alembic_config, current_revision, head_revision
+from stampside.app.storage.schema import Base, LinkEvent, StampEvent
 
 
 def make_v0001_database(path: Path) -> None:

@@ -13,12 +13,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from app.domain.treatment_protocol import default_protocol
-from app.storage import open_database
-from app.storage.courses import course_screening_id, course_summary
-from app.storage.migrate import alembic_config, current_revision, head_revision
-from app.storage.schedule import start_checks
-from app.storage.schema import Base
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage import open_database
+from stampside.app.storage.courses import course_screening_id, course_summary
+from stampside.app.storage.migrate import alembic_config, current_revision, head_revision
+from stampside.app.storage.schedule import start_checks
+from stampside.app.storage.schema import Base
 
 AT = datetime(2026, 10, 1, 9, tzinfo=UTC)
 NEW_TABLES = {

@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from app.domain.treatment_protocol import default_protocol
-from app.domain.zones import NorwoodGrade
-from app.storage import Database
-from app.storage.courses import CourseError, course_summary, start_course
-from app.storage.patients import NewPatient, PatientInputError, create_patient, find_patient, list_patients
-from app.storage.practitioners import add_practitioner, list_practitioners, retire_practitioner
-from app.storage.sessions import abandon_session, finish_session, open_session
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.domain.zones import NorwoodGrade
+from stampside.app.storage import Database
+from stampside.app.storage.courses import CourseError, course_summary, start_course
+from stampside.app.storage.patients import NewPatient, PatientInputError, create_patient, find_patient, list_patients
+from stampside.app.storage.practitioners import add_practitioner, list_practitioners, retire_practitioner
+from stampside.app.storage.sessions import abandon_session, finish_session, open_session
 from tests.storage.conftest import T0, Seeded
 
 PROTOCOL = default_protocol()

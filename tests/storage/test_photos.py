@@ -11,12 +11,12 @@ import pytest
 from PIL import Image, PngImagePlugin
 from sqlalchemy import select
 
-from app.domain.timepoints import check_photo_gate
-from app.domain.treatment_protocol import default_protocol
-from app.storage import Database
-from app.storage.courses import start_course
-from app.storage.patients import NewPatient, create_patient
-from app.storage.photos import (
+from stampside.app.domain.timepoints import check_photo_gate
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage import Database
+from stampside.app.storage.courses import start_course
+from stampside.app.storage.patients import NewPatient, create_patient
+from stampside.app.storage.photos import (
     GPS_IFD,
     PHOTOS_ENV_VAR,
     PhotoError,
@@ -30,7 +30,7 @@ from app.storage.photos import (
     registered_views,
     verify_photo,
 )
-from app.storage.schema import Photo
+from stampside.app.storage.schema import Photo
 
 from .conftest import Seeded
 

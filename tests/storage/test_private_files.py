@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from app.storage import open_database, resolve_database_url
-from app.storage.private_files import (
+from stampside.app.storage import open_database, resolve_database_url
+from stampside.app.storage.private_files import (
     create_private_file,
     make_private_folder,
     open_private_text,

@@ -6,13 +6,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from app.domain.course_gates import CourseGate, CourseOverride
-from app.domain.outcomes import BlindedCall, validate_adverse_event, validate_iga, validate_self_assessment
-from app.domain.schedule import DueKind, DueWhen, Timing, add_months
-from app.domain.timepoints import check_photo_gate
-from app.domain.treatment_protocol import default_protocol
-from app.storage import Database
-from app.storage.outcomes import (
+from stampside.app.domain.course_gates import CourseGate, CourseOverride
+from stampside.app.domain.outcomes import BlindedCall, validate_adverse_event, validate_iga, validate_self_assessment
+from stampside.app.domain.schedule import DueKind, DueWhen, Timing, add_months
+from stampside.app.domain.timepoints import check_photo_gate
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage import Database
+from stampside.app.storage.outcomes import (
     OutcomeError,
     blinded_round,
     list_adverse_events,
@@ -24,7 +24,7 @@ from app.storage.outcomes import (
     record_blinded_call,
     record_self_assessment,
 )
-from app.storage.schedule import (
+from stampside.app.storage.schedule import (
     ConfirmationNeeded,
     PhotosIncomplete,
     course_overrides,
@@ -33,7 +33,7 @@ from app.storage.schedule import (
     open_scheduled_session,
     start_checks,
 )
-from app.storage.sessions import finish_session
+from stampside.app.storage.sessions import finish_session
 
 from .conftest import T0, Seeded
 
@@ -191,7 +191,7 @@ def test_outcomes_round_trip(clinic: Database, seeded: Seeded) -> None:
 def test_blinded_round_from_stored_photos(clinic: Database, seeded: Seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image
 
-    from app.storage.photos import register_photo
+    from stampside.app.storage.photos import register_photo
 
     root = tmp_path / "photos"
     with clinic.Session.begin() as s:

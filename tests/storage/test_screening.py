@@ -6,13 +6,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from app.domain.course_gates import OverrideRefused
-from app.domain.eligibility import LabFlag, LabResult, Rule, Screening
-from app.domain.treatment_protocol import default_protocol
-from app.storage import Database
-from app.storage.courses import NotEligibleError, course_screening_id, course_summary, start_screened_course
-from app.storage.patients import NewPatient, create_patient
-from app.storage.screening import (
+from stampside.app.domain.course_gates import OverrideRefused
+from stampside.app.domain.eligibility import LabFlag, LabResult, Rule, Screening
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage import Database
+from stampside.app.storage.courses import NotEligibleError, course_screening_id, course_summary, start_screened_course
+from stampside.app.storage.patients import NewPatient, create_patient
+from stampside.app.storage.screening import (
     ScreeningError,
     course_eligibility,
     get_screening,

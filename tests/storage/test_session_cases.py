@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from app.chairside import session_cases as cases
-from app.domain.aftercare import AftercareCard
-from app.domain.steps import SessionFlow
-from app.domain.treatment_protocol import default_protocol
-from app.domain.zones import NorwoodGrade, Zone
-from app.reports.session import build_session_report
-from app.settings import ClinicInfo
-from app.storage import Database, DatabaseSink
-from app.storage.sessions import SessionError, ZoneSetting, open_session
-from devicelink.sink import CommitBatch, ReceivedStamp, StampTags
-from firmware_protocol import DeviceInfo, Stamp
+from stampside.app.chairside import session_cases as cases
+from stampside.app.domain.aftercare import AftercareCard
+from stampside.app.domain.steps import SessionFlow
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.domain.zones import NorwoodGrade, Zone
+from stampside.app.reports.session import build_session_report
+from stampside.app.settings import ClinicInfo
+from stampside.app.storage import Database, DatabaseSink
+from stampside.app.storage.sessions import SessionError, ZoneSetting, open_session
+from stampside.devicelink.sink import CommitBatch, ReceivedStamp, StampTags
+from stampside.firmware_protocol import DeviceInfo, Stamp
 from tests.storage.conftest import T0, Seeded
 
 PROTOCOL = default_protocol()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 
-from app.domain.treatment_protocol import default_protocol
-from app.storage import Database, DatabaseSink
-from app.storage.session_stamps import load_session_stamps
-from app.storage.sessions import attach_device, open_session
-from devicelink.sink import CommitBatch, ReceivedStamp, StampTags
-from firmware_protocol import DeviceInfo, Stamp
-from firmware_protocol.host_events import Ledger
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage import Database, DatabaseSink
+from stampside.app.storage.session_stamps import load_session_stamps
+from stampside.app.storage.sessions import attach_device, open_session
+from stampside.devicelink.sink import CommitBatch, ReceivedStamp, StampTags
+from stampside.firmware_protocol import DeviceInfo, Stamp
+from stampside.firmware_protocol.host_events import Ledger
 from tests.storage.conftest import T0, Seeded
 
 

@@ -14,20 +14,20 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from app.cli.export import export_command
-from app.domain.coverage import CoverageModel, CreditedStamp
-from app.domain.treatment_protocol import default_protocol
-from app.domain.zones import Zone
-from app.storage import Database, DatabaseSink, iter_export_rows
-from app.storage.courses import start_course
-from app.storage.heads import head_history, head_used_elsewhere
-from app.storage.patients import NewPatient, create_patient
-from app.storage.schema import DeviceHead, LinkEvent, StampEvent
-from app.storage.session_stamps import count_session_stamps, load_credited_stamps
-from app.storage.sessions import SessionError, abandon_session, attach_device, finish_session, open_session
-from devicelink.sink import NO_TAGS, CommitBatch, LinkLogEntry, ReceivedStamp, StampTags
-from firmware_protocol import DeviceInfo, Stamp
-from firmware_protocol.host_events import Ledger
+from stampside.app.cli.export import export_command
+from stampside.app.domain.coverage import CoverageModel, CreditedStamp
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.domain.zones import Zone
+from stampside.app.storage import Database, DatabaseSink, iter_export_rows
+from stampside.app.storage.courses import start_course
+from stampside.app.storage.heads import head_history, head_used_elsewhere
+from stampside.app.storage.patients import NewPatient, create_patient
+from stampside.app.storage.schema import DeviceHead, LinkEvent, StampEvent
+from stampside.app.storage.session_stamps import count_session_stamps, load_credited_stamps
+from stampside.app.storage.sessions import SessionError, abandon_session, attach_device, finish_session, open_session
+from stampside.devicelink.sink import NO_TAGS, CommitBatch, LinkLogEntry, ReceivedStamp, StampTags
+from stampside.firmware_protocol import DeviceInfo, Stamp
+from stampside.firmware_protocol.host_events import Ledger
 from tests.storage.conftest import T0, Seeded
 
 PROTOCOL = default_protocol()

@@ -11,23 +11,23 @@ from alembic import command
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from app.domain.gates import Gate
-from app.domain.pins import PinRefused
-from app.domain.signatures import SignatureMeaning, SignedAct, Signer
-from app.domain.steps import SessionFlow
-from app.domain.treatment_protocol import default_protocol
-from app.storage import Database, open_database
-from app.storage.audit_trail import read_trail
-from app.storage.audit_verify import verify_trail
-from app.storage.migrate import alembic_config
-from app.storage.pin_hashing import hash_pin, needs_rehash, pin_matches
-from app.storage.pins import check_pin, pin_states, set_pin
-from app.storage.practitioners import add_practitioner, retire_practitioner
-from app.storage.schema import PractitionerPin, SecurityEvent, Signature
-from app.storage.security_events import PIN_LOCKOUT, PIN_SET, list_security_events
-from app.storage.sessions import finish_session, get_session, open_session
-from app.storage.signatures import sign_record, signatures_of, signatures_of_patient
-from app.storage.step_records import load_step_records, save_step_record, step_override_signatures
+from stampside.app.domain.gates import Gate
+from stampside.app.domain.pins import PinRefused
+from stampside.app.domain.signatures import SignatureMeaning, SignedAct, Signer
+from stampside.app.domain.steps import SessionFlow
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage import Database, open_database
+from stampside.app.storage.audit_trail import read_trail
+from stampside.app.storage.audit_verify import verify_trail
+from stampside.app.storage.migrate import alembic_config
+from stampside.app.storage.pin_hashing import hash_pin, needs_rehash, pin_matches
+from stampside.app.storage.pins import check_pin, pin_states, set_pin
+from stampside.app.storage.practitioners import add_practitioner, retire_practitioner
+from stampside.app.storage.schema import PractitionerPin, SecurityEvent, Signature
+from stampside.app.storage.security_events import PIN_LOCKOUT, PIN_SET, list_security_events
+from stampside.app.storage.sessions import finish_session, get_session, open_session
+from stampside.app.storage.signatures import sign_record, signatures_of, signatures_of_patient
+from stampside.app.storage.step_records import load_step_records, save_step_record, step_override_signatures
 from tests.storage.conftest import T0, Seeded
 
 PROTOCOL = default_protocol()
@@ -65,7 +65,7 @@ def test_the_product_hashes_with_rfc_9106_low_memory_and_a_cheaper_hash_is_upgra
 ) -> None:
     from argon2 import profiles
 
-    from app.storage.pin_hashing import DEFAULT_PARAMETERS, use_parameters
+    from stampside.app.storage.pin_hashing import DEFAULT_PARAMETERS, use_parameters
 
     assert DEFAULT_PARAMETERS == profiles.RFC_9106_LOW_MEMORY
     with_pin(clinic, seeded.practitioner_id)  # hashed with the tests' cheap parameters

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-import app.storage.database as database_module
-import app.storage.errors as errors_module
-import app.storage.sink as sink_module
-from app.storage import (
+import stampside.app.storage.database as database_module
+import stampside.app.storage.errors as errors_module
+import stampside.app.storage.sink as sink_module
+from stampside.app.storage import (
     DB_ENV_VAR,
     Database,
     DatabaseSink,
@@ -25,11 +25,11 @@ from app.storage import (
     open_database,
     resolve_database_url,
 )
-from app.storage.migrate import current_revision, head_revision
-from app.storage.schema import Device, LinkEvent, StampEvent
-from devicelink.sink import CommitBatch, LinkLogEntry, ReceivedStamp
-from firmware_protocol import DeviceInfo, Stamp
-from firmware_protocol.host_events import Ledger
+from stampside.app.storage.migrate import current_revision, head_revision
+from stampside.app.storage.schema import Device, LinkEvent, StampEvent
+from stampside.devicelink.sink import CommitBatch, LinkLogEntry, ReceivedStamp
+from stampside.firmware_protocol import DeviceInfo, Stamp
+from stampside.firmware_protocol.host_events import Ledger
 
 
 def info(serial: str = "SN-1", boot: int = 1, last_seq: int = 0) -> DeviceInfo:
@@ -72,7 +72,7 @@ def test_the_migrated_schema_matches_the_models(db: Database) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from app.storage.schema import Base
+    from stampside.app.storage.schema import Base
 
     with db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
@@ -253,8 +253,8 @@ def test_received_at_comes_back_timezone_aware(db: Database) -> None:
 
 
 def test_the_head_revision_read_without_alembic_is_the_migration_scripts_head() -> None:
-    from app.storage.migrate import head_revision
-    from app.storage.schema_version import HEAD_REVISION
+    from stampside.app.storage.migrate import head_revision
+    from stampside.app.storage.schema_version import HEAD_REVISION
 
     assert head_revision() == HEAD_REVISION, "a new migration: set HEAD_REVISION in app/storage/schema_version.py"
 
@@ -266,7 +266,7 @@ def test_opening_an_up_to_date_database_does_not_import_alembic(tmp_path: Path) 
     path = tmp_path / "clinic.db"
     open_database(str(path)).close()  # created and migrated
     probe = (
-        "import sys; from app.storage.database import open_database; "
+        "import sys; from stampside.app.storage.database import open_database; "
         f"db = open_database({str(path)!r}); db.close(); "
         "print('alembic' in sys.modules)"
     )

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from app.domain.gates import DeviceFacts, Gate
-from app.domain.steps import SessionFlow
-from app.domain.treatment_protocol import default_protocol
-from app.domain.zones import Zone
-from app.storage import Database, open_database
-from app.storage.sessions import (
+from stampside.app.domain.gates import DeviceFacts, Gate
+from stampside.app.domain.steps import SessionFlow
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.domain.zones import Zone
+from stampside.app.storage import Database, open_database
+from stampside.app.storage.sessions import (
     SessionError,
     ZoneSetting,
     abandon_session,
@@ -23,7 +23,7 @@ from app.storage.sessions import (
     open_session,
     set_zones,
 )
-from app.storage.step_records import load_step_records, save_step_record
+from stampside.app.storage.step_records import load_step_records, save_step_record
 from tests.storage.conftest import T0, Seeded
 
 PROTOCOL = default_protocol()

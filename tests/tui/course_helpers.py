@@ -13,15 +13,15 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
 
-from app.domain.eligibility import LabFlag, LabResult, Screening
-from app.domain.treatment_protocol import TreatmentProtocol, default_protocol
-from app.storage.courses import start_screened_course
-from app.storage.database import Database
-from app.storage.patients import NewPatient, PatientView, create_patient
-from app.storage.photos import register_photo
-from app.storage.practitioners import PractitionerView, add_practitioner
-from app.storage.screening import save_screening
-from app.tui.screens.course_base import CourseContext
+from stampside.app.domain.eligibility import LabFlag, LabResult, Screening
+from stampside.app.domain.treatment_protocol import TreatmentProtocol, default_protocol
+from stampside.app.storage.courses import start_screened_course
+from stampside.app.storage.database import Database
+from stampside.app.storage.patients import NewPatient, PatientView, create_patient
+from stampside.app.storage.photos import register_photo
+from stampside.app.storage.practitioners import PractitionerView, add_practitioner
+from stampside.app.storage.screening import save_screening
+from stampside.app.tui.screens.course_base import CourseContext
 
 NOW = datetime(2026, 11, 26, 14, 5, tzinfo=UTC)  # a Thursday
 TODAY = date(2026, 11, 26)

@@ -12,19 +12,19 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Input
 
-from app.domain.steps import StepRecord
-from app.domain.treatment_protocol import default_protocol
-from app.settings import Settings
-from app.storage.database import Database
-from app.storage.patients import NewPatient, PatientView, create_patient
-from app.storage.practitioners import PractitionerView, add_practitioner
-from app.storage.schema import StampEvent
-from app.storage.sessions import SessionView, get_session
-from app.storage.step_records import load_step_records
-from app.tui.app import AppConfig, StampsideApp, create_app
-from app.tui.screens.start import StartScreen
-from devicelink.session import LinkOptions
-from simulator.config import DeviceConfig, SimConfig, StampingConfig
+from stampside.app.domain.steps import StepRecord
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.settings import Settings
+from stampside.app.storage.database import Database
+from stampside.app.storage.patients import NewPatient, PatientView, create_patient
+from stampside.app.storage.practitioners import PractitionerView, add_practitioner
+from stampside.app.storage.schema import StampEvent
+from stampside.app.storage.sessions import SessionView, get_session
+from stampside.app.storage.step_records import load_step_records
+from stampside.app.tui.app import AppConfig, StampsideApp, create_app
+from stampside.app.tui.screens.start import StartScreen
+from stampside.devicelink.session import LinkOptions
+from stampside.simulator.config import DeviceConfig, SimConfig, StampingConfig
 
 from .course_helpers import ready_for_course
 from .sign_in_helpers import past_sign_in
@@ -129,7 +129,7 @@ async def start_session_for(pilot: Pilot[None], code: str) -> None:
 
 async def resume_from_offer(pilot: Pilot[None]) -> None:
     """At start-up, once signed in, the app offers the session left open first of all: take it (enter)."""
-    from app.tui.dialogs.confirm import ConfirmDialog
+    from stampside.app.tui.dialogs.confirm import ConfirmDialog
 
     await past_sign_in(pilot)
     # Mounted, not only current: enter goes to its focused Resume button.
@@ -160,14 +160,14 @@ def next_enabled(screen: object) -> bool:
     """The step screen's Next button can be pressed."""
     from textual.widgets import Button
 
-    from app.tui.screens.step_base import StepScreen
+    from stampside.app.tui.screens.step_base import StepScreen
 
     return isinstance(screen, StepScreen) and screen._ready and not screen.query_one("#next", Button).disabled
 
 
 async def through_checks_and_disinfection(pilot: Pilot[None], clock: MovableClock) -> None:
     """From the pre-session checks (all passing) to the first application, moving the clock past the timer."""
-    from app.tui.screens.steps import ApplicationScreen, DisinfectionScreen, PreChecksScreen
+    from stampside.app.tui.screens.steps import ApplicationScreen, DisinfectionScreen, PreChecksScreen
 
     await wait_for(pilot, lambda: isinstance(current(pilot), PreChecksScreen))
     await wait_for(pilot, lambda: next_enabled(current(pilot)))

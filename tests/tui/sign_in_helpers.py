@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
-from app.domain.signatures import SignatureMeaning
-from app.tui.dialogs.sign import SignDialog
-from app.tui.screens.sign_in import SignInScreen
+from stampside.app.domain.signatures import SignatureMeaning
+from stampside.app.tui.dialogs.sign import SignDialog
+from stampside.app.tui.screens.sign_in import SignInScreen
 
 #: The PIN the tests' practitioners sign in with (chosen at their first sign-in).
 PIN = "2468"
@@ -74,7 +74,7 @@ async def sign_in(pilot: Pilot[None], name: str | None = None, pin: str = PIN) -
 
 async def past_sign_in(pilot: Pilot[None], name: str | None = None, pin: str = PIN) -> None:
     """Sign in if the app asks who is at the chair (at start-up); return once someone is signed in."""
-    from app.tui.screens.start import StartScreen
+    from stampside.app.tui.screens.start import StartScreen
 
     def signed_in() -> bool:
         screen = pilot.app.screen

@@ -18,16 +18,16 @@ import pytest
 from sqlalchemy import select
 from textual.widgets import Static
 
-from app.domain.gates import DeviceFacts
-from app.domain.steps import SessionFlow
-from app.domain.treatment_protocol import StepKind, default_protocol
-from app.settings import ClinicInfo, Settings
-from app.storage.database import Database, open_database
-from app.storage.schema import Course
-from app.storage.sessions import open_session
-from app.storage.step_records import save_step_records
-from app.tui.app import AppConfig, StampsideApp, create_app
-from app.tui.screens.steps import AftercareScreen
+from stampside.app.domain.gates import DeviceFacts
+from stampside.app.domain.steps import SessionFlow
+from stampside.app.domain.treatment_protocol import StepKind, default_protocol
+from stampside.app.settings import ClinicInfo, Settings
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.schema import Course
+from stampside.app.storage.sessions import open_session
+from stampside.app.storage.step_records import save_step_records
+from stampside.app.tui.app import AppConfig, StampsideApp, create_app
+from stampside.app.tui.screens.steps import AftercareScreen
 from tests.tui.session_helpers import (
     FAST,
     NOW,

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from app.storage.database import Database, open_database
-from app.tui.screens.steps import PreChecksScreen
-from devicelink.ble_bumble import ENV_HCI
-from devicelink.state import LinkState
-from simulator.config import BleConfig
-from simulator.runner import Simulator
+from stampside.app.storage.database import Database, open_database
+from stampside.app.tui.screens.steps import PreChecksScreen
+from stampside.devicelink.ble_bumble import ENV_HCI
+from stampside.devicelink.state import LinkState
+from stampside.simulator.config import BleConfig
+from stampside.simulator.runner import Simulator
 from tests.tui.session_helpers import (
     MovableClock,
     current,

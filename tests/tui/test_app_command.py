@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import app.tui.app as tui_app
-from app.cli.main import main
-from app.domain.treatment_protocol import default_protocol
+import stampside.app.tui.app as tui_app
+from stampside.app.cli.main import main
+from stampside.app.domain.treatment_protocol import default_protocol
 
 
 def test_app_help_names_device_db_and_protocol() -> None:

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.settings import SettingsFile, read_settings_file
-from app.tui.app import AppConfig, create_app
-from app.tui.screens.sign_in import SignInScreen
-from app.tui.screens.start import StartScreen
+from stampside.app.settings import SettingsFile, read_settings_file
+from stampside.app.tui.app import AppConfig, create_app
+from stampside.app.tui.screens.sign_in import SignInScreen
+from stampside.app.tui.screens.start import StartScreen
 
 from .session_helpers import SIZE, wait_for
 

@@ -9,10 +9,10 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import SelectionList
 
-from app.domain.treatment_protocol import default_protocol
-from app.storage.database import Database, open_database
-from app.tui.screens.screening import ScreeningScreen
-from app.tui.widgets.check_list import TICKED, UNTICKED, CheckList
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage.database import Database, open_database
+from stampside.app.tui.screens.screening import ScreeningScreen
+from stampside.app.tui.widgets.check_list import TICKED, UNTICKED, CheckList
 
 from .course_helpers import SIZE, Clock, Host, context, seed, settle
 

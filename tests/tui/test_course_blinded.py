@@ -11,14 +11,14 @@ import pytest
 from textual.screen import Screen
 from textual.widgets import Static
 
-from app.domain.outcomes import BlindedCall
-from app.domain.treatment_protocol import default_protocol
-from app.storage.courses import start_course
-from app.storage.database import Database, open_database
-from app.storage.outcomes import blinded_round, list_blinded_ratings
-from app.storage.photos import register_photo
-from app.tui.screens.blinded import BlindedRatingScreen
-from app.tui.widgets.photo_panel import PhotoPanel
+from stampside.app.domain.outcomes import BlindedCall
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage.courses import start_course
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.outcomes import blinded_round, list_blinded_ratings
+from stampside.app.storage.photos import register_photo
+from stampside.app.tui.screens.blinded import BlindedRatingScreen
+from stampside.app.tui.widgets.photo_panel import PhotoPanel
 
 from .course_helpers import NOW, SIZE, WHO, Clock, Host, context, make_jpeg, seed, settle, wait_for
 

@@ -11,13 +11,13 @@ import pytest
 from textual.screen import Screen
 from textual.widgets import Input, Select, Static
 
-from app.domain.outcomes import Severity
-from app.domain.treatment_protocol import default_protocol
-from app.storage.courses import start_course
-from app.storage.database import Database, open_database
-from app.storage.outcomes import list_adverse_events, list_assessments, list_self_assessments
-from app.storage.sessions import finish_session, open_session
-from app.tui.screens.outcomes import OutcomesScreen
+from stampside.app.domain.outcomes import Severity
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage.courses import start_course
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.outcomes import list_adverse_events, list_assessments, list_self_assessments
+from stampside.app.storage.sessions import finish_session, open_session
+from stampside.app.tui.screens.outcomes import OutcomesScreen
 
 from .course_helpers import NOW, SIZE, TODAY, WHO, Clock, Host, context, seed, settle
 

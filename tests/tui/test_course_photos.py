@@ -19,13 +19,13 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from app.domain.treatment_protocol import default_protocol
-from app.storage.courses import start_course
-from app.storage.database import Database, open_database
-from app.storage.photos import current_photos, list_photos, register_photo, verify_photo
-from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.screens.photos import PhotosScreen
-from app.tui.widgets.photo_panel import PhotoPanel, draw, fit, load_preview
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage.courses import start_course
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.photos import current_photos, list_photos, register_photo, verify_photo
+from stampside.app.tui.dialogs.confirm import ConfirmDialog
+from stampside.app.tui.screens.photos import PhotosScreen
+from stampside.app.tui.widgets.photo_panel import PhotoPanel, draw, fit, load_preview
 
 from .course_helpers import NOW, SIZE, WHO, Clock, Host, context, current, make_jpeg, seed, settle, wait_for
 

@@ -11,13 +11,13 @@ import pytest
 from textual.screen import Screen
 from textual.widgets import Input, Select, SelectionList, Static
 
-from app.domain.treatment_protocol import default_protocol
-from app.storage.courses import NotEligibleError, course_screening_id, start_screened_course
-from app.storage.database import Database, open_database
-from app.storage.patients import NewPatient, create_patient
-from app.storage.screening import latest_screening
-from app.tui.dialogs.course_override import CourseOverrideDialog
-from app.tui.screens.screening import ScreeningScreen
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage.courses import NotEligibleError, course_screening_id, start_screened_course
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.patients import NewPatient, create_patient
+from stampside.app.storage.screening import latest_screening
+from stampside.app.tui.dialogs.course_override import CourseOverrideDialog
+from stampside.app.tui.screens.screening import ScreeningScreen
 
 from .course_helpers import NOW, SIZE, TODAY, WHO, Clock, Host, context, current, seed, settle
 

@@ -33,34 +33,34 @@ from sqlalchemy import select
 from textual.pilot import Pilot
 from textual.widgets import Input, Select, Static
 
-from app.domain.schedule import Timing
-from app.domain.treatment_protocol import default_protocol
-from app.storage.courses import course_screening_id, course_summary
-from app.storage.database import Database, open_database
-from app.storage.outcomes import list_assessments, list_self_assessments
-from app.storage.patients import NewPatient, create_patient
-from app.storage.photos import default_photo_root, register_photo
-from app.storage.practitioners import add_practitioner
-from app.storage.schedule import deviations
-from app.storage.schema import Course, TreatmentSession
-from app.tui.app import StampsideApp
-from app.tui.dialogs.choice import ChoiceDialog
-from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.dialogs.course_override import CourseOverrideDialog
-from app.tui.screens.outcomes import OutcomesScreen
-from app.tui.screens.photos import PhotosScreen
-from app.tui.screens.screening import ScreeningScreen
-from app.tui.screens.stamping import StampingScreen
-from app.tui.screens.start import StartScreen
-from app.tui.screens.steps import (
+from stampside.app.domain.schedule import Timing
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage.courses import course_screening_id, course_summary
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.outcomes import list_assessments, list_self_assessments
+from stampside.app.storage.patients import NewPatient, create_patient
+from stampside.app.storage.photos import default_photo_root, register_photo
+from stampside.app.storage.practitioners import add_practitioner
+from stampside.app.storage.schedule import deviations
+from stampside.app.storage.schema import Course, TreatmentSession
+from stampside.app.tui.app import StampsideApp
+from stampside.app.tui.dialogs.choice import ChoiceDialog
+from stampside.app.tui.dialogs.confirm import ConfirmDialog
+from stampside.app.tui.dialogs.course_override import CourseOverrideDialog
+from stampside.app.tui.screens.outcomes import OutcomesScreen
+from stampside.app.tui.screens.photos import PhotosScreen
+from stampside.app.tui.screens.screening import ScreeningScreen
+from stampside.app.tui.screens.stamping import StampingScreen
+from stampside.app.tui.screens.start import StartScreen
+from stampside.app.tui.screens.steps import (
     AftercareScreen,
     ApplicationScreen,
     DisinfectionScreen,
     PreChecksScreen,
     SummaryScreen,
 )
-from app.tui.widgets.due_list import DueList
-from simulator.runner import Simulator
+from stampside.app.tui.widgets.due_list import DueList
+from stampside.simulator.runner import Simulator
 
 from .course_helpers import make_jpeg
 from .session_helpers import (

@@ -17,22 +17,22 @@ from textual.app import App
 from textual.screen import Screen
 from textual.widgets import Button, Input, Select, Static
 
-from app.domain.course_gates import CourseGate
-from app.domain.schedule import Timing
-from app.domain.signatures import SignatureMeaning
-from app.domain.treatment_protocol import default_protocol
-from app.storage.courses import course_screening_id, course_summary
-from app.storage.database import Database, open_database
-from app.storage.schedule import course_overrides, deviations
-from app.storage.sessions import find_open_session, finish_session, open_session
-from app.storage.signatures import signatures_of_patient
-from app.tui.app import AppConfig, StampsideApp, create_app
-from app.tui.dialogs.choice import ChoiceDialog
-from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.dialogs.course_override import CourseOverrideDialog
-from app.tui.screens.screening import ScreeningScreen
-from app.tui.screens.start import StartScreen
-from app.tui.widgets.due_list import DueList
+from stampside.app.domain.course_gates import CourseGate
+from stampside.app.domain.schedule import Timing
+from stampside.app.domain.signatures import SignatureMeaning
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage.courses import course_screening_id, course_summary
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.schedule import course_overrides, deviations
+from stampside.app.storage.sessions import find_open_session, finish_session, open_session
+from stampside.app.storage.signatures import signatures_of_patient
+from stampside.app.tui.app import AppConfig, StampsideApp, create_app
+from stampside.app.tui.dialogs.choice import ChoiceDialog
+from stampside.app.tui.dialogs.confirm import ConfirmDialog
+from stampside.app.tui.dialogs.course_override import CourseOverrideDialog
+from stampside.app.tui.screens.screening import ScreeningScreen
+from stampside.app.tui.screens.start import StartScreen
+from stampside.app.tui.widgets.due_list import DueList
 
 from .course_helpers import NOW, TODAY, WHO, Clock, ready_for_course, seed, wait_for
 from .sign_in_helpers import past_sign_in, sign_with_pin

@@ -22,9 +22,9 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
-from app.domain.coverage import LEVELS, TARGET_LEVEL, ZoneCoverage, coverage_level, level_bounds
-from app.domain.zones import Zone
-from app.tui.widgets.coverage_map import (
+from stampside.app.domain.coverage import LEVELS, TARGET_LEVEL, ZoneCoverage, coverage_level, level_bounds
+from stampside.app.domain.zones import Zone
+from stampside.app.tui.widgets.coverage_map import (
     LEGEND_LEVELS,
     PALETTES,
     ColourMode,

@@ -16,16 +16,16 @@ from textual.app import App, ComposeResult
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
-from app.domain.gates import Gate, GateResult, Override
-from app.domain.signatures import SignatureMeaning
-from app.tui.dialogs.choice import ChoiceDialog
-from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.dialogs.course_override import CourseOverrideDialog
-from app.tui.dialogs.new_patient import NewPatientDialog
-from app.tui.dialogs.override import OVERRIDE_EXAMPLES, OverrideDialog
-from app.tui.dialogs.sign import SignDialog
-from app.tui.dialogs.storage_error import StorageErrorDialog
-from app.tui.dialogs.zone_area import ZoneAreaDialog
+from stampside.app.domain.gates import Gate, GateResult, Override
+from stampside.app.domain.signatures import SignatureMeaning
+from stampside.app.tui.dialogs.choice import ChoiceDialog
+from stampside.app.tui.dialogs.confirm import ConfirmDialog
+from stampside.app.tui.dialogs.course_override import CourseOverrideDialog
+from stampside.app.tui.dialogs.new_patient import NewPatientDialog
+from stampside.app.tui.dialogs.override import OVERRIDE_EXAMPLES, OverrideDialog
+from stampside.app.tui.dialogs.sign import SignDialog
+from stampside.app.tui.dialogs.storage_error import StorageErrorDialog
+from stampside.app.tui.dialogs.zone_area import ZoneAreaDialog
 
 KEYED = re.compile(r"^.+ \((?:[a-z]|esc|enter|ctrl\+[a-z])(?:, enter)?\)$")
 

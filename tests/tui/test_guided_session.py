@@ -23,25 +23,25 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
 
-from app.domain.gates import Gate
-from app.domain.signatures import SignatureMeaning
-from app.storage.database import Database, open_database
-from app.storage.sessions import find_open_session
-from app.storage.signatures import signatures_of_patient
-from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.dialogs.override import OverrideDialog
-from app.tui.dialogs.sign import SignDialog
-from app.tui.screens.stamping import LINK_LOST_TEXT, StampingScreen
-from app.tui.screens.start import StartScreen
-from app.tui.screens.steps import (
+from stampside.app.domain.gates import Gate
+from stampside.app.domain.signatures import SignatureMeaning
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.sessions import find_open_session
+from stampside.app.storage.signatures import signatures_of_patient
+from stampside.app.tui.dialogs.confirm import ConfirmDialog
+from stampside.app.tui.dialogs.override import OverrideDialog
+from stampside.app.tui.dialogs.sign import SignDialog
+from stampside.app.tui.screens.stamping import LINK_LOST_TEXT, StampingScreen
+from stampside.app.tui.screens.start import StartScreen
+from stampside.app.tui.screens.steps import (
     AftercareScreen,
     ApplicationScreen,
     DisinfectionScreen,
     PreChecksScreen,
     SummaryScreen,
 )
-from simulator.config import BleConfig, PauseEvent, SimConfig
-from simulator.runner import Simulator
+from stampside.simulator.config import BleConfig, PauseEvent, SimConfig
+from stampside.simulator.runner import Simulator
 from tests.tui.session_helpers import (
     NOW,
     PATIENCE,

@@ -18,20 +18,20 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from app.domain.treatment_protocol import default_protocol
-from app.domain.zones import Zone
-from app.storage import Database, DatabaseSink, open_database
-from app.storage.courses import start_course
-from app.storage.patients import NewPatient, create_patient
-from app.storage.practitioners import add_practitioner
-from app.storage.schema import StampEvent
-from app.storage.sessions import open_session
-from app.tui.link_bridge import DeviceNotice, LinkBridge, LinkProblem
-from app.tui.screens.stamping import StampingScreen
-from devicelink.session import LinkOptions
-from devicelink.state import LinkState
-from simulator.config import DeviceConfig, SimConfig, StampingConfig
-from simulator.runner import Simulator
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.domain.zones import Zone
+from stampside.app.storage import Database, DatabaseSink, open_database
+from stampside.app.storage.courses import start_course
+from stampside.app.storage.patients import NewPatient, create_patient
+from stampside.app.storage.practitioners import add_practitioner
+from stampside.app.storage.schema import StampEvent
+from stampside.app.storage.sessions import open_session
+from stampside.app.tui.link_bridge import DeviceNotice, LinkBridge, LinkProblem
+from stampside.app.tui.screens.stamping import StampingScreen
+from stampside.devicelink.session import LinkOptions
+from stampside.devicelink.state import LinkState
+from stampside.simulator.config import DeviceConfig, SimConfig, StampingConfig
+from stampside.simulator.runner import Simulator
 
 #: Short timings so a drop is noticed and healed within the test's patience.
 FAST = LinkOptions(link_timeout=0.6, reply_timeout=0.2, backoff_initial=0.05, backoff_max=0.2, ping_interval=0)

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app.domain.zones import Zone
-from app.storage.database import Database, open_database
-from app.storage.schema import Device, StampEvent
-from app.tui.screens.stamping import StampingScreen
-from simulator.config import SimConfig, StampingConfig
-from simulator.runner import Simulator
+from stampside.app.domain.zones import Zone
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.schema import Device, StampEvent
+from stampside.app.tui.screens.stamping import StampingScreen
+from stampside.simulator.config import SimConfig, StampingConfig
+from stampside.simulator.runner import Simulator
 from tests.tui.session_helpers import (
     SIZE,
     MovableClock,

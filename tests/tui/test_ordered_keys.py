@@ -1,4 +1,4 @@
-"""Keys typed ahead land in the field they were meant for (``app.tui.ordered_keys``).
+"""Keys typed ahead land in the field they were meant for (``stampside.app.tui.ordered_keys``).
 
 Each test posts its keys to the app in one burst, the way a terminal delivers keys typed
 faster than the app handles them (a fast typist on a busy machine, a foot switch, a barcode
@@ -22,14 +22,14 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input, Select
 
-from app.domain.treatment_protocol import default_protocol
-from app.storage.database import Database, open_database
-from app.storage.screening import latest_screening
-from app.tui.app import AppConfig, create_app
-from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.ordered_keys import OrderedKeys
-from app.tui.screens.screening import ScreeningScreen
-from app.tui.screens.start import StartScreen
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.screening import latest_screening
+from stampside.app.tui.app import AppConfig, create_app
+from stampside.app.tui.dialogs.confirm import ConfirmDialog
+from stampside.app.tui.ordered_keys import OrderedKeys
+from stampside.app.tui.screens.screening import ScreeningScreen
+from stampside.app.tui.screens.start import StartScreen
 
 from .course_helpers import TODAY, Clock, seed, wait_for
 from .sign_in_helpers import past_sign_in, sign_with_pin

@@ -19,16 +19,16 @@ from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
 
-from app.domain.treatment_protocol import default_protocol
-from app.domain.zones import Zone
-from app.storage.database import Database, open_database
-from app.storage.practitioners import add_practitioner
-from app.tui.app import AppConfig, StampsideApp, create_app
-from app.tui.dialogs.help import HelpDialog
-from app.tui.dialogs.new_patient import NewPatientDialog
-from app.tui.dialogs.override import OverrideDialog
-from app.tui.screens.stamping import StampingScreen
-from app.tui.screens.start import StartScreen
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.domain.zones import Zone
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.practitioners import add_practitioner
+from stampside.app.tui.app import AppConfig, StampsideApp, create_app
+from stampside.app.tui.dialogs.help import HelpDialog
+from stampside.app.tui.dialogs.new_patient import NewPatientDialog
+from stampside.app.tui.dialogs.override import OverrideDialog
+from stampside.app.tui.screens.stamping import StampingScreen
+from stampside.app.tui.screens.start import StartScreen
 from tests.tui.session_helpers import PRACTITIONER, MovableClock, seed, wait_for
 from tests.tui.sign_in_helpers import past_sign_in
 

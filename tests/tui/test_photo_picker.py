@@ -12,12 +12,12 @@ from PIL import Image
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Select, Static
 
-from app.storage.courses import start_course
-from app.storage.database import Database, open_database
-from app.storage.photos import list_photos
-from app.tui.dialogs.photo_picker import PhotoPickerDialog, list_folder
-from app.tui.screens.photos import PhotosScreen
-from app.tui.widgets.photo_panel import PhotoPanel
+from stampside.app.storage.courses import start_course
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.photos import list_photos
+from stampside.app.tui.dialogs.photo_picker import PhotoPickerDialog, list_folder
+from stampside.app.tui.screens.photos import PhotosScreen
+from stampside.app.tui.widgets.photo_panel import PhotoPanel
 
 from .course_helpers import NOW, SIZE, Clock, Host, context, current, make_jpeg, seed, settle, wait_for
 

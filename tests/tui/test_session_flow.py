@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from textual.widgets import Digits, OptionList, Static
 
-from app.domain.gates import Gate
-from app.domain.zones import Zone
-from app.storage.database import Database, open_database
-from app.storage.sessions import find_open_session
-from app.tui.screens.stamping import StampingScreen
-from app.tui.screens.start import StartScreen
-from app.tui.screens.steps import ApplicationScreen, DisinfectionScreen, PreChecksScreen
-from app.tui.session_controller import NO_DEVICE_TEXT
-from simulator.runner import Simulator
+from stampside.app.domain.gates import Gate
+from stampside.app.domain.zones import Zone
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.sessions import find_open_session
+from stampside.app.tui.screens.stamping import StampingScreen
+from stampside.app.tui.screens.start import StartScreen
+from stampside.app.tui.screens.steps import ApplicationScreen, DisinfectionScreen, PreChecksScreen
+from stampside.app.tui.session_controller import NO_DEVICE_TEXT
+from stampside.simulator.runner import Simulator
 from tests.tui.session_helpers import (
     SIZE,
     STAMPS,
@@ -186,7 +186,7 @@ async def test_an_edited_zone_area_is_stored_with_the_session_and_comes_back_on_
 ) -> None:
     from textual.widgets import Input
 
-    from app.tui.dialogs.zone_area import ZoneAreaDialog
+    from stampside.app.tui.dialogs.zone_area import ZoneAreaDialog
     from tests.tui.session_helpers import stored_session
 
     seed(db)

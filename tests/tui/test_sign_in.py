@@ -14,19 +14,19 @@ import pytest
 from sqlalchemy import select
 from textual.widgets import Input, Static
 
-from app.settings import Settings
-from app.storage.audit_actor import current_actor, set_actor
-from app.storage.audit_trail import read_trail
-from app.storage.database import Database, open_database
-from app.storage.pins import set_pin
-from app.storage.practitioners import add_practitioner
-from app.storage.schema import SecurityEvent
-from app.tui.app import StampsideApp
-from app.tui.screens.sign_in import SignInScreen
-from app.tui.screens.stamping import StampingScreen
-from app.tui.screens.start import StartScreen
-from simulator.config import DeviceConfig, SimConfig, StampingConfig
-from simulator.runner import Simulator
+from stampside.app.settings import Settings
+from stampside.app.storage.audit_actor import current_actor, set_actor
+from stampside.app.storage.audit_trail import read_trail
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.pins import set_pin
+from stampside.app.storage.practitioners import add_practitioner
+from stampside.app.storage.schema import SecurityEvent
+from stampside.app.tui.app import StampsideApp
+from stampside.app.tui.screens.sign_in import SignInScreen
+from stampside.app.tui.screens.stamping import StampingScreen
+from stampside.app.tui.screens.start import StartScreen
+from stampside.simulator.config import DeviceConfig, SimConfig, StampingConfig
+from stampside.simulator.runner import Simulator
 from tests.tui.session_helpers import (
     NOW,
     PRACTITIONER,

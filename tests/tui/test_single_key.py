@@ -16,14 +16,14 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Digits, Input, OptionList, Static
 
-from app.settings import KeyMap, Settings
-from app.storage.database import Database, open_database
-from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.dialogs.sign import SignDialog
-from app.tui.screens.stamping import StampingScreen
-from app.tui.screens.start import StartScreen
-from app.tui.screens.steps import AftercareScreen, ApplicationScreen, DisinfectionScreen, PreChecksScreen, SummaryScreen
-from simulator.runner import Simulator
+from stampside.app.settings import KeyMap, Settings
+from stampside.app.storage.database import Database, open_database
+from stampside.app.tui.dialogs.confirm import ConfirmDialog
+from stampside.app.tui.dialogs.sign import SignDialog
+from stampside.app.tui.screens.stamping import StampingScreen
+from stampside.app.tui.screens.start import StartScreen
+from stampside.app.tui.screens.steps import AftercareScreen, ApplicationScreen, DisinfectionScreen, PreChecksScreen, SummaryScreen
+from stampside.simulator.runner import Simulator
 from tests.tui.session_helpers import (
     SIZE,
     STAMPS,

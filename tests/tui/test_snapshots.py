@@ -26,21 +26,21 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Input
 
-from app.domain.coverage import CoverageModel
-from app.domain.gates import DeviceFacts
-from app.domain.steps import KnownLot, SessionFlow, lot_to_offer
-from app.domain.treatment_protocol import StepKind, TreatmentProtocol, default_protocol
-from app.domain.zones import Zone
-from app.storage.database import open_database
-from app.storage.patients import NewPatient, create_patient
-from app.storage.practitioners import add_practitioner
-from app.tui.app import AppConfig, create_app
-from app.tui.screens.stamping import StampingScreen, StampInput
-from app.tui.screens.start import StartScreen
-from app.tui.screens.steps import PreChecksScreen, SessionFigures, SummaryScreen
-from app.tui.widgets.session_banner import BannerInfo
-from app.tui.widgets.status_bar import LinkStatus
-from devicelink.state import LinkState
+from stampside.app.domain.coverage import CoverageModel
+from stampside.app.domain.gates import DeviceFacts
+from stampside.app.domain.steps import KnownLot, SessionFlow, lot_to_offer
+from stampside.app.domain.treatment_protocol import StepKind, TreatmentProtocol, default_protocol
+from stampside.app.domain.zones import Zone
+from stampside.app.storage.database import open_database
+from stampside.app.storage.patients import NewPatient, create_patient
+from stampside.app.storage.practitioners import add_practitioner
+from stampside.app.tui.app import AppConfig, create_app
+from stampside.app.tui.screens.stamping import StampingScreen, StampInput
+from stampside.app.tui.screens.start import StartScreen
+from stampside.app.tui.screens.steps import PreChecksScreen, SessionFigures, SummaryScreen
+from stampside.app.tui.widgets.session_banner import BannerInfo
+from stampside.app.tui.widgets.status_bar import LinkStatus
+from stampside.devicelink.state import LinkState
 
 from .course_helpers import NOW, STYLES, WHO, ready_for_course
 from .sign_in_helpers import past_sign_in
@@ -94,7 +94,7 @@ BANNER = BannerInfo("P-0042", "Ada Example", 2, 6, NOW - timedelta(minutes=14))
 
 
 class Host:
-    """A :class:`~app.tui.screens.step_base.StepHost` over a domain flow; changes are kept in memory."""
+    """A :class:`~stampside.app.tui.screens.step_base.StepHost` over a domain flow; changes are kept in memory."""
 
     def __init__(self, flow: SessionFlow) -> None:
         self._flow = flow

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from app.storage.database import Database, open_database
-from app.tui.app import StampsideApp
-from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.screens.stamping import StampingScreen
-from app.tui.screens.steps import ApplicationScreen
-from simulator.config import DeviceConfig, SimConfig, StampingConfig
-from simulator.runner import Simulator
+from stampside.app.storage.database import Database, open_database
+from stampside.app.tui.app import StampsideApp
+from stampside.app.tui.dialogs.confirm import ConfirmDialog
+from stampside.app.tui.screens.stamping import StampingScreen
+from stampside.app.tui.screens.steps import ApplicationScreen
+from stampside.simulator.config import DeviceConfig, SimConfig, StampingConfig
+from stampside.simulator.runner import Simulator
 from tests.tui.session_helpers import (
     PATIENCE,
     MovableClock,

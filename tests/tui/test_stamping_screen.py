@@ -18,10 +18,10 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
-from app.domain.treatment_protocol import default_protocol
-from app.domain.zones import Zone, credited_zone
-from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.screens.stamping import (
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.domain.zones import Zone, credited_zone
+from stampside.app.tui.dialogs.confirm import ConfirmDialog
+from stampside.app.tui.screens.stamping import (
     LINK_LOST_TEXT,
     NOT_COUNTING_TEXT,
     LinkStatusChanged,
@@ -29,11 +29,11 @@ from app.tui.screens.stamping import (
     StampInput,
     StampsStored,
 )
-from app.tui.widgets.coverage_map import CoverageMap
-from app.tui.widgets.force_meter import ForceMeter
-from app.tui.widgets.stamp_counter import StampCounter
-from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar
-from devicelink.state import LinkState
+from stampside.app.tui.widgets.coverage_map import CoverageMap
+from stampside.app.tui.widgets.force_meter import ForceMeter
+from stampside.app.tui.widgets.stamp_counter import StampCounter
+from stampside.app.tui.widgets.status_bar import LinkStatus, LinkStatusBar
+from stampside.devicelink.state import LinkState
 
 SIZE = (100, 30)
 #: Footprint 100 mm² (1 cm²) and the default density 2: frontal (60 cm²) needs 120 stamps, a temporal zone 50.
@@ -358,7 +358,7 @@ async def test_screenshot_at_100_by_30_shows_map_count_force_and_keys(tmp_path: 
 async def test_the_active_zones_area_is_edited_with_a_and_a_bad_value_is_explained() -> None:
     from textual.widgets import Input
 
-    from app.tui.dialogs.zone_area import ZoneAreaDialog
+    from stampside.app.tui.dialogs.zone_area import ZoneAreaDialog
 
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

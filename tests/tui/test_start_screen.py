@@ -19,22 +19,22 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Button, Input, Static
 
-import app.tui.screens.start as start_module
-from app.domain.treatment_protocol import default_protocol
-from app.storage.courses import course_summary, start_course
-from app.storage.database import Database, open_database
-from app.storage.patients import NewPatient, PatientView, create_patient, find_patient
-from app.storage.pins import pin_states
-from app.storage.practitioners import PractitionerView, add_practitioner, list_practitioners
-from app.storage.sessions import find_open_session, finish_session, open_session
-from app.tui.app import AppConfig, StampsideApp, create_app
-from app.tui.commands import commands_for
-from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.dialogs.new_patient import NewPatientDialog
-from app.tui.dialogs.new_practitioner import NewPractitionerDialog
-from app.tui.dialogs.storage_error import StorageErrorDialog
-from app.tui.screens.sign_in import SignInScreen
-from app.tui.screens.start import StartScreen, StartSessionRequested
+import stampside.app.tui.screens.start as start_module
+from stampside.app.domain.treatment_protocol import default_protocol
+from stampside.app.storage.courses import course_summary, start_course
+from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.patients import NewPatient, PatientView, create_patient, find_patient
+from stampside.app.storage.pins import pin_states
+from stampside.app.storage.practitioners import PractitionerView, add_practitioner, list_practitioners
+from stampside.app.storage.sessions import find_open_session, finish_session, open_session
+from stampside.app.tui.app import AppConfig, StampsideApp, create_app
+from stampside.app.tui.commands import commands_for
+from stampside.app.tui.dialogs.confirm import ConfirmDialog
+from stampside.app.tui.dialogs.new_patient import NewPatientDialog
+from stampside.app.tui.dialogs.new_practitioner import NewPractitionerDialog
+from stampside.app.tui.dialogs.storage_error import StorageErrorDialog
+from stampside.app.tui.screens.sign_in import SignInScreen
+from stampside.app.tui.screens.start import StartScreen, StartSessionRequested
 
 from .course_helpers import ready_for_course, wait_for
 from .sign_in_helpers import sign_in

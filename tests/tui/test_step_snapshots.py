@@ -24,14 +24,14 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from app.domain.aftercare import AftercareCard
-from app.domain.schedule import next_appointments
-from app.domain.steps import KnownLot, SessionFlow, lot_to_offer
-from app.domain.treatment_protocol import StepKind, default_protocol
-from app.domain.zones import Zone
-from app.tui.screens.stamping import StampingScreen, StampInput
-from app.tui.screens.step_base import StepScreen
-from app.tui.screens.steps import AftercareScreen, ApplicationScreen, DisinfectionScreen
+from stampside.app.domain.aftercare import AftercareCard
+from stampside.app.domain.schedule import next_appointments
+from stampside.app.domain.steps import KnownLot, SessionFlow, lot_to_offer
+from stampside.app.domain.treatment_protocol import StepKind, default_protocol
+from stampside.app.domain.zones import Zone
+from stampside.app.tui.screens.stamping import StampingScreen, StampInput
+from stampside.app.tui.screens.step_base import StepScreen
+from stampside.app.tui.screens.steps import AftercareScreen, ApplicationScreen, DisinfectionScreen
 
 from .course_helpers import NOW, WHO
 from .test_snapshots import (  # noqa: F401 - utc and truecolor are autouse fixtures, used here too

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, Input, OptionList, Static
 
-from app.domain.gates import Gate
-from app.storage.database import Database, open_database
-from app.tui.dialogs.override import OverrideDialog
-from app.tui.dialogs.sign import SignDialog
-from app.tui.screens.steps import ApplicationScreen, DisinfectionScreen, PreChecksScreen
-from simulator.runner import Simulator
+from stampside.app.domain.gates import Gate
+from stampside.app.storage.database import Database, open_database
+from stampside.app.tui.dialogs.override import OverrideDialog
+from stampside.app.tui.dialogs.sign import SignDialog
+from stampside.app.tui.screens.steps import ApplicationScreen, DisinfectionScreen, PreChecksScreen
+from stampside.simulator.runner import Simulator
 from tests.tui.session_helpers import (
     PRACTITIONER,
     SIZE,

@@ -6,20 +6,20 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.widget import Widget
 
-from app.domain.coverage import CoverageModel, coverage_level
-from app.domain.treatment_protocol import ForceQuality, ForceThresholds
-from app.domain.zones import Zone
-from app.tui.widgets.coverage_map import (
+from stampside.app.domain.coverage import CoverageModel, coverage_level
+from stampside.app.domain.treatment_protocol import ForceQuality, ForceThresholds
+from stampside.app.domain.zones import Zone
+from stampside.app.tui.widgets.coverage_map import (
     ACTIVE_MARK,
     CoverageMap,
     format_percent,
     tile_text,
 )
-from app.tui.widgets.force_meter import ForceBars, ForceMeter, bar_rows, format_bands, format_quality
-from app.tui.widgets.live_text import LiveText, align_lines, wrap_lines
-from app.tui.widgets.stamp_counter import StampCounter, format_elapsed
-from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar, describe_link, describe_state, format_duration
-from devicelink.state import LinkState
+from stampside.app.tui.widgets.force_meter import ForceBars, ForceMeter, bar_rows, format_bands, format_quality
+from stampside.app.tui.widgets.live_text import LiveText, align_lines, wrap_lines
+from stampside.app.tui.widgets.stamp_counter import StampCounter, format_elapsed
+from stampside.app.tui.widgets.status_bar import LinkStatus, LinkStatusBar, describe_link, describe_state, format_duration
+from stampside.devicelink.state import LinkState
 
 THRESHOLDS = ForceThresholds(too_light_below_n=4.0, too_hard_above_n=9.0)
 
@@ -163,7 +163,7 @@ async def test_a_header_whose_title_is_gone_takes_a_title_change_without_stoppin
     """Textual's own header raises NoMatches here (seen once as a crash at the end of a stamping step)."""
     from textual.widgets._header import HeaderTitle
 
-    from app.tui.widgets.header import AppHeader
+    from stampside.app.tui.widgets.header import AppHeader
 
     class HeaderApp(App[None]):
         def compose(self) -> ComposeResult:
@@ -184,7 +184,7 @@ async def test_a_header_whose_title_is_gone_takes_a_title_change_without_stoppin
 def test_the_banner_counts_seconds_in_the_first_minute_then_whole_minutes() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from app.tui.widgets.session_banner import time_in_session
+    from stampside.app.tui.widgets.session_banner import time_in_session
 
     start = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
     shown = [time_in_session(start, start + timedelta(seconds=s)) for s in (12, 60, 61, 119, 840, 3725)]

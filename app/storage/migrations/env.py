@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection ``app.storage.migrate`` hands over.
+"""Alembic environment: runs on the connection ``stampside.app.storage.migrate`` hands over.
 
 Run from the command line (``alembic -c app/storage/alembic.ini ...``) it opens
 ``sqlalchemy.url`` from that file, or ``$STAMPSIDE_DB`` / the default database, and upgrades
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from app.storage.schema import Base
+from stampside.app.storage.schema import Base
 
 
 def _run(connection: Connection) -> None:
@@ -29,8 +29,8 @@ def run_migrations() -> None:
     if connection is not None:
         _run(connection)
         return
-    from app.storage.location import resolve_database_url
-    from app.storage.migrate import migration_transaction
+    from stampside.app.storage.location import resolve_database_url
+    from stampside.app.storage.migrate import migration_transaction
 
     url = context.config.get_main_option("sqlalchemy.url") or resolve_database_url()
     engine = create_engine(url)

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
-from app.tui.dialogs.confirm import key_label
+from stampside.app.tui.dialogs.confirm import key_label
 
 
 class ChoiceDialog(ModalScreen[str | None]):

@@ -1,7 +1,7 @@
 """Let a failed course gate (screening, baseline photos, a start outside the window) through with a typed reason.
 
 The dialog only asks: ``check`` is the domain's judgement of the typed text (it raises
-:class:`~app.domain.course_gates.OverrideRefused` when the reason will not do, and the
+:class:`~stampside.app.domain.course_gates.OverrideRefused` when the reason will not do, and the
 message is shown with the text kept). The dialog dismisses with the accepted reason; the
 caller has it signed with the PIN and stores the override with its signature (off the UI thread).
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from app.domain.gates import OverrideRefused
-from app.domain.schedule import DeviationRefused
-from app.domain.steps import StepError
-from app.tui.dialogs.override import CheckReason, ReasonDialog
+from stampside.app.domain.gates import OverrideRefused
+from stampside.app.domain.schedule import DeviationRefused
+from stampside.app.domain.steps import StepError
+from stampside.app.tui.dialogs.override import CheckReason, ReasonDialog
 
 
 class CourseOverrideDialog(ReasonDialog[str]):

@@ -3,7 +3,7 @@
 The keys are read from the bindings active on the screen when ``?`` is pressed (the focused
 widget's, the screen's, the app's), so the help cannot list a key that does nothing there
 or miss one that works; what a step requires comes from the protocol
-(:func:`~app.domain.steps.step_requirements`).
+(:func:`~stampside.app.domain.steps.step_requirements`).
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ def _key_text(key: str, binding: Binding) -> str:
 
 
 def _screen_requires(screen: Screen[Any]) -> tuple[str, list[str]]:
-    from app.domain.steps import step_requirements
-    from app.tui.screens.stamping import StampingScreen
-    from app.tui.screens.start import StartScreen
-    from app.tui.screens.step_base import StepScreen
+    from stampside.app.domain.steps import step_requirements
+    from stampside.app.tui.screens.stamping import StampingScreen
+    from stampside.app.tui.screens.start import StartScreen
+    from stampside.app.tui.screens.step_base import StepScreen
 
     if isinstance(screen, StepScreen):
         return screen.title_text, [*step_requirements(screen.step), "enter (or space) does the step's main action."]

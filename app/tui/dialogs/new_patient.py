@@ -15,9 +15,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from app.domain.zones import NorwoodGrade
-from app.storage.errors import StorageError
-from app.storage.patients import NewPatient, PatientInputError, PatientView
+from stampside.app.domain.zones import NorwoodGrade
+from stampside.app.storage.errors import StorageError
+from stampside.app.storage.patients import NewPatient, PatientInputError, PatientView
 
 SavePatient = Callable[[NewPatient], PatientView]
 

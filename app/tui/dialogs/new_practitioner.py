@@ -8,9 +8,9 @@ from typing import ClassVar
 from textual.widget import Widget
 from textual.widgets import Label
 
-from app.storage.errors import StorageError
-from app.storage.practitioners import PractitionerError, PractitionerView
-from app.tui.dialogs.entry import EntryDialog
+from stampside.app.storage.errors import StorageError
+from stampside.app.storage.practitioners import PractitionerError, PractitionerView
+from stampside.app.tui.dialogs.entry import EntryDialog
 
 SavePractitioner = Callable[[str], PractitionerView]
 

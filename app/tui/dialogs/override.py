@@ -1,10 +1,10 @@
 """Let a failing gate through with a typed reason; the domain decides whether the reason will do.
 
-``check`` is called with the typed text and raises :class:`~app.domain.gates.OverrideRefused`
-/ :class:`~app.domain.steps.StepError` when the reason will not do: the message is shown in
+``check`` is called with the typed text and raises :class:`~stampside.app.domain.gates.OverrideRefused`
+/ :class:`~stampside.app.domain.steps.StepError` when the reason will not do: the message is shown in
 the dialog with the text kept, so the reason is fixed in place. Otherwise the dialog closes
 with the reason, and the caller has the override signed with the PIN
-(:class:`~app.tui.dialogs.sign.SignDialog`) before it is stored.
+(:class:`~stampside.app.tui.dialogs.sign.SignDialog`) before it is stored.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import ClassVar, TypeVar
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
-from app.domain.gates import MIN_REASON_CHARS, MIN_REASON_WORDS, Gate, GateResult, OverrideRefused
-from app.domain.steps import StepError
-from app.tui.dialogs.entry import EntryDialog
+from stampside.app.domain.gates import MIN_REASON_CHARS, MIN_REASON_WORDS, Gate, GateResult, OverrideRefused
+from stampside.app.domain.steps import StepError
+from stampside.app.tui.dialogs.entry import EntryDialog
 
 CheckReason = Callable[[str], object]
 

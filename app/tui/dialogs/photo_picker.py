@@ -1,6 +1,6 @@
 """Choose a photo file from a folder, keys first, with a half-block preview of the highlighted one.
 
-The list shows the folder's JPEG, PNG and TIFF files (what :func:`~app.storage.photos.register_photo`
+The list shows the folder's JPEG, PNG and TIFF files (what :func:`~stampside.app.storage.photos.register_photo`
 takes), its subfolders and ``..``; ``enter`` opens a folder or picks a photo, ``backspace`` goes
 up a folder, ``ctrl+l`` goes to the folder field (type a folder, or a file's path, and ``enter``),
 ``escape`` cancels. Listing a folder and decoding previews happen in threads, one preview at a
@@ -31,8 +31,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from app.tui.dialogs.confirm import key_label
-from app.tui.widgets.photo_panel import PhotoPanel, load_preview
+from stampside.app.tui.dialogs.confirm import key_label
+from stampside.app.tui.widgets.photo_panel import PhotoPanel, load_preview
 
 __all__ = [
     "PHOTO_SUFFIXES",

@@ -1,8 +1,8 @@
 """Sign a record with the PIN: what is signed, what signing it means, who signs, and the PIN typed again.
 
 The dialog only asks and shows: ``verify`` checks the PIN (in a worker thread: argon2 takes a
-moment by design) and gives the :class:`~app.domain.signatures.Signer`, or raises
-:class:`~app.domain.pins.PinRefused` whose message ("wrong PIN: 3 tries left") is shown in
+moment by design) and gives the :class:`~stampside.app.domain.signatures.Signer`, or raises
+:class:`~stampside.app.domain.pins.PinRefused` whose message ("wrong PIN: 3 tries left") is shown in
 place, the field emptied for the next try. The dialog dismisses with the signer, and the caller
 stores the record and its signature together; escape or Cancel dismisses with ``None`` and
 nothing is stored.
@@ -21,9 +21,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from app.domain.pins import PinRefused
-from app.domain.signatures import SignatureMeaning, Signer
-from app.storage.errors import StorageError
+from stampside.app.domain.pins import PinRefused
+from stampside.app.domain.signatures import SignatureMeaning, Signer
+from stampside.app.storage.errors import StorageError
 
 VerifyPin = Callable[[str], Signer]
 

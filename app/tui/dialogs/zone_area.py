@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from textual.widget import Widget
 from textual.widgets import Label
 
-from app.domain.zone_area import parse_zone_area
-from app.tui.dialogs.entry import EntryDialog
+from stampside.app.domain.zone_area import parse_zone_area
+from stampside.app.tui.dialogs.entry import EntryDialog
 
 
 class ZoneAreaDialog(EntryDialog[float]):

@@ -1,10 +1,10 @@
 """Blinded rating: before/after pairs shown unlabeled, in a seeded random order; the rater's call is stored.
 
-The round is :func:`~app.storage.outcomes.blinded_round`: every view with a baseline and an
+The round is :func:`~stampside.app.storage.outcomes.blinded_round`: every view with a baseline and an
 after-session-6 photo, pairs shuffled and each pair's left/right order drawn from the seed.
 Nothing on screen says which photo is which; the rater says which shows more hair, or that
 there is no visible difference, and the call is stored with the seed
-(:func:`~app.storage.outcomes.record_blinded_call`), then the next pair comes.
+(:func:`~stampside.app.storage.outcomes.record_blinded_call`), then the next pair comes.
 
 Keys: ``left``/``1`` the left photo, ``right``/``2`` the right one, ``0``/``=`` no visible
 difference, ``escape`` back.
@@ -25,12 +25,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Label, Static
 
-from app.domain.outcomes import BlindedCall, BlindedPair
-from app.storage.outcomes import OutcomeError, blinded_round, record_blinded_call
-from app.storage.photos import PhotoError, get_photo
-from app.tui.screens.course_base import CourseContext, CourseScreen
-from app.tui.widgets.header import AppHeader
-from app.tui.widgets.photo_panel import PhotoPanel, load_preview
+from stampside.app.domain.outcomes import BlindedCall, BlindedPair
+from stampside.app.storage.outcomes import OutcomeError, blinded_round, record_blinded_call
+from stampside.app.storage.photos import PhotoError, get_photo
+from stampside.app.tui.screens.course_base import CourseContext, CourseScreen
+from stampside.app.tui.widgets.header import AppHeader
+from stampside.app.tui.widgets.photo_panel import PhotoPanel, load_preview
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,9 @@
 The course screens (screening, photos, outcomes, blinded rating) are full screens pushed
 over the start screen; escape goes back. Every storage call runs in a worker thread in its
 own transaction (:meth:`CourseScreen.call`); a database failure becomes the
-:class:`~app.storage.errors.StorageError` message, and the domain's input errors are shown
+:class:`~stampside.app.storage.errors.StorageError` message, and the domain's input errors are shown
 as they are, one line per field. Nothing here decides a rule: the screens show the domain's
-verdicts. What the domain says is signed (:data:`~app.domain.signatures.SIGNED_ACTS`: a
+verdicts. What the domain says is signed (:data:`~stampside.app.domain.signatures.SIGNED_ACTS`: a
 screening's verdict, an override, an outcome entry) is signed with the PIN first
 (:meth:`CourseScreen.signed`) and stored with its signature.
 """
@@ -25,13 +25,13 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Static
 
-from app.domain.signatures import SignatureMark, SignedAct, Signer, manifestation
-from app.domain.steps import Clock
-from app.domain.treatment_protocol import TreatmentProtocol
-from app.storage.database import Database
-from app.storage.errors import StorageError, explain
-from app.storage.photos import default_photo_root
-from app.tui.dialogs.sign import SignDialog
+from stampside.app.domain.signatures import SignatureMark, SignedAct, Signer, manifestation
+from stampside.app.domain.steps import Clock
+from stampside.app.domain.treatment_protocol import TreatmentProtocol
+from stampside.app.storage.database import Database
+from stampside.app.storage.errors import StorageError, explain
+from stampside.app.storage.photos import default_photo_root
+from stampside.app.tui.dialogs.sign import SignDialog
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -46,9 +46,9 @@ class CourseContext:
 
     ``who`` is the practitioner chosen on the start screen (stored as who screened, rated,
     recorded). ``photo_root`` is the clinic's photo folder (``None``: the default next to the
-    database, see :func:`~app.storage.photos.default_photo_root`). ``tz`` turns the clock into
+    database, see :func:`~stampside.app.storage.photos.default_photo_root`). ``tz`` turns the clock into
     the clinic's calendar day (``None``: the computer's zone). ``sign`` makes the dialog that
-    signs a record with the PIN of ``who`` (the app's :meth:`~app.tui.signed_in.SignedIn.sign_dialog`);
+    signs a record with the PIN of ``who`` (the app's :meth:`~stampside.app.tui.signed_in.SignedIn.sign_dialog`);
     ``None`` only where the screens are shown on their own, without sign-in: records are then
     stored unsigned.
     """

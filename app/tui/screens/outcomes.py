@@ -3,7 +3,7 @@
 At each outcome time point of the protocol (after session 6, the 3- and 6-month follow-ups by
 default) the investigator rates density and coverage on the IGA scale (−3 … +3) and the
 patient's answers to the protocol's questionnaire are entered; both are checked by the domain
-(:func:`~app.domain.outcomes.validate_iga`, :func:`~app.domain.outcomes.validate_self_assessment`)
+(:func:`~stampside.app.domain.outcomes.validate_iga`, :func:`~stampside.app.domain.outcomes.validate_self_assessment`)
 and stored together. Adverse events (what, onset, severity, maybe resolved, maybe linked to a
 session) can be recorded at any time. Each entry is signed with the PIN (performed) before it
 is stored; the list shows each one's signature.
@@ -27,7 +27,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
-from app.domain.outcomes import (
+from stampside.app.domain.outcomes import (
     IgaAssessment,
     OutcomeInputError,
     SelfAssessment,
@@ -37,10 +37,10 @@ from app.domain.outcomes import (
     validate_iga,
     validate_self_assessment,
 )
-from app.domain.signatures import SignedAct, Signer
-from app.domain.treatment_protocol import QuestionKind
-from app.storage.courses import current_course_id
-from app.storage.outcomes import (
+from stampside.app.domain.signatures import SignedAct, Signer
+from stampside.app.domain.treatment_protocol import QuestionKind
+from stampside.app.storage.courses import current_course_id
+from stampside.app.storage.outcomes import (
     AdverseEventView,
     AssessmentView,
     OutcomeError,
@@ -50,10 +50,10 @@ from app.storage.outcomes import (
     record_assessment,
     record_self_assessment,
 )
-from app.storage.patients import get_patient
-from app.tui.screens.course_base import CourseContext, CourseScreen
-from app.tui.screens.screening import YES_NO, read_day
-from app.tui.widgets.header import AppHeader
+from stampside.app.storage.patients import get_patient
+from stampside.app.tui.screens.course_base import CourseContext, CourseScreen
+from stampside.app.tui.screens.screening import YES_NO, read_day
+from stampside.app.tui.widgets.header import AppHeader
 
 SEVERITY_CHOICES: list[tuple[str, str]] = [(level.value, level.value) for level in Severity]
 

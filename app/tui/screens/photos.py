@@ -1,15 +1,15 @@
 """The photos of a course: register a file for a time point and view, see what is missing, compare before/after.
 
 Registering copies the file into the clinic's photo folder with its location data removed
-and stores its SHA-256 (:func:`~app.storage.photos.register_photo`); a file that is not a
+and stores its SHA-256 (:func:`~stampside.app.storage.photos.register_photo`); a file that is not a
 photo, or cannot be read, is explained. The file is chosen from a folder with previews
-(:class:`~app.tui.dialogs.photo_picker.PhotoPickerDialog`, ``ctrl+o``) or its path typed.
+(:class:`~stampside.app.tui.dialogs.photo_picker.PhotoPickerDialog`, ``ctrl+o``) or its path typed.
 Before storing, a file already registered in the course (same SHA-256, any time point or
 view) and a view that already has a photo are asked about; the safe answer, on ``enter``,
 registers nothing. After a photo is registered the view moves on to the next one the time
-point still misses (:func:`~app.domain.timepoints.next_missing_view`), and a complete set is
+point still misses (:func:`~stampside.app.domain.timepoints.next_missing_view`), and a complete set is
 said so. The status lists each time point's set and the views it still misses
-(:func:`~app.domain.timepoints.photo_set_status`). Below, one view is shown before
+(:func:`~stampside.app.domain.timepoints.photo_set_status`). Below, one view is shown before
 (baseline) and after (a later time point) side by side, drawn with half blocks.
 
 Keys: ``ctrl+o`` choose a file and register it, ``ctrl+s`` register the typed file, ``ctrl+t``
@@ -31,10 +31,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
-from app.domain.timepoints import PhotoSetStatus, next_missing_view, photo_set_status
-from app.storage.courses import current_course_id
-from app.storage.patients import get_patient
-from app.storage.photos import (
+from stampside.app.domain.timepoints import PhotoSetStatus, next_missing_view, photo_set_status
+from stampside.app.storage.courses import current_course_id
+from stampside.app.storage.patients import get_patient
+from stampside.app.storage.photos import (
     PhotoError,
     PhotoView,
     current_photos,
@@ -42,11 +42,11 @@ from app.storage.photos import (
     photos_with_sha256,
     register_photo,
 )
-from app.tui.dialogs.confirm import ConfirmDialog, key_label
-from app.tui.dialogs.photo_picker import PhotoPickerDialog
-from app.tui.screens.course_base import CourseContext, CourseScreen
-from app.tui.widgets.header import AppHeader
-from app.tui.widgets.photo_panel import PhotoPanel, load_preview
+from stampside.app.tui.dialogs.confirm import ConfirmDialog, key_label
+from stampside.app.tui.dialogs.photo_picker import PhotoPickerDialog
+from stampside.app.tui.screens.course_base import CourseContext, CourseScreen
+from stampside.app.tui.widgets.header import AppHeader
+from stampside.app.tui.widgets.photo_panel import PhotoPanel, load_preview
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 What the form asks is protocol data (``[screening]``: the lab tests, the contraindication
 list). On save the form is validated by :meth:`Screening.parse` and stored with its verdict
-(:func:`~app.storage.screening.save_screening`); the verdict is shown as the domain gives it:
+(:func:`~stampside.app.storage.screening.save_screening`); the verdict is shown as the domain gives it:
 eligible, or excluded with each reason, and stale lab results flagged. A patient who is not
 eligible can be let through with a typed reason (``ctrl+o``), stored on the screening. The
 verdict is signed with the PIN (reviewed) before it is stored, and so is an override
@@ -23,8 +23,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Input, Label, Select, SelectionList, Static
 
-from app.domain.course_gates import OverrideRefused
-from app.domain.eligibility import (
+from stampside.app.domain.course_gates import OverrideRefused
+from stampside.app.domain.eligibility import (
     EligibilityResult,
     LabFlag,
     LabResult,
@@ -32,21 +32,21 @@ from app.domain.eligibility import (
     ScreeningInputError,
     evaluate_screening,
 )
-from app.domain.gates import clean_reason
-from app.domain.signatures import SignedAct, manifestation
-from app.domain.treatment_protocol import NORWOOD_SCREENING_GRADES, Sex
-from app.storage.patients import PatientView, get_patient
-from app.storage.screening import (
+from stampside.app.domain.gates import clean_reason
+from stampside.app.domain.signatures import SignedAct, manifestation
+from stampside.app.domain.treatment_protocol import NORWOOD_SCREENING_GRADES, Sex
+from stampside.app.storage.patients import PatientView, get_patient
+from stampside.app.storage.screening import (
     ScreeningError,
     ScreeningView,
     latest_screening,
     override_screening,
     save_screening,
 )
-from app.tui.dialogs.course_override import CourseOverrideDialog
-from app.tui.screens.course_base import CourseContext, CourseScreen
-from app.tui.widgets.check_list import CheckList
-from app.tui.widgets.header import AppHeader
+from stampside.app.tui.dialogs.course_override import CourseOverrideDialog
+from stampside.app.tui.screens.course_base import CourseContext, CourseScreen
+from stampside.app.tui.widgets.check_list import CheckList
+from stampside.app.tui.widgets.header import AppHeader
 
 _GRADE_NOTES = {"3V": " (vertex)", "3A": " (anterior)", "2A": " (anterior)", "4A": " (anterior)", "5A": " (anterior)"}
 GRADE_CHOICES: list[tuple[str, str]] = [(f"{g}{_GRADE_NOTES.get(g, '')}", g) for g in NORWOOD_SCREENING_GRADES]

@@ -4,8 +4,8 @@ The screen covers the app (nothing of a patient shows through) and lists the act
 practitioners; ``↑``/``↓`` choose one whatever has the focus, and the PIN is typed straight
 away. A practitioner without a PIN yet chooses one here, typed twice (their first sign-in).
 ``ctrl+n`` adds a practitioner. The PIN is checked in a worker thread
-(:mod:`app.chairside.sign_in`); a wrong one is said in place ("wrong PIN: 3 tries left") and
-the field emptied. The screen dismisses with the :class:`~app.domain.signatures.Signer`.
+(:mod:`stampside.app.chairside.sign_in`); a wrong one is said in place ("wrong PIN: 3 tries left") and
+the field emptied. The screen dismisses with the :class:`~stampside.app.domain.signatures.Signer`.
 
 As the lock (``locked_by``), it says who was signed in and that what runs behind it (the
 link, stamping, storage) goes on; it cannot be escaped, only unlocked with a PIN (that
@@ -28,13 +28,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from app.chairside.sign_in import SignInChoice, check_signer, choose_first_pin, sign_in_choices
-from app.domain.pins import MIN_PIN_CHARS, PinRefused
-from app.domain.signatures import Signer
-from app.storage.database import Database
-from app.storage.errors import explain
-from app.storage.practitioners import PractitionerView, add_practitioner
-from app.tui.dialogs.new_practitioner import NewPractitionerDialog
+from stampside.app.chairside.sign_in import SignInChoice, check_signer, choose_first_pin, sign_in_choices
+from stampside.app.domain.pins import MIN_PIN_CHARS, PinRefused
+from stampside.app.domain.signatures import Signer
+from stampside.app.storage.database import Database
+from stampside.app.storage.errors import explain
+from stampside.app.storage.practitioners import PractitionerView, add_practitioner
+from stampside.app.tui.dialogs.new_practitioner import NewPractitionerDialog
 
 
 class SignInScreen(ModalScreen[Signer | None]):

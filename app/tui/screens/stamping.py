@@ -1,11 +1,11 @@
 """The stamping step: live count, force, coverage map, whether the stamp counts, with zone keys and "finish step".
 
 The screen holds no link and credits nothing. Whoever owns the
-:class:`~devicelink.session.LinkSession` (the app shell) posts :class:`StampsStored` with the
+:class:`~stampside.devicelink.session.LinkSession` (the app shell) posts :class:`StampsStored` with the
 stamps the database has just stored for the session — each with the zone it was stored in —
 and :class:`LinkStatusChanged` on every state change. The screen counts them through the
-domain models it was given (:class:`~app.domain.coverage.CoverageModel`,
-:class:`~app.domain.stamping_stats.StampingStats`), so its count, rate and coverage are the
+domain models it was given (:class:`~stampside.app.domain.coverage.CoverageModel`,
+:class:`~stampside.app.domain.stamping_stats.StampingStats`), so its count, rate and coverage are the
 stored ones: it cannot show a stamp that is not stored. It posts upward
 :class:`StampingScreen.ActiveZoneChanged` (stamps arriving from now on are stored in that
 zone), :class:`StampingScreen.ArmRequested` and :class:`StampingScreen.Finished`.
@@ -37,21 +37,21 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static
 
-from app.domain.coverage import CoverageModel, CreditedStamp, ZoneCoverage
-from app.domain.stamping_stats import StampingStats
-from app.domain.treatment_protocol import ForceThresholds, TreatmentProtocol
-from app.domain.zones import DEFAULT_AREA_CM2, Zone, next_zone
-from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.dialogs.zone_area import ZoneAreaDialog
-from app.tui.widgets.coverage_map import CoverageMap, ZoneTile, format_percent, format_stamps
-from app.tui.widgets.force_meter import ForceMeter
-from app.tui.widgets.header import AppHeader
-from app.tui.widgets.live_text import LiveText
-from app.tui.widgets.session_banner import BannerInfo, SessionBanner
-from app.tui.widgets.stamp_counter import StampCounter
-from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar, describe_counting, format_duration
-from app.tui.widgets.text_update import set_text
-from devicelink.state import LinkState
+from stampside.app.domain.coverage import CoverageModel, CreditedStamp, ZoneCoverage
+from stampside.app.domain.stamping_stats import StampingStats
+from stampside.app.domain.treatment_protocol import ForceThresholds, TreatmentProtocol
+from stampside.app.domain.zones import DEFAULT_AREA_CM2, Zone, next_zone
+from stampside.app.tui.dialogs.confirm import ConfirmDialog
+from stampside.app.tui.dialogs.zone_area import ZoneAreaDialog
+from stampside.app.tui.widgets.coverage_map import CoverageMap, ZoneTile, format_percent, format_stamps
+from stampside.app.tui.widgets.force_meter import ForceMeter
+from stampside.app.tui.widgets.header import AppHeader
+from stampside.app.tui.widgets.live_text import LiveText
+from stampside.app.tui.widgets.session_banner import BannerInfo, SessionBanner
+from stampside.app.tui.widgets.stamp_counter import StampCounter
+from stampside.app.tui.widgets.status_bar import LinkStatus, LinkStatusBar, describe_counting, format_duration
+from stampside.app.tui.widgets.text_update import set_text
+from stampside.devicelink.state import LinkState
 
 LINK_LOST_TEXT = "⚠ Link lost — the stamp keeps counting; stamps will arrive when it reconnects"
 

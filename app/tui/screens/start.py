@@ -1,6 +1,6 @@
 """The start screen: who is signed in, which patient, where their course stands, start or resume.
 
-The practitioner signed in with their PIN (:class:`~app.tui.signed_in.SignedIn`, over this
+The practitioner signed in with their PIN (:class:`~stampside.app.tui.signed_in.SignedIn`, over this
 screen at start-up) is who starts and confirms; ``w`` lets another practitioner sign in, ``l``
 locks the app. The screen reads and writes through the storage use cases only; the rules (what
 a valid patient is, which session comes next, which session is open) live there. Starting is
@@ -27,25 +27,25 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from app.domain.signatures import Signer, manifestation
-from app.domain.steps import Clock
-from app.domain.treatment_protocol import TreatmentProtocol, default_protocol
-from app.storage.courses import CourseSummary, course_summary
-from app.storage.database import Database
-from app.storage.errors import explain
-from app.storage.patients import NewPatient, PatientView, create_patient, get_patient, list_patients
-from app.storage.practitioners import PractitionerView, add_practitioner
-from app.storage.sessions import SessionView, find_open_session, get_session
-from app.tui.dialogs.confirm import ConfirmDialog
-from app.tui.dialogs.new_patient import NewPatientDialog
-from app.tui.dialogs.new_practitioner import NewPractitionerDialog
-from app.tui.screens.blinded import BlindedRatingScreen
-from app.tui.screens.course_base import CourseContext
-from app.tui.screens.outcomes import OutcomesScreen
-from app.tui.screens.photos import PhotosScreen
-from app.tui.screens.screening import ScreeningScreen
-from app.tui.widgets.due_list import DueList
-from app.tui.widgets.header import AppHeader
+from stampside.app.domain.signatures import Signer, manifestation
+from stampside.app.domain.steps import Clock
+from stampside.app.domain.treatment_protocol import TreatmentProtocol, default_protocol
+from stampside.app.storage.courses import CourseSummary, course_summary
+from stampside.app.storage.database import Database
+from stampside.app.storage.errors import explain
+from stampside.app.storage.patients import NewPatient, PatientView, create_patient, get_patient, list_patients
+from stampside.app.storage.practitioners import PractitionerView, add_practitioner
+from stampside.app.storage.sessions import SessionView, find_open_session, get_session
+from stampside.app.tui.dialogs.confirm import ConfirmDialog
+from stampside.app.tui.dialogs.new_patient import NewPatientDialog
+from stampside.app.tui.dialogs.new_practitioner import NewPractitionerDialog
+from stampside.app.tui.screens.blinded import BlindedRatingScreen
+from stampside.app.tui.screens.course_base import CourseContext
+from stampside.app.tui.screens.outcomes import OutcomesScreen
+from stampside.app.tui.screens.photos import PhotosScreen
+from stampside.app.tui.screens.screening import ScreeningScreen
+from stampside.app.tui.widgets.due_list import DueList
+from stampside.app.tui.widgets.header import AppHeader
 
 #: How often the start screen checks whether the day changed, in seconds.
 DAY_CHECK_S = 60.0
@@ -204,7 +204,7 @@ class StartScreen(Screen[None]):
 
         ``asked``: from the command palette, which says so when no session is open.
         """
-        from app.chairside.session_cases import resume_offer
+        from stampside.app.chairside.session_cases import resume_offer
 
         try:
             offer = await asyncio.to_thread(resume_offer, self._db, self._protocol)
@@ -501,7 +501,7 @@ class StartScreen(Screen[None]):
     @work(group="course-report", exclusive=True)
     async def action_course_report(self) -> None:
         """The chosen patient's course report (HTML) into the data folder's ``reports/``."""
-        from app.chairside.records import write_course_report
+        from stampside.app.chairside.records import write_course_report
 
         if self.course is None:
             self.notify("Choose a patient first.", severity="warning")

@@ -1,6 +1,6 @@
 """What every guided step screen shares: title, instructions, the live checks, the timer, Next and Override.
 
-A step screen renders the session's :class:`~app.domain.steps.SessionFlow` and forwards what
+A step screen renders the session's :class:`~stampside.app.domain.steps.SessionFlow` and forwards what
 the practitioner does to its :class:`StepHost` (the app's session controller), which changes
 the flow, stores the change off the UI thread and moves to the next screen. Every rule (may
 the step complete? is this reason enough?) is the domain's: the screen shows its message.
@@ -26,16 +26,16 @@ from textual.widget import Widget
 from textual.widgets import Button, Digits, Footer, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
-from app.domain.gates import Gate, GateResult, Override, OverrideRefused, checked_reason, clock_text, format_duration
-from app.domain.signatures import SignedAct, Signer
-from app.domain.steps import KnownLot, SessionFlow, StepBlocked, StepError
-from app.domain.treatment_protocol import Step
-from app.tui.dialogs.override import OverrideDialog, gate_title
-from app.tui.screens.stamping import LinkStatusChanged, StampsStored
-from app.tui.widgets.header import AppHeader
-from app.tui.widgets.session_banner import BannerInfo, SessionBanner
-from app.tui.widgets.status_bar import LinkStatus, LinkStatusBar
-from devicelink.state import LinkState
+from stampside.app.domain.gates import Gate, GateResult, Override, OverrideRefused, checked_reason, clock_text, format_duration
+from stampside.app.domain.signatures import SignedAct, Signer
+from stampside.app.domain.steps import KnownLot, SessionFlow, StepBlocked, StepError
+from stampside.app.domain.treatment_protocol import Step
+from stampside.app.tui.dialogs.override import OverrideDialog, gate_title
+from stampside.app.tui.screens.stamping import LinkStatusChanged, StampsStored
+from stampside.app.tui.widgets.header import AppHeader
+from stampside.app.tui.widgets.session_banner import BannerInfo, SessionBanner
+from stampside.app.tui.widgets.status_bar import LinkStatus, LinkStatusBar
+from stampside.devicelink.state import LinkState
 
 T = TypeVar("T")
 

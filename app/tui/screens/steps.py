@@ -1,7 +1,7 @@
 """The guided steps before and after stamping: checks, disinfection, applications, aftercare, summary.
 
-Each screen is a :class:`~app.tui.screens.step_base.StepScreen`; the stamping step is the
-:class:`~app.tui.screens.stamping.StampingScreen`. The session controller builds the screen
+Each screen is a :class:`~stampside.app.tui.screens.step_base.StepScreen`; the stamping step is the
+:class:`~stampside.app.tui.screens.stamping.StampingScreen`. The session controller builds the screen
 for the current step (:func:`screen_for_step`) and refreshes it when the flow changes.
 """
 
@@ -19,16 +19,16 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Static
 
-from app.domain.aftercare import AftercareCard, clock_time
-from app.domain.coverage import ZoneCoverage
-from app.domain.entry import EXPIRY_HINT, parse_expiry, parse_volume
-from app.domain.gates import format_duration
-from app.domain.signatures import SignatureMark, manifestation
-from app.domain.steps import KnownLot, StepError, StepRecord
-from app.domain.treatment_protocol import Step, StepKind
-from app.tui.screens.step_base import StepHost, StepScreen
-from app.tui.widgets.coverage_map import format_percent
-from app.tui.widgets.status_bar import LinkStatus
+from stampside.app.domain.aftercare import AftercareCard, clock_time
+from stampside.app.domain.coverage import ZoneCoverage
+from stampside.app.domain.entry import EXPIRY_HINT, parse_expiry, parse_volume
+from stampside.app.domain.gates import format_duration
+from stampside.app.domain.signatures import SignatureMark, manifestation
+from stampside.app.domain.steps import KnownLot, StepError, StepRecord
+from stampside.app.domain.treatment_protocol import Step, StepKind
+from stampside.app.tui.screens.step_base import StepHost, StepScreen
+from stampside.app.tui.widgets.coverage_map import format_percent
+from stampside.app.tui.widgets.status_bar import LinkStatus
 
 
 class PreChecksScreen(StepScreen):
@@ -286,7 +286,7 @@ class AftercareScreen(StepScreen):
     """Aftercare: the hair-wash times with their dates, the instructions, the next appointment, the
     clinic's phone and address, and where the card was written.
 
-    Every line comes from the card itself (:class:`~app.domain.aftercare.AftercareCard`), so the
+    Every line comes from the card itself (:class:`~stampside.app.domain.aftercare.AftercareCard`), so the
     screen tells the patient what the card says.
     """
 

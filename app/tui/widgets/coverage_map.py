@@ -4,7 +4,7 @@ Front of the head at the top: frontal, then mid-scalp, then the vertex at the ba
 temporal zones on the sides (the patient's left on the left, as seen from behind the chair).
 
 The levels (0–5, steps of 20 %, 5 at target) are the domain's
-(:func:`app.domain.coverage.coverage_level`); this module only maps a level to a
+(:func:`stampside.app.domain.coverage.coverage_level`); this module only maps a level to a
 :class:`LevelStyle`, one palette per colour mode of the terminal (:func:`colour_mode`):
 
 * truecolor: a cividis-like ramp, dark blue (little coverage) to yellow (at target), safe for
@@ -36,10 +36,10 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
-from app.domain.coverage import LEVELS, TARGET_LEVEL, ZoneCoverage, level_bounds
-from app.domain.zones import Zone
-from app.tui.widgets.live_text import LiveText, align_lines
-from app.tui.widgets.text_update import set_text
+from stampside.app.domain.coverage import LEVELS, TARGET_LEVEL, ZoneCoverage, level_bounds
+from stampside.app.domain.zones import Zone
+from stampside.app.tui.widgets.live_text import LiveText, align_lines
+from stampside.app.tui.widgets.text_update import set_text
 
 #: Tiles in grid order (see ``widgets.tcss``): the temporal tiles span two rows.
 _LAYOUT: tuple[Zone | None, ...] = (
@@ -65,7 +65,7 @@ class ColourMode(Enum):
 
 
 def colour_mode(color_system: str | None, no_color: bool = False) -> ColourMode:
-    """The map's colour mode for a Rich colour system (``app.console.color_system``) and ``NO_COLOR``.
+    """The map's colour mode for a Rich colour system (``stampside.app.console.color_system``) and ``NO_COLOR``.
 
     ``"truecolor"`` and ``"256"`` are themselves; ``"standard"`` and ``"windows"`` (the legacy
     Windows console) have 16 colours; no colour system, or ``NO_COLOR`` set (Textual's

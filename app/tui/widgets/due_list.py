@@ -1,6 +1,6 @@
 """What is due today and this week, overdue first: sessions and the 3- and 6-month follow-ups.
 
-The list is :func:`~app.storage.schedule.list_due_items`, read in a worker thread; each line
+The list is :func:`~stampside.app.storage.schedule.list_due_items`, read in a worker thread; each line
 says how pressing it is, the patient, what is due, the day and its window. Choosing a line
 (enter) posts :class:`DueList.Chosen` with the patient, so the start screen can select them.
 """
@@ -17,11 +17,11 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from app.domain.schedule import DueItem, DueKind, DueWhen
-from app.domain.treatment_protocol import TreatmentProtocol
-from app.storage.database import Database
-from app.storage.errors import explain
-from app.storage.schedule import list_due_items
+from stampside.app.domain.schedule import DueItem, DueKind, DueWhen
+from stampside.app.domain.treatment_protocol import TreatmentProtocol
+from stampside.app.storage.database import Database
+from stampside.app.storage.errors import explain
+from stampside.app.storage.schedule import list_due_items
 
 _WHEN = {
     DueWhen.OPEN: "OPEN",

@@ -12,9 +12,9 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
-from app.domain.treatment_protocol import ForceQuality, ForceThresholds
-from app.tui.widgets.live_text import LiveText
-from app.tui.widgets.text_update import set_text
+from stampside.app.domain.treatment_protocol import ForceQuality, ForceThresholds
+from stampside.app.tui.widgets.live_text import LiveText
+from stampside.app.tui.widgets.text_update import set_text
 
 _QUALITY_TEXT = {
     ForceQuality.TOO_LIGHT: "▼ TOO LIGHT",

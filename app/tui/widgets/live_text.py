@@ -3,7 +3,7 @@
 A ``Static`` lays its text out through Textual's general content pipeline (markup, spans,
 wrapping, alignment) each time it changes: about a third of a millisecond per line, and the
 stamping screen changes a dozen lines for every stamp. :class:`LiveText` is a ``Static`` (so
-``update``, ``content`` and :func:`~app.tui.widgets.text_update.set_text` work as before) whose
+``update``, ``content`` and :func:`~stampside.app.tui.widgets.text_update.set_text` work as before) whose
 lines are plain text in the widget's one style: it wraps by words, aligns as its CSS says
 (``text-align``, ``content-align-vertical``) and hands each line to the compositor as a single
 segment.

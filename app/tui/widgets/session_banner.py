@@ -12,8 +12,8 @@ from datetime import datetime
 
 from textual.widgets import Static
 
-from app.tui.widgets.status_bar import format_duration
-from app.tui.widgets.text_update import set_text
+from stampside.app.tui.widgets.status_bar import format_duration
+from stampside.app.tui.widgets.text_update import set_text
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Digits, Label, Static
 
-from app.tui.widgets.live_text import LiveText
-from app.tui.widgets.text_update import set_text
+from stampside.app.tui.widgets.live_text import LiveText
+from stampside.app.tui.widgets.text_update import set_text
 
 
 def format_elapsed(seconds: float) -> str:

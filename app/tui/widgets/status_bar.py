@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from app.tui.widgets.text_update import set_text
-from devicelink.state import LinkState
+from stampside.app.tui.widgets.text_update import set_text
+from stampside.devicelink.state import LinkState
 
 #: What the bar says for each state; the colour (from ``widgets.tcss``) only repeats it.
 _STATE_TEXT = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from app.storage.schema import UtcDateTime
+from stampside.app.storage.schema import UtcDateTime
 
 revision: str = "0002"
 down_revision: str | None = "0001"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from app.storage.schema import UtcDateTime
+from stampside.app.storage.schema import UtcDateTime
 
 revision: str = "0003"
 down_revision: str | None = "0002"

@@ -6,7 +6,7 @@ ones. ``devices.serial`` is therefore no longer unique on its own: (serial, life
 existing device becomes life 1 with an unknown epoch.
 
 On SQLite changing a table constraint needs a table copy (batch mode);
-``app.storage.migrate`` turns foreign keys off for the copy and checks them before commit.
+``stampside.app.storage.migrate`` turns foreign keys off for the copy and checks them before commit.
 
 Revision ID: 0004
 Revises: 0003

@@ -7,7 +7,7 @@ each record with from the start. The entries are chained by SHA-256 like every l
 
 The tables, their keys and how their rows lead to a patient are written out here as they are
 at this revision (later revisions of the app may audit more); the hashes come from
-``app.storage.audit_hash``, which is a stored format and never changes.
+``stampside.app.storage.audit_hash``, which is a stored format and never changes.
 
 Revision ID: 0005
 Revises: 0004
@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from app.storage.audit_hash import (
+from stampside.app.storage.audit_hash import (
     GENESIS_HASH,
     STAMP_COLUMNS,
     canonical_json,

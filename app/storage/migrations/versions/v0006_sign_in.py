@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from app.storage.schema import UtcDateTime
+from stampside.app.storage.schema import UtcDateTime
 
 revision: str = "0006"
 down_revision: str | None = "0005"

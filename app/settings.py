@@ -198,7 +198,8 @@ class Settings:
 
     def database_url(self) -> str | None:
         """The database these settings name: ``db``, else ``stampside.db`` in the data folder; ``None``
-        when neither is set (then the user data folder's file: :func:`~stampside.app.storage.location.resolve_database_url`)."""
+        when neither is set (then the user data folder's file:
+        :func:`~stampside.app.storage.location.resolve_database_url`)."""
         if self.db:
             return normalize_database_url(self.db)
         if self.data_folder is not None:

@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stampside.app.storage import DatabaseSink, open_database
 from bench.harness import percentile, simulator_process
+from stampside.app.storage import DatabaseSink, open_database
 from stampside.devicelink.serial_transport import SerialTransport
 from stampside.devicelink.session import LinkSession
 

@@ -120,7 +120,7 @@ def explain_ble_error(target: BleTarget | str, exc: BaseException, hci: str | No
         return (
             f"the computer's Bluetooth cannot be reached ({type(exc).__name__}: {exc}): is Bluetooth switched "
             "on (on Linux: is the bluetooth service running)? To use the simulator's virtual link or a dongle "
-            "through bumble instead, pass --hci SPEC or set STAMPSIDE_BLE_HCI (see docs/link.md)"
+            "through bumble instead, pass --hci SPEC or set STAMPSIDE_BLE_HCI (see 'stampside docs link')"
         )
     if isinstance(exc, BleakBluetoothNotAvailableError):
         why = exc.args[0] if exc.args else exc
@@ -173,7 +173,8 @@ async def scan(hci: str | None = None, timeout: float = 5.0, target: BleTarget |
 
 
 class BleTransport:
-    """A :class:`~stampside.devicelink.transport.Transport` over a BLE link to a stamp (see the module documentation)."""
+    """A :class:`~stampside.devicelink.transport.Transport` over a BLE link to a stamp (see the module's
+    documentation)."""
 
     def __init__(
         self,

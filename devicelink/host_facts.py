@@ -7,7 +7,8 @@ from stampside.firmware_protocol.host import HostConnection
 
 
 class HostFacts:
-    """The device as the host machine last heard of it (a mixin of :class:`~stampside.devicelink.session.LinkSession`)."""
+    """The device as the host machine last heard of it (a mixin of
+    :class:`~stampside.devicelink.session.LinkSession`)."""
 
     host: HostConnection
 

@@ -8,6 +8,7 @@ bleak and bumble are imported only for BLE URLs.
 
 from __future__ import annotations
 
+from stampside.devicelink.extras import needs_extra
 from stampside.devicelink.serial_transport import SerialTransport
 from stampside.devicelink.transport import Transport
 
@@ -26,7 +27,8 @@ def transport_for_url(url: str, *, hci: str | None = None) -> Transport:
     Raises :class:`~stampside.devicelink.transport.TransportOpenError` for a malformed BLE URL.
     """
     if is_ble_url(url):
-        from stampside.devicelink.ble_transport import BleTransport
+        with needs_extra("ble"):  # ExtraMissing, one line, without the 'ble' extra
+            from stampside.devicelink.ble_transport import BleTransport
 
         return BleTransport(url, hci=hci)
     return SerialTransport(url)

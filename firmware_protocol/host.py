@@ -29,7 +29,14 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from stampside.firmware_protocol.connection import SUPPORTED_VERSIONS, Connection, Event, Frame, UnknownMessage, negotiate
+from stampside.firmware_protocol.connection import (
+    SUPPORTED_VERSIONS,
+    Connection,
+    Event,
+    Frame,
+    UnknownMessage,
+    negotiate,
+)
 from stampside.firmware_protocol.delivery import DeliveryStats, DeliveryTracker
 from stampside.firmware_protocol.errors import HandshakeError, IncompatibleVersion, ProtocolError
 from stampside.firmware_protocol.framing import BadFrame

@@ -309,7 +309,7 @@ class BleTransport(Transport):
         except Exception as exc:
             raise TransportError(
                 f"cannot open the Bluetooth controller {spec}: {exc}; check the dongle is plugged in and that "
-                "you may use it (see docs/simulator.md, 'A USB Bluetooth dongle')"
+                "you may use it (see 'stampside docs simulator', \"A USB Bluetooth dongle\")"
             ) from None
         return Device.with_hci(self.name, address, self._hci_transport.source, self._hci_transport.sink)
 

@@ -116,7 +116,7 @@ def _epilog() -> str:
         "  stampside sim --pty /tmp/stamp --scenario flaky_link --stamps 1000\n"
         "  stampside sim --ble virtual --hci-serve tcp-server:127.0.0.1:7100 --rate 50\n"
         "  stampside sim --ble usb:0          (a USB Bluetooth dongle: phones and laptops can connect)\n"
-        "\b\nSee docs/simulator.md for every setting, the scenario format and the truth log."
+        "\b\nSee 'stampside docs simulator' for every setting, the scenario format and the truth log."
     )
 
 

@@ -113,7 +113,13 @@ class SimStats:
 
 def make_transport(config: SimConfig, seed: int = 0) -> Transport:
     if config.ble.enabled:
-        from stampside.simulator.ble import BleTransport  # bumble is imported only for BLE
+        try:
+            from stampside.simulator.ble import BleTransport  # bumble is imported only for BLE
+        except ImportError as exc:
+            if (exc.name or "").split(".")[0] in ("bumble", "bleak"):
+                needs = "a BLE stamp needs Stampside's 'ble' extra: pip install 'stampside[ble]'"
+                raise SimulatorError(needs) from None
+            raise
 
         return BleTransport(config.ble, config.device, seed)
     link = config.link

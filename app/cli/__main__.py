@@ -1,4 +1,4 @@
-"""``python -m app.cli`` runs the ``stampside`` command (used to start child processes)."""
+"""``python -m stampside.app.cli`` runs the ``stampside`` command (used to start child processes)."""
 
 from stampside.app.cli.main import main
 

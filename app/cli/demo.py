@@ -23,7 +23,12 @@ import click
 from stampside.app.cli.errors import CliError
 from stampside.app.cli.link import monitor_command
 from stampside.app.cli.options import demo_db_option, read_settings, settings_option
-from stampside.app.domain.treatment_protocol import ProtocolFileError, TreatmentProtocol, default_protocol, load_protocol
+from stampside.app.domain.treatment_protocol import (
+    ProtocolFileError,
+    TreatmentProtocol,
+    default_protocol,
+    load_protocol,
+)
 from stampside.app.settings import Settings
 from stampside.app.storage.location import resolve_demo_database_url
 

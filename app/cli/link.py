@@ -44,6 +44,7 @@ from stampside.app.cli.link_record import record_command, status_line
 from stampside.devicelink.capture import CaptureError, CaptureMarker, CaptureWriter, CapturingTransport, replay_capture
 from stampside.devicelink.errors import CommandRefused, CommandTimeout, LinkError
 from stampside.devicelink.events import FrameRecord, StateChange
+from stampside.devicelink.extras import ExtraMissing, needs_extra
 from stampside.devicelink.frame_text import (
     clock,
     format_frame_record,
@@ -349,7 +350,7 @@ async def _collect_replays(frames: AsyncIterator[FrameRecord], count: int, quiet
 def capture_command(
     url: str, file: Path, arm: bool, duration: float | None, link_timeout: float, hci: str | None, verbose: int
 ) -> None:
-    """Record every byte both ways, with timestamps, into FILE (see docs/link.md).
+    """Record every byte both ways, with timestamps, into FILE (see 'stampside docs link').
 
     The host side runs as monitor does (handshake, heartbeats, reconnects) and
     acknowledges nothing. Stop with Ctrl-C or --duration; read it back with
@@ -419,7 +420,11 @@ def scan_command(timeout: float, as_json: bool, hci: str | None, verbose: int) -
     setup_logging(verbose)
     if timeout <= 0:
         raise CliError("--timeout must be more than 0 seconds")
-    from stampside.devicelink.ble_transport import scan
+    try:
+        with needs_extra("ble"):
+            from stampside.devicelink.ble_transport import scan
+    except ExtraMissing as exc:
+        raise CliError(str(exc)) from None
 
     async def main(stop: asyncio.Event) -> None:
         listen = asyncio.ensure_future(scan(hci, timeout))
@@ -453,7 +458,10 @@ def scan_command(timeout: float, as_json: bool, hci: str | None, verbose: int) -
 @link_group.command("states")
 @click.option(
     "--format", "fmt", type=click.Choice(["mermaid", "table"]), default="table", show_default=True,
-    help="mermaid: the state diagram as docs/protocol.md draws it; table: every transition with what causes it.",
+    help=(
+        "mermaid: the state diagram as 'stampside docs protocol' draws it; "
+        "table: every transition with what causes it."
+    ),
 )
 def states_command(fmt: str) -> None:
     """The host's side of the conversation as a state machine (firmware_protocol.host).

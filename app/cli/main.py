@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "settings": "stampside.app.cli.config_command:settings_alias",
     "audit": "stampside.app.cli.audit:audit_group",
     "practitioner": "stampside.app.cli.practitioner:practitioner_group",
+    "docs": "stampside.app.cli.docs_command:docs_command",
+    "db": "stampside.app.cli.db_command:db_group",
 }
 
 
@@ -67,6 +69,8 @@ def main(ctx: click.Context) -> None:
       stampside config show               the clinic's settings in effect, and where each came from
       stampside audit verify --db URL     check the audit trail; audit show: who changed what, when
       stampside practitioner add NAME     a practitioner and their PIN (sign-in, signatures); set-pin, events
+      stampside db backup FILE --db URL   the database: current, upgrade, history, backup
+      stampside docs [TOPIC]              the documentation: protocol, link, simulator, app, course, reports …
     """
     from stampside.app.storage.audit_actor import set_actor
 

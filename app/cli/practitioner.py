@@ -19,7 +19,12 @@ from stampside.app.storage import StorageError, open_database
 from stampside.app.storage.database import Database
 from stampside.app.storage.errors import explain
 from stampside.app.storage.pins import pin_states, set_pin
-from stampside.app.storage.practitioners import PractitionerError, PractitionerView, add_practitioner, list_practitioners
+from stampside.app.storage.practitioners import (
+    PractitionerError,
+    PractitionerView,
+    add_practitioner,
+    list_practitioners,
+)
 from stampside.app.storage.security_events import list_security_events
 
 

@@ -28,7 +28,7 @@ def protocol_group() -> None:
     """Treatment protocol files: the steps, timers, volumes and gates of a session.
 
     Stampside ships the mission's protocol as its default. A clinic can write its own
-    (docs/treatment-protocol.md describes the format field by field) and check it here
+    ('stampside docs treatment-protocol' describes the format field by field) and check it here
     before using it with `--protocol FILE`.
     """
 

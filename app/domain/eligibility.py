@@ -28,7 +28,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from stampside.app.domain.course_gates import CourseGate, CourseGateResult, CourseOverride, OverrideRefused, make_course_override
+from stampside.app.domain.course_gates import (
+    CourseGate,
+    CourseGateResult,
+    CourseOverride,
+    OverrideRefused,
+    make_course_override,
+)
 from stampside.app.domain.treatment_protocol import NORWOOD_SCREENING_GRADES, NorwoodValue, ScreeningRules, Sex
 
 __all__ = [

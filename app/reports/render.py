@@ -39,7 +39,8 @@ def _when(context: Context, value: datetime | date | None, fmt: str = "%Y-%m-%d 
 
 @pass_context
 def _signed(context: Context, mark: SignatureMark | None) -> str:
-    """A signature as the app shows it (:func:`~stampside.app.domain.signatures.manifestation`), in the report's time zone."""
+    """A signature as the app shows it (:func:`~stampside.app.domain.signatures.manifestation`),
+    in the report's time zone."""
     if mark is None:
         return "–"
     tz: tzinfo | None = context.get("tz")

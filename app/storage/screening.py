@@ -224,7 +224,8 @@ def override_screening(
     as_of: date | None = None,
     signer: Signer | None = None,
 ) -> ScreeningView:
-    """Let a failed screening through with a typed reason (:class:`~stampside.app.domain.course_gates.OverrideRefused` if not).
+    """Let a failed screening through with a typed reason
+    (:class:`~stampside.app.domain.course_gates.OverrideRefused` if not).
 
     The screening is judged on ``as_of`` (default: its own day); one that passes, or is already
     overridden, is refused.

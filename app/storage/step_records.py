@@ -21,7 +21,13 @@ from stampside.app.domain.steps import CheckOutcome, StepRecord
 from stampside.app.domain.treatment_protocol import StepKind
 from stampside.app.storage.schema import StepCheck, StepOverride, StepRecordRow, TreatmentSession
 from stampside.app.storage.sessions import SessionError
-from stampside.app.storage.signatures import RECORD_TABLES, SignatureView, patient_of_session, sign_record, signatures_of
+from stampside.app.storage.signatures import (
+    RECORD_TABLES,
+    SignatureView,
+    patient_of_session,
+    sign_record,
+    signatures_of,
+)
 
 
 def save_step_record(session: Session, session_id: int, record: StepRecord) -> None:

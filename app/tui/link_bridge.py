@@ -1,4 +1,5 @@
-"""The app's link to the stamp: one :class:`~stampside.devicelink.session.LinkSession`, forwarded to a screen as messages.
+"""The app's link to the stamp: one :class:`~stampside.devicelink.session.LinkSession`, forwarded to a
+screen as messages.
 
 The screens hold no link ("attributes down, messages up"). A :class:`LinkBridge` owns the
 session for the app shell and posts to its :attr:`~LinkBridge.target` (normally the

@@ -197,7 +197,8 @@ def test_reading_the_file_needs_no_validation_library() -> None:
     code = (
         "import sys, stampside.app.settings, stampside.app.cli.app_command; "
         "stampside.app.settings.read_settings_file(); "
-        "print(sorted(m for m in ('pydantic', 'pydantic_settings', 'stampside.app.settings_model') if m in sys.modules))"
+        "print(sorted(m for m in ('pydantic', 'pydantic_settings', 'stampside.app.settings_model') "
+        "if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -13,7 +13,8 @@ FORBIDDEN = ("textual", "asyncio", "sqlalchemy", "alembic", "serial", "bleak")
 
 
 def test_importing_every_domain_module_loads_no_ui_async_or_database_library() -> None:
-    modules = sorted(f"stampside.app.domain.{info.name}" for info in pkgutil.iter_modules(stampside.app.domain.__path__))
+    found = pkgutil.iter_modules(stampside.app.domain.__path__)
+    modules = sorted(f"stampside.app.domain.{info.name}" for info in found)
     assert "stampside.app.domain.steps" in modules
     code = (
         "import sys, json, importlib\n"

@@ -22,7 +22,13 @@ from stampside.app.tui.dialogs.confirm import ConfirmDialog
 from stampside.app.tui.dialogs.sign import SignDialog
 from stampside.app.tui.screens.stamping import StampingScreen
 from stampside.app.tui.screens.start import StartScreen
-from stampside.app.tui.screens.steps import AftercareScreen, ApplicationScreen, DisinfectionScreen, PreChecksScreen, SummaryScreen
+from stampside.app.tui.screens.steps import (
+    AftercareScreen,
+    ApplicationScreen,
+    DisinfectionScreen,
+    PreChecksScreen,
+    SummaryScreen,
+)
 from stampside.simulator.runner import Simulator
 from tests.tui.session_helpers import (
     SIZE,

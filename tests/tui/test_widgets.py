@@ -18,7 +18,13 @@ from stampside.app.tui.widgets.coverage_map import (
 from stampside.app.tui.widgets.force_meter import ForceBars, ForceMeter, bar_rows, format_bands, format_quality
 from stampside.app.tui.widgets.live_text import LiveText, align_lines, wrap_lines
 from stampside.app.tui.widgets.stamp_counter import StampCounter, format_elapsed
-from stampside.app.tui.widgets.status_bar import LinkStatus, LinkStatusBar, describe_link, describe_state, format_duration
+from stampside.app.tui.widgets.status_bar import (
+    LinkStatus,
+    LinkStatusBar,
+    describe_link,
+    describe_state,
+    format_duration,
+)
 from stampside.devicelink.state import LinkState
 
 THRESHOLDS = ForceThresholds(too_light_below_n=4.0, too_hard_above_n=9.0)

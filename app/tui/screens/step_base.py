@@ -26,7 +26,15 @@ from textual.widget import Widget
 from textual.widgets import Button, Digits, Footer, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
-from stampside.app.domain.gates import Gate, GateResult, Override, OverrideRefused, checked_reason, clock_text, format_duration
+from stampside.app.domain.gates import (
+    Gate,
+    GateResult,
+    Override,
+    OverrideRefused,
+    checked_reason,
+    clock_text,
+    format_duration,
+)
 from stampside.app.domain.signatures import SignedAct, Signer
 from stampside.app.domain.steps import KnownLot, SessionFlow, StepBlocked, StepError
 from stampside.app.domain.treatment_protocol import Step

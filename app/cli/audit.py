@@ -16,9 +16,17 @@ from stampside.app.cli.export import _check_exists
 from stampside.app.cli.link_common import quiet_stdout
 from stampside.app.cli.link_events import parse_since
 from stampside.app.cli.options import TEXT, clinic_database, db_option
+from stampside.app.domain.corrections import FieldChange
 from stampside.app.storage import StorageError, open_database
 from stampside.app.storage.audit import AUDITED_TABLES, STAMP_TABLE
-from stampside.app.storage.audit_trail import TrailEntry, describe_record, patient_codes, patient_ids, read_trail, show_value
+from stampside.app.storage.audit_trail import (
+    TrailEntry,
+    describe_record,
+    patient_codes,
+    patient_ids,
+    read_trail,
+    show_value,
+)
 from stampside.app.storage.audit_verify import verify_trail
 from stampside.app.storage.database import Database
 from stampside.app.storage.errors import explain
@@ -37,7 +45,7 @@ def audit_group() -> None:
     checks, overrides, photos, outcomes, adverse events, ratings and link events appends
     an entry with the whole record before and after; stamps count as one total per
     session. 'verify' also finds records changed outside the app (the sqlite3 shell).
-    See docs/audit.md.
+    See 'stampside docs audit'.
     """
 
 
@@ -182,12 +190,31 @@ def format_entry(entry: TrailEntry, patient_code: str | None) -> str:
     """Two lines: ``#seq  local time  actor  action  record``, then the values (indented)."""
     record = describe_record(entry.table, entry.key, patient_code)
     head = f"#{entry.seq:<5} {_local(entry.at)}  {entry.actor}  {entry.action}  {record}"
+    correction = _correction_text(entry)
+    if correction is not None:
+        return f"{head}\n       {correction}"
     if entry.action == "update":
         values = "; ".join(f"{name}: {show_value(old)} → {show_value(new)}" for name, old, new in entry.changed())
     else:
         row = entry.after if entry.after is not None else entry.before or {}
         values = ", ".join(f"{name}={show_value(value)}" for name, value in row.items())
     return f"{head}\n       {values or '(no values)'}"
+
+
+def _correction_text(entry: TrailEntry) -> str | None:
+    """A new correction as people read it: ``correction of adverse_events id=3 by Dr X: reason; severity: mild → …``."""
+    values = entry.after
+    if entry.table != "corrections" or entry.action != "insert" or values is None:
+        return None
+    try:
+        changes = json.loads(str(values.get("changes")))
+    except ValueError:
+        changes = []
+    shown = "; ".join(str(FieldChange.from_dict(change)) for change in changes if isinstance(change, dict))
+    return (
+        f"correction of {values.get('table_name')} id={values.get('record_id')} by {values.get('corrected_by')}: "
+        f"reason {show_value(values.get('reason'))}" + (f"; {shown}" if shown else "")
+    )
 
 
 def _local(at: str) -> str:

@@ -9,7 +9,10 @@ says which acts are signed and what signing each one means:
 * a screening's verdict: **reviewed**;
 * an outcome entry (the investigator's assessment, the patient's questionnaire, an adverse
   event): **performed**;
-* closing a treatment session: **approved**.
+* closing a treatment session: **approved**;
+* a correction of a stored record (an outcome, an adverse event, a screening's results, a
+  patient's details, :mod:`stampside.app.domain.corrections`): **approved**: the signer approves
+  the corrected values, and the reason, as the record from now on.
 
 :func:`manifestation` is how a signature reads wherever it is shown (the app's screens and
 the reports print the same words).
@@ -52,6 +55,7 @@ class SignedAct(StrEnum):
     SELF_ASSESSMENT = "self_assessment"
     ADVERSE_EVENT = "adverse_event"
     SESSION_CLOSE = "session_close"
+    CORRECTION = "correction"
 
     @property
     def meaning(self) -> SignatureMeaning:
@@ -69,6 +73,7 @@ SIGNED_ACTS: dict[SignedAct, SignatureMeaning] = {
     SignedAct.SELF_ASSESSMENT: SignatureMeaning.PERFORMED,
     SignedAct.ADVERSE_EVENT: SignatureMeaning.PERFORMED,
     SignedAct.SESSION_CLOSE: SignatureMeaning.APPROVED,
+    SignedAct.CORRECTION: SignatureMeaning.APPROVED,
 }
 
 

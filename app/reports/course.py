@@ -19,16 +19,26 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stampside.app.domain.corrections import describe_changes
 from stampside.app.domain.schedule import check_session_timing, course_rules_for, follow_ups
 from stampside.app.domain.signatures import SignatureMark, SignatureMeaning, SignedAct, manifestation
 from stampside.app.domain.treatment_protocol import TreatmentProtocol, default_protocol
 from stampside.app.reports.session import SessionReport, build_session_report
 from stampside.app.reports.signed import SignatureLine, signature_line
+from stampside.app.storage.corrections import CORRECTED_TABLES, corrections_of_patient
 from stampside.app.storage.courses import course_screening_id
 from stampside.app.storage.outcomes import list_adverse_events, list_assessments, list_self_assessments
 from stampside.app.storage.photos import PhotoError, current_photos, verify_photo
 from stampside.app.storage.schedule import course_overrides, course_state, deviations, local_day
-from stampside.app.storage.schema import Course, Patient, ScheduleDeviation, TreatmentSession
+from stampside.app.storage.schema import (
+    AdverseEventRow,
+    Course,
+    OutcomeAssessment,
+    Patient,
+    ScheduleDeviation,
+    SelfAssessmentRow,
+    TreatmentSession,
+)
 from stampside.app.storage.screening import ScreeningView, get_screening, latest_screening
 from stampside.app.storage.signatures import RECORD_TABLES, signatures_of
 
@@ -112,6 +122,18 @@ class AdverseEventLine:
 
 
 @dataclass(frozen=True, slots=True)
+class CorrectionLine:
+    """A correction of one of the course's records (or of the patient's details, a screening)."""
+
+    record: str
+    corrected_at: datetime
+    corrected_by: str
+    changes: str
+    reason: str
+    signed: SignatureMark | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CourseReport:
     course_id: int
     patient_code: str
@@ -140,6 +162,8 @@ class CourseReport:
     screening_signatures: tuple[SignatureMark, ...] = ()
     #: Every signature on the course's own records, oldest first (the sessions list theirs).
     signatures: tuple[SignatureLine, ...] = ()
+    #: Corrections of the course's outcomes, of the patient's screenings and details, oldest first.
+    corrections: tuple[CorrectionLine, ...] = ()
 
     @property
     def title(self) -> str:
@@ -379,6 +403,8 @@ def build_course_report(
         for e in list_adverse_events(db, course_id)
     )
     signatures += [signature_line(f"Adverse event: {e.what}", e.signed) for e in events if e.signed is not None]
+    corrections = _course_corrections(db, course_id, patient.id)
+    signatures += [signature_line(f"Correction of the {c.record}", c.signed) for c in corrections if c.signed]
     return CourseReport(
         course_id=course.id,
         patient_code=patient.code,
@@ -405,4 +431,30 @@ def build_course_report(
         sessions=tuple(sessions),
         screening_signatures=screening_view.signatures if screening_view is not None else (),
         signatures=tuple(sorted(signatures, key=lambda line: line.signed_at)),
+        corrections=corrections,
+    )
+
+
+def _course_corrections(db: Session, course_id: int, patient_id: int) -> tuple[CorrectionLine, ...]:
+    """The patient's corrections that concern this course: its outcome records, the screenings, the details."""
+    own: dict[str, set[int]] = {
+        "outcome_assessments": set(
+            db.scalars(select(OutcomeAssessment.id).where(OutcomeAssessment.course_id == course_id))
+        ),
+        "self_assessments": set(
+            db.scalars(select(SelfAssessmentRow.id).where(SelfAssessmentRow.course_id == course_id))
+        ),
+        "adverse_events": set(db.scalars(select(AdverseEventRow.id).where(AdverseEventRow.course_id == course_id))),
+    }
+    return tuple(
+        CorrectionLine(
+            f"{CORRECTED_TABLES.get(view.table, view.table)} (id {view.record_id})",
+            view.corrected_at,
+            view.corrected_by,
+            describe_changes(view.changes),
+            view.reason,
+            view.signature,
+        )
+        for view in corrections_of_patient(db, patient_id)
+        if view.table not in own or view.record_id in own[view.table]
     )

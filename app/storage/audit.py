@@ -106,6 +106,7 @@ PATIENT_LINKS: dict[str, tuple[str, str] | None] = {
     "adverse_events": ("course_id", "courses"),
     "blinded_ratings": ("course_id", "courses"),
     "link_events": ("session_id", "treatment_sessions"),
+    "corrections": ("patient_id", "patients"),
 }
 #: The tables whose rows are audited one by one.
 AUDITED_TABLES = frozenset(PATIENT_LINKS)

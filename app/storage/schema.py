@@ -281,7 +281,8 @@ class StepCheck(Base):
 
 
 class StepOverride(Base):
-    """A failed gate let through: who, when, why, and what the gate said (:class:`stampside.app.domain.gates.Override`)."""
+    """A failed gate let through: who, when, why, and what the gate said
+    (:class:`stampside.app.domain.gates.Override`)."""
 
     __tablename__ = "step_overrides"
 
@@ -596,3 +597,30 @@ class SecurityEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     practitioner_id: Mapped[int | None] = mapped_column(ForeignKey("practitioners.id"))
     detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+# --- corrections (v0007) --------------------------------------------------------------------------
+
+
+class CorrectionRow(Base):
+    """A stored record corrected in the app (:mod:`stampside.app.domain.corrections`): what changed, why, who, when.
+
+    ``table_name`` and ``record_id`` name the corrected record (``outcome_assessments``,
+    ``self_assessments``, ``adverse_events``, ``screenings``, ``patients``); ``changes`` is a JSON
+    list of ``{"field", "label", "old", "new"}``. Written in the same transaction as the
+    correction itself, and signed (``signatures``, record type ``corrections``, approved). The
+    audit trail records it like any clinical record, and the corrected record's update entry
+    keeps its old values.
+    """
+
+    __tablename__ = "corrections"
+    __table_args__ = (Index("ix_corrections_table_name_record_id", "table_name", "record_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[int]
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    changes: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(1000))
+    corrected_by: Mapped[str] = mapped_column(String(120))
+    corrected_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -45,6 +45,7 @@ RECORD_TABLES: dict[SignedAct, str] = {
     SignedAct.SELF_ASSESSMENT: "self_assessments",
     SignedAct.ADVERSE_EVENT: "adverse_events",
     SignedAct.SESSION_CLOSE: "treatment_sessions",
+    SignedAct.CORRECTION: "corrections",
 }
 
 

@@ -61,6 +61,11 @@ def _screen_commands(app: StampsideApp, screen: Screen[Any]) -> Iterator[AppComm
             screen.action_course_report,
         )
         yield AppCommand("Due list", "Sessions and follow-ups due, open sessions first (d)", screen.action_due)
+        yield AppCommand(
+            "Correct patient details",
+            "The chosen patient's name, year of birth, Norwood grade, with a reason (e)",
+            screen.action_correct_patient,
+        )
     elif isinstance(screen, StampingScreen):
         from stampside.app.domain.zones import Zone
 

@@ -67,6 +67,7 @@ def _screen_requires(screen: Screen[Any]) -> tuple[str, list[str]]:
             "Choose the practitioner (a adds one) and the patient (n creates one, / searches).",
             "s starts the patient's next session, or resumes the one left open.",
             "c screening, p photos, o outcomes, b blinded rating, d the due list; ctrl+p lists every action.",
+            "e corrects the chosen patient's details (with a reason, signed with the PIN).",
         ]
     return (screen.sub_title or screen.title or "This screen"), []
 

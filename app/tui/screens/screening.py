@@ -8,21 +8,30 @@ eligible can be let through with a typed reason (``ctrl+o``), stored on the scre
 verdict is signed with the PIN (reviewed) before it is stored, and so is an override
 (overridden); the screen shows each signature.
 
-Keys: ``ctrl+s`` save and judge, ``ctrl+o`` override a failed screening, ``escape`` back.
+A stored screening is corrected, never edited silently (``f2``): pick it, change its
+results in a form prefilled with them, type why, and sign with the PIN (approved). The verdict
+is judged again and stored with the corrected results; the verdict panel shows the correction
+("corrected 2026-12-05 by Dr X: reason") and the audit trail keeps the old values.
+
+Keys: ``ctrl+s`` save and judge, ``ctrl+o`` override a failed screening, ``f2`` correct a
+stored screening, ``escape`` back.
 The screen dismisses with the newest :class:`ScreeningView` (or ``None`` if there is none).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import ClassVar
 
+from sqlalchemy.orm import Session
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Input, Label, Select, SelectionList, Static
 
+from stampside.app.domain.corrections import CorrectionRefused, describe_changes
 from stampside.app.domain.course_gates import OverrideRefused
 from stampside.app.domain.eligibility import (
     EligibilityResult,
@@ -33,16 +42,19 @@ from stampside.app.domain.eligibility import (
     evaluate_screening,
 )
 from stampside.app.domain.gates import clean_reason
-from stampside.app.domain.signatures import SignedAct, manifestation
-from stampside.app.domain.treatment_protocol import NORWOOD_SCREENING_GRADES, Sex
+from stampside.app.domain.signatures import SignedAct, Signer, manifestation
+from stampside.app.domain.treatment_protocol import NORWOOD_SCREENING_GRADES, Sex, TreatmentProtocol
+from stampside.app.storage.corrections import CorrectionError, CorrectionView, correct_screening, corrections_of
 from stampside.app.storage.patients import PatientView, get_patient
 from stampside.app.storage.screening import (
     ScreeningError,
     ScreeningView,
     latest_screening,
+    list_screenings,
     override_screening,
     save_screening,
 )
+from stampside.app.tui.dialogs.correction import Corrected, CorrectionDialog, FormField, FormValues, PickEntryDialog
 from stampside.app.tui.dialogs.course_override import CourseOverrideDialog
 from stampside.app.tui.screens.course_base import CourseContext, CourseScreen
 from stampside.app.tui.widgets.check_list import CheckList
@@ -63,6 +75,49 @@ def read_day(text: str, field: str, problems: list[str]) -> date | None:
     except ValueError:
         problems.append(f"{field}: {text!r} is not a date; type it as YYYY-MM-DD")
         return None
+
+
+def parse_screening_form(values: Mapping[str, str | list[str] | None], protocol: TreatmentProtocol) -> Screening:
+    """A screening form's values (``screened-on``, ``sex``, ``smoker``, ``norwood``, ``lab-<id>-date|flag|value``,
+    ``contraindications``, ``notes``) as a :class:`Screening`; :class:`ScreeningInputError` with a line per problem."""
+    problems: list[str] = []
+
+    def text(key: str) -> str:
+        value = values.get(key)
+        return value if isinstance(value, str) else ""
+
+    screened_on = read_day(text("screened-on"), "screened on", problems)
+    fields: dict[str, object] = {}
+    for name in ("sex", "smoker", "norwood"):
+        value = values.get(name)
+        if not isinstance(value, str) or not value:
+            problems.append(f"{'Norwood grade' if name == 'norwood' else name}: choose one")
+        fields[name] = value
+    labs = []
+    for lab in protocol.screening.labs:
+        taken = text(f"lab-{lab.id}-date")
+        flag = values.get(f"lab-{lab.id}-flag")
+        value = text(f"lab-{lab.id}-value").strip()
+        if not taken.strip() and not isinstance(flag, str) and not value:
+            continue  # not entered: the verdict says the result is missing
+        day = read_day(taken, f"{lab.label} date", problems)
+        if not isinstance(flag, str):
+            problems.append(f"{lab.label}: choose normal or abnormal")
+            continue
+        if day is not None:
+            labs.append(LabResult(test=lab.id, taken_on=day, flag=LabFlag(flag), value=value or None))
+    if problems:
+        raise ScreeningInputError("\n".join(problems))
+    chosen = values.get("contraindications")
+    return Screening.parse(
+        screened_on=screened_on,
+        sex=fields["sex"],
+        smoker=fields["smoker"] == "yes",
+        norwood_grade=fields["norwood"],
+        labs=labs,
+        contraindications=list(chosen) if isinstance(chosen, list) else [],
+        notes=text("notes"),
+    )
 
 
 def verdict_text(result: EligibilityResult) -> str:
@@ -87,6 +142,7 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save & judge"),
         Binding("ctrl+o", "override", "Override"),
+        Binding("f2", "correct", "Correct"),
     ]
 
     def __init__(self, context: CourseContext, patient_id: int) -> None:
@@ -131,6 +187,7 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save & judge", id="save-screening", variant="primary")
                 yield Button("Override…", id="override-screening", variant="warning", disabled=True)
+                yield Button("Correct… (f2)", id="correct-screening")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -140,15 +197,15 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
     @work(group="screening-load")
     async def _load(self) -> None:
         ctx = self.ctx
-        loaded = await self.call(
-            lambda s: (
-                get_patient(s, self.patient_id),
-                latest_screening(s, self.patient_id, protocol=ctx.protocol, as_of=ctx.today()),
-            )
-        )
+
+        def read(s: Session) -> tuple[PatientView | None, ScreeningView | None, list[CorrectionView]]:
+            latest = latest_screening(s, self.patient_id, protocol=ctx.protocol, as_of=ctx.today())
+            return get_patient(s, self.patient_id), latest, self._corrections_of(s, latest)
+
+        loaded = await self.call(read)
         if loaded is None:
             return
-        self.patient, latest = loaded
+        self.patient, latest, corrections = loaded
         if self.patient is not None:
             self.query_one("#screening-title", Label).update(f"Screening · {self.patient.code}")
             grade = self.patient.norwood_grade
@@ -157,7 +214,7 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
                 self.query_one("#norwood", Select).value = grade.value
         if latest is not None:
             self._prefill(latest.screening)
-            self._show(latest)
+            self._show(latest, corrections)
 
     def _prefill(self, screening: Screening) -> None:
         self.query_one("#screened-on", Input).value = self.ctx.today().isoformat()
@@ -176,14 +233,20 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
             chosen.select(item)
         self.query_one("#screening-notes", Input).value = screening.notes
 
-    def _show(self, view: ScreeningView) -> None:
+    @staticmethod
+    def _corrections_of(s: Session, view: ScreeningView | None) -> list[CorrectionView]:
+        return corrections_of(s, "screenings", [view.id]).get(view.id, []) if view is not None else []
+
+    def _show(self, view: ScreeningView, corrections: list[CorrectionView] | None = None) -> None:
         self.screening = view
         verdict = self.query_one("#verdict", Static)
         signed = "".join(f"\n✍ {manifestation(mark, self.ctx.tz)}" for mark in view.signatures)
+        corrected = "".join(f"\n✎ {correction.note(self.ctx.tz)}" for correction in corrections or [])
         verdict.update(
             f"Screening of {view.screening.screened_on.isoformat()} by {view.screened_by}\n"
             + verdict_text(view.result)
             + signed
+            + corrected
         )
         verdict.set_class(view.result.eligible, "eligible")
         verdict.set_class(not view.result.eligible, "excluded")
@@ -194,38 +257,21 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
 
     def read_form(self) -> Screening:
         """The form as a :class:`Screening`; :class:`ScreeningInputError` with a line per problem."""
-        problems: list[str] = []
-        screened_on = read_day(self.query_one("#screened-on", Input).value, "screened on", problems)
-        fields: dict[str, object] = {}
+        values: FormValues = {}
         for name in ("sex", "smoker", "norwood"):
             value = self.query_one(f"#{name}", Select).value
-            if not isinstance(value, str):
-                problems.append(f"{'Norwood grade' if name == 'norwood' else name}: choose one")
-            fields[name] = value
-        labs = []
+            values[name] = value if isinstance(value, str) else None
+        values["screened-on"] = self.query_one("#screened-on", Input).value
         for lab in self.ctx.protocol.screening.labs:
-            taken = self.query_one(f"#lab-{lab.id}-date", Input).value
+            values[f"lab-{lab.id}-date"] = self.query_one(f"#lab-{lab.id}-date", Input).value
             flag = self.query_one(f"#lab-{lab.id}-flag", Select).value
-            value = self.query_one(f"#lab-{lab.id}-value", Input).value.strip()
-            if not taken.strip() and not isinstance(flag, str) and not value:
-                continue  # not entered: the verdict says the result is missing
-            day = read_day(taken, f"{lab.label} date", problems)
-            if not isinstance(flag, str):
-                problems.append(f"{lab.label}: choose normal or abnormal")
-                continue
-            if day is not None:
-                labs.append(LabResult(test=lab.id, taken_on=day, flag=LabFlag(flag), value=value or None))
-        if problems:
-            raise ScreeningInputError("\n".join(problems))
-        return Screening.parse(
-            screened_on=screened_on,
-            sex=fields["sex"],
-            smoker=fields["smoker"] == "yes",
-            norwood_grade=fields["norwood"],
-            labs=labs,
-            contraindications=list(self.query_one("#contraindications", SelectionList).selected),
-            notes=self.query_one("#screening-notes", Input).value,
-        )
+            values[f"lab-{lab.id}-flag"] = flag if isinstance(flag, str) else None
+            values[f"lab-{lab.id}-value"] = self.query_one(f"#lab-{lab.id}-value", Input).value
+        values["contraindications"] = [
+            str(item) for item in self.query_one("#contraindications", SelectionList).selected
+        ]
+        values["notes"] = self.query_one("#screening-notes", Input).value
+        return parse_screening_form(values, self.ctx.protocol)
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -236,6 +282,10 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
     @on(Button.Pressed, "#override-screening")
     def _override_pressed(self) -> None:
         self.action_override()
+
+    @on(Button.Pressed, "#correct-screening")
+    def _correct_pressed(self) -> None:
+        self.action_correct()
 
     def action_back(self) -> None:
         self.dismiss(self.screening)
@@ -299,8 +349,9 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
         go, signer = await self.signed(what, SignedAct.SCREENING_OVERRIDE)
         if not go:
             return
-        view = await self.call(
-            lambda s: override_screening(
+
+        def store(s: Session) -> tuple[ScreeningView, list[CorrectionView]]:
+            view = override_screening(
                 s,
                 screening_id,
                 reason,
@@ -309,11 +360,123 @@ class ScreeningScreen(CourseScreen[ScreeningView | None]):
                 protocol=ctx.protocol,
                 as_of=ctx.today(),
                 signer=signer,
-            ),
-            ScreeningError,
-            OverrideRefused,
-        )
-        if view is None:
+            )
+            return view, self._corrections_of(s, view)
+
+        done = await self.call(store, ScreeningError, OverrideRefused)
+        if done is None:
             return
-        self._show(view)
+        self._show(*done)
         self.say(f"Override stored: the course may start ({ctx.who}: {reason.strip()}).")
+
+    # -- corrections ----------------------------------------------------------------------------
+
+    def action_correct(self) -> None:
+        """Pick one of the patient's stored screenings and correct its results (a reason, the PIN)."""
+        self._pick_and_correct()
+
+    @work(group="screening-save", exclusive=True)
+    async def _pick_and_correct(self) -> None:
+        ctx = self.ctx
+        stored = await self.call(lambda s: list_screenings(s, self.patient_id, protocol=ctx.protocol))
+        if stored is None:
+            return
+        if not stored:
+            self.say("No screening stored yet: there is nothing to correct.", error=True)
+            return
+        entries = [
+            (
+                str(view.id),
+                f"Screening of {view.screening.screened_on.isoformat()} by {view.screened_by}: "
+                + ("eligible" if view.stored_result == "eligible" else "not eligible"),
+            )
+            for view in stored
+        ]
+        chosen = await self.app.push_screen(
+            PickEntryDialog("Correct which screening?", entries, hint="Newest first; enter picks one."),
+            wait_for_dismiss=True,
+        )
+        if chosen is None:
+            return
+        view = next(v for v in stored if str(v.id) == chosen)
+        described = dict(entries)[chosen]
+        corrected = await self.app.push_screen(
+            CorrectionDialog(
+                "Correct: screening",
+                described,
+                self._correction_fields(view.screening),
+                lambda values: parse_screening_form(values, ctx.protocol),
+                who=ctx.who,
+            ),
+            wait_for_dismiss=True,
+        )
+        if corrected is None:
+            return
+        await self._store_correction(view.id, described, corrected)
+
+    def _correction_fields(self, screening: Screening) -> list[FormField]:
+        rules = self.ctx.protocol.screening
+        labs = {lab.test: lab for lab in screening.labs}
+        fields = [
+            FormField("screened-on", "Screened on", screening.screened_on.isoformat(), row="form"),
+            FormField("sex", "Sex", screening.sex.value, tuple(SEX_CHOICES), row="form"),
+            FormField("smoker", "Smoker", "yes" if screening.smoker else "no", tuple(YES_NO), row="form"),
+            FormField("norwood", "Norwood grade", screening.norwood_grade, tuple(GRADE_CHOICES), row="form"),
+        ]
+        for lab in rules.labs:
+            found = labs.get(lab.id)
+            row = f"lab-{lab.id}"
+            fields += [
+                FormField(
+                    f"lab-{lab.id}-date",
+                    lab.label,
+                    found.taken_on.isoformat() if found else "",
+                    placeholder="taken YYYY-MM-DD",
+                    row=row,
+                ),
+                FormField(
+                    f"lab-{lab.id}-flag", "flag", found.flag.value if found else "", tuple(FLAG_CHOICES), row=row
+                ),
+                FormField(f"lab-{lab.id}-value", "value (optional)", (found.value or "") if found else "", row=row),
+            ]
+        fields.append(
+            FormField(
+                "contraindications",
+                "Contraindications found (space to tick)",
+                list(screening.contraindications),
+                tuple((item.label, item.id) for item in rules.contraindications),
+                multi=True,
+            )
+        )
+        fields.append(FormField("notes", "Notes", screening.notes))
+        return fields
+
+    async def _store_correction(self, screening_id: int, described: str, corrected: Corrected[Screening]) -> None:
+        ctx = self.ctx
+        what = f"Correction of the {described}\nWhy: {' '.join(corrected.reason.split())}"
+        go, signer = await self.signed(what, SignedAct.CORRECTION)
+        if not go:
+            return
+
+        def store(s: Session, signer: Signer | None = signer) -> tuple[CorrectionView, ScreeningView | None]:
+            done = correct_screening(
+                s,
+                screening_id,
+                corrected.value,
+                protocol=ctx.protocol,
+                reason=corrected.reason,
+                by=ctx.who,
+                now=ctx.now(),
+                signer=signer,
+            )
+            return done, latest_screening(s, self.patient_id, protocol=ctx.protocol, as_of=ctx.today())
+
+        done = await self.call(store, CorrectionError, CorrectionRefused, ScreeningError, ScreeningInputError)
+        if done is None:
+            return
+        correction, latest = done
+        if latest is not None:
+            corrections = await self.call(lambda s: self._corrections_of(s, latest))
+            self._prefill(latest.screening)
+            self._show(latest, corrections)
+        self.say(f"Corrected: {describe_changes(correction.changes)}.")

@@ -5,6 +5,10 @@ screen at start-up) is who starts and confirms; ``w`` lets another practitioner 
 locks the app. The screen reads and writes through the storage use cases only; the rules (what
 a valid patient is, which session comes next, which session is open) live there. Starting is
 not done here: the screen posts :class:`StartSessionRequested` and the app decides.
+
+``e`` corrects the chosen patient's details (name, year of birth, Norwood grade; not the code):
+a form prefilled with them and a reason, signed with the PIN (approved). The patient line shows
+the newest correction, and the audit trail keeps the old values.
 """
 
 from __future__ import annotations
@@ -27,17 +31,27 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from stampside.app.domain.signatures import Signer, manifestation
+from stampside.app.domain.corrections import CorrectionRefused, describe_changes
+from stampside.app.domain.signatures import SignedAct, Signer, manifestation
 from stampside.app.domain.steps import Clock
 from stampside.app.domain.treatment_protocol import TreatmentProtocol, default_protocol
+from stampside.app.storage.corrections import CorrectionError, CorrectionView, correct_patient, corrections_of
 from stampside.app.storage.courses import CourseSummary, course_summary
 from stampside.app.storage.database import Database
 from stampside.app.storage.errors import explain
-from stampside.app.storage.patients import NewPatient, PatientView, create_patient, get_patient, list_patients
+from stampside.app.storage.patients import (
+    NewPatient,
+    PatientInputError,
+    PatientView,
+    create_patient,
+    get_patient,
+    list_patients,
+)
 from stampside.app.storage.practitioners import PractitionerView, add_practitioner
 from stampside.app.storage.sessions import SessionView, find_open_session, get_session
 from stampside.app.tui.dialogs.confirm import ConfirmDialog
-from stampside.app.tui.dialogs.new_patient import NewPatientDialog
+from stampside.app.tui.dialogs.correction import Corrected, CorrectionDialog, FormField, FormValues
+from stampside.app.tui.dialogs.new_patient import GRADE_CHOICES, NewPatientDialog
 from stampside.app.tui.dialogs.new_practitioner import NewPractitionerDialog
 from stampside.app.tui.screens.blinded import BlindedRatingScreen
 from stampside.app.tui.screens.course_base import CourseContext
@@ -77,6 +91,8 @@ class PatientCourse:
     open_session: SessionView | None
     #: The course's last finished session (its closing signature is shown), if any.
     last_session: SessionView | None = None
+    #: Corrections of the patient's details, oldest first.
+    corrections: tuple[CorrectionView, ...] = ()
 
 
 def format_when(moment: datetime | None) -> str:
@@ -120,6 +136,7 @@ class StartScreen(Screen[None]):
         Binding("o", "outcomes", "Outcomes", show=False),
         Binding("b", "blinded", "Blinded rating", show=False),
         Binding("d", "due", "Due list", show=False),
+        Binding("e", "correct_patient", "Correct patient details", show=False),
     ]
 
     def __init__(
@@ -286,6 +303,7 @@ class StartScreen(Screen[None]):
                     summary,
                     find_open_session(s, patient_id=patient_id),
                     get_session(s, last) if last is not None else None,
+                    tuple(corrections_of(s, "patients", [patient_id]).get(patient_id, [])),
                 )
 
             self.course = self._read(read)
@@ -320,7 +338,12 @@ class StartScreen(Screen[None]):
             button.disabled = True
             return
         summary = course.summary
-        self.query_one("#patient-line", Static).update(describe_patient(course.patient))
+        line = describe_patient(course.patient)
+        if course.corrections:
+            newest = course.corrections[-1]
+            earlier = len(course.corrections) - 1
+            line += f"\n✎ {newest.note(self._tz)}" + (f" ({earlier} earlier)" if earlier else "")
+        self.query_one("#patient-line", Static).update(line)
         if summary is None:
             label = "session 1 of 6 (new course)"
             dates = "Last session: —\nNext due:     now"
@@ -528,6 +551,77 @@ class StartScreen(Screen[None]):
             self.notify(f"The report could not be written: {exc}", title="Course report", severity="error")
             return
         self.notify(f"{written.what.capitalize()} written:\n{written.path}", title="Course report", timeout=10)
+
+    def action_correct_patient(self) -> None:
+        """Correct the chosen patient's details: a form with them and a reason, signed with the PIN."""
+        if self.practitioner is None:
+            self.notify("Sign in first (w).", severity="warning")
+            return
+        if self.course is None:
+            self.notify("Choose a patient first.", severity="warning")
+            return
+        self._correct_patient(self.course.patient, self.practitioner.name)
+
+    @work(group="patient-correction", exclusive=True)
+    async def _correct_patient(self, patient: PatientView, who: str) -> None:
+        grade = patient.norwood_grade.value if patient.norwood_grade else ""
+        fields = [
+            FormField("name", "Name (optional)", patient.name or ""),
+            FormField(
+                "birth-year", "Year of birth", str(patient.birth_year or ""), placeholder="e.g. 1984", row="more"
+            ),
+            FormField("grade", "Norwood grade", grade, tuple(GRADE_CHOICES), row="more"),
+        ]
+
+        def check(values: FormValues) -> NewPatient:
+            chosen = values.get("grade")
+            return NewPatient.parse(
+                patient.code,
+                name=str(values.get("name") or ""),
+                birth_year=str(values.get("birth-year") or ""),
+                norwood_grade=chosen if isinstance(chosen, str) else None,
+            )
+
+        described = describe_patient(patient)
+        corrected: Corrected[NewPatient] | None = await self.app.push_screen(
+            CorrectionDialog(f"Correct: patient {patient.code}", described, fields, check, who=who),
+            wait_for_dismiss=True,
+        )
+        if corrected is None:
+            return
+        signer: Signer | None = None
+        signed_in = getattr(self.app, "signed_in", None)
+        if signed_in is not None:
+            what = f"Correction of the details of {described}\nWhy: {' '.join(corrected.reason.split())}"
+            signer = await self.app.push_screen(
+                signed_in.sign_dialog(what, SignedAct.CORRECTION), wait_for_dismiss=True
+            )
+            if signer is None:
+                self.notify("Not saved: it is stored only once signed with your PIN.", severity="warning")
+                return
+
+        def store() -> CorrectionView:
+            with self._db.Session.begin() as s:
+                return correct_patient(
+                    s,
+                    patient.id,
+                    corrected.value,
+                    reason=corrected.reason,
+                    by=who,
+                    now=self._clock(),
+                    signer=signer,
+                )
+
+        try:
+            done = await asyncio.to_thread(store)
+        except (CorrectionError, CorrectionRefused, PatientInputError) as exc:
+            self.notify(str(exc), title="Correction", severity="error", timeout=10)
+            return
+        except SQLAlchemyError as exc:
+            self.notify(str(explain(self._db.url, exc)), title="Database", severity="error", timeout=10)
+            return
+        self.reload_patients(select_id=patient.id)
+        self.notify(f"{patient.code} corrected: {describe_changes(done.changes)}", title="Correction")
 
     def action_due(self) -> None:
         due = self.query_one("#due-items", DueList)

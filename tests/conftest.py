@@ -3,6 +3,7 @@ its own user state folder and the default clinic settings."""
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 
@@ -55,3 +56,14 @@ def cheap_pin_hashing() -> Iterator[None]:
     before = use_parameters(profiles.CHEAPEST)
     yield
     use_parameters(before)
+
+
+@pytest.fixture(autouse=True)
+def collectable_after_the_test() -> Iterator[None]:
+    """The app takes its long-lived objects out of the garbage collector's reach (``gc.freeze()``,
+    :class:`~stampside.app.tui.app.StampsideApp`), as at the chair; after a test they are given back,
+    so one test's app is collected before the next starts."""
+    yield
+    if gc.get_freeze_count():
+        gc.unfreeze()
+        gc.collect()

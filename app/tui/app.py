@@ -325,10 +325,10 @@ class StampsideApp(OrderedKeys):
         self.signed_in.on_change(self._signed_in_as)
         self.signed_in.start(self.database, lambda _signer: start.offer_resume())
         self.call_after_refresh(self._import_session_modules)
-        if not self.is_headless:
-            # Start-up's long-lived objects (modules, CSS, widgets, SQLAlchemy's mappers) need no
-            # more collecting: out of the collector's reach, a full collection stays short.
-            self.call_after_refresh(gc.freeze)
+        # Start-up's long-lived objects (modules, CSS, widgets, SQLAlchemy's mappers) need no
+        # more collecting: out of the collector's reach, a full collection stays short. Headless
+        # too (the tests' Pilot): the loop the link runs on must not stall there either.
+        self.call_after_refresh(gc.freeze)
 
     @work(thread=True, group="session-modules")
     def _import_session_modules(self) -> None:

@@ -159,7 +159,16 @@ def register_baseline(db: Database, patient_id: int, folder: Path, now: datetime
 
 
 def text_of(pilot: Pilot[None], selector: str) -> str:
-    return str(current(pilot).query_one(selector, Static).content)
+    """The text of the Static at ``selector`` on the current screen; empty while the screen is not
+    composed yet (a screen is the current one a moment before its widgets are mounted)."""
+    found = current(pilot).query(selector)
+    return str(found.only_one(Static).content) if found else ""
+
+
+def shown(pilot: Pilot[None], kind: type[object], selector: str) -> bool:
+    """A ``kind`` screen is the current one and composed: ``selector`` is on it."""
+    screen = current(pilot)
+    return isinstance(screen, kind) and bool(screen.query(selector))
 
 
 def notified(pilot: Pilot[None], text: str) -> bool:
@@ -181,7 +190,7 @@ async def due_list(pilot: Pilot[None]) -> DueList:
 
 async def screen_through_the_form(pilot: Pilot[None]) -> None:
     """``s`` on a patient never screened: the app offers the screening form; a passing one starts the course."""
-    await wait_for(pilot, lambda: isinstance(current(pilot), ConfirmDialog))
+    await wait_for(pilot, lambda: shown(pilot, ConfirmDialog, ".dialog-text"))
     assert "The course cannot start: no screening recorded" in text_of(pilot, ".dialog-text")
     await pilot.press("y")
     await wait_for(pilot, lambda: isinstance(current(pilot), ScreeningScreen))
@@ -224,7 +233,7 @@ async def run_session(
     db = app.database
     assert db is not None
     before = len(sim.truth)  # the device counts nothing until stamping arms it
-    await wait_for(pilot, lambda: isinstance(current(pilot), PreChecksScreen))
+    await wait_for(pilot, lambda: shown(pilot, PreChecksScreen, "#step-title"))
     opened = app.open_session
     assert opened is not None and opened.number == number
     assert "Step 1 of 7" in text_of(pilot, "#step-title")
@@ -313,7 +322,7 @@ async def test_a_course_of_six_sessions_follow_ups_and_outcomes(
         # Screening in the form, the course started by the app, then the baseline photo gate.
         await start_session_for(pilot, CODE)
         await screen_through_the_form(pilot)
-        await wait_for(pilot, lambda: isinstance(current(pilot), ChoiceDialog))
+        await wait_for(pilot, lambda: shown(pilot, ChoiceDialog, ".dialog-text"))
         assert "baseline" in text_of(pilot, ".dialog-text").lower()
         course_id = register_baseline(db, patient_id, tmp_path, clock())
         await pilot.press("p")  # the photo screen shows the set; back, and the session starts
@@ -327,7 +336,7 @@ async def test_a_course_of_six_sessions_follow_ups_and_outcomes(
                 sim.change_head(FIRST_HEAD + number - 1)  # a fresh head for every session
                 await start_session_for(pilot, CODE)
             if number == EARLY:
-                await wait_for(pilot, lambda: isinstance(current(pilot), CourseOverrideDialog))
+                await wait_for(pilot, lambda: shown(pilot, CourseOverrideDialog, "#override-failure"))
                 question = text_of(pilot, "#override-failure")
                 assert f"Session {EARLY} would start early: {GAPS[EARLY]} days after the previous session" in question
                 await pilot.press(*EARLY_REASON, "enter")

@@ -288,10 +288,9 @@ class StampingScreen(Screen[None]):
         self._show_link(self.link)
         self.set_interval(1.0, self._tick)
         self._redraw()
-        if not self.app.is_headless:
-            # The screen's long-lived objects join start-up's out of the garbage collector's
-            # reach (see StampsideApp), so a full collection never stalls a stamp's redraw.
-            self.call_after_refresh(gc.freeze)
+        # The screen's long-lived objects join start-up's out of the garbage collector's
+        # reach (see StampsideApp), so a full collection never stalls a stamp's redraw.
+        self.call_after_refresh(gc.freeze)
 
     # -- input: stamps and link ---------------------------------------------------------
 

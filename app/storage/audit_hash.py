@@ -9,8 +9,11 @@ too; they import nothing but the standard library.
 * A record's **content** is its row as the database gives it back, column name → value (on
   SQLite: text, integers, floats, NULL). :func:`canonical_json` writes it with sorted keys and
   no spaces; a float with an integral value is written as the integer (SQLite may hand back
-  ``7.0`` for a ``7`` it stored in a REAL column), dates and times in ISO 8601, decimals as
-  text, bytes as ``{"$hex": ...}``. :func:`content_hash` is the SHA-256 of that text.
+  ``7.0`` for a ``7`` it stored in a REAL column), a flag as 0/1 and a timestamp as SQLite's
+  text for it in UTC (``2026-02-09 09:00:00.000000``) whatever the driver hands back (PostgreSQL
+  gives ``True`` and timezone-aware datetimes), so a record hashes alike on both and a trail
+  copied from one to the other still verifies; dates in ISO 8601, decimals as text, bytes as
+  ``{"$hex": ...}``. :func:`content_hash` is the SHA-256 of that text.
 * **Stamps** are kept as one total per treatment session (per device for stamps outside a
   session): the count and a digest, the sum modulo 2**256 of the SHA-256 of each stamp's line
   (:func:`stamp_bytes`: its columns as 64-bit integers, the time it was received in
@@ -77,7 +80,9 @@ _LINE = struct.Struct("<12q")
 
 def _plain(value: Any) -> Any:
     """``value`` in the JSON form the hashes are taken over (see the module's notes)."""
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, bool):  # SQLite gives 0/1 for a flag, PostgreSQL True/False
+        return int(value)
+    if value is None or isinstance(value, int | str):
         return value
     if isinstance(value, float):
         return int(value) if value.is_integer() else value
@@ -85,7 +90,12 @@ def _plain(value: Any) -> Any:
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
-    if isinstance(value, datetime | date | time):
+    if isinstance(value, datetime):
+        # The text SQLite stores for it (UTC, microseconds always written), which is what a SQLite
+        # trail hashed; a driver that hands back datetimes (PostgreSQL) then hashes alike.
+        moment = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+        return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, date | time):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
@@ -97,6 +107,13 @@ def _plain(value: Any) -> Any:
 def canonical_json(value: Any) -> str:
     """``value`` as canonical JSON: sorted keys, no spaces, non-ASCII kept, stable numbers and times."""
     return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def plain_values(content: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's values in the JSON form its hash is taken over (times as ISO text, …), to compare
+    with an entry's ``after_values`` whatever the driver read back (PostgreSQL gives datetimes)."""
+    plain: dict[str, Any] = _plain(content)
+    return plain
 
 
 def content_hash(content: Mapping[str, Any]) -> str:

@@ -143,7 +143,7 @@ def patient_codes(session: Session) -> dict[int, str]:
 
 def show_value(value: Any) -> str:
     """A stored value for a person: ``'text'``, numbers as they are, ``NULL``; long ones cut."""
-    text = "NULL" if value is None else repr(value) if isinstance(value, str) else json.dumps(value)
+    text = "NULL" if value is None else repr(value) if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 1] + "…"
 
 

@@ -40,6 +40,7 @@ from stampside.app.storage.audit_hash import (
     STAMP_COLUMNS,
     content_hash,
     entry_hash,
+    plain_values,
     record_key,
     stamp_digest,
     stamp_totals,
@@ -334,7 +335,7 @@ def _compare_rows(check: _Check, name: str, table: Table, rows: list[dict[str, A
             )
         elif content_hash(row) != last.after_hash:
             trail = _json(last.after_values)
-            what = _said(differences(trail, row)) if isinstance(trail, dict) else ""
+            what = _said(differences(trail, plain_values(row))) if isinstance(trail, dict) else ""
             check.add(name, key, last.patient_id, f"changed outside the app since entry #{last.seq}{what}")
     for (table_name, key), last in check.last.items():
         if table_name == name and key not in seen and last.after_hash is not None:

@@ -38,6 +38,9 @@ def explain(url: URL | str, exc: BaseException) -> StorageError:
     if isinstance(exc, ArgumentError | ValueError):
         return StorageError(f"not a database URL: {where!r}; use {ACCEPTED_URLS}")
     if isinstance(exc, ModuleNotFoundError):
+        if (exc.name or "").split(".")[0] == "psycopg":
+            needs = "PostgreSQL needs Stampside's 'postgres' extra: pip install 'stampside[postgres]'"
+            return StorageError(f"{where}: {needs}")
         return StorageError(f"{where}: the database driver {exc.name!r} is not installed (pip install it)")
     text = str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)
     lowered = text.lower()

@@ -44,12 +44,11 @@ def db_group() -> None:
 def _engine(url: str) -> Engine:
     """An engine on an existing database (a SQLite file that is not there is an error, not created)."""
     from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
 
     from stampside.app.storage.errors import describe_url, explain
 
+    parsed = _parsed(url)
     try:
-        parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
             name = parsed.database
             if name and name != ":memory:" and not Path(name).is_file():
@@ -61,12 +60,22 @@ def _engine(url: str) -> Engine:
         raise CliError(str(explain(url, exc))) from None
 
 
-def _where(url: str) -> str:
+def _parsed(url: str) -> URL:
+    """``url`` parsed; a malformed one is one line (exit 2)."""
     from sqlalchemy.engine import make_url
 
+    from stampside.app.storage.errors import explain
+
+    try:
+        return make_url(url)
+    except Exception as exc:
+        raise CliError(str(explain(url, exc))) from None
+
+
+def _where(url: str) -> str:
     from stampside.app.storage.errors import describe_url
 
-    return describe_url(make_url(url))
+    return describe_url(_parsed(url))
 
 
 @db_group.command("current")
@@ -125,9 +134,7 @@ def upgrade_command(db_url: str | None) -> None:
 
 def _new_sqlite_file(url: str) -> bool:
     """A SQLite URL whose file is not there yet: 'upgrade' creates it (as the app would)."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
+    parsed = _parsed(url)
     name = parsed.database
     return parsed.get_backend_name() == "sqlite" and bool(name) and name != ":memory:" and not Path(str(name)).is_file()
 
@@ -154,13 +161,8 @@ def backup_command(file: Path, db_url: str | None) -> None:
     database file of its own (open it with --db sqlite:///FILE); restore a PostgreSQL one with
     pg_restore.
     """
-    from sqlalchemy.engine import make_url
-
     url = clinic_database(db_url)
-    try:
-        parsed = make_url(url)
-    except Exception:
-        raise CliError(f"not a database URL: {url!r}") from None
+    parsed = _parsed(url)
     if parsed.get_backend_name() == "sqlite":
         source = parsed.database
         if not source or source == ":memory:" or not Path(source).is_file():

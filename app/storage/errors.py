@@ -43,6 +43,7 @@ def explain(url: URL | str, exc: BaseException) -> StorageError:
             return StorageError(f"{where}: {needs}")
         return StorageError(f"{where}: the database driver {exc.name!r} is not installed (pip install it)")
     text = str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)
+    text = " ".join(text.split())  # one line: PostgreSQL's messages come on several
     lowered = text.lower()
     if "database is locked" in lowered or "database table is locked" in lowered:
         return StorageError(
@@ -60,6 +61,8 @@ def explain(url: URL | str, exc: BaseException) -> StorageError:
         return StorageError(f"{where} is not a Stampside database (or it is damaged); choose another --db")
     if "disk is full" in lowered or "no space" in lowered:
         return StorageError(f"the disk holding {where} is full; free some space")
+    if "connection refused" in lowered or "could not connect" in lowered or "connection failed" in lowered:
+        return StorageError(f"cannot reach the database server {where}: {text} (check --db)")
     if isinstance(exc, SQLAlchemyError | OSError):
         return StorageError(f"database error on {where}: {text}")
     return StorageError(f"database error on {where}: {exc!r}")

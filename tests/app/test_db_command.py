@@ -104,3 +104,9 @@ def test_copy_moves_every_record_verified_and_refuses_a_target_that_holds_record
     database.close()
     code, out = run("db", "copy", "--from", f"sqlite:///{old}", "--to", f"sqlite:///{tmp_path / 'new.db'}")
     assert code == 2 and "upgrade it first" in out
+
+
+def test_an_unreachable_server_is_one_line() -> None:
+    code, out = run("db", "current", "--db", "postgresql+psycopg://clinic@127.0.0.1:1/records")
+    assert code == 2
+    assert out.count("\n") == 1 and out.startswith("Error: cannot reach the database server"), out

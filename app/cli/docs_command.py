@@ -8,6 +8,7 @@ Markdown as is, for ``grep`` or another viewer.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from importlib.resources import files
@@ -97,6 +98,8 @@ def docs_command(topic: str | None, raw: bool, show_path: bool) -> None:
     from rich.console import Console
     from rich.markdown import Markdown
 
+    # less shows colours only with -R (-F: no pager for a short page; -X: the page stays on screen).
+    os.environ.setdefault("LESS", "-FRX")
     console = Console()
     with console.pager(styles=True):
         console.print(Markdown(text))

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import gc
 import os
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +72,32 @@ def collectable_after_the_test() -> Iterator[None]:
     if gc.get_freeze_count():
         gc.unfreeze()
         gc.collect()
+
+
+@pytest.fixture(scope="session")
+def demo_cohort_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file that ``stampside demo-data`` filled, made once per run: copy it with
+    :func:`fresh_demo_copy` (``demo-data`` takes seconds; several tests only need its records)."""
+    folder = tmp_path_factory.mktemp("demo-cohort")
+    path = folder / "demo.db"
+    # A process of its own, with empty user folders: nothing of this one's state, nor of the
+    # machine's user, goes in.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STAMPSIDE_")}
+    env.update(XDG_CONFIG_HOME=str(folder / "config"), XDG_DATA_HOME=str(folder / "data"))
+    env.update(XDG_STATE_HOME=str(folder / "state"))
+    stampside = str(Path(sys.executable).with_name("stampside"))
+    done = subprocess.run(
+        [stampside, "demo-data", "--db", f"sqlite:///{path}"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+@pytest.fixture
+def fresh_demo_copy(demo_cohort_file: Path, tmp_path: Path) -> Path:
+    """This test's own copy of the demo cohort (SQLite's backup API: the WAL's content included)."""
+    copy = tmp_path / "demo-copy.db"
+    with closing(sqlite3.connect(demo_cohort_file)) as source, closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
+        target.execute("PRAGMA journal_mode=WAL")
+    return copy

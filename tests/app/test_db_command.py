@@ -60,10 +60,10 @@ def test_history_lists_every_migration_oldest_first() -> None:
     assert "audit trail" in out
 
 
-def test_a_backup_of_a_database_in_use_is_a_whole_private_database_of_its_own(tmp_path: Path) -> None:
-    live = tmp_path / "clinic.db"
-    code, out = run("demo-data", "--db", f"sqlite:///{live}")
-    assert code == 0, out
+def test_a_backup_of_a_database_in_use_is_a_whole_private_database_of_its_own(
+    tmp_path: Path, fresh_demo_copy: Path
+) -> None:
+    live = fresh_demo_copy
     writer = sqlite3.connect(live)  # a writer holds the database open (WAL) during the backup
     writer.execute("UPDATE patients SET name = name")
     backup = tmp_path / "backups" / "clinic-backup.db"
@@ -81,10 +81,10 @@ def test_a_backup_of_a_database_in_use_is_a_whole_private_database_of_its_own(tm
     assert code == 0, out
 
 
-def test_copy_moves_every_record_verified_and_refuses_a_target_that_holds_records(tmp_path: Path) -> None:
-    source, target = tmp_path / "clinic.db", tmp_path / "copy.db"
-    code, out = run("demo-data", "--db", f"sqlite:///{source}")
-    assert code == 0, out
+def test_copy_moves_every_record_verified_and_refuses_a_target_that_holds_records(
+    tmp_path: Path, fresh_demo_copy: Path
+) -> None:
+    source, target = fresh_demo_copy, tmp_path / "copy.db"
     code, out = run("db", "copy", "--from", f"sqlite:///{source}", "--to", f"sqlite:///{target}")
     assert code == 0, out
     lines = out.splitlines()

@@ -125,7 +125,7 @@ def test_db_current_and_a_pg_dump_backup(server: tuple[str, Path], tmp_path: Pat
 
 
 def test_db_copy_moves_a_sqlite_clinic_to_postgres_and_its_audit_trail_verifies_there(
-    server: tuple[str, Path], tmp_path: Path
+    server: tuple[str, Path], fresh_demo_copy: Path
 ) -> None:
     url, _ = server
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
@@ -134,8 +134,7 @@ def test_db_copy_moves_a_sqlite_clinic_to_postgres_and_its_audit_trail_verifies_
         connection.execute(text("CREATE DATABASE moved"))
     engine.dispose()
     moved = url.rsplit("/", 1)[0] + "/moved"
-    sqlite_url = f"sqlite:///{tmp_path / 'clinic.db'}"
-    assert stampside("demo-data", "--db", sqlite_url, timeout=300).returncode == 0
+    sqlite_url = f"sqlite:///{fresh_demo_copy}"
     copied = stampside("db", "copy", "--from", sqlite_url, "--to", moved, timeout=300)
     assert copied.returncode == 0, copied.stderr
     assert "stamp_events" in copied.stdout and copied.stdout.rstrip().endswith(moved)

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from stampside.app.storage import open_database
 from tests.devicelink.processes import SimProcess, json_lines, stampside
 
 pytestmark = pytest.mark.e2e
@@ -63,6 +64,28 @@ def test_up_prints_a_url_as_its_last_line_and_again_when_already_running(server:
     with engine.connect() as connection:
         assert connection.execute(text("SHOW synchronous_commit")).scalar() == "on"
     engine.dispose()
+
+
+def test_commits_are_durable_whatever_the_servers_default(server: tuple[str, Path]) -> None:
+    url, _ = server
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("ALTER DATABASE stampside SET synchronous_commit TO off"))
+    engine.dispose()
+    try:
+        plain = create_engine(url)
+        with plain.connect() as connection:  # the server's default now: off
+            assert connection.execute(text("SHOW synchronous_commit")).scalar() == "off"
+        plain.dispose()
+        database = open_database(url)
+        with database.engine.connect() as connection:
+            assert connection.execute(text("SHOW synchronous_commit")).scalar() == "on"
+        database.close()
+    finally:
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text("ALTER DATABASE stampside RESET synchronous_commit"))
+        engine.dispose()
 
 
 def test_demo_data_on_postgres_verifies_and_an_outside_edit_is_named(server: tuple[str, Path]) -> None:

@@ -29,8 +29,11 @@ practitioners, link events) and the stamp totals. Not audited: ``devices`` and
 rewritten on every connect and commit), and Alembic's version table.
 
 The entries of a transaction are numbered after its first write. On SQLite the transaction
-holds the database's write lock from then on, so two processes never take the same ``seq``;
-elsewhere the primary key on ``seq`` fails the loser (the link's sink retries such a commit).
+holds the database's write lock from then on, so two processes never take the same ``seq``. On
+PostgreSQL several chairs write at once: the writer takes a transaction-scoped advisory lock
+(:data:`TRAIL_LOCK`) before it reads the trail's tip, so appends queue for the moment between the
+tip and the commit instead of failing on the primary key; elsewhere the primary key on ``seq``
+fails the loser (the link's sink retries such a commit).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from sqlalchemy import (
     inspect,
     literal_column,
     select,
+    text,
 )
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
 
@@ -248,6 +252,11 @@ _LATEST = (
 )
 
 
+#: The advisory lock key (PostgreSQL) that serializes appends to the trail: "stampAUD" as a
+#: 64-bit integer, so no other lock of the server's users is likely to take it.
+TRAIL_LOCK = int.from_bytes(b"stampAUD", "big") - 2**63
+
+
 class TrailWriter:
     """Appends entries after the trail's newest one, in this transaction; :meth:`write` stores them.
 
@@ -258,6 +267,9 @@ class TrailWriter:
         self.connection = connection
         self.actor = actor if actor is not None else current_actor()
         self.at = iso_at(at if at is not None else now())
+        if connection.dialect.name == "postgresql":
+            # Held until this transaction ends: the next writer reads the tip after our commit.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": TRAIL_LOCK})
         tip = connection.execute(_TIP).first()
         self.seq, self.tip = (int(tip[0]), str(tip[1])) if tip is not None else (0, GENESIS_HASH)
         self.patients = _PatientFinder(connection)

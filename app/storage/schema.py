@@ -624,3 +624,34 @@ class CorrectionRow(Base):
     reason: Mapped[str] = mapped_column(String(1000))
     corrected_by: Mapped[str] = mapped_column(String(120))
     corrected_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# --- chairs sharing one database (v0008) ----------------------------------------------------------
+
+
+class SessionClaim(Base):
+    """What an open treatment session holds while it is open, one row per thing: its patient, its
+    device (serial) and its stamp head. Several chairs share one database, and the unique
+    ``(kind, claim_key)`` is what stops two of them from holding the same patient, device or head
+    at once: the second chair's INSERT fails in the database (or waits for the first chair's
+    transaction and then fails), never a check-then-act in Python.
+
+    Rows are written in the transaction that opens the session or attaches its device and are
+    deleted in the one that finishes or abandons it. ``chair`` is the name of the chair that holds
+    the claim (settings ``chair.name``, else the host name), for "open at Chair 2 by …" and the board.
+    Not audited: a claim is a lock, not a clinical record (the session row keeps who and when).
+    """
+
+    __tablename__ = "session_claims"
+    __table_args__ = (
+        UniqueConstraint("kind", "claim_key"),
+        CheckConstraint("kind IN ('patient', 'device', 'head')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: ``patient`` (key: the patient's id), ``device`` (the serial), ``head`` (the head id).
+    kind: Mapped[str] = mapped_column(String(16))
+    claim_key: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[int] = mapped_column(ForeignKey("treatment_sessions.id"), index=True)
+    chair: Mapped[str] = mapped_column(String(80))
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime())

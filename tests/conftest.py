@@ -1,5 +1,6 @@
-"""Suite-wide settings: long soak runs are skipped unless STAMPSIDE_SOAK=1, and every test has
-its own user state folder and the default clinic settings."""
+"""Suite-wide settings: long soak runs are skipped unless STAMPSIDE_SOAK=1, every test has
+its own user state folder and the default clinic settings, and ``db_url`` runs a test on both
+databases the app supports (SQLite, and a real PostgreSQL server: tests/postgres_server.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+
+from tests.postgres_server import PostgresDatabases, suite_server
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -33,6 +36,8 @@ def own_user_state_folder(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     up the device the previous test left behind (platformdirs honours XDG_STATE_HOME on Linux).
     """
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+    # And the user data folder: on a server's database, photos, cards and reports go there.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
 
 
 @pytest.fixture(autouse=True)
@@ -101,3 +106,34 @@ def fresh_demo_copy(demo_cohort_file: Path, tmp_path: Path) -> Path:
         source.backup(target)
         target.execute("PRAGMA journal_mode=WAL")
     return copy
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    """The run's PostgreSQL server (started once), making a fresh database per test."""
+    with suite_server() as url:
+        databases = PostgresDatabases(url)
+        yield databases
+        databases.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
+    """A fresh PostgreSQL database of this test's own, migrated to the schema's head."""
+    with postgres_databases.fresh() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database of this test's own: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        from stampside.app.storage import open_database
+
+        url = f"sqlite:///{tmp_path / 'clinic.db'}"
+        open_database(url).close()
+        yield url
+        return
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    with databases.fresh() as url:
+        yield url

@@ -16,7 +16,9 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -107,8 +109,9 @@ def test_a_first_session_at_80x24_with_shown_keys_only_then_a_killed_session_res
     db_file = tmp_path / "clinic" / "stampside.db"
     db_file.parent.mkdir()
     protocol = SMOKE.short_timer_protocol(tmp_path / "protocol.toml")  # contact time overridden, rub-in 2 s
-    photos_dir = tmp_path / "camera"
-    photos_dir.mkdir()
+    # A short path: typed into a one-line field at 80 columns, it must be read back whole (pytest's
+    # own folders grow with the test's name and, under xdist, the worker's).
+    photos_dir = Path(tempfile.mkdtemp(prefix="camera-"))
     SMOKE.photo_files(photos_dir)
     link = tmp_path / "stamp"
     sim = SimProcess("--pty", str(link), "--rate", "8", "--seed", "1", "--quiet")
@@ -124,6 +127,7 @@ def test_a_first_session_at_80x24_with_shown_keys_only_then_a_killed_session_res
         resume_after_kill(chair, app)
     finally:
         sim.stop()
+        shutil.rmtree(photos_dir, ignore_errors=True)
 
     database = open_database(str(db_file))
     try:

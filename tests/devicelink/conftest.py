@@ -23,8 +23,9 @@ async def device(tmp_path: Path) -> AsyncIterator[ScriptedDevice]:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = open_database(f"sqlite:///{tmp_path / 'stamps.db'}")
+def database(db_url: str) -> Iterator[Database]:
+    """The link's database: a SQLite file, then a database on the suite's PostgreSQL server."""
+    db = open_database(db_url)
     yield db
     db.close()
 

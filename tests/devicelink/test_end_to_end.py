@@ -24,8 +24,7 @@ def rows(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [tuple(record[key] for key in KEYS) for record in records]
 
 
-def record_and_compare(url: str, sim: SimProcess, truth: Path, tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'record.db'}"
+def record_and_compare(url: str, sim: SimProcess, truth: Path, db: str) -> None:
     recorded = stampside(
         "link",
         "record",
@@ -59,13 +58,14 @@ def record_and_compare(url: str, sim: SimProcess, truth: Path, tmp_path: Path) -
     assert reconnects >= 2, last_status  # the drops and the reboots were lived through
 
 
-def test_exactly_once_over_a_pty_through_drops_noise_and_reboots(tmp_path: Path) -> None:
+def test_exactly_once_over_a_pty_through_drops_noise_and_reboots(tmp_path: Path, db_url: str) -> None:
+    """On SQLite and on PostgreSQL (``db_url``): the store's transactions, not the transport, differ."""
     link, truth = tmp_path / "stamp", tmp_path / "truth.jsonl"
     sim = SimProcess(
         "--pty", str(link), "--stamps", "1000", "--rate", "500", "--seed", "1", "--truth", str(truth), *FAULTS
     )
     try:
-        record_and_compare(str(link), sim, truth, tmp_path)
+        record_and_compare(str(link), sim, truth, db_url)
     finally:
         sim.stop()
 
@@ -89,7 +89,7 @@ def test_exactly_once_over_tcp_through_drops_noise_and_reboots(tmp_path: Path, d
         drop_mode,
     )
     try:
-        record_and_compare(sim.socket_url, sim, truth, tmp_path)
+        record_and_compare(sim.socket_url, sim, truth, f"sqlite:///{tmp_path / 'record.db'}")
     finally:
         sim.stop()
 
@@ -116,8 +116,8 @@ def test_soak_twenty_thousand_stamps_through_a_noisy_flaky_pty(tmp_path: Path) -
         sim.stop()
 
 
-def test_a_recorder_killed_mid_flood_loses_nothing_and_stores_nothing_twice(tmp_path: Path) -> None:
-    """SIGKILL `link record` while stamps pour in, start it again: export == truth."""
+def test_a_recorder_killed_mid_flood_loses_nothing_and_stores_nothing_twice(tmp_path: Path, db_url: str) -> None:
+    """SIGKILL `link record` while stamps pour in, start it again: export == truth (both databases)."""
     import signal
     import subprocess
     import time
@@ -125,7 +125,7 @@ def test_a_recorder_killed_mid_flood_loses_nothing_and_stores_nothing_twice(tmp_
     from tests.devicelink.processes import STAMPSIDE
 
     link, truth = tmp_path / "stamp", tmp_path / "truth.jsonl"
-    db = f"sqlite:///{tmp_path / 'killed.db'}"
+    db = db_url
     sim = SimProcess("--pty", str(link), "--stamps", "3000", "--rate", "400", "--seed", "9", "--truth", str(truth))
     try:
         first = subprocess.Popen(

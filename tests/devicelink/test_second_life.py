@@ -57,8 +57,10 @@ def part(rows: list[dict[str, Any]], life: int) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.parametrize("how", ["pty", "tcp"])
-def test_a_device_that_restarted_its_numbering_is_stored_apart_and_said_once(how: str, tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'x.db'}"
+def test_a_device_that_restarted_its_numbering_is_stored_apart_and_said_once(
+    how: str, tmp_path: Path, db_url: str
+) -> None:
+    db = db_url  # a SQLite file, then a PostgreSQL database
     first, url = start_sim(how, tmp_path, "t1", "--seed", "1")
     try:
         said_first = record(url, db)

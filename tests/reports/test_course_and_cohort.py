@@ -21,10 +21,10 @@ AS_OF = date(2026, 11, 25)
 
 
 def test_a_course_report_has_screening_schedule_photos_outcomes_and_sessions(cohort_db: Cohort) -> None:
-    database, _cohort, path = cohort_db
+    database, _cohort, place = cohort_db
     with database.Session.begin() as session:
         course_id = newest_course_id(session, "demo-004")
-        report = build_course_report(session, course_id, photo_root=path.with_name("photos"), today=AS_OF)
+        report = build_course_report(session, course_id, photo_root=place.photos, today=AS_OF)
         sessions = session.scalar(
             select(func.count(TreatmentSession.id)).where(TreatmentSession.course_id == course_id)
         )
@@ -85,11 +85,11 @@ def test_the_cohort_report_sums_up_the_courses(cohort_db: Cohort) -> None:
 
 
 def test_course_and_cohort_commands(cohort_db: Cohort, tmp_path: Path) -> None:
-    _database, _cohort, path = cohort_db
+    _database, _cohort, place = cohort_db
     runner = CliRunner()
     out = tmp_path / "cohort.html"
     result = runner.invoke(
-        main, ["report", "cohort", "--db", str(path), "--format", "html", "--out", str(out), "--as-of", "2026-11-25"]
+        main, ["report", "cohort", "--db", place.url, "--format", "html", "--out", str(out), "--as-of", "2026-11-25"]
     )
     assert result.exit_code == 0, result.output
     assert "Cohort report · 5 patients" in out.read_text()
@@ -100,9 +100,9 @@ def test_course_and_cohort_commands(cohort_db: Cohort, tmp_path: Path) -> None:
             "course",
             "DEMO-001",
             "--db",
-            str(path),
+            place.url,
             "--photos",
-            str(path.with_name("photos")),
+            str(place.photos),
             "--no-sessions",
             "--format",
             "json",
@@ -111,10 +111,10 @@ def test_course_and_cohort_commands(cohort_db: Cohort, tmp_path: Path) -> None:
     assert course.exit_code == 0, course.output
     assert json.loads(course.output)["patient_code"] == "DEMO-001"
     for args, message in (
-        (["report", "course", "--db", str(path)], "name the course"),
-        (["report", "course", "NOBODY", "--db", str(path)], "no patient with code"),
-        (["report", "course", "--course", "999", "--db", str(path)], "no course with id 999"),
-        (["report", "cohort", "--as-of", "25/11/2026", "--db", str(path)], "YYYY-MM-DD"),
+        (["report", "course", "--db", place.url], "name the course"),
+        (["report", "course", "NOBODY", "--db", place.url], "no patient with code"),
+        (["report", "course", "--course", "999", "--db", place.url], "no course with id 999"),
+        (["report", "cohort", "--as-of", "25/11/2026", "--db", place.url], "YYYY-MM-DD"),
     ):
         result = runner.invoke(main, args)
         assert result.exit_code == 2, (args, result.output)

@@ -31,10 +31,10 @@ def test_the_cohort_report_becomes_a_pdf(cohort_db: Cohort) -> None:
 
 @needs_pdf
 def test_report_format_pdf_writes_a_file_and_refuses_the_terminal(cohort_db: Cohort, tmp_path: Path) -> None:
-    _database, _cohort, path = cohort_db
+    _database, _cohort, place = cohort_db
     out = tmp_path / "lot.pdf"
     result = CliRunner().invoke(
-        main, ["report", "lot", "LOT-24A17", "--db", str(path), "--format", "pdf", "--out", str(out)]
+        main, ["report", "lot", "LOT-24A17", "--db", place.url, "--format", "pdf", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     assert out.read_bytes().startswith(b"%PDF-")

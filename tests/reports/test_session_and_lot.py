@@ -22,8 +22,9 @@ from stampside.app.domain.treatment_protocol import default_protocol
 from stampside.app.reports import build_lot_report, build_session_report, render
 from stampside.app.storage import Database
 from stampside.app.storage.schema import StampEvent, StepOverride, StepRecordRow
+from tests.reports.conftest import CohortPlace
 
-Cohort = tuple[Database, SeededCohort, Path]
+Cohort = tuple[Database, SeededCohort, CohortPlace]
 
 
 class _Outline(HTMLParser):
@@ -84,7 +85,7 @@ def test_session_html_is_self_contained_with_its_sections_and_charts(cohort_db: 
 
 
 def test_the_html_shows_times_in_the_clinics_time_zone_from_the_settings(cohort_db: Cohort) -> None:
-    database, cohort, path = cohort_db
+    database, cohort, place = cohort_db
     with database.Session.begin() as session:
         report = build_session_report(session, cohort.session_ids[0])
     tokyo, utc = ZoneInfo("Asia/Tokyo"), ZoneInfo("UTC")
@@ -94,7 +95,7 @@ def test_the_html_shows_times_in_the_clinics_time_zone_from_the_settings(cohort_
     assert "on 2026-11-25 09:00." in html
     assert started[utc] in render(report, "html", tz=utc)
     result = CliRunner().invoke(
-        main, ["report", "session", str(report.session_id), "--db", str(path)], env={"STAMPSIDE_TIMEZONE": "Asia/Tokyo"}
+        main, ["report", "session", str(report.session_id), "--db", place.url], env={"STAMPSIDE_TIMEZONE": "Asia/Tokyo"}
     )
     assert result.exit_code == 0, result.output
     assert started[tokyo] in result.output
@@ -156,22 +157,22 @@ def test_a_lot_recall_finds_every_use_whatever_the_case(cohort_db: Cohort) -> No
 
 
 def test_report_commands_write_files_and_explain_mistakes(cohort_db: Cohort, tmp_path: Path) -> None:
-    _database, _cohort, path = cohort_db
+    _database, _cohort, place = cohort_db
     runner = CliRunner()
     out = tmp_path / "s.html"
     result = runner.invoke(
-        main, ["report", "session", "--patient", "demo-002", "--number", "3", "--db", str(path), "--out", str(out)]
+        main, ["report", "session", "--patient", "demo-002", "--number", "3", "--db", place.url, "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     assert "Session 3 of 6 · patient DEMO-002" in out.read_text()
-    lot = runner.invoke(main, ["report", "lot", DEMO_LOTS[1][0], "--db", str(path), "--format", "csv"])
+    lot = runner.invoke(main, ["report", "lot", DEMO_LOTS[1][0], "--db", place.url, "--format", "csv"])
     assert lot.exit_code == 0 and lot.output.startswith("lot,patient,")
     for args, message in (
-        (["report", "session", "999", "--db", str(path)], "no treatment session with id 999"),
-        (["report", "session", "--db", str(path)], "name the session"),
-        (["report", "session", "--patient", "NOPE", "--number", "1", "--db", str(path)], "no patient"),
+        (["report", "session", "999", "--db", place.url], "no treatment session with id 999"),
+        (["report", "session", "--db", place.url], "name the session"),
+        (["report", "session", "--patient", "NOPE", "--number", "1", "--db", place.url], "no patient"),
         (["report", "lot", "X", "--db", str(tmp_path / "missing.db")], "no database at"),
-        (["demo-data", "--db", str(path)], "already in this database"),
+        (["demo-data", "--db", place.url], "already in this database"),
     ):
         result = runner.invoke(main, args)
         assert result.exit_code == 2, (args, result.output)

@@ -1,4 +1,5 @@
-"""Fixtures for the treatment-record tests: a real SQLite file, a patient with a course, a practitioner."""
+"""Fixtures for the treatment-record tests: a real database (a SQLite file, then a database on the
+suite's PostgreSQL server: ``db_url``), a patient with a course, a practitioner."""
 
 from __future__ import annotations
 
@@ -30,8 +31,14 @@ def db_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def clinic(db_file: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{db_file}")
+def clinic_url(db_url: str) -> str:
+    """The clinic's database URL: each test using the clinic runs on SQLite and on PostgreSQL."""
+    return db_url
+
+
+@pytest.fixture
+def clinic(clinic_url: str) -> Iterator[Database]:
+    database = open_database(clinic_url)
     yield database
     database.close()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -256,7 +255,7 @@ def test_patient_details_are_corrected_but_not_the_code(clinic: Database, seeded
 
 
 def test_audit_verify_exits_0_after_a_correction_and_show_prints_its_reason(
-    clinic: Database, seeded: Seeded, db_file: Path
+    clinic: Database, seeded: Seeded, clinic_url: str
 ) -> None:
     assessment_id = assessment(clinic, seeded)
     with clinic.Session.begin() as s:
@@ -264,9 +263,9 @@ def test_audit_verify_exits_0_after_a_correction_and_show_prints_its_reason(
             s, assessment_id, IgaAssessment("after_session_6", 2, 0, "Dr Ada"), reason=REASON, by="Dr Ada", now=LATER
         )
     runner = CliRunner()
-    verified = runner.invoke(main, ["audit", "verify", "--db", f"sqlite:///{db_file}"])
+    verified = runner.invoke(main, ["audit", "verify", "--db", clinic_url])
     assert verified.exit_code == 0, verified.output
-    shown = runner.invoke(main, ["audit", "show", "--db", f"sqlite:///{db_file}", "--table", "corrections"])
+    shown = runner.invoke(main, ["audit", "show", "--db", clinic_url, "--table", "corrections"])
     assert shown.exit_code == 0, shown.output
     assert f"correction of outcome_assessments id={assessment_id}" in shown.output
     assert REASON in shown.output and "IGA density: 1 → 2" in shown.output

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, timedelta
 from pathlib import Path
 
+import platformdirs
 import pytest
 
 from stampside.app.chairside import session_cases as cases
@@ -108,7 +109,10 @@ def test_the_aftercare_card_is_written_as_text_and_html(clinic: Database, seeded
     assert stem == "aftercare-P-0042-s1-20261102"
     text, page = cases.write_aftercare(card, tmp_path / "cards", stem)
     assert text.read_text().strip() and "<html" in page.read_text().lower()
-    assert cases.default_cards_dir(clinic.url) == Path(str(clinic.url.database)).parent / "aftercare"
+    if clinic.url.get_backend_name() == "sqlite":  # beside the clinic's file
+        assert cases.default_cards_dir(clinic.url) == Path(str(clinic.url.database)).parent / "aftercare"
+    else:  # a server's database has no folder of its own: the user's data folder
+        assert cases.default_cards_dir(clinic.url) == platformdirs.user_data_path("stampside") / "aftercare"
 
 
 CLINIC = ClinicInfo(name="Scalp & Skin <Clinic>", phone="+44 20 7946 0000")

@@ -8,7 +8,6 @@ import io
 import json
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -229,11 +228,11 @@ def test_export_rows_carry_session_patient_and_credited_zone_and_keep_the_device
 
 
 def test_stampside_export_has_the_old_columns_first_then_the_session_ones(
-    db_file: Path, clinic: Database, seeded: Seeded, sink: DatabaseSink
+    clinic_url: str, clinic: Database, seeded: Seeded, sink: DatabaseSink
 ) -> None:
     session_id = _session_with_stamps(clinic, seeded, sink)
     runner = CliRunner()
-    as_csv = runner.invoke(export_command, ["--db", str(db_file), "--format", "csv"])
+    as_csv = runner.invoke(export_command, ["--db", clinic_url, "--format", "csv"])
     assert as_csv.exit_code == 0, as_csv.output
     reader = csv.DictReader(io.StringIO(as_csv.stdout))
     assert reader.fieldnames == [
@@ -261,7 +260,7 @@ def test_stampside_export_has_the_old_columns_first_then_the_session_ones(
         "0",
         "1",
     )
-    as_jsonl = runner.invoke(export_command, ["--db", str(db_file)])
+    as_jsonl = runner.invoke(export_command, ["--db", clinic_url])
     assert as_jsonl.exit_code == 0, as_jsonl.output
     records = [json.loads(line) for line in as_jsonl.stdout.splitlines()]
     assert records[2] | {"received_at": "-"} == {

@@ -45,8 +45,9 @@ def attempt(clinic: Database, practitioner_id: int, pin: str, minutes: float = 0
     return checked.signer, checked.message
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # reads the SQLite file and its WAL
 def test_a_pin_is_stored_as_an_argon2_hash_never_in_clear_anywhere_in_the_file(
-    clinic: Database, seeded: Seeded, db_file: Path
+    clinic: Database, seeded: Seeded, db_url: str
 ) -> None:
     signer = with_pin(clinic, seeded.practitioner_id, "7393-secret")
     assert signer == Signer(seeded.practitioner_id, "Dr Ada")
@@ -55,6 +56,7 @@ def test_a_pin_is_stored_as_an_argon2_hash_never_in_clear_anywhere_in_the_file(
         assert stored.pin_hash.startswith("$argon2id$") and pin_matches(stored.pin_hash, "7393-secret")
         trail = list(read_trail(session))
     clinic.close()
+    db_file = Path(db_url.removeprefix("sqlite:///"))
     raw = b"".join(path.read_bytes() for path in db_file.parent.iterdir() if path.name.startswith(db_file.name))
     assert b"7393-secret" not in raw, "the PIN itself is nowhere in the database or its WAL"
     assert all("pin_hash" not in str(entry.after) for entry in trail), "the trail holds no PIN hash either"

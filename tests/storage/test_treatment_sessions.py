@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -150,7 +149,7 @@ def test_overrides_are_stored_with_who_when_why_and_the_failure(clinic: Database
     assert restored.records[0].override_for(Gate.HEAD_UNUSED) == override
 
 
-def test_an_open_session_is_found_after_a_crash(db_file: Path, clinic: Database, seeded: Seeded) -> None:
+def test_an_open_session_is_found_after_a_crash(clinic_url: str, clinic: Database, seeded: Seeded) -> None:
     session_id = open_one(clinic, seeded)
     clock = FakeClock()
     flow = SessionFlow(PROTOCOL, clock)
@@ -160,7 +159,7 @@ def test_an_open_session_is_found_after_a_crash(db_file: Path, clinic: Database,
     flow.start(ADA)
     save(clinic, session_id, flow)
     clinic.close()  # the app dies; a new process opens the same file
-    again = open_database(f"sqlite:///{db_file}")
+    again = open_database(clinic_url)
     try:
         with again.Session.begin() as session:
             found = find_open_session(session)

@@ -70,7 +70,7 @@ def seed(db: Database, code: str = "P-0042") -> tuple[PractitionerView, PatientV
 
 
 def make_app(
-    db_path: Path,
+    db_path: Path | str,
     device_url: str | None,
     clock: MovableClock,
     cards: Path | None = None,

@@ -104,14 +104,15 @@ STEPS = [
 
 
 @pytest.fixture
-def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def db_path(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The clinic's database: the whole course runs on a SQLite file, then on PostgreSQL."""
     monkeypatch.delenv("STAMPSIDE_PHOTOS", raising=False)
-    return tmp_path / "stampside.db"
+    return db_url
 
 
 @pytest.fixture
-def db(db_path: Path) -> Iterator[Database]:
-    database = open_database(str(db_path))
+def db(db_path: str) -> Iterator[Database]:
+    database = open_database(db_path)
     yield database
     database.close()
 
@@ -307,7 +308,7 @@ async def run_session(
 
 
 async def test_a_course_of_six_sessions_follow_ups_and_outcomes(
-    db_path: Path, db: Database, sim: Simulator, tmp_path: Path
+    db_path: str, db: Database, sim: Simulator, tmp_path: Path
 ) -> None:
     patient_id = seed(db)
     clock = MovableClock(NOW)

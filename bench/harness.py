@@ -54,6 +54,36 @@ def temp_database() -> Iterator[str]:
         yield f"sqlite:///{tmp}/bench.sqlite3"
 
 
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new database on a PostgreSQL server: ``$STAMPSIDE_BENCH_POSTGRES_URL``'s, else a throw-away
+    cluster started here with ``scripts/postgres up`` (fsync and synchronous_commit on, as for a
+    clinic) and stopped afterwards. Yields its SQLAlchemy URL; the database is dropped after."""
+    from sqlalchemy import create_engine, make_url, text
+
+    script = HERE.parent / "scripts" / "postgres"
+    given = os.environ.get("STAMPSIDE_BENCH_POSTGRES_URL")
+    data = Path(tempfile.gettempdir()) / f"stampside-pg-bench-{os.getpid()}"
+    env = {**os.environ, "STAMPSIDE_PG_DATA": str(data)}
+    if given:
+        server = given
+    else:
+        started = subprocess.run([str(script), "up"], capture_output=True, text=True, env=env, check=True)
+        server = started.stdout.strip().splitlines()[-1]
+    name = f"bench_{os.getpid()}"
+    admin = create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {name}"))
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    finally:
+        admin.dispose()
+        if not given:
+            subprocess.run([str(script), "down"], capture_output=True, env=env)
+
+
 def raw_pty_rate(megabytes: int = 64) -> float:
     """Bytes per second pyserial reads from a pty that a thread fills as fast as it can."""
     master, slave = os.openpty()

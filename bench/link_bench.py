@@ -1,14 +1,16 @@
 """End-to-end link benchmarks over a real pty: durable ingest, latency, resync.
 
 Usage:
-  python bench/link_bench.py ingest  [--stamps N] [--rate HZ]
+  python bench/link_bench.py ingest  [--stamps N] [--rate HZ] [--db sqlite|postgresql|both]
   python bench/link_bench.py latency [--stamps N] [--rate HZ]
   python bench/link_bench.py resync  [--stamps N]
   python bench/link_bench.py all
 
 The simulator runs in its own process (bench/sim_child.py); the host is the real
 LinkSession with the real SQLite sink (WAL, synchronous=FULL), as `stampside link record`
-uses them. Figures are printed; nothing is asserted.
+uses them. `ingest` runs on SQLite and then, in the same run, on a PostgreSQL server
+(scripts/postgres starts a throw-away one unless $STAMPSIDE_BENCH_POSTGRES_URL names one;
+fsync and synchronous_commit on). Figures are printed; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import percentile, raw_pty_rate, simulator_process, temp_database
+from harness import percentile, postgres_database, raw_pty_rate, simulator_process, temp_database
 
 from stampside.app.storage.database import open_database
 from stampside.app.storage.sink import DatabaseSink
@@ -48,13 +50,28 @@ async def _wait_for(predicate, timeout: float, poll: float = 0.002) -> None:  # 
         await asyncio.sleep(poll)
 
 
-async def ingest(stamps: int, rate: float) -> None:
+async def ingest(stamps: int, rate: float, backends: list[str]) -> None:
     ceiling = raw_pty_rate(64)
+    print(f"  raw pty ceiling in this run: {ceiling / 1e6:,.1f} MB/s = {ceiling / 20:,.0f} STAMP frames/s (20 B each)")
+    figures = {}
+    for backend in backends:
+        with temp_database() if backend == "sqlite" else postgres_database() as db_url:
+            figures[backend] = await _ingest_into(db_url, stamps, rate)
+        stored = figures[backend]
+        print(f"ingest into {backend}: {stamps:,} stamps stored durably and acknowledged at {stored:,.0f} stamps/s")
+        print(f"  simulator asked for {rate:,.0f} stamps/s; stored/ceiling = {stored / (ceiling / 20):.1%}")
+        print(f"  target >= 20,000 stamps/s -> {'MET' if stored >= 20_000 else 'MISSED'}")
+    if len(figures) > 1:
+        print("ingest summary: " + ", ".join(f"{name} {value:,.0f}/s" for name, value in figures.items()))
+
+
+async def _ingest_into(db_url: str, stamps: int, rate: float) -> float:
+    """Stamps per second a flooding simulator's stamps are stored and acknowledged into ``db_url``."""
     config = _config(
         device={"buffer_size": min(1_000_000, stamps)},
         stamping={"rate": rate, "stamps": stamps},
     )
-    with simulator_process(config) as (url, _t0), temp_database() as db_url:
+    with simulator_process(config) as (url, _t0):
         database = open_database(db_url)
         session = LinkSession(SerialTransport(url), sink=DatabaseSink(database), arm=True)
         first: float | None = None
@@ -66,11 +83,7 @@ async def ingest(stamps: int, rate: float) -> None:
             await _wait_for(lambda: session.acked[1] >= stamps, timeout=stamps / 1000 + 60)
             done = time.monotonic()
         database.close()
-    rate_stored = (stamps - 1) / (done - first)
-    print(f"ingest: {stamps:,} stamps stored durably and acknowledged at {rate_stored:,.0f} stamps/s")
-    print(f"  simulator asked for {rate:,.0f} stamps/s; raw pty ceiling in this run: {ceiling / 1e6:,.1f} MB/s")
-    print(f"  = {ceiling / 20:,.0f} STAMP frames/s (20 B each); stored/ceiling = {rate_stored / (ceiling / 20):.1%}")
-    print(f"  target >= 20,000 stamps/s -> {'MET' if rate_stored >= 20_000 else 'MISSED'}")
+    return (stamps - 1) / (done - first)
 
 
 async def latency(stamps: int, rate: float) -> None:
@@ -123,9 +136,13 @@ def main() -> None:
     parser.add_argument("which", choices=["ingest", "latency", "resync", "all"])
     parser.add_argument("--stamps", type=int, default=None)
     parser.add_argument("--rate", type=float, default=None)
+    parser.add_argument(
+        "--db", choices=["sqlite", "postgresql", "both"], default="both", help="where ingest stores (default: both)"
+    )
     args = parser.parse_args()
     if args.which in ("ingest", "all"):
-        asyncio.run(ingest(args.stamps or 200_000, args.rate or 60_000))
+        backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+        asyncio.run(ingest(args.stamps or 200_000, args.rate or 60_000, backends))
     if args.which in ("latency", "all"):
         asyncio.run(latency(args.stamps or 2_000, args.rate or 100))
     if args.which in ("resync", "all"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 
 import click
@@ -59,6 +60,34 @@ def _say(line: str) -> None:
     click.echo(line, err=True)
 
 
+class StorageWatch:
+    """One line when the database goes away (the stamps wait on the device, unacknowledged) and
+    one when it is back and the recorder caught up; the retries in between are not repeated."""
+
+    def __init__(self) -> None:
+        self.away_since: float | None = None
+
+    def __call__(self, session: LinkSession, now: float) -> str | None:
+        error = session.storage_error
+        boot, seq = session.acked
+        if error is not None and self.away_since is None:
+            self.away_since = now
+            return (
+                f"record: the database is away ({error}); the device keeps its stamps after {boot}:{seq} "
+                "unacknowledged until they are stored; retrying"
+            )
+        if error is None and self.away_since is not None:
+            away = now - self.away_since
+            self.away_since = None
+            return f"record: the database is back after {away:.1f} s; stored and acknowledged up to {boot}:{seq}"
+        return None
+
+
+def _not_a_commit_retry(record: logging.LogRecord) -> bool:
+    """The commit pipeline logs each failed retry; ``link record`` says it once (:class:`StorageWatch`)."""
+    return not record.getMessage().startswith("storing stamps failed")
+
+
 async def _say_numberings(notes: Subscription[LinkLogEntry]) -> None:
     """One plain line whenever the device turns out to have restarted its numbering."""
     with notes:
@@ -108,6 +137,10 @@ def record_command(
     "counting again" when it is over). Stored faults: 'stampside link events --kind fault'.
 
     
+    When the database goes away (a server restarting, a network cut), one line says so: the
+    device keeps the stamps unacknowledged in its buffer while the recorder retries, and a
+    second line says when the database is back and everything caught up.
+
     A device that restarted its numbering (wiped, re-flashed, a new board under the same
     serial) is said once too; its stamps are stored apart, as its next numbering:
       SS-000001 restarted its numbering (its newest seq 12 is below the stored 50); its
@@ -116,6 +149,10 @@ def record_command(
     setup_logging(verbose)
     # The fault lines and the numbering line say these.
     quiet_session_warnings("incompatible", "fault", "arm-refused", "new-numbering")
+    pipeline_log = logging.getLogger("stampside.devicelink.commit_pipeline")
+    if verbose == 0 and _not_a_commit_retry not in pipeline_log.filters:
+        pipeline_log.addFilter(_not_a_commit_retry)
+    storage = StorageWatch()
     options = link_options(link_timeout)
     sink = open_sink(db_url)
     click.echo(f"record: storing into {sink.database.description}", err=True)
@@ -143,6 +180,8 @@ def record_command(
                             break
                     for line in catch_up(session):
                         _say(line)
+                    if said := storage(session, now):
+                        _say(said)
                     if now >= next_status:
                         _say(status_line(session, conditions=conditions, missed=frames.dropped))
                         next_status = now + status_every

@@ -5,7 +5,8 @@
 ``backup FILE`` copies a live database: SQLite through its online backup API (a consistent copy
 while the app may be writing), PostgreSQL through ``pg_dump`` (custom format; restore with
 ``pg_restore``). Backups are written to a temporary name and renamed, readable by the clinic's
-account only.
+account only. ``roles`` prints (or, with ``--apply``, runs and checks) the grants of a clinic
+server's app role, the one the chairs connect as (``docs/clinic-server.md``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def db_group() -> None:
       stampside db history                every migration, oldest first
       stampside db backup FILE --db URL   a consistent copy (SQLite) or a pg_dump (PostgreSQL)
       stampside db copy --from URL --to URL   move a clinic's records (SQLite to PostgreSQL), verified
+      stampside db roles --app-role NAME  the GRANTs of a clinic server's app role (--apply: run them)
     """
 
 
@@ -214,6 +216,128 @@ def copy_command(source_url: str, target_url: str) -> None:
     click.echo(f"copied {total:,} rows in {len(copied)} tables from {_where(source_url)} to {_where(target_url)}")
 
 
+def _role_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from stampside.app.storage.grants import RoleNameError, check_role_name
+
+    if value is None:
+        return None
+    try:
+        return check_role_name(value)
+    except RoleNameError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@db_group.command("roles")
+@click.option(
+    "--app-role",
+    required=True,
+    metavar="NAME",
+    callback=_role_name,
+    help="The role the chairs connect as (made beforehand: CREATE ROLE NAME LOGIN PASSWORD '…').",
+)
+@click.option(
+    "--owner-role",
+    metavar="NAME",
+    callback=_role_name,
+    help="First give every table to this role, the one that runs 'stampside db upgrade' "
+    "(for tables another role made; then --apply as a superuser).",
+)
+@click.option(
+    "--apply",
+    "apply_them",
+    is_flag=True,
+    help="Run them on --db (as the tables' owner or a superuser) and check what the app role can do.",
+)
+@db_option
+def roles_command(app_role: str, owner_role: str | None, apply_them: bool, db_url: str | None) -> None:
+    """Print the GRANT and REVOKE statements that give a clinic server's app role least privilege.
+
+    Every chair connects to the PostgreSQL server as the app role. It reads and writes the clinical
+    records, but owns no table, so it cannot drop, alter or truncate one, nor create one; the audit
+    trail, the stamps, signatures, security events and corrections take its INSERT and SELECT only.
+    The statements are computed from this Stampside's schema: the owner role runs them again after
+    every 'stampside db upgrade' (psql -f, or --apply).
+
+    With --apply they run on --db in one transaction, which then checks what the app role can really
+    do (its own grants, PUBLIC's, those of the roles it belongs to): anything else, or a superuser,
+    and nothing is changed (exit 2). See: stampside docs clinic-server
+    """
+    from stampside.app.storage.grants import script
+
+    if owner_role is not None and owner_role == app_role:
+        raise CliError("the app role and the owner role must be two roles: the owner can drop every table")
+    if not apply_them:
+        click.echo(script(app_role, owner_role), nl=False)
+        return
+    url = clinic_database(db_url)
+    parsed = _parsed(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise CliError(
+            f"{_where(url)} is not a PostgreSQL database: roles are the server's (a SQLite clinic is one file, "
+            "readable by the clinic's account only)"
+        )
+    _apply_grants(url, app_role, owner_role)
+
+
+def _apply_grants(url: str, app_role: str, owner_role: str | None) -> None:
+    from sqlalchemy import text
+
+    from stampside.app.storage.errors import StorageError, explain, is_insufficient_privilege, role_of, server_message
+    from stampside.app.storage.grants import (
+        APPEND_ONLY_TABLES,
+        READ_ONLY_TABLES,
+        grant_statements,
+        privilege_problems,
+        sequence_names,
+        table_privileges,
+    )
+    from stampside.app.storage.schema_version import HEAD_REVISION, stored_revision
+
+    where, parsed = _where(url), _parsed(url)
+    engine = _engine(url)
+    try:
+        stored = stored_revision(engine)
+        if stored != HEAD_REVISION:
+            raise CliError(
+                f"{where} is at schema revision {stored or 'none'}, not {HEAD_REVISION}: run 'stampside db upgrade' "
+                "as the owner role first; nothing was changed"
+            )
+        with engine.begin() as connection:
+            known = set(connection.execute(text("SELECT rolname FROM pg_roles")).scalars())
+            for role in (app_role, owner_role):
+                if role is not None and role not in known:
+                    raise CliError(f"there is no role '{role}' on {where}: make it first (CREATE ROLE {role} LOGIN)")
+            for statement in grant_statements(app_role, owner_role):
+                connection.exec_driver_sql(statement.sql)
+            problems = privilege_problems(connection, app_role)
+            if problems:  # leaving the block with an exception rolls every statement back
+                raise CliError(
+                    f"the role '{app_role}' {'; '.join(problems)}; nothing was changed (stampside docs clinic-server)"
+                )
+    except CliError:
+        raise
+    except StorageError as exc:
+        raise CliError(str(exc)) from None
+    except Exception as exc:
+        if is_insufficient_privilege(exc):
+            raise CliError(
+                f"{role_of(parsed)} may not grant privileges on {where} ({server_message(exc)}): run it as the role "
+                "that owns the tables (the one that runs 'stampside db upgrade') or a superuser; nothing was changed"
+            ) from None
+        raise CliError(str(explain(parsed, exc))) from None
+    finally:
+        engine.dispose()
+    privileges = table_privileges()
+    read_write = sum(1 for table in privileges if table not in APPEND_ONLY_TABLES and table not in READ_ONLY_TABLES)
+    if owner_role is not None:
+        click.echo(f"{where}: every table belongs to the role '{owner_role}'")
+    click.echo(
+        f"{where}: the role '{app_role}' reads and writes {read_write} tables, only adds to "
+        f"{', '.join(APPEND_ONLY_TABLES)}, only reads {', '.join(READ_ONLY_TABLES)} and uses "
+        f"{len(sequence_names())} counters; it owns no table and cannot drop, alter, truncate or create one (checked)"
+    )
+
+
 def _temporary_beside(file: Path) -> Path:
     from stampside.app.storage.private_files import make_private_folder
 
@@ -264,7 +388,10 @@ def _pg_dump(url: URL, file: Path) -> None:
         os.umask(old_mask)
     if done.returncode != 0:
         partial.unlink(missing_ok=True)
-        last = (done.stderr.strip().splitlines() or ["pg_dump failed"])[-1]
+        lines = done.stderr.strip().splitlines() or ["pg_dump failed"]
+        last = next((line for line in lines if "error:" in line), lines[-1])  # not the query it quotes after
+        if "permission denied" in last:
+            last += " (back up as the owner role: stampside docs clinic-server)"
         raise CliError(f"pg_dump failed: {last}; no file was written")
     os.chmod(partial, 0o600)
     os.replace(partial, file)

@@ -11,6 +11,8 @@ from stampside.devicelink.errors import SinkError
 BUSY_TIMEOUT_SECONDS = 5.0
 #: The database URLs Stampside takes, as its error messages name them.
 ACCEPTED_URLS = "sqlite:///PATH (or just the file's PATH) or postgresql+psycopg://USER@HOST/DB"
+#: PostgreSQL's SQLSTATE for a privilege the role lacks (psycopg's ``InsufficientPrivilege``).
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 class StorageError(SinkError):
@@ -24,6 +26,24 @@ def describe_url(url: URL | str) -> str:
     if url.get_backend_name() == "sqlite":
         return url.database or ":memory:"
     return url.render_as_string(hide_password=True)
+
+
+def is_insufficient_privilege(exc: BaseException) -> bool:
+    """Whether the server refused ``exc``'s statement for a privilege the role lacks (PostgreSQL's 42501)."""
+    driver_error = exc.orig if isinstance(exc, DBAPIError) else exc
+    return getattr(driver_error, "sqlstate", None) == INSUFFICIENT_PRIVILEGE
+
+
+def server_message(exc: BaseException) -> str:
+    """The server's own one-line message (PostgreSQL's primary message, without the statement it quotes)."""
+    driver_error = exc.orig if isinstance(exc, DBAPIError) else exc
+    primary = getattr(getattr(driver_error, "diag", None), "message_primary", None)
+    return " ".join(str(primary or driver_error).split())
+
+
+def role_of(url: URL | str) -> str:
+    """``the role 'NAME'`` of a URL that names its user, else ``this role``."""
+    return f"the role '{url.username}'" if isinstance(url, URL) and url.username else "this role"
 
 
 def explain(url: URL | str, exc: BaseException) -> StorageError:
@@ -45,6 +65,18 @@ def explain(url: URL | str, exc: BaseException) -> StorageError:
     text = str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)
     text = " ".join(text.split())  # one line: PostgreSQL's messages come on several
     lowered = text.lower()
+    if is_insufficient_privilege(exc):
+        return StorageError(
+            f"{role_of(url)} may not do this on {where} ({server_message(exc)}): the owner role gives the app role "
+            "what it needs with 'stampside db roles --app-role NAME --apply', again after every 'stampside db "
+            "upgrade' (stampside docs clinic-server)"
+        )
+    if "certificate" in lowered or "ssl error" in lowered or "does not support ssl" in lowered:
+        return StorageError(
+            f"the TLS connection to {where} failed: {text}; with sslmode=verify-full, sslrootcert= names the CA "
+            "certificate that signed the server's and the URL's host must be one the server's certificate names "
+            "(stampside docs clinic-server)"
+        )
     if "database is locked" in lowered or "database table is locked" in lowered:
         return StorageError(
             f"the database {where} is locked by another program for more than {BUSY_TIMEOUT_SECONDS:g} s "

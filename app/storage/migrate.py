@@ -71,9 +71,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
-from stampside.app.storage.errors import StorageError
+from stampside.app.storage.errors import StorageError, describe_url, is_insufficient_privilege, role_of, server_message
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -107,11 +109,32 @@ def upgrade_to(engine: Engine, revision: str) -> None:
     """
     config = alembic_config()
     target = ScriptDirectory.from_config(config).get_revision(revision)
-    if target is not None and current_revision(engine) == target.revision:
+    current = current_revision(engine)
+    if target is not None and current == target.revision:
         return
-    with migration_transaction(engine) as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    try:
+        with migration_transaction(engine) as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    except DBAPIError as exc:
+        if not is_insufficient_privilege(exc):
+            raise
+        # A chair's app role on a clinic server: only the owner role changes the schema.
+        raise StorageError(
+            f"{describe_url(engine.url)} is at schema revision {current or 'none'} and this Stampside needs "
+            f"{target.revision if target is not None else revision}, but {role_of(engine.url)} may not change the "
+            f"schema ({server_message(exc)}): run 'stampside db upgrade' as the owner role (the one that owns the "
+            "tables), then 'stampside db roles --apply' (stampside docs clinic-server); nothing was changed"
+        ) from None
+    except CommandError as exc:
+        if current is None or "can't locate revision" not in str(exc).lower():
+            raise StorageError(f"could not upgrade {describe_url(engine.url)}: {exc}; nothing was changed") from None
+        # Another chair's newer Stampside upgraded the shared database.
+        raise StorageError(
+            f"{describe_url(engine.url)} is at schema revision {current}, newer than this Stampside knows "
+            f"(its newest is {ScriptDirectory.from_config(config).get_current_head()}): another computer's newer "
+            "Stampside upgraded it; upgrade Stampside on this computer"
+        ) from None
 
 
 @contextmanager

@@ -110,3 +110,41 @@ def test_an_unreachable_server_is_one_line() -> None:
     code, out = run("db", "current", "--db", "postgresql+psycopg://clinic@127.0.0.1:1/records")
     assert code == 2
     assert out.count("\n") == 1 and out.startswith("Error: cannot reach the database server"), out
+
+
+def test_roles_prints_the_grants_without_a_database_and_refuses_a_bad_name_or_sqlite(tmp_path: Path) -> None:
+    # The grants on a server are tested on a real one: tests/storage/test_clinic_roles.py.
+    code, out = run("db", "roles", "--app-role", "stampside_app", "--db", f"sqlite:///{tmp_path / 'none.db'}")
+    assert code == 0, out
+    assert out.startswith("-- Stampside, schema revision") and 'TO "stampside_app";' in out
+    assert 'GRANT SELECT, INSERT ON TABLE\n    "audit_entries",' in out
+    assert not (tmp_path / "none.db").exists()  # printing touches no database
+    code, out = run("db", "roles", "--app-role", "stampside_app", "--owner-role", "stampside_owner")
+    assert code == 0 and 'ALTER TABLE "audit_entries" OWNER TO "stampside_owner";' in out
+    for bad in ("Chair", "app; DROP TABLE patients", "pg_app", "public", "x" * 64, ""):
+        code, out = run("db", "roles", "--app-role", bad)
+        assert code == 2 and "Invalid value for '--app-role'" in out and "Traceback" not in out, (bad, out)
+    code, out = run("db", "roles", "--app-role", "same", "--owner-role", "same")
+    assert (code, out.strip()) == (
+        2,
+        "Error: the app role and the owner role must be two roles: the owner can drop every table",
+    )
+    clinic = tmp_path / "clinic.db"
+    open_database(f"sqlite:///{clinic}").close()
+    code, out = run("db", "roles", "--app-role", "stampside_app", "--apply", "--db", f"sqlite:///{clinic}")
+    assert code == 2 and out.count("\n") == 1
+    assert out.startswith(f"Error: {clinic} is not a PostgreSQL database: roles are the server's")
+
+
+def test_a_database_newer_than_this_stampside_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.db"
+    open_database(f"sqlite:///{newer}").close()
+    with sqlite3.connect(newer) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+    connection.close()
+    code, out = run("db", "upgrade", "--db", f"sqlite:///{newer}")
+    assert (code, out.strip()) == (
+        2,
+        f"Error: {newer} is at schema revision 9999, newer than this Stampside knows (its newest is "
+        f"{HEAD_REVISION}): another computer's newer Stampside upgraded it; upgrade Stampside on this computer",
+    )

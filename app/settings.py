@@ -4,7 +4,7 @@ The file is ``--settings PATH``, else ``$STAMPSIDE_SETTINGS``, else ``settings.t
 platform's user config folder (``stampside config path`` prints it; ``stampside config example``
 prints a file to start from). Each setting can also come from an environment variable, which
 wins over the file: ``STAMPSIDE_`` and the setting's name in capitals, with ``__`` between a
-table and its setting (``STAMPSIDE_DB``, ``STAMPSIDE_TIMEZONE``, ``STAMPSIDE_CLINIC__PHONE``,
+table and its setting (``STAMPSIDE_DB``, ``STAMPSIDE_TIMEZONE``, ``STAMPSIDE_CLINIC__PHONE``, ``STAMPSIDE_CHAIR__NAME``,
 ``STAMPSIDE_KEYS__ADVANCE=f13,f15``). A command's flag wins over both (``--db``). ``stampside
 config show`` prints every setting in effect and where it came from.
 
@@ -54,6 +54,7 @@ __all__ = [
     "ENV_PREFIX",
     "EXAMPLE",
     "SETTINGS_ENV_VAR",
+    "ChairInfo",
     "ClinicInfo",
     "KeyMap",
     "Settings",
@@ -132,6 +133,11 @@ name = "Clinic Name"
 address = "1 High Street, London N1 9GU"
 phone = "+44 20 7946 0000"
 
+[chair]
+# This computer's chair, as the other chairs sharing the database name it ("open at Chair 2
+# by Dr Ada") [default: the computer's host name].
+# name = "Chair 2"
+
 [keys]
 # A USB foot switch sends a key; name it here (Textual key names: "f13", "pagedown", "space").
 advance = ["f13"]
@@ -150,6 +156,14 @@ class ClinicInfo:
     name: str = ""
     address: str = ""
     phone: str = ""
+
+
+@dataclass(frozen=True)
+class ChairInfo:
+    """This computer's chair, among the chairs that share one database."""
+
+    #: Its name, shown to the other chairs ("open at Chair 2 by …"); empty: the computer's host name.
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -176,6 +190,7 @@ class Settings:
     #: Minutes without a key before the app locks (sign-in).
     idle_lock_minutes: int = DEFAULT_IDLE_LOCK_MINUTES
     clinic: ClinicInfo = field(default_factory=ClinicInfo)
+    chair: ChairInfo = field(default_factory=ChairInfo)
     keys: KeyMap = field(default_factory=KeyMap)
     #: The settings file that was read (``None``: there was none).
     source: Path | None = None
@@ -186,6 +201,13 @@ class Settings:
     def origin(self, name: str) -> str:
         """Where the setting ``name`` (dotted, e.g. ``clinic.phone``) came from; ``default`` if from nowhere."""
         return self.origins.get(name, DEFAULT_ORIGIN)
+
+    @property
+    def chair_name(self) -> str:
+        """This chair's name: ``chair.name``, else the computer's host name."""
+        from stampside.app.storage.claims import chair_label, default_chair_name
+
+        return chair_label(self.chair.name) or default_chair_name()
 
     @property
     def tz(self) -> tzinfo | None:
@@ -230,7 +252,7 @@ def setting_names() -> tuple[str, ...]:
     for item in fields(Settings):
         if item.name in ("source", "origins"):
             continue
-        table = {"clinic": ClinicInfo, "keys": KeyMap}.get(item.name)
+        table = {"clinic": ClinicInfo, "chair": ChairInfo, "keys": KeyMap}.get(item.name)
         if table is None:
             names.append(item.name)
         else:

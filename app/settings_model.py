@@ -32,6 +32,7 @@ from stampside.app.settings import (
     ENV_NESTED_DELIMITER,
     ENV_PREFIX,
     RESERVED_KEYS,
+    ChairInfo,
     ClinicInfo,
     KeyMap,
     Settings,
@@ -43,6 +44,8 @@ from stampside.app.settings import (
 __all__ = ["SettingsModel", "settings_from"]
 
 TEXT_MAX = 120
+#: A chair's name is stored with what its sessions hold (``session_claims.chair``).
+CHAIR_NAME_MAX = 80
 ADDRESS_MAX = 200
 IDLE_LOCK_RANGE = (1, 60)
 _KEY = re.compile(r"^[a-z0-9_+]{1,32}$")
@@ -103,6 +106,20 @@ class ClinicModel(BaseModel):
         return ", ".join(line.strip().rstrip(",") for line in text.splitlines() if line.strip())
 
 
+class ChairModel(BaseModel):
+    """``[chair]``: this computer's chair, named to the other chairs sharing the database."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = ""
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> str:
+        """One line: spaces and line breaks inside are one space each."""
+        return " ".join(_text(value, CHAIR_NAME_MAX).split())
+
+
 class KeysModel(BaseModel):
     """``[keys]``: a foot switch's keys."""
 
@@ -140,6 +157,7 @@ class SettingsModel(BaseSettings):
     timezone: str | None = None
     idle_lock_minutes: int = 5
     clinic: ClinicModel = ClinicModel()
+    chair: ChairModel = ChairModel()
     keys: KeysModel = KeysModel()
 
     @field_validator("db", mode="before")
@@ -194,6 +212,7 @@ class SettingsModel(BaseSettings):
             timezone=self.timezone,
             idle_lock_minutes=self.idle_lock_minutes,
             clinic=ClinicInfo(name=self.clinic.name, address=self.clinic.address, phone=self.clinic.phone),
+            chair=ChairInfo(name=self.chair.name),
             keys=KeyMap(advance=self.keys.advance, next_zone=self.keys.next_zone),
             source=source,
             origins=dict(origins),

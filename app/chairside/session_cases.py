@@ -6,7 +6,9 @@ threads and only shows what they return; the tests call them directly, without T
 * :func:`load_session` — what a started or resumed session needs before its screens: step
   records, treated zones and their areas, the zone being stamped, the stamps stored so far.
 * :func:`save_steps` — store changed step records.
-* :func:`attach_device` — the device, its head and the treated zones, once the link knows them.
+* :func:`attach_device` — the device, its head and the treated zones, once the link knows them
+  (:class:`~stampside.app.storage.claims.SessionClaimed` when another chair's open session holds
+  the device or the head: the link must not feed two sessions).
 * :func:`store_zones`, :func:`store_active_zone` — as the practitioner edits them.
 * :func:`head_used_elsewhere` — for the "unused head" gate.
 * :func:`finish` — close the session as done, with the signature of who closed it.
@@ -16,8 +18,10 @@ threads and only shows what they return; the tests call them directly, without T
   the next appointment of the course (:func:`stampside.app.domain.schedule.next_appointments`).
 * :func:`write_aftercare` — the aftercare card as text and HTML next to the clinic's records.
 
-Every function blocks; every storage error comes out as it is (SQLAlchemy's, or
-:class:`~stampside.app.storage.sessions.SessionError`) for the caller to show.
+Every function blocks; every storage error comes out as it is (SQLAlchemy's,
+:class:`~stampside.app.storage.sessions.SessionError`, or
+:class:`~stampside.app.storage.claims.SessionClaimed`) for the caller to show. ``chair`` is this
+chair's name (the settings' ``chair.name``; ``None``: the computer's host name).
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ from stampside.app.storage.session_stamps import (
 from stampside.app.storage.sessions import (
     SessionView,
     ZoneSetting,
-    find_open_session,
+    find_resumable_session,
     finish_session,
     get_session,
     previous_lot,
@@ -126,10 +130,15 @@ class ResumeOffer:
     last_stamp_at: datetime | None
 
 
-def resume_offer(database: Database, protocol: TreatmentProtocol) -> ResumeOffer | None:
-    """The newest open session, with the step it was left in and its last stamp; None if none is open."""
+def resume_offer(database: Database, protocol: TreatmentProtocol, *, chair: str | None = None) -> ResumeOffer | None:
+    """The newest open session this chair may resume, with the step it was left in and its last stamp;
+    None if none is open here.
+
+    Sessions open at another chair are theirs, not offered: this chair resumes its own, one left
+    open before chairs were named (``unknown``), and one that holds no patient.
+    """
     with database.Session.begin() as s:
-        view = find_open_session(s)
+        view = find_resumable_session(s, chair=chair)
         if view is None:
             return None
         records = load_step_records(s, view.id)
@@ -156,11 +165,19 @@ def attach_device(
     footprint_mm2: int,
     zones: Iterable[ZoneSetting],
     now: datetime,
+    chair: str | None = None,
 ) -> SessionView:
-    """Store the treated zones, then the device and head the session uses (the link registered the device)."""
+    """Store the device and head the session uses (the link registered the device), then the treated zones.
+
+    The device and head first: their claims are what a second chair waits on (and is then refused
+    with :class:`~stampside.app.storage.claims.SessionClaimed`) before anything audited is written.
+    """
     with database.Session.begin() as s:
+        _attach_device(
+            s, session_id, serial=serial, head_id=head_id, footprint_mm2=footprint_mm2, now=now, chair=chair
+        )
         set_zones(s, session_id, list(zones))
-        return _attach_device(s, session_id, serial=serial, head_id=head_id, footprint_mm2=footprint_mm2, now=now)
+        return get_session(s, session_id)
 
 
 def store_zones(database: Database, session_id: int, zones: Iterable[ZoneSetting]) -> None:

@@ -73,6 +73,7 @@ def shown_values(settings: Settings) -> dict[str, str]:
         "clinic.name": clinic.name or "(not set: the aftercare card says “the clinic”)",
         "clinic.address": clinic.address or "(not set: the aftercare card gives no address)",
         "clinic.phone": clinic.phone or "(not set: the aftercare card gives no number)",
+        "chair.name": settings.chair.name or f"{settings.chair_name} (the computer's host name)",
         "keys.advance": ", ".join(keys.advance) or "(none besides enter and space)",
         "keys.next_zone": ", ".join(keys.next_zone) or "(none besides the zone letters)",
     }

@@ -14,9 +14,11 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from stampside.app.domain.zones import NorwoodGrade, NorwoodGradeError, parse_norwood_grade
+from stampside.app.storage.savepoint import savepoint
 from stampside.app.storage.schema import Patient
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{1,31}$")
@@ -142,10 +144,19 @@ def _view(row: Patient) -> PatientView:
     return PatientView(row.id, row.code, row.name, row.birth_year, grade, row.created_at)
 
 
+def _code_in_use(code: str) -> PatientInputError:
+    return PatientInputError(f"patient code: {code!r} is already in use; pick that patient or another code")
+
+
 def create_patient(session: Session, patient: NewPatient, *, now: datetime) -> PatientView:
-    """Store a new patient; a code already in use raises :class:`PatientInputError`."""
+    """Store a new patient; a code already in use raises :class:`PatientInputError`.
+
+    The database's UNIQUE on the code decides: two chairs creating the same code at once get one
+    patient, and the other chair the same message (the INSERT runs in a savepoint, so the caller's
+    transaction stays usable).
+    """
     if session.scalar(select(Patient.id).where(Patient.code == patient.code)) is not None:
-        raise PatientInputError(f"patient code: {patient.code!r} is already in use; pick that patient or another code")
+        raise _code_in_use(patient.code)
     row = Patient(
         code=patient.code,
         name=patient.name,
@@ -153,8 +164,14 @@ def create_patient(session: Session, patient: NewPatient, *, now: datetime) -> P
         norwood_grade=patient.norwood_grade.value if patient.norwood_grade else None,
         created_at=now,
     )
-    session.add(row)
-    session.flush()
+    try:
+        with savepoint(session):
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        if session.scalar(select(Patient.id).where(Patient.code == patient.code)) is not None:
+            raise _code_in_use(patient.code) from None
+        raise
     return _view(row)
 
 

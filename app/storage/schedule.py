@@ -202,6 +202,7 @@ def open_scheduled_session(
     photo_override: CourseOverride | None = None,
     zones: Iterable[ZoneSetting] = (),
     signer: Signer | None = None,
+    chair: str | None = None,
 ) -> SessionView:
     """Open the next session after its schedule and photo checks; record the deviation and override used.
 
@@ -210,6 +211,8 @@ def open_scheduled_session(
     incomplete without a ``photo_override`` (of the ``baseline_photos`` gate). Errors of
     :func:`stampside.app.storage.sessions.open_session` pass through. ``signer``: the practitioner who
     confirmed the deviation or made the override with their PIN; each is signed (overridden) with it.
+    ``chair``: this chair's name, held with the patient while the session is open
+    (:class:`~stampside.app.storage.claims.SessionClaimed` when another chair holds the patient).
     """
     checks = start_checks(session, course_id, protocol=protocol, today=local_day(now, tz), tz=tz)
     if checks.timing.needs_confirmation and (
@@ -221,7 +224,9 @@ def open_scheduled_session(
         raise ConfirmationNeeded(checks.timing)
     if not checks.photos.ok and (photo_override is None or photo_override.gate is not CourseGate.BASELINE_PHOTOS):
         raise PhotosIncomplete(checks.photos)
-    view = open_session(session, course_id, protocol=protocol, practitioner_id=practitioner_id, now=now, zones=zones)
+    view = open_session(
+        session, course_id, protocol=protocol, practitioner_id=practitioner_id, now=now, zones=zones, chair=chair
+    )
     signed: list[tuple[SignedAct, ScheduleDeviation | CourseOverrideRow]] = []
     if checks.timing.needs_confirmation and deviation is not None:
         deviation_row = ScheduleDeviation(

@@ -4,6 +4,13 @@ A session is session ``number`` of its course, walked through one protocol versi
 practitioner chosen at the start. It stays ``open`` until it is finished or abandoned, so
 after a crash :func:`find_open_session` offers it for resuming. Its treated zones are
 stored with the area and target density its coverage used.
+
+Several chairs share one database: while open, a session holds its patient, device and head
+(:mod:`stampside.app.storage.claims`), so a second chair cannot open or resume the same patient's
+session (:func:`open_session`, :func:`resume_session`) nor attach a device or head another open
+session uses (:func:`attach_device`); it gets :class:`~stampside.app.storage.claims.SessionClaimed`,
+naming the chair, the practitioner and since when. ``chair`` is this chair's name (the settings'
+``chair.name``; ``None``: the computer's host name).
 """
 
 from __future__ import annotations
@@ -19,6 +26,21 @@ from stampside.app.domain.signatures import SignatureMark, SignedAct, Signer
 from stampside.app.domain.steps import KnownLot
 from stampside.app.domain.treatment_protocol import TreatmentProtocol
 from stampside.app.domain.zones import Zone
+from stampside.app.storage.claims import (
+    DEVICE,
+    HEAD,
+    LEGACY_CHAIR,
+    PATIENT,
+    SessionClaimed,
+    chair_label,
+    claim,
+    default_chair_name,
+    holder,
+    lock_patient,
+    release_all,
+    release_other,
+    take_over_legacy,
+)
 from stampside.app.storage.heads import register_head
 from stampside.app.storage.schema import (
     Course,
@@ -140,16 +162,28 @@ def open_session(
     practitioner_id: int,
     now: datetime,
     zones: Iterable[ZoneSetting] = (),
+    chair: str | None = None,
 ) -> SessionView:
-    """Open the next session of an active course; refused while another of its sessions is open."""
-    course = session.get(Course, course_id)
-    if course is None:
+    """Open the next session of an active course; refused while another of its sessions is open.
+
+    The session holds its patient (a ``session_claims`` row, in this transaction): while the
+    patient's session is open at another chair, :class:`SessionClaimed` names who has it.
+    """
+    patient_id = session.scalar(select(Course.patient_id).where(Course.id == course_id))
+    if patient_id is None:
         raise SessionError(f"no course with id {course_id}")
+    # A second chair opening this patient's session waits here, before it writes anything.
+    lock_patient(session, patient_id)
+    course = session.get_one(Course, course_id)
     if course.status != "active":
         raise SessionError(f"the course is {course.status}; start a new course for this patient")
     practitioner = session.get(Practitioner, practitioner_id)
     if practitioner is None or not practitioner.active:
         raise SessionError("choose an active practitioner to open the session")
+    chair = _chair(chair)
+    held = holder(session, PATIENT, str(patient_id))
+    if held is not None and held.chair not in (chair, LEGACY_CHAIR):
+        raise SessionClaimed(held)
     still_open = session.scalar(
         select(TreatmentSession.number).where(
             TreatmentSession.course_id == course_id, TreatmentSession.status == "open"
@@ -176,8 +210,48 @@ def open_session(
     )
     session.add(treatment)
     session.flush()
+    # The database's UNIQUE (kind, claim_key) is what refuses a second open session of the patient.
+    claim(session, treatment.id, PATIENT, str(patient_id), chair=chair, now=now)
     set_zones(session, treatment.id, zones)
     return get_session(session, treatment.id)
+
+
+def resume_session(session: Session, session_id: int, *, now: datetime, chair: str | None = None) -> SessionView:
+    """The open session ``session_id``, to go on with at this chair.
+
+    Refused with :class:`SessionClaimed` while another chair holds the patient (it is read only
+    here). A session left open before claims existed (chair ``unknown``) is taken over by this
+    chair; one that holds nothing (a second open session an old version left) claims its patient
+    now. A session no longer open is returned as it is.
+    """
+    patient_id = session.scalar(
+        select(Course.patient_id)
+        .join(TreatmentSession, TreatmentSession.course_id == Course.id)
+        .where(TreatmentSession.id == session_id)
+    )
+    if patient_id is None:
+        raise SessionError(f"no treatment session with id {session_id}")
+    lock_patient(session, patient_id)
+    view = get_session(session, session_id)
+    if view.status != "open":
+        return view
+    chair = _chair(chair)
+    key = str(patient_id)
+    held = holder(session, PATIENT, key)
+    if held is None:
+        claim(session, session_id, PATIENT, key, chair=chair, now=now)
+    elif held.session_id == session_id and held.chair == LEGACY_CHAIR:
+        if not take_over_legacy(session, session_id, PATIENT, key, chair=chair):
+            taken = holder(session, PATIENT, key)
+            if taken is not None and taken.chair != chair:
+                raise SessionClaimed(taken)
+    elif held.session_id != session_id or held.chair != chair:
+        raise SessionClaimed(held)
+    return view
+
+
+def _chair(chair: str | None) -> str:
+    return chair_label(chair) or default_chair_name()
 
 
 def _open_row(session: Session, session_id: int) -> TreatmentSession:
@@ -217,15 +291,34 @@ def set_zones(session: Session, session_id: int, zones: Iterable[ZoneSetting]) -
 
 
 def attach_device(
-    session: Session, session_id: int, *, serial: str, head_id: int, footprint_mm2: int, now: datetime
+    session: Session,
+    session_id: int,
+    *,
+    serial: str,
+    head_id: int,
+    footprint_mm2: int,
+    now: datetime,
+    chair: str | None = None,
 ) -> SessionView:
-    """Record the device (already registered by the link) and head the session uses."""
+    """Record the device (already registered by the link) and head the session uses.
+
+    The session holds them (``session_claims``, in this transaction; a device or head it held
+    before is let go): a device or head another open session holds is refused with
+    :class:`SessionClaimed` naming it. The claims come before anything audited is written, so on
+    PostgreSQL a second chair waits on the first chair's claim and is then refused.
+    """
     treatment = _open_row(session, session_id)
     device_id = session.scalar(
         select(Device.id).where(Device.serial == serial).order_by(Device.life.desc()).limit(1)
     )
     if device_id is None:
         raise SessionError(f"device {serial} has not connected yet; connect it first")
+    chair = _chair(chair)
+    head_key = str(head_id)
+    release_other(session, session_id, DEVICE, serial)
+    release_other(session, session_id, HEAD, head_key)
+    claim(session, session_id, DEVICE, serial, chair=chair, now=now)
+    claim(session, session_id, HEAD, head_key, chair=chair, now=now)
     treatment.device_id = device_id
     treatment.device_head_id = register_head(session, device_id, head_id, now)
     treatment.footprint_mm2 = footprint_mm2
@@ -249,6 +342,23 @@ def find_open_session(session: Session, *, patient_id: int | None = None) -> Ses
     return get_session(session, found) if found is not None else None
 
 
+def find_resumable_session(session: Session, *, chair: str | None = None) -> SessionView | None:
+    """The newest open session this chair may resume (:func:`resume_session`): its own, one left open
+    before chairs were named, or one that holds no patient; never one another chair holds."""
+    here = _chair(chair)
+    found = session.scalars(
+        select(TreatmentSession.id)
+        .where(TreatmentSession.status == "open")
+        .order_by(TreatmentSession.started_at.desc(), TreatmentSession.id.desc())
+    ).all()
+    for session_id in found:
+        view = get_session(session, session_id)
+        held = holder(session, PATIENT, str(view.patient_id))
+        if held is None or (held.session_id == session_id and held.chair in (here, LEGACY_CHAIR)):
+            return view
+    return None
+
+
 def finish_session(session: Session, session_id: int, *, now: datetime, signer: Signer | None = None) -> SessionView:
     """Close the session as done; the course completes with its last planned session.
 
@@ -258,6 +368,7 @@ def finish_session(session: Session, session_id: int, *, now: datetime, signer: 
     treatment.status = "finished"
     treatment.ended_at = now
     session.flush()
+    release_all(session, session_id)
     course = session.get_one(Course, treatment.course_id)
     if signer is not None:
         sign_record(session, signer, SignedAct.SESSION_CLOSE, treatment.id, at=now, patient_id=course.patient_id)
@@ -272,11 +383,12 @@ def finish_session(session: Session, session_id: int, *, now: datetime, signer: 
 
 
 def abandon_session(session: Session, session_id: int, *, now: datetime) -> SessionView:
-    """Close the session without finishing it; it does not count towards the course."""
+    """Close the session without finishing it; it does not count towards the course. It holds nothing any more."""
     treatment = _open_row(session, session_id)
     treatment.status = "abandoned"
     treatment.ended_at = now
     session.flush()
+    release_all(session, session_id)
     return get_session(session, session_id)
 
 

@@ -264,6 +264,7 @@ class StampsideApp(OrderedKeys):
             tz=self.tz,
             clinic=self.settings.clinic,
             signed_in=self.signed_in,
+            chair=self.settings.chair_name,
         )
 
     def compose(self) -> ComposeResult:
@@ -320,6 +321,7 @@ class StampsideApp(OrderedKeys):
             protocol=config.protocol,
             tz=self.tz,
             reports_dir=self._folder(REPORTS_FOLDER),
+            chair=self.settings.chair_name,
         )
         self.push_screen(start)
         self.signed_in.on_change(self._signed_in_as)
@@ -375,6 +377,7 @@ class StampsideApp(OrderedKeys):
         """Open (or find, to resume) the session in storage, off the UI thread, then run its steps."""
         from sqlalchemy.exc import SQLAlchemyError
 
+        from stampside.app.storage.claims import SessionClaimed
         from stampside.app.storage.courses import CourseError
         from stampside.app.storage.errors import StorageError, explain
         from stampside.app.storage.schedule import ScheduleError
@@ -384,7 +387,13 @@ class StampsideApp(OrderedKeys):
 
         config = self.config
         starter = CourseStarter(
-            self, database, protocol=config.protocol, clock=config.clock, tz=self.tz, sign=self.signed_in.sign_dialog
+            self,
+            database,
+            protocol=config.protocol,
+            clock=config.clock,
+            tz=self.tz,
+            sign=self.signed_in.sign_dialog,
+            chair=self.settings.chair_name,
         )
         try:
             opened = await starter.open(
@@ -393,6 +402,12 @@ class StampsideApp(OrderedKeys):
                 who=message.practitioner_name or "practitioner",
                 resume_session_id=message.resume_session_id,
             )
+        except SessionClaimed as exc:
+            # Another chair has this patient's session open: read only here, and the panel says who has it.
+            self.notify(exc.describe(self.tz), title="Open at another chair", severity="warning", timeout=10)
+            if isinstance(self.screen, StartScreen):
+                self.screen.refresh_course()
+            return
         except (CourseError, SessionError, ScheduleError, StorageError) as exc:
             self.notify(str(exc), title="Cannot start", severity="error", timeout=8)
             return

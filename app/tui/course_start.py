@@ -13,6 +13,10 @@
    offers the photo screen or an override with a typed reason. Either is signed with the PIN
    (overridden) and stored with its signature, with the session.
 
+Opening or resuming holds the patient for this chair (``chair``, the settings' ``chair.name``):
+while another chair has the patient's session open,
+:class:`~stampside.app.storage.claims.SessionClaimed` passes through and the app says who has it.
+
 Every storage call runs in a thread; every refusal is a message, never a traceback.
 """
 
@@ -39,7 +43,7 @@ from stampside.app.storage.courses import NotEligibleError, course_summary, star
 from stampside.app.storage.database import Database
 from stampside.app.storage.errors import explain
 from stampside.app.storage.schedule import ConfirmationNeeded, PhotosIncomplete, open_scheduled_session
-from stampside.app.storage.sessions import SessionView, get_session
+from stampside.app.storage.sessions import SessionView, resume_session
 from stampside.app.tui.dialogs.choice import ChoiceDialog
 from stampside.app.tui.dialogs.confirm import ConfirmDialog
 from stampside.app.tui.dialogs.course_override import CourseOverrideDialog
@@ -63,6 +67,7 @@ class CourseStarter:
         tz: tzinfo | None = None,
         photo_root: Path | None = None,
         sign: SignWith | None = None,
+        chair: str | None = None,
     ) -> None:
         self.app = app
         self.database = database
@@ -72,6 +77,8 @@ class CourseStarter:
         self.photo_root = photo_root
         #: Makes the dialog that signs an override with the signed-in practitioner's PIN (None: unsigned).
         self.sign = sign
+        #: This chair's name, held with the patient while the session is open (None: the host name).
+        self.chair = chair
 
     def context(self, who: str) -> CourseContext:
         return CourseContext(
@@ -100,10 +107,13 @@ class CourseStarter:
     ) -> tuple[SessionView, str] | None:
         """The session opened (``"started"``) or found (``"resumed"``); ``None`` when the practitioner gave up.
 
-        Storage and course errors (``CourseError``, ``SessionError``, ``StorageError``) pass through.
+        Storage and course errors (``CourseError``, ``SessionError``, ``StorageError``) pass through, and
+        ``SessionClaimed`` when another chair has the patient's session open.
         """
         if resume_session_id is not None:
-            view = await asyncio.to_thread(self._run, lambda s: get_session(s, resume_session_id))
+            view = await asyncio.to_thread(
+                self._run, lambda s: resume_session(s, resume_session_id, now=self.clock(), chair=self.chair)
+            )
             return view, "resumed"
         course_id = await self._course(patient_id, who)
         if course_id is None:
@@ -210,6 +220,7 @@ class CourseStarter:
                 deviation=deviation,
                 photo_override=override,
                 signer=signer,
+                chair=self.chair,
             )
 
         return opener

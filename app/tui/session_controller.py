@@ -41,6 +41,7 @@ from stampside.app.domain.signatures import SignedAct, Signer, manifestation
 from stampside.app.domain.steps import Clock, KnownLot, SessionFlow, StepBlocked, StepError, StepRecord, lot_to_offer
 from stampside.app.domain.treatment_protocol import Step, StepKind, TreatmentProtocol
 from stampside.app.settings import ClinicInfo
+from stampside.app.storage.claims import SessionClaimed
 from stampside.app.storage.database import Database
 from stampside.app.storage.errors import StorageError, explain
 from stampside.app.storage.sessions import SessionError, SessionView
@@ -75,7 +76,8 @@ class SessionController:
     ``cards_dir`` is where aftercare cards go (``None``: next to the clinic's records); ``tz``
     the time zone times are shown in (``None``: the computer's). ``clinic`` (the settings file's)
     is printed on the aftercare card and shown on its screen. ``signed_in`` is who is at the chair:
-    it asks for the PIN to sign overrides and the closing of the session.
+    it asks for the PIN to sign overrides and the closing of the session. ``chair`` is this chair's
+    name (the settings' ``chair.name``; ``None``: the host name), held with the device and head.
     """
 
     def __init__(
@@ -92,8 +94,10 @@ class SessionController:
         tz: tzinfo | None = None,
         clinic: ClinicInfo | None = None,
         signed_in: SignedIn | None = None,
+        chair: str | None = None,
     ) -> None:
         self.app = app
+        self.chair = chair
         self.signed_in = signed_in
         self.device_url = device_url
         self.ble_hci = ble_hci
@@ -376,6 +380,8 @@ class SessionController:
             wall_clock=self.clock,
         )
         screen.sub_title = f"Step {number} of {len(self.protocol.steps)} · {step.title}"
+        if self.link is not None and self.link.claimed is not None:
+            screen.show_claim_problem(self.link.claimed.describe(self.tz))
         if prepared.stamps:
             screen.restore_stamps(stamp_inputs(prepared.stamps))
         self.screen = screen
@@ -625,6 +631,18 @@ class SessionController:
 
     def notify_error(self, text: str, title: str) -> None:
         self._notify_error(text, title)
+
+    def device_claimed(self, claimed: SessionClaimed | None, *, changed: bool) -> None:
+        """The link's device or head is held by another chair's open session (``None``: not any more).
+
+        The stamping screen shows it until it is over; a new refusal (``changed``) is also a notification.
+        """
+        text = claimed.describe(self.tz) if claimed is not None else None
+        if text is not None and changed:
+            log.warning("Device refused: %s", text)
+            self.app.notify(text, title="Stamp in use at another chair", severity="error", timeout=10)
+        if self.screen is not None:
+            self.screen.show_claim_problem(text)
 
     def _notify_error(self, text: str, title: str) -> None:
         log.warning("%s: %s", title, text)

@@ -14,13 +14,19 @@ A :class:`SessionLink` owns the session's :class:`~stampside.app.tui.link_bridge
 * **Device checks.** What the link knows (device, needle, head, battery, clock, arm state) is
   turned into the gates' facts and checked again whenever it changes.
 * **The device and head** are stored with the session once the link knows them, and again
-  after a head change, with the treated zones.
+  after a head change, with the treated zones. The session then holds them: when another chair's
+  open session holds the device or the head, the database refuses
+  (:class:`~stampside.app.storage.claims.SessionClaimed`) and the link does not feed this session:
+  its stamps are stored outside any session, the device is not armed from here, and the stamping
+  screen says who has it. The attach is tried again every :data:`CLAIM_RETRY_S` seconds, and at once
+  when arming is asked for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +37,7 @@ from stampside.app.domain.coverage import CoverageModel
 from stampside.app.domain.gates import DeviceFacts
 from stampside.app.domain.treatment_protocol import StepKind
 from stampside.app.domain.zones import Zone
+from stampside.app.storage.claims import SessionClaimed
 from stampside.app.storage.database import Database
 from stampside.app.storage.errors import explain
 from stampside.app.storage.sessions import SessionError, ZoneSetting
@@ -47,6 +54,8 @@ log = logging.getLogger(__name__)
 DEFAULT_FOOTPRINT_MM2 = 100
 #: How long the end of stamping waits for a lost link to come back to disarm the device.
 DISARM_WAIT_S = 3.0
+#: A device or head another chair holds is asked for again after this many seconds.
+CLAIM_RETRY_S = 5.0
 
 
 class SessionLink:
@@ -81,6 +90,14 @@ class SessionLink:
         self._head_used: dict[tuple[str, int], bool] = {}
         self._head_asked: set[tuple[str, int]] = set()
         self._checked: DeviceFacts | None = None
+        #: Why the device or head is not this session's: another chair's open session holds it (None: it is ours).
+        self.claimed: SessionClaimed | None = None
+        #: The (serial, head id, footprint) refused, and when (monotonic), until it is asked for again.
+        self._refused: tuple[str, int, int] | None = None
+        self._refused_at = 0.0
+        #: The zone being stamped once the stamping screen is up (None: before stamping).
+        self._stamping_zone: Zone | None = prepared.active_zone if stamping else None
+        self._monotonic = time.monotonic
 
     async def start(self) -> None:
         await self.bridge.start()  # a port that cannot be opened is a LinkProblem, shown by the app
@@ -95,13 +112,22 @@ class SessionLink:
     # -- stamping -----------------------------------------------------------------------
 
     def stamping_began(self, zone: Zone) -> None:
-        """The stamping screen is up: stamps from now on are this session's, in ``zone``; arm."""
-        self.bridge.set_place(self.session_id, zone)
+        """The stamping screen is up: stamps from now on are this session's, in ``zone``; arm.
+
+        Not while another chair holds the device or head: then its stamps stay outside any session.
+        """
+        self._stamping_zone = zone
         self._spawn(self._store_active_zone(zone), "session-zone")
+        if self.claimed is not None:
+            self.controller.device_claimed(self.claimed, changed=False)
+            return
+        self.bridge.set_place(self.session_id, zone)
         self._spawn(self.arm(), "session-arm")
 
     def zone_changed(self, zone: Zone) -> None:
-        self.bridge.set_place(self.session_id, zone)
+        self._stamping_zone = zone
+        if self.claimed is None:
+            self.bridge.set_place(self.session_id, zone)
         self._spawn(self._store_active_zone(zone), "session-zone")
 
     def zones_changed(self) -> None:
@@ -109,6 +135,10 @@ class SessionLink:
             self._spawn(self._store_zones(), "session-zones")
 
     async def arm(self) -> None:
+        if self.claimed is not None:  # another chair's: not armed from here; ask for it again at the next tick
+            self._refused_at = float("-inf")
+            self.controller.device_claimed(self.claimed, changed=True)
+            return
         if await self.bridge.arm():
             self.recheck()
 
@@ -208,6 +238,8 @@ class SessionLink:
         device = self._device_head()
         if device is None or device == self._attached or self._attaching:
             return
+        if device == self._refused and self._monotonic() - self._refused_at < CLAIM_RETRY_S:
+            return  # held by another chair: asked again a little later
         screen = self.controller.screen
         if screen is not None and device[2] > 0 and device[2] != screen.coverage.footprint_mm2:
             screen.coverage.set_footprint(device[2])
@@ -228,14 +260,35 @@ class SessionLink:
                 footprint_mm2=footprint,
                 zones=self._zone_settings(),
                 now=self.controller.clock(),
+                chair=self.controller.chair,
             )
             self._attached = device
+            if self.claimed is not None:
+                self._claim_over()
+        except SessionClaimed as exc:
+            self._refuse(device, exc)
         except SessionError:
             pass  # the link registers the device in its own transaction: try again at the next tick
         except SQLAlchemyError as exc:
             self.controller.storage_failed(str(explain(self.database.url, exc)))
         finally:
             self._attaching = False
+
+    def _refuse(self, device: tuple[str, int, int], claimed: SessionClaimed) -> None:
+        """Another chair's open session holds the device or head: its stamps are not this session's."""
+        changed = self.claimed is None or str(self.claimed) != str(claimed)
+        self.claimed, self._refused, self._refused_at = claimed, device, self._monotonic()
+        self.bridge.set_place(None, None)
+        self.controller.device_claimed(claimed, changed=changed)
+
+    def _claim_over(self) -> None:
+        """The device and head are this session's now: back to feeding it (and armed, while stamping)."""
+        self.claimed, self._refused = None, None
+        self.controller.device_claimed(None, changed=True)
+        zone = self._stamping_zone
+        if zone is not None:
+            self.bridge.set_place(self.session_id, zone)
+            self._spawn(self.arm(), "session-arm")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], group: str) -> None:
         self.controller.app.run_worker(coro, group=group)

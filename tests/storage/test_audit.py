@@ -403,14 +403,21 @@ def make_v0004_database(path: Path) -> None:
             ada = add_practitioner(session, "Dr Old")
             patient = create_patient(session, NewPatient.parse("P-OLD", name="Old Patient", norwood_grade="4"), now=T0)
             course = start_course(session, patient.id, now=T0)
-            opened = open_session(
-                session,
-                course,
-                protocol=PROTOCOL,
+            # The session's rows as v0004 stores them (today's open_session also claims the patient: v0008).
+            from stampside.app.storage.schema import SessionZone, TreatmentSession
+
+            opened = TreatmentSession(
+                course_id=course,
+                number=1,
+                protocol_name=PROTOCOL.name,
+                protocol_version=PROTOCOL.version,
                 practitioner_id=ada.id,
-                now=T0,
-                zones=[ZoneSetting(Zone.VERTEX, 45.5, 1.5)],
+                started_at=T0,
+                status="open",
             )
+            session.add(opened)
+            session.flush()
+            session.add(SessionZone(session_id=opened.id, zone=int(Zone.VERTEX), area_cm2=45.5, target_density=1.5))
             from stampside.app.storage.stamps import add_link_events, register_device
 
             device = register_device(session, device_info(), T0)

@@ -12,7 +12,9 @@ zone), :class:`StampingScreen.ArmRequested` and :class:`StampingScreen.Finished`
 
 Whether the stamp counts is always on screen, large: ARMED, NOT ARMED or LINK LOST, with how
 long. If the device says it is not counting while this step wants stamps, a banner says so
-and ``s`` asks for it to be armed.
+and ``s`` asks for it to be armed. When another chair's open session holds the stamp or its head,
+a banner says who has it (:meth:`StampingScreen.show_claim_problem`): its stamps are not this
+session's, and ``s`` asks for it again.
 
 Counting happens as each message arrives; the widgets are redrawn at most every
 ``redraw_interval`` seconds (the first stamp after a pause is drawn at once), so a replay
@@ -198,6 +200,8 @@ class StampingScreen(Screen[None]):
         self._elapsed_before_s = elapsed_before_s
         #: Stamps the database stored outside any session while this screen was up.
         self.unassigned = 0
+        #: Why the stamp does not feed this session: another chair holds it (None: it does).
+        self.claim_problem: str | None = None
         self._composed = False
         self._dirty = False
         self._last_redraw = float("-inf")
@@ -273,6 +277,9 @@ class StampingScreen(Screen[None]):
         yield LinkStatusBar(self.link, clock=self._clock, id="link-status")
         yield Static(LINK_LOST_TEXT, id="link-banner", markup=False)
         yield Static(NOT_COUNTING_TEXT, id="arm-banner", markup=False)
+        yield Static("", id="storage-banner", markup=False)
+        shown = "-shown" if self.claim_problem else ""
+        yield Static(self._claim_text(), id="claim-banner", markup=False, classes=shown)
         with Horizontal(id="stamping-body"):
             yield CoverageMap(id="coverage-map")
             with Vertical(id="stamping-side"):
@@ -339,12 +346,39 @@ class StampingScreen(Screen[None]):
         banner.set_class(status.down, "-shown")
         if status.down:
             banner.update(self._banner_text(status))
+        storage = self.query_one("#storage-banner", Static)
+        storage.set_class(status.storage_problem is not None, "-shown")
+        if status.storage_problem is not None:
+            storage.update(self._storage_text(status))
         not_counting = status.state is LinkState.CONNECTED and status.armed is False and self.stats.running
         self.query_one("#arm-banner", Static).set_class(not_counting, "-shown")
         arm = self.query_one("#arm-state", Static)
         set_text(arm, describe_counting(status, self._clock()))
         for name, shown in (("-armed", status.counting), ("-lost", status.down), ("-idle", not status.counting)):
             arm.set_class(shown, name)
+
+    def show_claim_problem(self, text: str | None) -> None:
+        """Say (``None``: no longer) that the stamp or its head is another chair's session's: not counted here."""
+        self.claim_problem = text
+        if not self._composed:
+            return
+        banner = self.query_one("#claim-banner", Static)
+        banner.update(self._claim_text())
+        banner.set_class(text is not None, "-shown")
+
+    def _claim_text(self) -> str:
+        if self.claim_problem is None:
+            return ""
+        return f"⚠ Not counted here. {self.claim_problem} (s asks again)"
+
+    def _storage_text(self, status: LinkStatus) -> str:
+        """The database is away: what it means for the stamps, and for how long."""
+        since = status.storage_away_since
+        away = f" for {format_duration(self._clock() - since)}" if since is not None else ""
+        return (
+            f"⚠ DATABASE AWAY{away}: stamps wait on the device, unacknowledged, and are counted here once "
+            f"stored; nothing is lost, carry on. ({status.storage_problem})"
+        )
 
     def _banner_text(self, status: LinkStatus) -> str:
         if status.down_since is None:

@@ -6,6 +6,11 @@ locks the app. The screen reads and writes through the storage use cases only; t
 a valid patient is, which session comes next, which session is open) live there. Starting is
 not done here: the screen posts :class:`StartSessionRequested` and the app decides.
 
+A patient whose session is open at another chair (several chairs share one database) is read
+only here: the course panel says where, by whom and since when, and ``s`` says so instead of
+starting or resuming it (:func:`~stampside.app.storage.claims.holder`; the refusal itself is the
+database's, when the session is opened).
+
 ``e`` corrects the chosen patient's details (name, year of birth, Norwood grade; not the code):
 a form prefilled with them and a reason, signed with the PIN (approved). The patient line shows
 the newest correction, and the audit trail keeps the old values.
@@ -35,6 +40,7 @@ from stampside.app.domain.corrections import CorrectionRefused, describe_changes
 from stampside.app.domain.signatures import SignedAct, Signer, manifestation
 from stampside.app.domain.steps import Clock
 from stampside.app.domain.treatment_protocol import TreatmentProtocol, default_protocol
+from stampside.app.storage.claims import LEGACY_CHAIR, PATIENT, ClaimHolder, SessionClaimed, default_chair_name, holder
 from stampside.app.storage.corrections import CorrectionError, CorrectionView, correct_patient, corrections_of
 from stampside.app.storage.courses import CourseSummary, course_summary
 from stampside.app.storage.database import Database
@@ -93,6 +99,8 @@ class PatientCourse:
     last_session: SessionView | None = None
     #: Corrections of the patient's details, oldest first.
     corrections: tuple[CorrectionView, ...] = ()
+    #: Who has the patient's session open at another chair (None: nobody, or this chair): read only here.
+    held_elsewhere: ClaimHolder | None = None
 
 
 def format_when(moment: datetime | None) -> str:
@@ -147,9 +155,12 @@ class StartScreen(Screen[None]):
         protocol: TreatmentProtocol | None = None,
         tz: tzinfo | None = None,
         reports_dir: Path | None = None,
+        chair: str | None = None,
     ) -> None:
         super().__init__()
         self._db = database
+        #: This chair's name (the settings' ``chair.name``): a patient held by another chair is read only here.
+        self._chair = chair or default_chair_name()
         self._clock = clock
         self._protocol = protocol or default_protocol()
         self._tz = tz
@@ -224,7 +235,7 @@ class StartScreen(Screen[None]):
         from stampside.app.chairside.session_cases import resume_offer
 
         try:
-            offer = await asyncio.to_thread(resume_offer, self._db, self._protocol)
+            offer = await asyncio.to_thread(resume_offer, self._db, self._protocol, chair=self._chair)
         except SQLAlchemyError as exc:
             self.notify(str(explain(self._db.url, exc)), title="Database", severity="error", timeout=10)
             return
@@ -298,12 +309,15 @@ class StartScreen(Screen[None]):
                     return None
                 summary = course_summary(s, patient_id)
                 last = summary.last_session_id if summary is not None else None
+                held = holder(s, PATIENT, str(patient_id))
+                elsewhere = held is not None and held.chair not in (self._chair, LEGACY_CHAIR)
                 return PatientCourse(
                     patient,
                     summary,
                     find_open_session(s, patient_id=patient_id),
                     get_session(s, last) if last is not None else None,
                     tuple(corrections_of(s, "patients", [patient_id]).get(patient_id, [])),
+                    held if elsewhere else None,
                 )
 
             self.course = self._read(read)
@@ -356,7 +370,15 @@ class StartScreen(Screen[None]):
                 dates += f"\nClosed:       {manifestation(closed, self._tz)}"
         self.query_one("#course-label", Static).update(label[:1].upper() + label[1:])
         self.query_one("#course-dates", Static).update(dates)
-        if course.open_session is not None:
+        held = course.held_elsewhere
+        if held is not None:
+            resume.update(
+                f"Session {held.session_number} is open at {held.chair} by {held.practitioner} "
+                f"since {format_when(held.since)}: read only here."
+            )
+            resume.add_class("shown")
+            button.label = f"Open at {held.chair}"
+        elif course.open_session is not None:
             opened = course.open_session
             resume.update(
                 f"Session {opened.number} is still open: started {format_when(opened.started_at)} "
@@ -370,10 +392,12 @@ class StartScreen(Screen[None]):
             button.label = "Start session (s)"
         if self.practitioner is None:
             hint.update("Sign in first (w).")
+        elif held is not None:
+            hint.update(f"Resume or finish it at {held.chair}.")
         else:
             action = str(button.label).removesuffix(" (s)").lower()
             hint.update(f"As {self.practitioner.name}.\nPress s to {action}.")
-        button.disabled = self.practitioner is None
+        button.disabled = self.practitioner is None or held is not None
 
     # -- events ----------------------------------------------------------------------------
 
@@ -471,6 +495,10 @@ class StartScreen(Screen[None]):
             return
         if self.course is None:
             self.notify("Choose a patient first.", severity="warning")
+            return
+        if self.course.held_elsewhere is not None:
+            text = SessionClaimed(self.course.held_elsewhere).describe(self._tz)
+            self.notify(text, title="Open at another chair", severity="warning", timeout=10)
             return
         resume = self.course.open_session.id if self.course.open_session else None
         self.post_message(

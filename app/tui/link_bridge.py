@@ -163,6 +163,7 @@ class LinkBridge:
         self._status = LinkStatus(LinkState.CONNECTING)
         self._problem: str | None = None
         self._storage_problem: str | None = None
+        self._storage_away_since: float | None = None
         self._closed = False
         self._tags = NO_TAGS
         self._armed: bool | None = None
@@ -386,12 +387,17 @@ class LinkBridge:
                 continue
             error = session.storage_error
             if error is not None:
+                if self._storage_problem is None:
+                    self._storage_away_since = self._clock()
                 self._storage_problem = str(error)
                 self._set_problem(self._storage_problem)
+                self._publish(force=False)  # the screen's storage banner
             elif self._storage_problem is not None:
                 if self._problem == self._storage_problem:
                     self._set_problem(None)  # the commits go through again
                 self._storage_problem = None
+                self._storage_away_since = None
+                self._publish(force=True)
 
     # -- posting ------------------------------------------------------------------------
 
@@ -424,6 +430,8 @@ class LinkBridge:
             down_since=self._down_since,
             armed=armed,
             armed_since=self._armed_since,
+            storage_problem=self._storage_problem,
+            storage_away_since=self._storage_away_since,
         )
 
     def _set_problem(self, text: str | None) -> None:

@@ -278,3 +278,61 @@ async def test_a_device_fault_is_a_notice_at_the_chair_said_once(
     low = [text for text in app.notices if "battery low (10 %)" in text]
     assert len(low) == 1, app.notices
     assert low[0].startswith(sim.config.device.serial)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[tuple[str, Path]]:
+    """A PostgreSQL cluster of this test's own: it is stopped and started again mid-test."""
+    import os
+
+    from tests.postgres_server import run_script
+
+    data = Path(os.environ.get("TMPDIR", "/tmp")) / f"stampside-pg-chair-{os.getpid()}"
+    started = run_script("up", data)
+    assert started.returncode == 0, started.stderr
+    try:
+        yield started.stdout.strip().splitlines()[-1], data
+    finally:
+        run_script("down", data)
+
+
+@pytest.mark.postgresql
+async def test_the_database_server_restarting_shows_a_banner_and_the_count_catches_up(
+    own_postgres: tuple[str, Path], simulator_factory: Callable[..., Simulator]
+) -> None:
+    from tests.postgres_server import run_script
+
+    url, data = own_postgres
+    database = open_database(url)
+    stamps = 300
+    session_id = open_treatment(database)
+    sim = simulator_factory(stamps)
+    await sim.start()
+    app = BridgeTestApp()
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = app.stamping
+            bridge = LinkBridge(sim.url, sink=DatabaseSink(database), arm=True, options=FAST, target=screen)
+            bridge.set_place(session_id, Zone.FRONTAL)
+            banner = screen.query_one("#storage-banner", Static)
+            try:
+                assert await bridge.start()
+                await wait_for(pilot, lambda: screen.stats.count >= 30)
+                assert not banner.has_class("-shown")
+                stopped = await asyncio.to_thread(run_script, "stop", data)
+                assert stopped.returncode == 0, stopped.stderr
+                await wait_for(pilot, lambda: banner.has_class("-shown"))
+                assert "DATABASE AWAY" in str(banner.content) and "nothing is lost" in str(banner.content)
+                assert screen.link.state is LinkState.CONNECTED, "the link stays up: only storing waits"
+                during = screen.stats.count
+                restarted = await asyncio.to_thread(run_script, "up", data)
+                assert restarted.returncode == 0, restarted.stderr
+                await wait_for(pilot, lambda: not banner.has_class("-shown"), timeout=30)
+                await wait_for(pilot, lambda: screen.stats.count >= stamps and stored_count(database) >= stamps)
+                await pilot.pause(0.3)
+            finally:
+                await bridge.aclose()
+            assert during < stamps  # the device went on counting while the database was away
+            assert screen.stats.count == stamps == stored_count(database, session_id) == len(sim.truth)
+    finally:
+        database.close()

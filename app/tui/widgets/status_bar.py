@@ -43,6 +43,10 @@ class LinkStatus:
     armed: bool | None = None
     #: When ``armed`` last changed (the bar's clock), for "armed for 3 min".
     armed_since: float | None = None
+    #: Why the stamps cannot be stored right now (the database is away; the link retries), or None.
+    storage_problem: str | None = None
+    #: Since when (the bar's clock) they cannot: the stamps wait on the device meanwhile.
+    storage_away_since: float | None = None
 
     @property
     def down(self) -> bool:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "practitioner": "stampside.app.cli.practitioner:practitioner_group",
     "docs": "stampside.app.cli.docs_command:docs_command",
     "db": "stampside.app.cli.db_command:db_group",
+    "board": "stampside.app.cli.board_command:board_command",
 }
 
 
@@ -70,6 +71,7 @@ def main(ctx: click.Context) -> None:
       stampside audit verify --db URL     check the audit trail; audit show: who changed what, when
       stampside practitioner add NAME     a practitioner and their PIN (sign-in, signatures); set-pin, events
       stampside db backup FILE --db URL   the database: current, upgrade, history, backup
+      stampside board --db URL            every chair's open session, live (read only)
       stampside docs [TOPIC]              the documentation: protocol, link, simulator, app, course, reports …
     """
     from stampside.app.storage.audit_actor import set_actor

@@ -3,7 +3,8 @@
 :class:`StampsideCommands` is a Textual command provider. Its commands are the screen's own
 actions (the same methods its keys run), so the palette never does something the keys do
 not, plus the app-wide ones: a screenshot saved as SVG into the data folder, the stamps
-exported as CSV, this screen's help, locking the app, quitting. Each command names its key, if it has one.
+exported as CSV, the clinic board (every chair's open session, read only), this screen's help,
+locking the app, quitting. Each command names its key, if it has one.
 """
 
 from __future__ import annotations
@@ -99,6 +100,12 @@ def _screen_commands(app: StampsideApp, screen: Screen[Any]) -> Iterator[AppComm
             )
 
 
+async def _show_clinic_board(app: StampsideApp) -> None:
+    from stampside.app.tui.board import show_clinic_board
+
+    await show_clinic_board(app)
+
+
 def commands_for(app: StampsideApp, screen: Screen[Any]) -> list[AppCommand]:
     """Every palette command for ``screen``: its own, then the app-wide ones."""
     commands = list(_screen_commands(app, screen))
@@ -114,6 +121,13 @@ def commands_for(app: StampsideApp, screen: Screen[Any]) -> list[AppCommand]:
     commands.append(
         AppCommand(
             "Export stamps", "Every stored stamp as CSV into the data folder's exports/", app.action_export_stamps
+        )
+    )
+    commands.append(
+        AppCommand(
+            "Clinic board",
+            "Every chair's open session, live: step, stamps, link, warnings (read only; q goes back)",
+            partial(_show_clinic_board, app),
         )
     )
     commands.append(

@@ -69,6 +69,18 @@ def _screen_requires(screen: Screen[Any]) -> tuple[str, list[str]]:
             "c screening, p photos, o outcomes, b blinded rating, d the due list; ctrl+p lists every action.",
             "e corrects the chosen patient's details (with a reason, signed with the PIN).",
         ]
+    from stampside.app.tui.screens.board import BoardScreen
+
+    if isinstance(screen, BoardScreen):
+        return "Clinic board", [
+            "Every chair's open session, one row each; it only reads, nothing here changes a record.",
+            "Chair and practitioner · patient and session k of n · step · stamps and their rate per minute · "
+            "time in session and when it began · the link, then the warnings.",
+            "Warnings in red: link lost (for how long), head used before (a single-use head from an earlier "
+            "session), timer overdue (a timed step still open a minute or more after its timer ran out).",
+            f"It follows the database {screen.source.how}; the status line says when it last read it.",
+            "↑/↓ (page up/down) scroll a board longer than the screen.",
+        ]
     return (screen.sub_title or screen.title or "This screen"), []
 
 

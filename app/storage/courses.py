@@ -17,9 +17,11 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from stampside.app.domain.treatment_protocol import TreatmentProtocol
+from stampside.app.storage.savepoint import savepoint
 from stampside.app.storage.schema import Course, CourseScreening, Patient, TreatmentSession
 from stampside.app.storage.screening import CourseEligibility, course_eligibility
 
@@ -77,6 +79,10 @@ class CourseSummary:
         return f"session {self.next_number} of {self.planned_sessions}"
 
 
+#: Why a second course cannot start while one is active.
+ALREADY_ACTIVE = "this patient already has an active course; finish or stop it first"
+
+
 def start_course(
     session: Session,
     patient_id: int,
@@ -94,7 +100,7 @@ def start_course(
         raise CourseError(f"sessions are 1 to 365 days apart, not {interval_days}")
     active = session.scalar(select(Course.id).where(Course.patient_id == patient_id, Course.status == "active"))
     if active is not None:
-        raise CourseError("this patient already has an active course; finish or stop it first")
+        raise CourseError(ALREADY_ACTIVE)
     course = Course(
         patient_id=patient_id,
         planned_sessions=planned_sessions,
@@ -102,8 +108,14 @@ def start_course(
         started_at=now,
         status="active",
     )
-    session.add(course)
-    session.flush()
+    try:
+        # The check above says it kindly; the database's unique index is the rule: another chair
+        # may have started a course for this patient since (its INSERT refused ours).
+        with savepoint(session):
+            session.add(course)
+            session.flush()
+    except IntegrityError:
+        raise CourseError(ALREADY_ACTIVE + " (started at another chair just now)") from None
     return course.id
 
 

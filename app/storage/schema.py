@@ -35,6 +35,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -198,7 +199,18 @@ class Course(Base):
     """A planned series of treatment sessions for one patient."""
 
     __tablename__ = "courses"
-    __table_args__ = (CheckConstraint("status IN ('active', 'completed', 'stopped')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'completed', 'stopped')", name="status"),
+        # One active course per patient, kept by the database (v0009): two chairs starting a course
+        # for one patient at once get one course; the second INSERT is refused.
+        Index(
+            "uq_courses_patient_id_active",
+            "patient_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, inspect
 __all__ = ["HEAD_REVISION", "VERSION_TABLE", "stored_revision"]
 
 #: The newest revision of ``app/storage/migrations`` (``alembic heads``).
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 VERSION_TABLE = "alembic_version"
 
 

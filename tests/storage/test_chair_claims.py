@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,10 +46,10 @@ from stampside.app.storage.claims import (
     default_chair_name,
     holder,
 )
-from stampside.app.storage.courses import start_course
+from stampside.app.storage.courses import CourseError, start_course
 from stampside.app.storage.patients import NewPatient, PatientInputError, create_patient, find_patient
 from stampside.app.storage.practitioners import add_practitioner
-from stampside.app.storage.schema import Patient, SessionClaim, TreatmentSession
+from stampside.app.storage.schema import Course, Patient, SessionClaim, TreatmentSession
 from stampside.app.storage.sessions import (
     SessionError,
     abandon_session,
@@ -347,7 +348,17 @@ def _patient(s: Session, *, code: str, now: datetime) -> object:
     return create_patient(s, NewPatient.parse(code), now=now).id
 
 
-ACTIONS: dict[str, Callable[..., object]] = {"open": _open, "attach": _attach, "claim": _claim, "patient": _patient}
+def _course(s: Session, *, patient_id: int, now: datetime) -> object:
+    return start_course(s, patient_id, now=now)
+
+
+ACTIONS: dict[str, Callable[..., object]] = {
+    "open": _open,
+    "attach": _attach,
+    "claim": _claim,
+    "patient": _patient,
+    "course": _course,
+}
 
 
 def attempt(
@@ -388,6 +399,8 @@ def attempt(
             return Outcome(False, "SessionClaimed", str(exc), exc.chair, exc.practitioner, exc.what, exc.since)
         except PatientInputError as exc:
             return Outcome(False, "PatientInputError", str(exc))
+        except CourseError as exc:
+            return Outcome(False, "CourseError", str(exc))
         return Outcome(True, message=str(done))
     finally:
         database.close()
@@ -598,3 +611,46 @@ def test_two_chairs_creating_the_same_patient_code_get_one_patient_and_a_clear_m
         assert outcomes[0].ok, "the chair that held its transaction got it"
     with database.Session.begin() as s:
         assert s.scalar(select(func.count(Patient.id)).where(Patient.code == "P-0100")) == 1
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["at-once", "held"])
+def test_two_chairs_starting_a_course_for_one_patient_get_one_course(
+    clinic: tuple[Database, Clinic], workers: Workers, held: bool
+) -> None:
+    """The check in start_course reads no active course at either chair; the database's partial unique
+    index (one active course per patient, v0009) refuses the second INSERT."""
+    database, c = clinic
+    with database.Session.begin() as s:
+        z = create_patient(s, NewPatient.parse("P-0300"), now=T0).id
+    start: Action = ("course", {"patient_id": z, "now": T0})
+    race = race_held if held else race_at_once
+    lost = one_won(race(workers, c.url, start, start), "CourseError")
+    assert lost.message.startswith("this patient already has an active course; finish or stop it first")
+    with database.Session.begin() as s:
+        assert s.scalar(select(func.count(Course.id)).where(Course.patient_id == z, Course.status == "active")) == 1
+
+
+def test_a_database_with_two_active_courses_for_one_patient_is_not_upgraded_and_says_whose(tmp_path: Path) -> None:
+    """v0009's index cannot be built over such a pair: the upgrade names the patient and changes nothing."""
+    from sqlalchemy import create_engine
+
+    from stampside.app.storage.errors import StorageError
+    from stampside.app.storage.migrate import current_revision, upgrade_to
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    upgrade_to(engine, "0008")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO patients (id, code, created_at) VALUES (1, 'P-0007', '2026-12-01')"))
+        for _ in range(2):
+            connection.execute(
+                text(
+                    "INSERT INTO courses (patient_id, planned_sessions, interval_days, started_at, status) "
+                    "VALUES (1, 6, 7, '2026-12-01', 'active')"
+                )
+            )
+    with pytest.raises(StorageError, match="two active courses: P-0007") as refused:
+        open_database(url)
+    assert "\n" not in str(refused.value)
+    assert current_revision(engine) == "0008"
+    engine.dispose()

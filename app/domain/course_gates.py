@@ -30,6 +30,9 @@ class CourseGate(StrEnum):
     SCREENING = "screening"
     #: The photo set of a ``gates_session`` time point is complete (before that session starts).
     BASELINE_PHOTOS = "baseline_photos"
+    #: The patient's open session is held by another chair; taking it over to this chair is this gate's override
+    #: (:func:`stampside.app.storage.sessions.take_over_session`).
+    SESSION_AT_ANOTHER_CHAIR = "session_at_another_chair"
 
     @property
     def label(self) -> str:

@@ -20,7 +20,9 @@ database refuses the second chair's INSERT, never a check-then-act here.
 
 Sessions left open by a version before these claims hold their patient with the chair
 ``unknown`` (:data:`LEGACY_CHAIR`, migration v0008): any chair may resume such a session, and
-the one that does takes the claim over. Claims are not audited: a claim is a lock, not a clinical
+the one that does takes the claim over. :func:`move_claims` moves a session's claims from the chair a
+practitioner saw holding them to theirs (a deliberate take-over, recorded and signed by
+:func:`~stampside.app.storage.sessions.take_over_session`). Claims are not audited: a claim is a lock, not a clinical
 record (the session row keeps who and when).
 """
 
@@ -52,6 +54,7 @@ __all__ = [
     "default_chair_name",
     "holder",
     "lock_patient",
+    "move_claims",
     "release_all",
     "release_other",
     "take_over_legacy",
@@ -240,6 +243,24 @@ def take_over_legacy(session: Session, session_id: int, kind: ClaimKind, key: st
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def move_claims(session: Session, session_id: int, *, seen_chair: str, chair: str, now: datetime) -> int:
+    """Every claim session ``session_id`` holds at ``seen_chair`` becomes ``chair``'s, from ``now``.
+
+    One conditional UPDATE (a compare-and-set on the claim rows): claims another chair took
+    meanwhile, or that finishing the session deleted, are not matched. The number moved; 0 means the
+    session is no longer held at ``seen_chair``. Of two chairs moving the same claims at once, the
+    second's UPDATE waits for the first (a row lock on PostgreSQL, the writer lock on SQLite) and
+    then matches nothing.
+    """
+    result = session.execute(
+        update(SessionClaim)
+        .where(SessionClaim.session_id == session_id, SessionClaim.chair == chair_label(seen_chair))
+        .values(chair=chair_label(chair), claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def lock_patient(session: Session, patient_id: int) -> None:

@@ -11,17 +11,23 @@ session (:func:`open_session`, :func:`resume_session`) nor attach a device or he
 session uses (:func:`attach_device`); it gets :class:`~stampside.app.storage.claims.SessionClaimed`,
 naming the chair, the practitioner and since when. ``chair`` is this chair's name (the settings'
 ``chair.name``; ``None``: the computer's host name).
+
+A session whose chair is gone (its computer died or was renamed, the practitioner moved to
+another room) is taken over deliberately: :func:`take_over_session` moves its claims to this chair
+only if the chair the practitioner saw still holds them, and records it as a signed override
+(``course_overrides``, gate ``session_at_another_chair``: who, when, why, from which chair to which).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from stampside.app.domain.course_gates import CourseGate, make_course_override
 from stampside.app.domain.signatures import SignatureMark, SignedAct, Signer
 from stampside.app.domain.steps import KnownLot
 from stampside.app.domain.treatment_protocol import TreatmentProtocol
@@ -37,6 +43,7 @@ from stampside.app.storage.claims import (
     default_chair_name,
     holder,
     lock_patient,
+    move_claims,
     release_all,
     release_other,
     take_over_legacy,
@@ -44,6 +51,7 @@ from stampside.app.storage.claims import (
 from stampside.app.storage.heads import register_head
 from stampside.app.storage.schema import (
     Course,
+    CourseOverrideRow,
     Device,
     DeviceHead,
     Patient,
@@ -57,6 +65,10 @@ from stampside.app.storage.signatures import RECORD_TABLES, sign_record, signatu
 
 class SessionError(ValueError):
     """A session cannot be opened or changed as asked; the message says why."""
+
+
+class TakeOverRefused(SessionError):
+    """A take-over found the session no longer where the practitioner saw it; nothing was changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +260,89 @@ def resume_session(session: Session, session_id: int, *, now: datetime, chair: s
     elif held.session_id != session_id or held.chair != chair:
         raise SessionClaimed(held)
     return view
+
+
+def take_over_session(
+    session: Session,
+    session_id: int,
+    *,
+    seen_chair: str,
+    reason: str,
+    by: str,
+    now: datetime,
+    chair: str | None = None,
+    signer: Signer | None = None,
+    tz: tzinfo | None = None,
+) -> SessionView:
+    """Move open session ``session_id`` from ``seen_chair`` (where the practitioner saw it) to this chair.
+
+    For a chair that cannot go on with it (its computer died or was renamed, the practitioner
+    moved to another room). Every claim the session holds at ``seen_chair`` (its patient, stamp and
+    head) becomes ``chair``'s, in one compare-and-set (:func:`~stampside.app.storage.claims.move_claims`),
+    and the take-over is recorded in this transaction as an override of the course gate
+    ``session_at_another_chair`` (``course_overrides``, audited): ``reason``, ``by`` and ``now``,
+    and as its failure which chair held the session, by whom and since when, and which chair took
+    it. ``signer`` (the practitioner's PIN): signed, meaning overridden. The session is then
+    resumed here (:func:`resume_session`).
+
+    Refused, nothing changed: :class:`~stampside.app.domain.gates.OverrideRefused` for a reason that
+    will not do; :class:`TakeOverRefused` when the session is no longer open, or no longer held at
+    ``seen_chair`` (another chair took it over or resumed it meanwhile), or is this chair's already.
+    ``tz``: the time zone of the times in those messages (``None``: the computer's).
+    """
+    patient_id = session.scalar(
+        select(Course.patient_id)
+        .join(TreatmentSession, TreatmentSession.course_id == Course.id)
+        .where(TreatmentSession.id == session_id)
+    )
+    if patient_id is None:
+        raise SessionError(f"no treatment session with id {session_id}")
+    lock_patient(session, patient_id)
+    view = get_session(session, session_id)
+    seen, here = chair_label(seen_chair), _chair(chair)
+    what = f"Session {view.number} of {view.patient_code}"
+    if view.status != "open":
+        raise TakeOverRefused(f"{what} is {view.status} now: there is nothing to take over; nothing was changed.")
+    if seen == here:
+        raise TakeOverRefused(f"{what} is held by this chair ({here}) already: resume it with s.")
+    held = holder(session, PATIENT, str(patient_id))
+    since = held.since if held is not None and held.session_id == session_id else view.started_at
+    failure = (
+        f"{what} was open at {seen} by {view.practitioner_name} since {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC; "
+        f"taken over at {here}"
+    )
+    override = make_course_override(CourseGate.SESSION_AT_ANOTHER_CHAIR, reason, by=by, at=now, failure=failure)
+    if move_claims(session, session_id, seen_chair=seen, chair=here, now=now) == 0:
+        raise TakeOverRefused(_not_taken_over(session, view, seen, tz))
+    row = CourseOverrideRow(
+        course_id=view.course_id,
+        session_id=session_id,
+        gate=override.gate.value,
+        reason=override.reason[:1000],
+        made_by=override.by[:120],
+        made_at=override.at,
+        failure=override.failure[:2000],
+    )
+    session.add(row)
+    session.flush()
+    if signer is not None:
+        sign_record(session, signer, SignedAct.COURSE_OVERRIDE, row.id, at=now, patient_id=patient_id)
+    return resume_session(session, session_id, now=now, chair=here)
+
+
+def _not_taken_over(session: Session, view: SessionView, seen: str, tz: tzinfo | None) -> str:
+    """Why no claim of ``view``'s session was at ``seen`` any more (read again, as committed now)."""
+    what = f"Session {view.number} of {view.patient_code}"
+    status = session.scalar(select(TreatmentSession.status).where(TreatmentSession.id == view.id))
+    if status != "open":
+        return f"{what} is {status} now: there is nothing to take over; nothing was changed."
+    held = holder(session, PATIENT, str(view.patient_id))
+    if held is not None and held.session_id == view.id:
+        return (
+            f"{what} is no longer open at {seen}: {held.chair} has it since "
+            f"{held.since.astimezone(tz):%a %d %b %Y %H:%M} (taken over or resumed there); nothing was changed."
+        )
+    return f"{what} is no longer held by {seen}: resume it with s; nothing was changed."
 
 
 def _chair(chair: str | None) -> str:

@@ -50,6 +50,11 @@ def _screen_commands(app: StampsideApp, screen: Screen[Any]) -> Iterator[AppComm
             "Start or resume session", "For the chosen practitioner and patient (s)", screen.action_start_session
         )
         yield AppCommand(
+            "Take over session",
+            "The chosen patient's session open at another chair goes on here, with a reason and your PIN (t)",
+            screen.action_take_over,
+        )
+        yield AppCommand(
             "Resume open session", "Offer the session left open again (patient, step, last stamp)", screen.action_resume
         )
         yield AppCommand("Screening", "The chosen patient's screening form (c)", screen.action_screening)

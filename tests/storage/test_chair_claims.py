@@ -15,6 +15,11 @@ the same database, as two chairs would:
 The rest are single-process: finishing or abandoning lets go of everything, a new device lets go
 of the old one, a session left open before claims existed is taken over by the chair that resumes
 it, and a refused claim leaves the caller's transaction usable.
+
+**Taking over** a session from a chair that cannot go on with it moves every claim to the new chair
+and records who, when, why and from which chair (a signed course override, in the audit trail); a
+stale one (the session moved or closed meanwhile) is refused and changes nothing; of two chairs
+taking over at once (and one holding its transaction), exactly one gets it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from stampside.app.chairside.session_cases import resume_offer
+from stampside.app.domain.course_gates import CourseGate, OverrideRefused
+from stampside.app.domain.signatures import SignatureMeaning, SignedAct, Signer
 from stampside.app.domain.treatment_protocol import default_protocol
 from stampside.app.storage import Database, DatabaseSink, open_database
 from stampside.app.storage.claims import (
@@ -49,9 +56,11 @@ from stampside.app.storage.claims import (
 from stampside.app.storage.courses import CourseError, start_course
 from stampside.app.storage.patients import NewPatient, PatientInputError, create_patient, find_patient
 from stampside.app.storage.practitioners import add_practitioner
-from stampside.app.storage.schema import Course, Patient, SessionClaim, TreatmentSession
+from stampside.app.storage.schedule import course_overrides
+from stampside.app.storage.schema import AuditEntry, Course, Patient, SessionClaim, TreatmentSession
 from stampside.app.storage.sessions import (
     SessionError,
+    TakeOverRefused,
     abandon_session,
     attach_device,
     find_resumable_session,
@@ -59,7 +68,9 @@ from stampside.app.storage.sessions import (
     get_session,
     open_session,
     resume_session,
+    take_over_session,
 )
+from stampside.app.storage.signatures import RECORD_TABLES, signatures_of
 from stampside.firmware_protocol import DeviceInfo
 
 PROTOCOL = default_protocol()
@@ -309,6 +320,137 @@ def test_without_a_chair_name_the_session_is_held_by_this_computers_host_name(cl
     assert offer is not None and offer.view.id == view.id
 
 
+# -- taking a session over from a chair that cannot go on with it ------------------------------------------
+
+REASON = "Chair 1's computer does not start, patient moved to room 2"
+T1 = T0 + timedelta(minutes=40)
+
+
+def taken_over(
+    database: Database, session_id: int, seen: str, chair: str, c: Clinic, reason: str = REASON, at: datetime = T1
+) -> int:
+    with database.Session.begin() as s:
+        return take_over_session(
+            s,
+            session_id,
+            seen_chair=seen,
+            reason=reason,
+            by="Dr Bea",
+            now=at,
+            chair=chair,
+            signer=Signer(c.bea, "Dr Bea"),
+            tz=UTC,
+        ).id
+
+
+def trail_of(database: Database) -> list[tuple[str, str, str]]:
+    """Every audit entry: (table, action, actor)."""
+    with database.Session.begin() as s:
+        rows = s.execute(select(AuditEntry.table_name, AuditEntry.action, AuditEntry.actor).order_by(AuditEntry.seq))
+        return [(table, action, actor) for table, action, actor in rows]
+
+
+def test_a_chair_takes_over_a_session_another_chair_holds_and_the_trail_says_who_when_why_and_from_where(
+    clinic: tuple[Database, Clinic],
+) -> None:
+    database, c = clinic
+    first = opened(database, c.x_course, c.ada, "Chair 1")
+    attached(database, first, SERIAL, HEAD_ID, "Chair 1")
+    trail_before = len(trail_of(database))
+    assert taken_over(database, first, "Chair 1", "Chair 2", c) == first
+    assert claims(database) == {
+        (PATIENT, str(c.x), first, "Chair 2"),
+        (DEVICE, SERIAL, first, "Chair 2"),
+        (HEAD, str(HEAD_ID), first, "Chair 2"),
+    }
+    with database.Session.begin() as s:
+        held = holder(s, PATIENT, str(c.x))
+        [kept] = course_overrides(s, c.x_course)
+        signed = signatures_of(s, RECORD_TABLES[SignedAct.COURSE_OVERRIDE], [kept.id])[kept.id]
+    assert held is not None and (held.chair, held.since, held.practitioner) == ("Chair 2", T1, "Dr Ada")
+    override = kept.override
+    assert (kept.session_id, override.gate, override.reason, override.by, override.at) == (
+        first,
+        CourseGate.SESSION_AT_ANOTHER_CHAIR,
+        REASON,
+        "Dr Bea",
+        T1,
+    )
+    assert override.failure == (
+        "Session 1 of P-0001 was open at Chair 1 by Dr Ada since 2026-12-05 09:30 UTC; taken over at Chair 2"
+    )
+    assert [(v.signer, v.meaning, v.signed_at) for v in signed] == [("Dr Bea", SignatureMeaning.OVERRIDDEN, T1)]
+    # The record and its signature are in the audit trail (the claims are locks, not records).
+    assert [(table, action) for table, action, _ in trail_of(database)[trail_before:]] == [
+        ("course_overrides", "insert"),
+        ("signatures", "insert"),
+    ]
+    # Now Chair 2's: it resumes there; Chair 1 is read only and is told who has it.
+    with database.Session.begin() as s:
+        assert resume_session(s, first, now=T1, chair="Chair 2").status == "open"
+    with (
+        pytest.raises(SessionClaimed, match="at Chair 2 \\(Dr Ada, since Sat 05 Dec 2026 10:10\\)"),
+        database.Session.begin() as s,
+    ):
+        resume_session(s, first, now=T1, chair="Chair 1")
+
+
+def test_a_take_over_after_another_chair_took_the_session_is_refused_and_changes_nothing(
+    clinic: tuple[Database, Clinic],
+) -> None:
+    database, c = clinic
+    first = opened(database, c.x_course, c.ada, "Chair 1")
+    taken_over(database, first, "Chair 1", "Chair 3", c)
+    before = claims(database), len(trail_of(database))
+    with pytest.raises(TakeOverRefused) as refused:
+        taken_over(database, first, "Chair 1", "Chair 2", c, at=T1 + timedelta(minutes=1))  # it saw Chair 1
+    assert str(refused.value) == (
+        "Session 1 of P-0001 is no longer open at Chair 1: Chair 3 has it since Sat 05 Dec 2026 10:10 "
+        "(taken over or resumed there); nothing was changed."
+    )
+    assert (claims(database), len(trail_of(database))) == before
+    with database.Session.begin() as s:
+        [kept] = course_overrides(s, c.x_course)
+    assert kept.override.failure.endswith("taken over at Chair 3")
+
+
+@pytest.mark.parametrize("close", ["finish", "abandon"])
+def test_a_take_over_of_a_session_closed_meanwhile_is_refused_and_changes_nothing(
+    clinic: tuple[Database, Clinic], close: str
+) -> None:
+    database, c = clinic
+    first = opened(database, c.x_course, c.ada, "Chair 1")
+    with database.Session.begin() as s:
+        (finish_session if close == "finish" else abandon_session)(s, first, now=T1)
+    before = len(trail_of(database))
+    status = "finished" if close == "finish" else "abandoned"
+    with pytest.raises(TakeOverRefused, match=f"^Session 1 of P-0001 is {status} now: there is nothing to take over"):
+        taken_over(database, first, "Chair 1", "Chair 2", c)
+    assert claims(database) == set()
+    assert len(trail_of(database)) == before
+    with database.Session.begin() as s:
+        assert course_overrides(s, c.x_course) == []
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "ok", "xxxxxxxxxxxx"])
+def test_a_take_over_needs_a_real_reason(clinic: tuple[Database, Clinic], reason: str) -> None:
+    database, c = clinic
+    first = opened(database, c.x_course, c.ada, "Chair 1")
+    with pytest.raises(OverrideRefused, match="session at another chair"):
+        taken_over(database, first, "Chair 1", "Chair 2", c, reason=reason)
+    assert claims(database) == {(PATIENT, str(c.x), first, "Chair 1")}
+    with database.Session.begin() as s:
+        assert course_overrides(s, c.x_course) == []
+
+
+def test_a_chair_cannot_take_over_its_own_session(clinic: tuple[Database, Clinic]) -> None:
+    database, c = clinic
+    first = opened(database, c.x_course, c.ada, "Chair 1")
+    with pytest.raises(TakeOverRefused, match="held by this chair \\(Chair 1\\) already: resume it with s"):
+        taken_over(database, first, "Chair 1", "Chair 1", c)
+    assert claims(database) == {(PATIENT, str(c.x), first, "Chair 1")}
+
+
 # -- two processes racing ------------------------------------------------------------------------------------
 
 
@@ -344,6 +486,19 @@ def _claim(s: Session, *, session_id: int, kind: ClaimKind, key: str, chair: str
     return key
 
 
+def _take_over(s: Session, *, session_id: int, seen: str, chair: str, signer_id: int, now: datetime) -> object:
+    return take_over_session(
+        s,
+        session_id,
+        seen_chair=seen,
+        reason=f"{seen} is out of order, moved to {chair}",
+        by="Dr Bea",
+        now=now,
+        chair=chair,
+        signer=Signer(signer_id, "Dr Bea"),
+    ).id
+
+
 def _patient(s: Session, *, code: str, now: datetime) -> object:
     return create_patient(s, NewPatient.parse(code), now=now).id
 
@@ -356,6 +511,7 @@ ACTIONS: dict[str, Callable[..., object]] = {
     "open": _open,
     "attach": _attach,
     "claim": _claim,
+    "take_over": _take_over,
     "patient": _patient,
     "course": _course,
 }
@@ -401,6 +557,8 @@ def attempt(
             return Outcome(False, "PatientInputError", str(exc))
         except CourseError as exc:
             return Outcome(False, "CourseError", str(exc))
+        except TakeOverRefused as exc:
+            return Outcome(False, "TakeOverRefused", str(exc))
         return Outcome(True, message=str(done))
     finally:
         database.close()
@@ -531,6 +689,32 @@ def test_the_second_chair_gets_the_patient_when_the_first_rolls_back(
     assert first.message == "rolled back" and second.ok
     assert [(kind, chair) for kind, _, _, chair in claims(database)] == [(PATIENT, "Chair 2")]
     assert open_sessions(database, c.x) == 1
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["at-once", "held"])
+def test_two_chairs_taking_over_the_same_session_at_once_one_gets_it(
+    clinic: tuple[Database, Clinic], workers: Workers, held: bool
+) -> None:
+    database, c = clinic
+    first = opened(database, c.x_course, c.ada, "Chair 1")
+    attached(database, first, SERIAL, HEAD_ID, "Chair 1")
+
+    def take_at(chair: str) -> Action:
+        return "take_over", {"session_id": first, "seen": "Chair 1", "chair": chair, "signer_id": c.bea, "now": T1}
+
+    race = race_held if held else race_at_once
+    outcomes = race(workers, c.url, take_at("Chair 2"), take_at("Chair 3"))
+    lost = one_won(outcomes, "TakeOverRefused")
+    if held:
+        assert outcomes[0].ok, "the chair that held its transaction got it"
+    winner = "Chair 2" if outcomes[0].ok else "Chair 3"
+    assert lost.message.startswith(f"Session 1 of P-0001 is no longer open at Chair 1: {winner} has it since ")
+    assert lost.message.endswith("nothing was changed.")
+    assert {(session_id, chair) for _, _, session_id, chair in claims(database)} == {(first, winner)}
+    assert len(claims(database)) == 3
+    with database.Session.begin() as s:
+        [kept] = course_overrides(s, c.x_course)
+    assert kept.override.failure.endswith(f"taken over at {winner}")
 
 
 def attach_at(session_id: int, serial: str, head_id: int, chair: str) -> Action:

@@ -8,6 +8,9 @@ session is written to the same SQLite file by the test, as that chair's app woul
 * A stamp Chair 1's session holds does not feed this session: a notification and a banner on the
   stamping screen name who has it, the stamp is not armed from here and no stamp is credited; once
   that session is finished, ``s`` asks again and stamping goes on, every stamp counted.
+* When Chair 1 cannot go on (its computer died), ``t`` takes its session over here: the key is offered
+  only for such a patient, asks for a reason (warning that Chair 1 must not be stamping) and the PIN
+  (overridden), and the session resumes at this chair; the take-over is stored, signed.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
 
+from stampside.app.domain.course_gates import CourseGate
+from stampside.app.domain.signatures import SignatureMeaning, SignedAct
 from stampside.app.domain.treatment_protocol import default_protocol
 from stampside.app.settings import ChairInfo, Settings
 from stampside.app.storage.claims import DEVICE, PATIENT, claim, holder
@@ -27,8 +32,12 @@ from stampside.app.storage.courses import course_summary, start_course
 from stampside.app.storage.database import Database, open_database
 from stampside.app.storage.patients import NewPatient, create_patient
 from stampside.app.storage.practitioners import add_practitioner
+from stampside.app.storage.schedule import course_overrides
 from stampside.app.storage.sessions import find_open_session, finish_session, open_session
+from stampside.app.storage.signatures import RECORD_TABLES, signatures_of
 from stampside.app.tui.dialogs.confirm import ConfirmDialog
+from stampside.app.tui.dialogs.course_override import CourseOverrideDialog
+from stampside.app.tui.dialogs.help import HelpDialog
 from stampside.app.tui.screens.stamping import StampingScreen
 from stampside.app.tui.screens.start import StartScreen
 from stampside.simulator.runner import Simulator
@@ -49,7 +58,7 @@ from .session_helpers import (
     through_checks_and_disinfection,
     wait_for,
 )
-from .sign_in_helpers import past_sign_in
+from .sign_in_helpers import past_sign_in, sign_with_pin
 
 HERE = Settings(chair=ChairInfo("Chair 2"))
 SINCE = NOW - timedelta(minutes=20)
@@ -106,7 +115,8 @@ def read_only_panel(screen: StartScreen) -> None:
     assert text == f"Session 1 is open at Chair 1 by Dr Ada since {shown_since()}: read only here.", text
     button = screen.query_one("#start-session", Button)
     assert button.disabled and str(button.label) == "Open at Chair 1"
-    assert str(screen.query_one("#start-hint", Static).content) == "Resume or finish it at Chair 1."
+    hint = str(screen.query_one("#start-hint", Static).content)
+    assert hint == "Resume or finish it at Chair 1,\nor take it over here (t).", hint
 
 
 async def test_a_patient_open_at_another_chair_is_read_only_here_and_says_who_has_it(
@@ -125,7 +135,8 @@ async def test_a_patient_open_at_another_chair_is_read_only_here_and_says_who_ha
             lambda: notified(
                 pilot,
                 "Patient P-0042 is in session 1 at Chair 1 (Dr Ada, since Thu 26 Nov 2026 13:45): "
-                "read only here; resume or finish it at Chair 1.",
+                "read only here; resume or finish it at Chair 1. If that chair cannot go on with it, "
+                "t takes it over here.",
             ),
         )
         assert app.open_session is None
@@ -204,3 +215,62 @@ async def test_a_stamp_another_chairs_session_holds_does_not_feed_this_session_u
             assert now_held is not None and (now_held.session_id, now_held.chair) == (opened.id, "Chair 2")
     finally:
         await simulator.stop()
+
+
+async def test_chair_2_takes_over_chair_1s_session_with_a_reason_and_the_pin_and_it_resumes_here(
+    db_path: Path, db: Database
+) -> None:
+    _, patient = seed(db)
+    other = open_at_chair_1(db, patient.id)  # Chair 1's computer died with it open
+    app = make_app(db_path, None, MovableClock(), settings=HERE)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await choose(pilot, "P-0042")
+        read_only_panel(screen)
+        assert "t" in screen.active_bindings, "offered (footer, help) for a patient another chair holds"
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpDialog))
+        assert "Take over" in str(app.screen.query_one("#help-keys", Static).content)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: current(pilot) is screen)
+
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(current(pilot), CourseOverrideDialog))
+        dialog = current(pilot)
+        warning = str(dialog.query_one("#override-failure", Static).content)
+        assert f"Session 1 of P-0042 is open at Chair 1 by Dr Ada since {shown_since()}." in warning
+        assert "Make sure no one is stamping at Chair 1" in warning
+        await pilot.press(*"moved", "enter")  # too short: refused in the dialog, text kept
+        await wait_for(pilot, lambda: "too short" in str(dialog.query_one("#override-error", Static).content))
+        assert current(pilot) is dialog
+        await pilot.press(*" to room 2, Chair 1 will not start", "enter")
+        signed = await sign_with_pin(pilot)
+        assert signed.meaning is SignatureMeaning.OVERRIDDEN
+        assert signed.what.startswith("Take over Session 1 of P-0042 from Chair 1 (Dr Ada, since ")
+        assert signed.what.endswith(" to Chair 2\nWhy: moved to room 2, Chair 1 will not start")
+
+        await wait_for(pilot, lambda: app.open_session is not None)
+        assert app.open_session is not None and app.open_session.id == other, "Chair 1's session, resumed here"
+        assert notified(pilot, "Session 1 of P-0042 taken over from Chair 1: it goes on here.")
+        assert notified(pilot, "Session 1 resumed for P-0042")
+        who = signed.who
+    course_id = stored_session(db, other).course_id
+    with db.Session.begin() as s:
+        held = holder(s, PATIENT, str(patient.id))
+        [kept] = course_overrides(s, course_id)
+        signatures = signatures_of(s, RECORD_TABLES[SignedAct.COURSE_OVERRIDE], [kept.id])[kept.id]
+    assert held is not None and (held.chair, held.session_id) == ("Chair 2", other)
+    assert (kept.session_id, kept.override.gate, kept.override.by) == (other, CourseGate.SESSION_AT_ANOTHER_CHAIR, who)
+    assert kept.override.reason == "moved to room 2, Chair 1 will not start"
+    assert kept.override.failure.startswith("Session 1 of P-0042 was open at Chair 1 by Dr Ada since ")
+    assert [(v.signer, v.meaning) for v in signatures] == [(who, SignatureMeaning.OVERRIDDEN)]
+
+
+async def test_take_over_is_offered_only_for_a_patient_another_chair_holds(db_path: Path, db: Database) -> None:
+    seed(db)
+    app = make_app(db_path, None, MovableClock(), settings=HERE)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await choose(pilot, "P-0042")
+        assert "t" not in screen.active_bindings
+        screen.action_take_over()  # as the command palette would
+        await wait_for(pilot, lambda: notified(pilot, "Nothing to take over"))
+        assert not isinstance(current(pilot), CourseOverrideDialog)

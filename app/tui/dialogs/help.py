@@ -66,6 +66,7 @@ def _screen_requires(screen: Screen[Any]) -> tuple[str, list[str]]:
         return "Start", [
             "Choose the practitioner (a adds one) and the patient (n creates one, / searches).",
             "s starts the patient's next session, or resumes the one left open.",
+            "t takes over a session open at another chair that cannot go on with it (a reason, your PIN).",
             "c screening, p photos, o outcomes, b blinded rating, d the due list; ctrl+p lists every action.",
             "e corrects the chosen patient's details (with a reason, signed with the PIN).",
         ]

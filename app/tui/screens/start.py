@@ -9,7 +9,11 @@ not done here: the screen posts :class:`StartSessionRequested` and the app decid
 A patient whose session is open at another chair (several chairs share one database) is read
 only here: the course panel says where, by whom and since when, and ``s`` says so instead of
 starting or resuming it (:func:`~stampside.app.storage.claims.holder`; the refusal itself is the
-database's, when the session is opened).
+database's, when the session is opened). When that chair cannot go on with it (its computer died or was
+renamed, the practitioner moved to another room), ``t`` takes the session over here: a reason, a
+warning that the other chair must not be stamping, the PIN (overridden), then the session is
+resumed at this chair (:func:`~stampside.app.storage.sessions.take_over_session`, which refuses when the
+session moved or closed meanwhile). The key is offered (footer, help) only for such a patient.
 
 ``e`` corrects the chosen patient's details (name, year of birth, Norwood grade; not the code):
 a form prefilled with them and a reason, signed with the PIN (approved). The patient line shows
@@ -37,6 +41,8 @@ from textual.widgets import Button, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from stampside.app.domain.corrections import CorrectionRefused, describe_changes
+from stampside.app.domain.course_gates import CourseGate, OverrideRefused, make_course_override
+from stampside.app.domain.gates import clean_reason
 from stampside.app.domain.signatures import SignedAct, Signer, manifestation
 from stampside.app.domain.steps import Clock
 from stampside.app.domain.treatment_protocol import TreatmentProtocol, default_protocol
@@ -54,9 +60,16 @@ from stampside.app.storage.patients import (
     list_patients,
 )
 from stampside.app.storage.practitioners import PractitionerView, add_practitioner
-from stampside.app.storage.sessions import SessionView, find_open_session, get_session
+from stampside.app.storage.sessions import (
+    SessionError,
+    SessionView,
+    find_open_session,
+    get_session,
+    take_over_session,
+)
 from stampside.app.tui.dialogs.confirm import ConfirmDialog
 from stampside.app.tui.dialogs.correction import Corrected, CorrectionDialog, FormField, FormValues
+from stampside.app.tui.dialogs.course_override import CourseOverrideDialog
 from stampside.app.tui.dialogs.new_patient import GRADE_CHOICES, NewPatientDialog
 from stampside.app.tui.dialogs.new_practitioner import NewPractitionerDialog
 from stampside.app.tui.screens.blinded import BlindedRatingScreen
@@ -132,6 +145,8 @@ class StartScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         # The main keys first: a narrow footer cuts from the right.
         Binding("s", "start_session", "Start / resume"),
+        # Shown only while the chosen patient's session is open at another chair (check_action).
+        Binding("t", "take_over", "Take over"),
         Binding("q", "app.request_quit", "Quit"),
         Binding("n", "new_patient", "New patient"),
         Binding("slash", "search", "Search"),
@@ -182,6 +197,11 @@ class StartScreen(Screen[None]):
         if self.is_mounted:
             self.query_one("#signed-in", Static).update(signer.name)
             self._update_course_panel()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "take_over":  # offered (footer, help) only for a patient another chair holds
+            return self.course is not None and self.course.held_elsewhere is not None
+        return True
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -337,6 +357,7 @@ class StartScreen(Screen[None]):
     def _update_course_panel(self) -> None:
         if not self.is_mounted:
             return
+        self.refresh_bindings()  # t (take over) is offered only for a patient another chair holds
         course = self.course
         button = self.query_one("#start-session", Button)
         resume = self.query_one("#resume-offer", Static)
@@ -393,7 +414,7 @@ class StartScreen(Screen[None]):
         if self.practitioner is None:
             hint.update("Sign in first (w).")
         elif held is not None:
-            hint.update(f"Resume or finish it at {held.chair}.")
+            hint.update(f"Resume or finish it at {held.chair},\nor take it over here (t).")
         else:
             action = str(button.label).removesuffix(" (s)").lower()
             hint.update(f"As {self.practitioner.name}.\nPress s to {action}.")
@@ -498,12 +519,96 @@ class StartScreen(Screen[None]):
             return
         if self.course.held_elsewhere is not None:
             text = SessionClaimed(self.course.held_elsewhere).describe(self._tz)
+            text += " If that chair cannot go on with it, t takes it over here."
             self.notify(text, title="Open at another chair", severity="warning", timeout=10)
             return
         resume = self.course.open_session.id if self.course.open_session else None
         self.post_message(
             StartSessionRequested(self.practitioner.id, self.course.patient.id, resume, self.practitioner.name)
         )
+
+    def action_take_over(self) -> None:
+        """Take the chosen patient's session over from the chair that holds it: a reason, the PIN, resumed here."""
+        if self.practitioner is None:
+            self.notify("Sign in first (w).", severity="warning")
+            return
+        if self.course is None:
+            self.notify("Choose a patient first.", severity="warning")
+            return
+        held = self.course.held_elsewhere
+        if held is None:
+            self.notify(
+                "Nothing to take over: the chosen patient's session is not open at another chair.", title="Take over"
+            )
+            return
+        self._take_over(held, self.course.patient.id, self.practitioner)
+
+    @work(group="take-over", exclusive=True)
+    async def _take_over(self, held: ClaimHolder, patient_id: int, who: PractitionerView) -> None:
+        what = f"Session {held.session_number} of {held.patient_code}"
+        since = format_when(held.since)
+        at = self._clock()
+
+        def check(reason: str) -> object:
+            return make_course_override(CourseGate.SESSION_AT_ANOTHER_CHAIR, reason, by=who.name, at=at)
+
+        reason: str | None = await self.app.push_screen(
+            CourseOverrideDialog(
+                f"take over session {held.session_number} from {held.chair}",
+                f"{what} is open at {held.chair} by {held.practitioner} since {since}.\n"
+                f"Make sure no one is stamping at {held.chair}: once taken over, the session goes on "
+                f"here, and {held.chair} can no longer resume or finish it.",
+                check,
+                who=who.name,
+                placeholder=f"e.g. {held.chair}'s computer died, patient moved",
+                submit_label="Take over",
+            ),
+            wait_for_dismiss=True,
+        )
+        if reason is None:
+            self.notify("Not taken over.", title="Take over")
+            return
+        signer: Signer | None = None
+        signed_in = getattr(self.app, "signed_in", None)
+        if signed_in is not None:
+            signer = await self.app.push_screen(
+                signed_in.sign_dialog(
+                    f"Take over {what} from {held.chair} ({held.practitioner}, since {since}) to {self._chair}\n"
+                    f"Why: {clean_reason(reason)}",
+                    SignedAct.COURSE_OVERRIDE,
+                ),
+                wait_for_dismiss=True,
+            )
+            if signer is None:
+                self.notify("Not taken over: it is done only once signed with your PIN.", severity="warning")
+                return
+
+        def store() -> SessionView:
+            with self._db.Session.begin() as s:
+                return take_over_session(
+                    s,
+                    held.session_id,
+                    seen_chair=held.chair,
+                    reason=reason,
+                    by=who.name,
+                    now=self._clock(),
+                    chair=self._chair,
+                    signer=signer,
+                    tz=self._tz,
+                )
+
+        try:
+            view = await asyncio.to_thread(store)
+        except (SessionError, OverrideRefused) as exc:
+            self.notify(str(exc), title="Not taken over", severity="error", timeout=10)
+            self.refresh_course()
+            return
+        except SQLAlchemyError as exc:
+            self.notify(str(explain(self._db.url, exc)), title="Database", severity="error", timeout=10)
+            return
+        self.notify(f"{what} taken over from {held.chair}: it goes on here.", title="Take over")
+        self.refresh_course()
+        self.post_message(StartSessionRequested(who.id, patient_id, view.id, who.name))
 
     # -- the course screens ------------------------------------------------------------------
 

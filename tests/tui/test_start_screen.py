@@ -114,12 +114,12 @@ async def test_a_practitioner_added_at_sign_in_chooses_a_pin_and_is_signed_in(db
         )
         assert "No practitioners yet" in str(pilot.app.screen.query_one("#sign-in-practitioners").render_line(0).text)
         await pilot.press("ctrl+n")
-        await pilot.pause()
-        assert isinstance(pilot.app.screen, NewPractitionerDialog)
+        # Waited for, not one pause: on a loaded machine the dialog may need more than one turn.
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewPractitionerDialog))
+        dialog = pilot.app.screen
         await pilot.press("enter")  # empty name: refused in the dialog
-        await pilot.pause()
-        assert isinstance(pilot.app.screen, NewPractitionerDialog)
-        assert "empty" in str(pilot.app.screen.query_one("#practitioner-error", Static).content)
+        await wait_for(pilot, lambda: "empty" in str(dialog.query_one("#practitioner-error", Static).content))
+        assert pilot.app.screen is dialog
         await pilot.press(*"Dr. Ana Ruiz", "enter")
         await sign_in(pilot, "Dr. Ana Ruiz")  # the first sign-in: the PIN typed twice
         screen = await ready(pilot, signed_in=True)
@@ -135,11 +135,11 @@ async def test_a_typo_in_the_new_patient_dialog_is_shown_and_fixed_in_place(db_p
     async with make_app(db_path).run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         await pilot.press("n")
-        await pilot.pause()
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewPatientDialog))
         dialog = pilot.app.screen
         assert isinstance(dialog, NewPatientDialog)
         await pilot.press(*"p-0042", "tab", *"Jane Doe", "tab", *"198S", "enter")
-        await pilot.pause()
+        await wait_for(pilot, lambda: bool(str(dialog.query_one("#patient-error", Static).content)))
         assert pilot.app.screen is dialog, "a typo keeps the dialog open"
         error = str(dialog.query_one("#patient-error", Static).content)
         assert "year of birth: '198S' is not a year" in error

@@ -52,6 +52,21 @@ def suite_server() -> Iterator[str]:
         run_script("down", data)
 
 
+@contextmanager
+def own_cluster(name: str) -> Iterator[tuple[str, Path]]:
+    """A cluster of the caller's own (URL, data folder), for a test that stops and starts its server:
+    the run's shared server must not go away under the other tests. Removed afterwards."""
+    # Under the temporary folder's root: as root the server runs as 'postgres', which must reach it.
+    data = Path(os.environ.get("TMPDIR", "/tmp")) / f"stampside-pg-{name}-{os.getpid()}"
+    started = run_script("up", data)
+    if started.returncode != 0:
+        raise RuntimeError(f"scripts/postgres up failed: {started.stderr.strip()}")
+    try:
+        yield started.stdout.strip().splitlines()[-1], data
+    finally:
+        run_script("down", data)
+
+
 class PostgresDatabases:
     """Makes fresh databases on one server, each a copy of a template at the schema's head."""
 

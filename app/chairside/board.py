@@ -34,11 +34,11 @@ from stampside.app.domain.chair_warnings import ChairWarning, head_warning, link
 from stampside.app.domain.stamping_stats import StampingStats
 from stampside.app.domain.steps import SessionFlow, StepError, StepRecord
 from stampside.app.domain.treatment_protocol import StepKind, TreatmentProtocol, default_protocol
-from stampside.app.storage.board_reads import chairs_of, open_session_ids, stamps_received_since
+from stampside.app.storage.board_reads import chairs_of, open_session_ids
 from stampside.app.storage.database import Database
 from stampside.app.storage.heads import head_used_elsewhere
 from stampside.app.storage.link_events import iter_link_events
-from stampside.app.storage.session_stamps import count_session_stamps
+from stampside.app.storage.session_stamps import count_session_stamps, load_session_stamps
 from stampside.app.storage.sessions import SessionView, get_session
 from stampside.app.storage.step_records import load_step_records
 
@@ -198,7 +198,7 @@ def _rate(
     s: Session, session_id: int, protocol: TreatmentProtocol | None, current: StepRecord | None, now: datetime
 ) -> float:
     """Stamps per minute over the last minute, as the stamping screen counts them."""
-    recent = stamps_received_since(s, session_id, now - timedelta(seconds=RATE_WINDOW_S))
+    recent = load_session_stamps(s, session_id, received_after=now - timedelta(seconds=RATE_WINDOW_S))
     if not recent:
         return 0.0
     at = now.timestamp()

@@ -8,15 +8,13 @@ Each takes the session of a transaction the caller opened, and only reads.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stampside.app.storage.schema import Device, SessionClaim, StampEvent, TreatmentSession
-from stampside.app.storage.session_stamps import SessionStamp, counted_zone
+from stampside.app.storage.schema import SessionClaim, TreatmentSession
 
-__all__ = ["chairs_of", "open_session_ids", "stamps_received_since"]
+__all__ = ["chairs_of", "open_session_ids"]
 
 
 def open_session_ids(session: Session) -> list[int]:
@@ -41,26 +39,3 @@ def chairs_of(session: Session, session_ids: Collection[int]) -> dict[int, str]:
         )
     )
     return {session_id: chair for session_id, chair in rows}
-
-
-def stamps_received_since(session: Session, session_id: int, since: datetime) -> list[SessionStamp]:
-    """The session's stamps stored after ``since`` (aware), in device order: what its rate is made of."""
-    rows = session.execute(
-        select(
-            Device.life,
-            StampEvent.boot,
-            StampEvent.seq,
-            StampEvent.device_time_ms,
-            StampEvent.force_dn,
-            StampEvent.zone,
-            StampEvent.credited_zone,
-            StampEvent.received_at,
-        )
-        .join(Device, StampEvent.device_id == Device.id)
-        .where(StampEvent.session_id == session_id, StampEvent.received_at > since)
-        .order_by(Device.life, StampEvent.boot, StampEvent.seq)
-    )
-    return [
-        SessionStamp(life, boot, seq, time_ms, force, zone, counted_zone(credited, zone), received)
-        for life, boot, seq, time_ms, force, zone, credited, received in rows
-    ]

@@ -53,8 +53,14 @@ def counted_zone(credited_zone: int | None, device_zone: int) -> Zone | None:
     return Zone.from_wire(credited_zone) if credited_zone is not None else Zone.from_wire(device_zone)
 
 
-def load_session_stamps(session: Session, session_id: int) -> list[SessionStamp]:
-    """The session's stamps in device order, so a resumed stamping step starts from them."""
+def load_session_stamps(
+    session: Session, session_id: int, *, received_after: datetime | None = None
+) -> list[SessionStamp]:
+    """The session's stamps in device order, so a resumed stamping step starts from them;
+    ``received_after`` (aware): only those stored after it (the board's rate of the last minute)."""
+    where = [StampEvent.session_id == session_id]
+    if received_after is not None:
+        where.append(StampEvent.received_at > received_after)
     rows = session.execute(
         select(
             Device.life,
@@ -67,7 +73,7 @@ def load_session_stamps(session: Session, session_id: int) -> list[SessionStamp]
             StampEvent.received_at,
         )
         .join(Device, StampEvent.device_id == Device.id)
-        .where(StampEvent.session_id == session_id)
+        .where(*where)
         .order_by(Device.life, StampEvent.boot, StampEvent.seq)
     )
     return [

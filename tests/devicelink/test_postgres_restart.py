@@ -11,7 +11,6 @@ simulator's truth log, each stamp once.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from stampside.app.storage.schema import StampEvent
 from tests.devicelink.processes import STAMPSIDE, SimProcess, json_lines, stampside
-from tests.postgres_server import run_script
+from tests.postgres_server import own_cluster, run_script
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgresql]
 
@@ -32,13 +31,8 @@ KEYS = ("boot", "seq", "force", "contact_ms", "zone")
 
 @pytest.fixture
 def own_server() -> Iterator[tuple[str, Path]]:
-    data = Path(os.environ.get("TMPDIR", "/tmp")) / f"stampside-pg-restart-{os.getpid()}"
-    started = run_script("up", data)
-    assert started.returncode == 0, started.stderr
-    try:
-        yield started.stdout.strip().splitlines()[-1], data
-    finally:
-        run_script("down", data)
+    with own_cluster("restart") as server:
+        yield server
 
 
 def stored_count(url: str) -> int:

@@ -283,17 +283,10 @@ async def test_a_device_fault_is_a_notice_at_the_chair_said_once(
 @pytest.fixture
 def own_postgres() -> Iterator[tuple[str, Path]]:
     """A PostgreSQL cluster of this test's own: it is stopped and started again mid-test."""
-    import os
+    from tests.postgres_server import own_cluster
 
-    from tests.postgres_server import run_script
-
-    data = Path(os.environ.get("TMPDIR", "/tmp")) / f"stampside-pg-chair-{os.getpid()}"
-    started = run_script("up", data)
-    assert started.returncode == 0, started.stderr
-    try:
-        yield started.stdout.strip().splitlines()[-1], data
-    finally:
-        run_script("down", data)
+    with own_cluster("chair") as server:
+        yield server
 
 
 @pytest.mark.postgresql

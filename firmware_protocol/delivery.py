@@ -153,6 +153,17 @@ class DeliveryTracker:
         if last_seq > self.device_last_seq:
             self.device_last_seq = last_seq
 
+    def handshake_head(self, last_seq: int) -> None:
+        """The device's newest sequence number as its DEVICE_INFO gives it at a handshake.
+
+        A device never numbers backwards while it keeps its numbering, so a head below the one
+        seen before means the events seen above it were wiped with the device's memory before
+        they were stored (a cursor above it is a new numbering, which the host checks first).
+        They can never come: waiting for them would keep the host asking for a gap forever.
+        """
+        if last_seq < self.device_last_seq:
+            self.device_last_seq = max(last_seq, self.acked_seq)
+
     def plan_commit(self, batch: Iterable[Stamp]) -> tuple[int, int]:
         """The cursor (boot, seq) that will hold once ``batch`` is committed."""
         boot, seq = self.acked_boot, self.acked_seq

@@ -230,7 +230,8 @@ class HostConnection:
         self._next_id = 0
         self._handshake: set[int] = set()
         self._hello_sent_at = -math.inf
-        self._last_bytes_before_hello = -math.inf
+        #: When a damaged frame last brought HELLO early: one early retry per HELLO sent on time.
+        self._early_hello_at = -math.inf
         self._hello_deadline = math.inf
         self._hello_interval = 0.0
         self._hello_tries = 0
@@ -352,6 +353,7 @@ class HostConnection:
         if went_back:
             self._new_numbering(epoch=0, reason=went_back)
             return
+        tracker.handshake_head(info.last_seq)
         self._transition(
             Input.LEDGER_OPENED, f"ledger {ledger.serial} life {ledger.life} at {ledger.boot}:{ledger.seq}"
         )
@@ -507,7 +509,6 @@ class HostConnection:
             data += self.conn.send(hello)
         self._actions.append(Send(data, hello))
         self._hello_sent_at = now
-        self._last_bytes_before_hello = -math.inf
         self._hello_deadline = now + self._hello_interval
 
     @property
@@ -532,10 +533,14 @@ class HostConnection:
             # damaged bytes after a HELLO also time the line's round trip — the only measure
             # a noisy line offers before a handshake succeeds.
             self._hello_interval = self.rto.timeout  # the line is alive: no backing off
-            if self._last_bytes_before_hello < self._hello_sent_at:
+            # Once per HELLO sent on time: both answers to a pair of HELLOs may come damaged,
+            # and each damaged frame bringing two more HELLOs would multiply them on a bad
+            # enough line. The early pair's answers, if damaged too, wait for the timeout.
+            if self._early_hello_at < self._hello_sent_at:
                 self.rto.sample(now - self._hello_sent_at)
                 self._hello_interval = self.rto.timeout
                 self.counters.early_retries += 1
+                self._early_hello_at = now
                 self._send_hello(now)
         elif (
             self.state is HostState.READY

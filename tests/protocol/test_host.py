@@ -155,6 +155,29 @@ def test_hello_is_repeated_until_answered_and_at_once_when_a_damaged_frame_comes
     assert wire.host.rto.srtt == pytest.approx(0.05), "the damaged answer timed the round trip"
 
 
+def test_damaged_answers_bring_one_early_hello_per_round_trip_not_one_each() -> None:
+    """Both answers to a pair of HELLOs may come damaged: the second must not bring two more
+    HELLOs (on a line that damages most frames they would multiply)."""
+    wire = Wire.make()
+    wire.open()
+    wire.tick(0.05)
+    hellos = len(wire.sent_of(Hello))
+    for _ in range(6):  # the answers to the pair, and more, all damaged, all at once
+        wire.host.receive_data(b"\x05\x01\x02\x03\x00", wire.now)
+        wire.pump()
+    assert len(wire.sent_of(Hello)) == hellos + 2
+    assert wire.host.counters.early_retries == 1
+    wire.tick(0.05)  # the early pair's answers, damaged too, a round trip later: they wait
+    wire.host.receive_data(b"\x05\x01\x02\x03\x00", wire.now)
+    wire.pump()
+    assert len(wire.sent_of(Hello)) == hellos + 2 and wire.host.counters.early_retries == 1
+    wire.tick(1.0)  # the reply timeout: HELLO on time, and its damaged answer brings one early pair
+    hellos = len(wire.sent_of(Hello))
+    wire.host.receive_data(b"\x05\x01\x02\x03\x00", wire.now)
+    wire.pump()
+    assert len(wire.sent_of(Hello)) == hellos + 2 and wire.host.counters.early_retries == 2
+
+
 def test_a_line_with_no_byte_at_all_asks_for_the_transport_to_be_reopened() -> None:
     wire = Wire.make()
     wire.open()

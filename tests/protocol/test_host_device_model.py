@@ -17,7 +17,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from stampside.firmware_protocol import Stamp
@@ -225,6 +225,18 @@ faults = st.lists(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(faults=faults, seed=st.integers(0, 2**31 - 1), version_max=st.sampled_from([2, 2, 1]))
+# Found by this test: wiped under noise before any stamp of the new numbering was stored, then
+# wiped again; the host waited for the events it had seen of the middle numbering (gone with the
+# wipe) and asked for them with RESUME forever. DeliveryTracker.handshake_head.
+@example(
+    faults=[
+        Fault(at=2.0, kind="noise", seconds=3.0, rate=0.03125),
+        Fault(at=2.0, kind="wipe", seconds=1.0, rate=0.03125),
+        Fault(at=5.0, kind="wipe", seconds=1.0, rate=0.03125),
+    ],
+    seed=0,
+    version_max=2,
+)
 def test_every_counted_stamp_is_stored_once_in_the_ledger_of_its_numbering(
     faults: list[Fault], seed: int, version_max: int
 ) -> None:

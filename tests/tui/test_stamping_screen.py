@@ -152,7 +152,7 @@ async def test_a_stamp_redraws_the_side_panel_and_the_map_catches_up_on_the_seco
         assert "71 stamps" in screen.query_one(StampCounter).text
         assert "59%" in text_of(screen.query_one("#active-zone", Widget))
         assert "70 stamps" in text_of(tile)
-        screen._tick()
+        screen._second()
         await pilot.pause()
         assert "71 stamps" in text_of(tile) and "59%" in text_of(tile)
         post_stamps(screen, 1, start=72)  # 60 %: the next level, drawn at once

@@ -47,15 +47,29 @@ def time_in_session(started_at: datetime, now: datetime) -> str:
 
 
 class SessionBanner(Static):
-    """The banner; ``clock`` is the app's (aware datetimes). Looked at every second, redrawn when its words change."""
+    """The banner; ``clock`` is the app's (aware datetimes). Looked at every second, redrawn when its words change.
 
-    def __init__(self, info: BannerInfo, clock: Callable[[], datetime], *, id: str | None = "session-banner") -> None:
+    ``ticking=False``: the screen calls :meth:`tick` from its own once-a-second update, so the banner
+    changes in the same frame as the screen's other figures instead of one more frame a second.
+    """
+
+    def __init__(
+        self,
+        info: BannerInfo,
+        clock: Callable[[], datetime],
+        *,
+        id: str | None = "session-banner",
+        ticking: bool = True,
+    ) -> None:
         super().__init__(banner_text(info, clock()), id=id, markup=False)
         self.info = info
         self._clock = clock
+        self._ticking = ticking
 
     def on_mount(self) -> None:
-        self.set_interval(1.0, self._tick)
+        if self._ticking:
+            self.set_interval(1.0, self.tick)
 
-    def _tick(self) -> None:
+    def tick(self) -> None:
+        """Show the time in session now (redrawn only when the words change)."""
         set_text(self, banner_text(self.info, self._clock()))

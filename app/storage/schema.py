@@ -133,7 +133,7 @@ class StampEvent(Base):
     #: Peak force in tenths of a newton, exactly as the device sent it (export: force_dn / 10 N).
     force_dn: Mapped[int] = mapped_column(SmallInteger)
     contact_ms: Mapped[int]
-    #: 0 = unknown, 1–5 scalp zones (docs/protocol.md 4.2).
+    #: 0 = unknown, 1–5 scalp zones (docs/protocol.md 4.3).
     zone: Mapped[int] = mapped_column(SmallInteger)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
     #: Arrived as a replay (answer to RESUME) rather than live.

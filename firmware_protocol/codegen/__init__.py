@@ -51,4 +51,4 @@ def targets() -> list[Target]:
 
 
 #: Generator modules of this package, in the order they run.
-_GENERATORS: list[str] = []
+_GENERATORS: list[str] = ["docs_tables", "vectors", "c_header", "lua_dissector"]

@@ -13,9 +13,13 @@ host) or ``tx`` (host to device); ``hex`` is the bytes exactly as they were read
 chunk by chunk, so a replay meets the same chunk boundaries, garbage and half frames the
 live decoder met. ``open`` and ``close`` mark (re)connects: the decoders start afresh there.
 
-:class:`CapturingTransport` records any transport; :func:`replay_capture` runs a capture
-through the same decoder as a live session (:class:`stampside.firmware_protocol.Connection`, host
-role for ``rx``, device role for ``tx``) and yields :class:`~stampside.devicelink.events.FrameRecord`.
+Or a pcapng file for Wireshark (:class:`PcapngCaptureWriter`, ``devicelink/pcapng.py``): one
+packet per frame, cut where the receiver's decoder completes it, so it replays alike.
+
+:class:`CapturingTransport` records any transport; :func:`replay_capture` runs a capture (either
+format, told apart by its first bytes) through the same decoder as a live session
+(:class:`stampside.firmware_protocol.Connection`, host role for ``rx``, device role for ``tx``)
+and yields :class:`~stampside.devicelink.events.FrameRecord`.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
+import stampside
+from stampside.devicelink import pcapng
 from stampside.devicelink.events import Direction, FrameRecord
 from stampside.devicelink.transport import Transport
 from stampside.firmware_protocol import BadFrame, Role, encode_frame
@@ -50,14 +56,33 @@ def _open_private(path: Path) -> IO[str]:
     Written in place, not under a temporary name: a capture cut short (the process killed)
     keeps what it has, which is what one looks at a capture for.
     """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = _private_fd(path)
     try:
-        if stat.S_ISREG(os.fstat(fd).st_mode):  # not /dev/null or a pipe
-            os.chmod(path, 0o600)
         return os.fdopen(fd, "w", encoding="utf-8")
     except BaseException:
         os.close(fd)
         raise
+
+
+def _open_private_binary(path: Path) -> IO[bytes]:
+    """As :func:`_open_private`, for bytes (pcapng)."""
+    fd = _private_fd(path)
+    try:
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _private_fd(path: Path) -> int:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # not /dev/null or a pipe
+            os.chmod(path, 0o600)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 class CaptureWriter:
@@ -101,10 +126,121 @@ class CaptureWriter:
             self._file.close()
 
 
-class CapturingTransport:
-    """Wraps a transport and writes everything it moves to a :class:`CaptureWriter`."""
+class PcapngCaptureWriter:
+    """Writes a capture as pcapng, for Wireshark: one packet per frame, both directions (0600).
 
-    def __init__(self, inner: Transport, writer: CaptureWriter) -> None:
+    ``devicelink/pcapng.py`` says what the file holds. The packets are cut from the byte
+    stream where the receiving decoder completes a frame, so ``link replay`` decodes a pcapng
+    capture exactly as the JSON Lines capture of the same session. ``t`` (seconds since the
+    start) may be given, for conversions; otherwise it is the time of the call.
+    """
+
+    def __init__(self, path: Path, url: str, *, started_unix: float | None = None) -> None:
+        self.path = path
+        try:
+            self._file: IO[bytes] = _open_private_binary(path)
+        except OSError as exc:
+            raise CaptureError(f"cannot write the capture file {path}: {exc.strerror or exc}") from None
+        self._t0 = time.monotonic()
+        self._last_flush = self._t0
+        self.chunks = 0
+        self.packets = 0
+        self.bytes = {Direction.RX: 0, Direction.TX: 0}
+        start = round(time.time(), 6) if started_unix is None else started_unix
+        self._start_us = round(start * 1_000_000)
+        self._last_us = self._start_us
+        self._splitters = {Direction.RX: pcapng.FrameSplitter(), Direction.TX: pcapng.FrameSplitter()}
+        self._write(
+            pcapng.section_header(
+                comment=f"Stampside link capture of {url}", user_application=f"Stampside {stampside.__version__}"
+            )
+            + pcapng.interface_description(
+                name=url, description="Stampside link: COBS frames with their 0x00 delimiter, both directions"
+            )
+        )
+
+    def _timestamp(self, t: float | None) -> int:
+        if t is None:
+            t = time.monotonic() - self._t0
+        self._last_us = self._start_us + round(t * 1_000_000)
+        return self._last_us
+
+    def _write(self, block: bytes) -> None:
+        if self._file.closed:
+            return
+        self._file.write(block)
+        now = time.monotonic()
+        if now - self._last_flush >= FLUSH_INTERVAL:
+            self._file.flush()
+            self._last_flush = now
+
+    def _packet(self, timestamp_us: int, data: bytes, direction: Direction) -> None:
+        flags = pcapng.FLAGS_INBOUND if direction is Direction.RX else pcapng.FLAGS_OUTBOUND
+        try:
+            block = pcapng.enhanced_packet(timestamp_us, data, flags=flags)
+        except pcapng.PcapngError as exc:
+            raise CaptureError(f"{self.path}: {exc}") from None
+        self.packets += 1
+        self._write(block)
+
+    def _flush_held(self, timestamp_us: int) -> None:
+        for direction, splitter in self._splitters.items():
+            held = splitter.flush()
+            if held:
+                self._packet(timestamp_us, held, direction)
+
+    def chunk(self, direction: Direction, data: bytes, t: float | None = None) -> None:
+        self.chunks += 1
+        self.bytes[direction] += len(data)
+        timestamp_us = self._timestamp(t)
+        for packet in self._splitters[direction].feed(data):
+            self._packet(timestamp_us, packet, direction)
+
+    def marker(self, event: str, t: float | None = None) -> None:
+        """A transport event: bytes held (a frame cut short) go out first; ``open`` starts afresh."""
+        timestamp_us = self._timestamp(t)
+        self._flush_held(timestamp_us)
+        if event == "open":
+            for splitter in self._splitters.values():
+                splitter.reset()
+        try:
+            self._write(pcapng.enhanced_packet(timestamp_us, b"", comment=pcapng.marker_comment(event)))
+        except pcapng.PcapngError as exc:
+            raise CaptureError(f"{self.path}: {exc}") from None
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._flush_held(self._last_us)
+            self._file.close()
+
+
+class CaptureSink(Protocol):
+    """What :class:`CapturingTransport` writes to: :class:`CaptureWriter` or :class:`PcapngCaptureWriter`."""
+
+    chunks: int
+
+    def chunk(self, direction: Direction, data: bytes) -> None: ...
+
+    def marker(self, event: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+#: ``link capture --format`` values; ``auto`` picks pcapng for a ``.pcapng`` file name.
+CAPTURE_FORMATS = ("auto", "jsonl", "pcapng")
+
+
+def open_capture_writer(path: Path, url: str, fmt: str = "auto") -> CaptureWriter | PcapngCaptureWriter:
+    """A writer for ``path``: pcapng if ``fmt`` says so (or ``auto`` and the name ends in .pcapng)."""
+    if fmt == "pcapng" or (fmt == "auto" and path.suffix.lower() == ".pcapng"):
+        return PcapngCaptureWriter(path, url)
+    return CaptureWriter(path, url)
+
+
+class CapturingTransport:
+    """Wraps a transport and writes everything it moves to a :class:`CaptureSink`."""
+
+    def __init__(self, inner: Transport, writer: CaptureSink) -> None:
         self.inner = inner
         self.writer = writer
 
@@ -229,12 +365,30 @@ def _shown(value: object) -> str:
 
 
 def replay_capture(path: Path) -> Iterator[FrameRecord | CaptureMarker]:
-    """Decode a capture as a live session would; frame records and open/close markers, in order.
+    """Decode a capture (JSON Lines or pcapng) as a live session would; frame records and open/close markers, in order.
 
-    Raises :class:`CaptureError` (naming the line) where the file stops being a capture.
+    Raises :class:`CaptureError` (naming the line or packet) where the file stops being a capture.
     """
-    header, lines = read_capture(path)
     decoders = {Direction.RX: Connection(Role.HOST), Direction.TX: Connection(Role.DEVICE)}
+    for t, wall, entry in _pcapng_entries(path) if _starts_pcapng(path) else _native_entries(path):
+        if isinstance(entry, str):
+            if entry == "open":
+                for decoder in decoders.values():
+                    decoder.reset()
+            yield CaptureMarker(entry, t, wall)
+            continue
+        direction, data = entry
+        for decoded in decoders[direction].receive_data(data):
+            wire = decoded.wire if isinstance(decoded, BadFrame) else encode_frame(decoded.raw)
+            yield FrameRecord(direction, t, wall, decoded, wire)
+
+
+#: (t, wall, event name or (direction, bytes)) of a capture, in order.
+_Entry = tuple[float, float, str | tuple[Direction, bytes]]
+
+
+def _native_entries(path: Path) -> Iterator[_Entry]:
+    header, lines = read_capture(path)
     for number, item in lines:
         t = _seconds(item.get("t", 0.0))
         if t is None:
@@ -242,10 +396,7 @@ def replay_capture(path: Path) -> Iterator[FrameRecord | CaptureMarker]:
         wall = header.started_unix + t
         event = item.get("event")
         if event is not None:
-            if event == "open":
-                for decoder in decoders.values():
-                    decoder.reset()
-            yield CaptureMarker(str(event), t, wall)
+            yield t, wall, str(event)
             continue
         hex_text = item.get("hex", "")
         try:
@@ -255,6 +406,64 @@ def replay_capture(path: Path) -> Iterator[FrameRecord | CaptureMarker]:
             data = bytes.fromhex(hex_text)
         except ValueError:
             raise CaptureError(f"{path}:{number}: no valid dir and hex") from None
-        for decoded in decoders[direction].receive_data(data):
-            wire = decoded.wire if isinstance(decoded, BadFrame) else encode_frame(decoded.raw)
-            yield FrameRecord(direction, t, wall, decoded, wire)
+        yield t, wall, (direction, data)
+
+
+def _starts_pcapng(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return pcapng.is_pcapng(f.read(4))
+    except OSError:
+        return False  # the JSON Lines reader says why it cannot be read
+
+
+def _pcapng_entries(path: Path) -> Iterator[_Entry]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CaptureError(f"cannot read the capture file {path}: {exc.strerror or exc}") from None
+    start: float | None = None
+    try:
+        for block in pcapng.read_blocks(data):
+            if not isinstance(block, pcapng.Packet):
+                continue
+            where = f"{path}: packet {block.number}"
+            if block.interface.linktype != pcapng.LINKTYPE:
+                raise CaptureError(
+                    f"{where} has link type {block.interface.linktype}, not a Stampside link's "
+                    f"({pcapng.LINKTYPE}, LINKTYPE_USER0; make one with: stampside link capture URL FILE.pcapng)"
+                )
+            wall = block.seconds
+            if wall > _LARGEST_SECONDS:
+                raise CaptureError(f"{where}: its time is past the year 5000")
+            if start is None:
+                start = wall
+            t = wall - start
+            event = block.marker
+            if event is not None:
+                yield t, wall, event
+            elif block.data:
+                if block.direction == pcapng.FLAGS_INBOUND:
+                    direction = Direction.RX
+                elif block.direction == pcapng.FLAGS_OUTBOUND:
+                    direction = Direction.TX
+                else:
+                    raise CaptureError(f"{where} has no direction (epb_flags inbound or outbound)")
+                yield t, wall, (direction, block.data)
+    except pcapng.PcapngError as exc:
+        raise CaptureError(f"{path} is not a Stampside pcapng capture: {exc}") from None
+
+
+def capture_to_pcapng(source: Path, target: Path) -> PcapngCaptureWriter:
+    """Write the JSON Lines capture ``source`` as pcapng ``target`` (same times, same bytes); the closed writer."""
+    header, _ = read_capture(source)
+    writer = PcapngCaptureWriter(target, header.url, started_unix=header.started_unix)
+    try:
+        for t, _wall, entry in _native_entries(source):
+            if isinstance(entry, str):
+                writer.marker(entry, t)
+            else:
+                writer.chunk(entry[0], entry[1], t)
+    finally:
+        writer.close()
+    return writer

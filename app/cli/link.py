@@ -41,7 +41,14 @@ from stampside.app.cli.link_common import (
 from stampside.app.cli.link_events import events_command
 from stampside.app.cli.link_faults import DeviceConditions
 from stampside.app.cli.link_record import record_command, status_line
-from stampside.devicelink.capture import CaptureError, CaptureMarker, CaptureWriter, CapturingTransport, replay_capture
+from stampside.devicelink.capture import (
+    CAPTURE_FORMATS,
+    CaptureError,
+    CaptureMarker,
+    CapturingTransport,
+    open_capture_writer,
+    replay_capture,
+)
 from stampside.devicelink.errors import CommandRefused, CommandTimeout, LinkError
 from stampside.devicelink.events import FrameRecord, StateChange
 from stampside.devicelink.extras import ExtraMissing, needs_extra
@@ -344,23 +351,40 @@ async def _collect_replays(frames: AsyncIterator[FrameRecord], count: int, quiet
 @click.argument("file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
 @click.option("--arm", is_flag=True, help="Arm the device (and re-arm it after reconnects).")
 @click.option("--duration", type=float, metavar="S", help="Stop after S seconds.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(CAPTURE_FORMATS),
+    default="auto",
+    show_default=True,
+    help="jsonl: Stampside's JSON Lines; pcapng: for Wireshark, one packet per frame; "
+    "auto: pcapng if FILE ends in .pcapng.",
+)
 @link_timeout_option
 @hci_option
 @verbose_option
 def capture_command(
-    url: str, file: Path, arm: bool, duration: float | None, link_timeout: float, hci: str | None, verbose: int
+    url: str,
+    file: Path,
+    arm: bool,
+    duration: float | None,
+    fmt: str,
+    link_timeout: float,
+    hci: str | None,
+    verbose: int,
 ) -> None:
     """Record every byte both ways, with timestamps, into FILE (see 'stampside docs link').
 
     The host side runs as monitor does (handshake, heartbeats, reconnects) and
     acknowledges nothing. Stop with Ctrl-C or --duration; read it back with
-    'stampside link replay FILE'.
+    'stampside link replay FILE'. A FILE ending in .pcapng (or --format pcapng)
+    opens in Wireshark with the dissector 'stampside link dissector' writes.
     """
     setup_logging(verbose)
     options = link_options(link_timeout)
 
     async def main(stop: asyncio.Event) -> None:
-        writer = CaptureWriter(file, url)
+        writer = open_capture_writer(file, url, fmt)
         session = LinkSession(
             CapturingTransport(make_transport(url, hci), writer), arm=True if arm else None, options=options
         )
@@ -388,12 +412,14 @@ def capture_command(
 @click.option("--hex", "with_hex", is_flag=True, help="Show the raw bytes of every frame.")
 @click.option("--hide-heartbeats", is_flag=True, help="Leave HEARTBEAT frames out.")
 def replay_command(file: Path, as_json: bool, with_hex: bool, hide_heartbeats: bool) -> None:
-    """Decode a capture FILE through the same decoder as a live link and print it like monitor."""
+    """Decode a capture FILE (JSON Lines or pcapng) through the same decoder as a live link; print it like monitor."""
     printer = _Printer(sys.stdout, as_json=as_json, with_hex=with_hex, hide_heartbeats=hide_heartbeats)
     try:
         for item in replay_capture(file):
             if isinstance(item, CaptureMarker):
-                printer.note("marker", f"{clock(item.wall)} -- transport {item.event}", event=item.event, t=item.wall)
+                printer.note(
+                    "marker", f"{clock(item.wall)} -- transport {item.event}", event=item.event, t=round(item.wall, 6)
+                )
             else:
                 printer.frame(item)
         printer.flush()
@@ -402,6 +428,43 @@ def replay_command(file: Path, as_json: bool, with_hex: bool, hide_heartbeats: b
     except BrokenPipeError:
         quiet_stdout()
         raise SystemExit(0) from None
+
+
+@link_group.command("dissector")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write the dissector to FILE instead of stdout ('-': stdout).",
+)
+def dissector_command(out: Path | None) -> None:
+    """Print the Wireshark Lua dissector of the link, generated from the protocol schema.
+
+    It decodes captures written by 'stampside link capture URL FILE.pcapng' (link type
+    147, LINKTYPE_USER0): every field of every message, the CRC checked, bad frames
+    flagged as malformed with the decoder's reason.
+
+    \b
+    Examples:
+      stampside link dissector --out stampside.lua
+      tshark -X lua_script:stampside.lua -r session.pcapng -Y 'stampside.stamp.seq > 100'
+      stampside link dissector --out ~/.local/lib/wireshark/plugins/stampside.lua
+    """
+    from stampside.firmware_protocol.codegen.lua_dissector import render_dissector
+    from stampside.firmware_protocol.schema import load
+
+    text = render_dissector(load())
+    if out is None or str(out) == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write the dissector to {out}: {exc.strerror or exc}") from None
+    click.echo(
+        f"wrote the Stampside dissector to {out}; open a capture with: wireshark -X lua_script:{out} FILE.pcapng",
+        err=True,
+    )
 
 
 # == scan ====================================================================================

@@ -13,9 +13,9 @@ in a worker thread. Storage errors come out as they are, for the caller to show.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
+from stampside.app.chairside.sign_in_peek import SignInChoice
 from stampside.app.domain.pins import PinRefused
 from stampside.app.domain.signatures import Signer
 from stampside.app.storage.database import Database
@@ -23,15 +23,6 @@ from stampside.app.storage.pins import check_pin, pin_states, set_pin
 from stampside.app.storage.practitioners import list_practitioners
 
 __all__ = ["SignInChoice", "check_signer", "choose_first_pin", "sign_in_choices"]
-
-
-@dataclass(frozen=True, slots=True)
-class SignInChoice:
-    """A practitioner offered at sign-in; one without a PIN chooses it at their first sign-in."""
-
-    id: int
-    name: str
-    has_pin: bool
 
 
 def sign_in_choices(database: Database) -> list[SignInChoice]:

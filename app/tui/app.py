@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from stampside.app.tui.widgets.header import AppHeader
 if TYPE_CHECKING:
     from textual.command import Provider
 
+    from stampside.app.chairside.sign_in_peek import SignInChoice
     from stampside.app.domain.signatures import Signer
     from stampside.app.domain.steps import Clock
     from stampside.app.domain.treatment_protocol import TreatmentProtocol
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
     from stampside.app.storage.sessions import SessionView
     from stampside.app.tui.link_bridge import DeviceNotice, LinkProblem
     from stampside.app.tui.screens.stamping import StampingScreen
-    from stampside.app.tui.screens.start import StartSessionRequested
+    from stampside.app.tui.screens.start import StartScreen, StartSessionRequested
     from stampside.app.tui.session_controller import SessionController
     from stampside.app.tui.signed_in import SignedIn
 
@@ -289,12 +291,29 @@ class StampsideApp(OrderedKeys):
 
     @work(exclusive=True, group="database")
     async def _open_database(self) -> None:
+        url = self.config.database if isinstance(self.config.database, str) else None
+        # Who is at the chair, first: for a SQLite file the sign-in screen shows its list at once
+        # (read with Python's own sqlite3, read only), while storage is imported and the database
+        # opened behind it; the start screen follows the sign-in. See chairside/sign_in_peek.py.
+        # The file is read while the settings are checked, from the database they most likely
+        # name, and the list is used only if the checked settings name the same one.
+        # The sign-in screen does not wait for the settings to be checked either: the file is read
+        # from the database the settings most likely name, and once the database they do name is
+        # open the screen reads its list again from it (a PIN is checked only against that list).
+        preview = None
+        if self.database is None:
+            _, preview = await asyncio.to_thread(_peek_sign_in, url, self.config.settings)
+        if preview is not None:
+            self.signed_in.on_change(self._signed_in_as)
+            self.signed_in.start_early(preview, self._first_signed_in)
+            await self._next_frame()  # its list on screen before the checks and imports take the loop's thread
         if isinstance(self.config.settings, SettingsFile) and not await self._check_settings(self.config.settings):
             return
+        if preview is not None:
+            self.signed_in.set_idle_minutes(self.settings.idle_lock_minutes)  # the checked settings' now
         if self.database is not None:
             self._show_start()
             return
-        url = self.config.database if isinstance(self.config.database, str) else None
         opened = await asyncio.to_thread(_load_and_open, self.config, url, self.settings)
         self._show_sub_title()
         if isinstance(opened, str):
@@ -303,9 +322,41 @@ class StampsideApp(OrderedKeys):
             await self.push_screen(StorageErrorDialog(opened))
             return
         self.database = opened
-        self._show_start()
+        if preview is None:
+            self._show_start()
+            return
+        self.signed_in.attach(opened)
+        self._after_start()
+
+    async def _next_frame(self) -> None:
+        """Return once the screen has been refreshed (what was pushed is drawn)."""
+        drawn = asyncio.Event()
+        self.call_after_refresh(drawn.set)
+        await drawn.wait()
+
+    def _first_signed_in(self, signer: Signer) -> None:
+        """Signed in on the early sign-in screen (so the database is open): the start screen now, as them."""
+        start = self._start_screen()
+        start.signed_in_as(signer)
+        self.push_screen(start)
+        start.offer_resume()
 
     def _show_start(self) -> None:
+        start = self._start_screen()
+        self.push_screen(start)
+        self.signed_in.on_change(self._signed_in_as)
+        assert self.database is not None
+        self.signed_in.start(self.database, lambda _signer: start.offer_resume())
+        self._after_start()
+
+    def _after_start(self) -> None:
+        self.call_after_refresh(self._import_session_modules)
+        # Start-up's long-lived objects (modules, CSS, widgets, SQLAlchemy's mappers) need no
+        # more collecting: out of the collector's reach, a full collection stays short. Headless
+        # too (the tests' Pilot): the loop the link runs on must not stall there either.
+        self.call_after_refresh(gc.freeze)
+
+    def _start_screen(self) -> StartScreen:
         from stampside.app.tui.screens.start import StartScreen
 
         assert self.database is not None
@@ -323,14 +374,7 @@ class StampsideApp(OrderedKeys):
             reports_dir=self._folder(REPORTS_FOLDER),
             chair=self.settings.chair_name,
         )
-        self.push_screen(start)
-        self.signed_in.on_change(self._signed_in_as)
-        self.signed_in.start(self.database, lambda _signer: start.offer_resume())
-        self.call_after_refresh(self._import_session_modules)
-        # Start-up's long-lived objects (modules, CSS, widgets, SQLAlchemy's mappers) need no
-        # more collecting: out of the collector's reach, a full collection stays short. Headless
-        # too (the tests' Pilot): the loop the link runs on must not stall there either.
-        self.call_after_refresh(gc.freeze)
+        return start
 
     @work(thread=True, group="session-modules")
     def _import_session_modules(self) -> None:
@@ -546,6 +590,40 @@ class StampsideApp(OrderedKeys):
             ),
             answered,
         )
+
+
+def _peek_sign_in(
+    url: str | None, settings: Settings | SettingsFile | None
+) -> tuple[str | None, list[SignInChoice] | None]:
+    """In a thread, before storage is imported and the settings are checked: the database the
+    settings most likely name and who can sign in there, for a SQLite file
+    (:func:`~stampside.app.chairside.sign_in_peek.peek_sign_in_choices`); ``None``: wait for storage."""
+    from stampside.app.chairside.sign_in_peek import peek_sign_in_choices
+    from stampside.app.storage.location import (
+        DB_ENV_VAR,
+        DEFAULT_FILE_NAME,
+        default_database_path,
+        expand_home,
+        normalize_database_url,
+    )
+
+    try:
+        raw = settings.data or {} if isinstance(settings, SettingsFile) else {}
+        if isinstance(settings, Settings):
+            guess = settings.resolve_database_url(url)
+        elif url:
+            guess = normalize_database_url(url)
+        elif os.environ.get(DB_ENV_VAR, "").strip():
+            guess = normalize_database_url(os.environ[DB_ENV_VAR])
+        elif isinstance(raw.get("db"), str):  # as Settings.database_url reads the file
+            guess = normalize_database_url(str(raw["db"]))
+        elif isinstance(raw.get("data_folder"), str):
+            guess = f"sqlite:///{expand_home(Path(str(raw['data_folder']))) / DEFAULT_FILE_NAME}"
+        else:
+            guess = f"sqlite:///{default_database_path()}"
+        return guess, peek_sign_in_choices(guess)
+    except (OSError, ValueError):  # the data folder could not be made: opening the database says so
+        return None, None
 
 
 def _load_and_open(config: AppConfig, url: str | None, settings: Settings) -> Database | str:

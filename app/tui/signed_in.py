@@ -20,22 +20,21 @@ import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from textual.app import App
 from textual.timer import Timer
 
-from stampside.app.chairside.sign_in import check_signer
+from stampside.app.chairside.sign_in_peek import SignInChoice
 from stampside.app.domain.idle_lock import IdleLock
 from stampside.app.domain.pins import PinRefused, minutes_text
 from stampside.app.domain.signatures import SignedAct, Signer
-from stampside.app.domain.steps import Clock
-from stampside.app.storage.audit_actor import set_actor
-from stampside.app.storage.database import Database
-from stampside.app.storage.errors import explain
-from stampside.app.tui.dialogs.sign import SignDialog
 from stampside.app.tui.screens.sign_in import SignInScreen
+
+if TYPE_CHECKING:  # storage (SQLAlchemy) is imported when used: at start-up sign-in comes first
+    from stampside.app.domain.steps import Clock
+    from stampside.app.storage.database import Database
+    from stampside.app.tui.dialogs.sign import SignDialog
 
 __all__ = ["IDLE_CHECK_S", "SignedIn"]
 
@@ -60,15 +59,35 @@ class SignedIn:
         self._listeners: list[SignedInListener] = []
         self._unlocked = asyncio.Event()
         self._timer: Timer | None = None
+        #: The sign-in screen shown before the database was open (start-up), until it is given it.
+        self._early: SignInScreen | None = None
 
     # -- signing in -----------------------------------------------------------------------
 
     def start(self, database: Database, then: SignedInListener | None = None) -> None:
         """Ask who is at the chair (the app is covered until someone signs in); ``then`` once they have."""
+        self.attach(database)
+        self._cover(SignInScreen(database, self.clock), then)
+
+    def start_early(self, preview: list[SignInChoice], then: SignedInListener | None = None) -> None:
+        """Ask who is at the chair while the database is still being opened, showing ``preview``
+        (:mod:`stampside.app.chairside.sign_in_peek`); :meth:`attach` gives the database when it is."""
+        screen = SignInScreen(None, self.clock, preview=preview)
+        self._early = screen
+        self._cover(screen, then)
+
+    def set_idle_minutes(self, minutes: float) -> None:
+        """The settings' idle time, once they are checked (the early sign-in came before)."""
+        self.idle = IdleLock.minutes(minutes, self.idle_clock())
+
+    def attach(self, database: Database) -> None:
+        """The database is open (the early sign-in screen reads its list again and can check PINs)."""
         self.database = database
+        if self._early is not None:
+            self._early.attach(database)
+            self._early = None
         if self._timer is None:
             self._timer = self.app.set_interval(IDLE_CHECK_S, self.check_idle, name="idle lock")
-        self._cover(SignInScreen(database, self.clock), then)
 
     def switch(self) -> None:
         """Another practitioner signs in (from the start screen); escape keeps the one signed in."""
@@ -99,6 +118,8 @@ class SignedIn:
         self.app.push_screen(screen, done)
 
     def _signed_in(self, signer: Signer) -> None:
+        from stampside.app.storage.audit_actor import set_actor
+
         changed = signer != self.signer
         self.signer = signer
         set_actor(f"practitioner:{signer.name}")
@@ -131,6 +152,11 @@ class SignedIn:
     def verify(self, pin: str, *, who: Signer | None = None) -> Signer:
         """``who`` (default: the practitioner signed in) as a signer if ``pin`` is theirs (blocking: call it in
         a thread)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from stampside.app.chairside.sign_in import check_signer
+        from stampside.app.storage.errors import explain
+
         database, signer = self.database, who or self.signer
         if database is None or signer is None:
             raise PinRefused("nobody is signed in")
@@ -142,6 +168,8 @@ class SignedIn:
     def sign_dialog(self, what: str, act: SignedAct) -> SignDialog:
         """The dialog that signs ``what`` (an ``act``) with the PIN of who is signed in now (even if another
         practitioner unlocks the app while it is open: the dialog names who signs)."""
+        from stampside.app.tui.dialogs.sign import SignDialog
+
         who = self.signer
         if who is None:
             return SignDialog(what, act.meaning, who="nobody", verify=self.verify)

@@ -102,9 +102,13 @@ def current(pilot: Pilot[None]) -> Screen[object]:
 
 
 async def wait_for(pilot: Pilot[None], predicate: Callable[[], bool], timeout: float = PATIENCE) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await pilot.pause(0.02)
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await pilot.pause(0.02)
+    except TimeoutError:
+        stack = " > ".join(type(screen).__name__ for screen in pilot.app.screen_stack)
+        raise AssertionError(f"still waiting after {timeout:g} s; screens: {stack}") from None
 
 
 async def start_session_for(pilot: Pilot[None], code: str) -> None:

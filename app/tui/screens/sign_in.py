@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from sqlalchemy.exc import SQLAlchemyError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -28,13 +27,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from stampside.app.chairside.sign_in import SignInChoice, check_signer, choose_first_pin, sign_in_choices
+from stampside.app.chairside.sign_in_peek import SignInChoice
 from stampside.app.domain.pins import MIN_PIN_CHARS, PinRefused
 from stampside.app.domain.signatures import Signer
-from stampside.app.storage.database import Database
-from stampside.app.storage.errors import explain
-from stampside.app.storage.practitioners import PractitionerView, add_practitioner
-from stampside.app.tui.dialogs.new_practitioner import NewPractitionerDialog
+
+if TYPE_CHECKING:  # storage (SQLAlchemy) is imported when used: at start-up this screen comes first
+    from stampside.app.storage.database import Database
+    from stampside.app.storage.practitioners import PractitionerView
 
 
 class SignInScreen(ModalScreen[Signer | None]):
@@ -44,7 +43,6 @@ class SignInScreen(ModalScreen[Signer | None]):
     ``cancellable``: switching practitioner from the start screen (escape keeps the one signed in).
     """
 
-    CSS_PATH = "../styles/sign_in.tcss"
     AUTO_FOCUS = "#pin"
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -56,15 +54,24 @@ class SignInScreen(ModalScreen[Signer | None]):
 
     def __init__(
         self,
-        database: Database,
+        database: Database | None,
         clock: Callable[[], datetime],
         *,
         locked_by: Signer | None = None,
         cancellable: bool = False,
         locked_for: str = "",
+        preview: list[SignInChoice] | None = None,
     ) -> None:
+        """``database`` ``None``: it is still being opened (start-up) and :meth:`attach` gives it;
+        ``preview`` is the list to show until then (:mod:`stampside.app.chairside.sign_in_peek`)."""
         super().__init__(classes="sign-in-screen")
         self._db = database
+        self._preview = preview
+        self._attached = asyncio.Event()
+        if database is not None:
+            self._attached.set()
+        #: The list shown was read through storage (not only the start-up preview).
+        self._listed = asyncio.Event()
         self._clock = clock
         self.locked_by = locked_by
         self.cancellable = cancellable and locked_by is None
@@ -117,7 +124,27 @@ class SignInScreen(ModalScreen[Signer | None]):
                 yield Button(label, id="sign-in", variant="primary")
 
     def on_mount(self) -> None:
-        self.reload(select_id=self.locked_by.practitioner_id if self.locked_by is not None else None)
+        select_id = self.locked_by.practitioner_id if self.locked_by is not None else None
+        if self._preview is not None:
+            self._show_choices(self._preview, select_id)
+        if self._db is not None:
+            self.reload(select_id=select_id)
+
+    def attach(self, database: Database) -> None:
+        """The database is open: read the list again through storage (it replaces the preview)."""
+        self._db = database
+        self._attached.set()
+        if self.is_mounted:
+            self.reload()
+
+    async def _database(self) -> Database:
+        """The database, once it is open (at start-up the screen may be up before it is)."""
+        if self._db is None:
+            self._say("Opening the database…")
+            await self._attached.wait()
+            self._clear_message()
+        assert self._db is not None
+        return self._db
 
     # -- the practitioners ------------------------------------------------------------------
 
@@ -127,11 +154,21 @@ class SignInScreen(ModalScreen[Signer | None]):
 
     @work(group="sign-in-load", exclusive=True)
     async def _load(self, select_id: int | None) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from stampside.app.chairside.sign_in import sign_in_choices
+        from stampside.app.storage.errors import explain
+
+        database = await self._database()
         try:
-            choices = await asyncio.to_thread(sign_in_choices, self._db)
+            choices = await asyncio.to_thread(sign_in_choices, database)
         except SQLAlchemyError as exc:
-            self._say(str(explain(self._db.url, exc)))
+            self._say(str(explain(database.url, exc)))
             return
+        self._show_choices(choices, select_id)
+        self._listed.set()
+
+    def _show_choices(self, choices: list[SignInChoice], select_id: int | None) -> None:
         keep = select_id if select_id is not None else (self.chosen.id if self.chosen is not None else None)
         self._choices = choices
         widget = self.query_one("#sign-in-practitioners", OptionList)
@@ -233,19 +270,31 @@ class SignInScreen(ModalScreen[Signer | None]):
 
     @work(group="sign-in-check", exclusive=True)
     async def _check(self, chosen: SignInChoice, pin: str, again: str) -> None:
+        database = await self._database()
+        if not self._listed.is_set():  # chosen from the start-up preview: the stored list decides
+            await self._listed.wait()
+            if chosen not in self._choices:
+                self._checking = False
+                self._refused("the list of practitioners was read again: choose your name again")
+                return
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from stampside.app.chairside.sign_in import check_signer, choose_first_pin
+        from stampside.app.storage.errors import explain
+
         now = self._clock()
         try:
             if chosen.has_pin:
-                signer = await asyncio.to_thread(check_signer, self._db, chosen.id, pin, now=now)
+                signer = await asyncio.to_thread(check_signer, database, chosen.id, pin, now=now)
             else:
-                signer = await asyncio.to_thread(choose_first_pin, self._db, chosen.id, pin, again, now=now)
+                signer = await asyncio.to_thread(choose_first_pin, database, chosen.id, pin, again, now=now)
         except PinRefused as exc:
             self._checking = False
             self._refused(str(exc))
             return
         except SQLAlchemyError as exc:
             self._checking = False
-            self._refused(str(explain(self._db.url, exc)))
+            self._refused(str(explain(database.url, exc)))
             return
         self.dismiss(signer)
 
@@ -264,6 +313,9 @@ class SignInScreen(ModalScreen[Signer | None]):
     def _clear(self) -> None:
         self.query_one("#pin", Input).value = ""
         self.query_one("#pin-again", Input).value = ""
+        self._clear_message()
+
+    def _clear_message(self) -> None:
         error = self.query_one("#sign-in-error", Static)
         error.update("")
         error.remove_class("shown")
@@ -271,15 +323,24 @@ class SignInScreen(ModalScreen[Signer | None]):
     # -- adding a practitioner --------------------------------------------------------------
 
     def action_add_practitioner(self) -> None:
-        if self._checking:
-            return
+        if not self._checking:
+            self._add_practitioner()
+
+    @work(group="sign-in-add", exclusive=True)
+    async def _add_practitioner(self) -> None:
+        database = await self._database()
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from stampside.app.storage.errors import explain
+        from stampside.app.storage.practitioners import add_practitioner
+        from stampside.app.tui.dialogs.new_practitioner import NewPractitionerDialog
 
         def save(name: str) -> PractitionerView:
             try:
-                with self._db.Session.begin() as s:
+                with database.Session.begin() as s:
                     return add_practitioner(s, name)
             except SQLAlchemyError as exc:
-                raise explain(self._db.url, exc) from None
+                raise explain(database.url, exc) from None
 
         def added(practitioner: PractitionerView | None) -> None:
             if practitioner is not None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -44,42 +43,12 @@ from stampside.simulator.config import DeviceConfig, StampingConfig
 from stampside.simulator.device import Device
 from stampside.simulator.stamping import StampValues
 from stampside.simulator.truth import TRUTH_KEYS
+from tests.c.conftest import Build, needs_c_toolchain
+from tests.c.conftest import make as _make
 
-ROOT = Path(__file__).resolve().parents[2]
-C_DIR = ROOT / "firmware_protocol" / "c"
 TIMEOUT = 10.0
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("make") is None or shutil.which("cc") is None,
-    reason="no C compiler or make (scripts/ensure_system_tools.sh installs gcc, make and libc6-dev)",
-)
-
-
-@dataclass(frozen=True)
-class Build:
-    folder: Path
-    output: str
-
-    @property
-    def stampdev(self) -> Path:
-        return self.folder / "stampdev"
-
-    @property
-    def stampscript(self) -> Path:
-        return self.folder / "stampscript"
-
-
-def _make(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["make", "-C", str(C_DIR), *args], capture_output=True, text=True, timeout=600, check=False)
-
-
-@pytest.fixture(scope="module")
-def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
-    folder = tmp_path_factory.mktemp("c-build")
-    result = _make(f"BUILD={folder}")
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    return Build(folder, output)
+pytestmark = needs_c_toolchain
 
 
 @pytest.fixture(scope="module")

@@ -191,7 +191,7 @@ class FrameProbe:
     """Times values of a ``Digits`` from when each was due to the first frame that draws it.
 
     ``due[i]`` is when value ``i + 1`` was due (``time.monotonic()``). It wraps the digits'
-    ``render`` (notes the value it drew) and ``App._display`` (the compositor's frame handed to
+    ``render_lines`` (notes the value it drew) and ``App._display`` (the compositor's frame handed to
     the terminal driver: the values drawn into that frame are on screen now). The stamping
     screen and the bare floor app are timed by this same probe.
     """
@@ -217,11 +217,14 @@ class FrameProbe:
             self.gc_full += info["generation"] == 2
 
     def install_frames(self, app: Any, digits: Any) -> None:
-        render, display = digits.render, app._display
+        render_lines, display = digits.render_lines, app._display
 
-        def counted_render() -> Any:
+        def counted_render(crop: Any) -> Any:
+            # The compositor asks the widget for its lines for every frame it is in: the value
+            # it holds then is in that frame (the app's counter draws a line at a time, the
+            # floor's Digits through render(); both answer render_lines).
             self.drawn = max(self.drawn, int(digits.value or 0))
-            return render()
+            return render_lines(crop)
 
         def timed_display(on: Any, renderable: Any) -> None:
             display(on, renderable)
@@ -236,7 +239,7 @@ class FrameProbe:
                 self.shown = self.drawn
 
         gc.callbacks.append(self._on_gc)
-        digits.render = counted_render
+        digits.render_lines = counted_render
         app._display = timed_display
 
     def result(self) -> dict[str, Any]:

@@ -304,6 +304,7 @@ class StampsideApp(OrderedKeys):
         if self.database is None:
             _, preview = await asyncio.to_thread(_peek_sign_in, url, self.config.settings)
         if preview is not None:
+            self._stop_loading_indicator()  # covered from now on: no animation drawn beneath the sign-in
             self.signed_in.on_change(self._signed_in_as)
             self.signed_in.start_early(preview, self._first_signed_in)
             await self._next_frame()  # its list on screen before the checks and imports take the loop's thread
@@ -356,14 +357,17 @@ class StampsideApp(OrderedKeys):
         # too (the tests' Pilot): the loop the link runs on must not stall there either.
         self.call_after_refresh(gc.freeze)
 
+    def _stop_loading_indicator(self) -> None:
+        """The indicator beneath the first screen over it is not seen again: stop its 16 Hz animation."""
+        for indicator in self.screen_stack[0].query(LoadingIndicator):
+            indicator.auto_refresh = None
+
     def _start_screen(self) -> StartScreen:
         from stampside.app.tui.screens.start import StartScreen
 
         assert self.database is not None
         config = self.config
-        # The indicator beneath the start screen is not seen again: stop its 16 Hz animation.
-        for indicator in self.screen_stack[0].query(LoadingIndicator):
-            indicator.auto_refresh = None
+        self._stop_loading_indicator()
         from stampside.app.chairside.records import REPORTS_FOLDER
 
         start = StartScreen(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import OptionList, Static
+from textual.widgets import LoadingIndicator, OptionList, Static
 
 from stampside.app.chairside.sign_in import sign_in_choices
 from stampside.app.chairside.sign_in_peek import SignInChoice, peek_sign_in_choices
@@ -127,6 +127,8 @@ async def test_sign_in_shows_who_is_there_before_the_database_is_open_and_waits_
         assert isinstance(screen, SignInScreen)
         await wait_for(pilot, held.started.is_set)
         assert app.database is None and listed(screen), "the list is up while storage still opens"
+        beneath = list(app.screen_stack[0].query(LoadingIndicator))
+        assert beneath and all(i.auto_refresh is None for i in beneath), "nothing animates under the sign-in"
         assert [line.strip(" ▶").split("  (")[0] for line in listed(screen)] == sorted(set(NAMES) - {"Bo Li"})
         await wait_for(pilot, lambda: screen.chosen is not None and screen.focused is not None)
         assert screen.chosen is not None and screen.chosen.name == "Ana Ruiz"

@@ -194,7 +194,7 @@ _INT = click.INT
 @click.option("--hw-rev", type=_INT, metavar="N", help="Hardware revision (default 2).")
 @click.option("--firmware", metavar="X.Y.Z", help="Firmware version (default 1.0.0).")
 @click.option(
-    "--versions", metavar="MIN-MAX", callback=_parse_versions, help="Protocol versions the device speaks (default 1-1)."
+    "--versions", metavar="MIN-MAX", callback=_parse_versions, help="Protocol versions the device speaks (default 1-2)."
 )
 @click.option("--battery", type=_FLOAT, metavar="PCT", help="Battery level at power-up, % (default 100).")
 @click.option(

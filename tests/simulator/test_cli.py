@@ -287,3 +287,12 @@ def test_a_shipped_scenario_runs_with_flags_on_top(sims: Callable[..., Sim]) -> 
     assert sim.proc.returncode == 0, err
     assert "scenario: reboot storm" in err
     assert "device rebooting at seq 20 " in err
+
+
+def test_the_help_and_the_docs_give_the_default_versions_the_device_speaks() -> None:
+    from stampside.simulator.config import DeviceConfig
+
+    low, high = DeviceConfig().versions
+    assert f"(default {low}-{high})" in " ".join(run("--help").stdout.split())
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "simulator.md").read_text(encoding="utf-8")
+    assert f"| `--versions MIN-MAX` | `device.versions` | `[{low}, {high}]` |" in docs

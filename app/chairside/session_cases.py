@@ -173,9 +173,7 @@ def attach_device(
     with :class:`~stampside.app.storage.claims.SessionClaimed`) before anything audited is written.
     """
     with database.Session.begin() as s:
-        _attach_device(
-            s, session_id, serial=serial, head_id=head_id, footprint_mm2=footprint_mm2, now=now, chair=chair
-        )
+        _attach_device(s, session_id, serial=serial, head_id=head_id, footprint_mm2=footprint_mm2, now=now, chair=chair)
         set_zones(s, session_id, list(zones))
         return get_session(s, session_id)
 

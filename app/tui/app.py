@@ -538,8 +538,12 @@ class StampsideApp(OrderedKeys):
         try:
             path = await asyncio.to_thread(self._write_screenshot, folder, name)
         except OSError as exc:
-            self.notify(f"Could not save the screenshot in {folder}: {exc.strerror or exc}", title="Screenshot",
-                        severity="error", timeout=10)
+            self.notify(
+                f"Could not save the screenshot in {folder}: {exc.strerror or exc}",
+                title="Screenshot",
+                severity="error",
+                timeout=10,
+            )
             return
         self.last_screenshot = path
         self.notify(f"Saved:\n{path}", title="Screenshot", timeout=8)

@@ -87,4 +87,3 @@ class OrderedKeys(App[None]):
             if not self.post_message(following):
                 self._key_in_flight = None
                 self._keys_waiting.clear()
-

@@ -40,6 +40,20 @@ async def test_the_app_opens_the_settings_database_in_its_zone_with_its_foot_swi
     assert app.settings_problem is None
 
 
+async def test_the_sign_in_shown_before_the_settings_are_checked_locks_after_their_idle_minutes(
+    tmp_path: Path,
+) -> None:
+    """At start-up the sign-in comes before the settings are checked; the idle lock it starts must
+    still use the settings' idle_lock_minutes, not the default."""
+    given = settings_file(tmp_path, 'db = "clinic.db"\nidle_lock_minutes = 3\n')
+    app = create_app(AppConfig(settings=given))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen) and app.database is not None)
+        await pilot.app.workers.wait_for_complete()
+        assert app.settings.idle_lock_minutes == 3
+        assert app.signed_in.idle.after_s == 3 * 60
+
+
 async def test_a_wrong_setting_ends_the_app_with_its_line_and_exit_code_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -293,16 +293,14 @@ class StampsideApp(OrderedKeys):
     async def _open_database(self) -> None:
         url = self.config.database if isinstance(self.config.database, str) else None
         # Who is at the chair, first: for a SQLite file the sign-in screen shows its list at once
-        # (read with Python's own sqlite3, read only), while storage is imported and the database
-        # opened behind it; the start screen follows the sign-in. See chairside/sign_in_peek.py.
-        # The file is read while the settings are checked, from the database they most likely
-        # name, and the list is used only if the checked settings name the same one.
-        # The sign-in screen does not wait for the settings to be checked either: the file is read
-        # from the database the settings most likely name, and once the database they do name is
-        # open the screen reads its list again from it (a PIN is checked only against that list).
+        # (read with Python's own sqlite3, read only), while the settings are checked, storage is
+        # imported and the database opened behind it; the start screen follows the sign-in. See
+        # chairside/sign_in_peek.py. The file read is the one the settings most likely name (they
+        # are not checked yet); once the database they do name is open, the screen reads its list
+        # again from it, and a PIN is checked only against that list.
         preview = None
         if self.database is None:
-            _, preview = await asyncio.to_thread(_peek_sign_in, url, self.config.settings)
+            preview = await asyncio.to_thread(_peek_sign_in, url, self.config.settings)
         if preview is not None:
             self._stop_loading_indicator()  # covered from now on: no animation drawn beneath the sign-in
             self.signed_in.on_change(self._signed_in_as)
@@ -600,11 +598,9 @@ class StampsideApp(OrderedKeys):
         )
 
 
-def _peek_sign_in(
-    url: str | None, settings: Settings | SettingsFile | None
-) -> tuple[str | None, list[SignInChoice] | None]:
-    """In a thread, before storage is imported and the settings are checked: the database the
-    settings most likely name and who can sign in there, for a SQLite file
+def _peek_sign_in(url: str | None, settings: Settings | SettingsFile | None) -> list[SignInChoice] | None:
+    """In a thread, before storage is imported and the settings are checked: who can sign in at the
+    database the settings most likely name, for a SQLite file
     (:func:`~stampside.app.chairside.sign_in_peek.peek_sign_in_choices`); ``None``: wait for storage."""
     from stampside.app.chairside.sign_in_peek import peek_sign_in_choices
     from stampside.app.storage.location import (
@@ -629,9 +625,9 @@ def _peek_sign_in(
             guess = f"sqlite:///{expand_home(Path(str(raw['data_folder']))) / DEFAULT_FILE_NAME}"
         else:
             guess = f"sqlite:///{default_database_path()}"
-        return guess, peek_sign_in_choices(guess)
+        return peek_sign_in_choices(guess)
     except (OSError, ValueError):  # the data folder could not be made: opening the database says so
-        return None, None
+        return None
 
 
 def _load_and_open(config: AppConfig, url: str | None, settings: Settings) -> Database | str:

@@ -158,7 +158,7 @@ async def test_a_name_the_stored_list_does_not_have_is_never_checked(
         set_pin(s, stranger.id, PIN, PIN, now=NOW)
     other.close()
     monkeypatch.setattr(
-        app_module, "_peek_sign_in", lambda url, settings: (None, peek_sign_in_choices(f"sqlite:///{other_path}"))
+        app_module, "_peek_sign_in", lambda url, settings: peek_sign_in_choices(f"sqlite:///{other_path}")
     )
     held = HeldOpen(monkeypatch)
     app = make_app(db_path, None, MovableClock())

@@ -7,6 +7,7 @@ The stamps the tests post are what storage would report: each already stored in 
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from textual.app import App
 from textual.message import Message
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import Label, Static
+from textual.widgets import Digits, Label, Static
 
 from stampside.app.domain.treatment_protocol import default_protocol
 from stampside.app.domain.zones import Zone, credited_zone
@@ -24,6 +25,7 @@ from stampside.app.tui.dialogs.confirm import ConfirmDialog
 from stampside.app.tui.screens.stamping import (
     LINK_LOST_TEXT,
     NOT_COUNTING_TEXT,
+    SECOND_AFTER_STAMP_S,
     LinkStatusChanged,
     StampingScreen,
     StampInput,
@@ -158,6 +160,35 @@ async def test_a_stamp_redraws_the_side_panel_and_the_map_catches_up_on_the_seco
         post_stamps(screen, 1, start=72)  # 60 %: the next level, drawn at once
         await settle(pilot)
         assert "72 stamps" in text_of(tile) and tile.level == 3
+
+
+async def test_the_seconds_figures_are_drawn_after_a_stamps_count_not_with_it() -> None:
+    """The once-a-second figures that wait for a stamp are drawn in a frame of their own just
+    after it: drawn in the stamp's frame they made every third count three times as slow to
+    appear. A burst does not keep pushing them back."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.stamping
+        post_stamps(screen, 70)
+        await settle(pilot)
+        tile = screen.query_one(CoverageMap).tile(Zone.FRONTAL)
+        # A stamp was drawn moments ago (longer than the redraw interval, within SECOND_RIDES_S):
+        # the second's figures wait for the next stamp.
+        screen._last_redraw = time.monotonic() - screen.redraw_interval - 0.01
+        screen._tick()
+        assert screen._second_due and not screen._second_soon
+        screen.record_stamps([StampInput(1, 71, 71 * 333, 65, 0, None, Zone.FRONTAL, 1)])
+        # The count is drawn now; the second's figures (the tile's count) only after this frame.
+        assert screen.query_one("#stamp-count", Digits).value == "71"
+        assert screen._second_due and screen._second_soon
+        assert "70 stamps" in text_of(tile)
+        waiting = screen._second_timer
+        screen._last_redraw = 0.0  # the next stamp is drawn at once too
+        screen.record_stamps([StampInput(1, 72, 72 * 333, 65, 0, None, Zone.FRONTAL, 1)])
+        assert screen._second_timer is waiting  # not moved back by the burst
+        await pilot.pause(SECOND_AFTER_STAMP_S + 0.1)
+        assert not screen._second_due and not screen._second_soon
+        assert "72 stamps" in text_of(tile)
 
 
 async def test_zone_keys_switch_the_active_zone_and_stamps_count_where_they_were_stored() -> None:

@@ -112,9 +112,13 @@ def _looks_alike(shown: ZoneCoverage, now: ZoneCoverage, was_active: bool, is_ac
     )
 
 
-#: Seconds the once-a-second figures may wait for a stamp's frame to ride on (stamps at 3 a
-#: second come every 0.33 s); with no stamp that soon they are drawn on their own.
+#: Seconds the once-a-second figures may wait for the next stamp (stamps at 3 a second come
+#: every 0.33 s); with no stamp that soon they are drawn on their own.
 SECOND_RIDES_S = 0.4
+#: How long after a stamp's frame the once-a-second figures waiting for it are drawn: in a frame
+#: of their own, so they never delay a count (drawn with it, they made every third stamp's frame
+#: three times as slow), and long before the next stamp can come.
+SECOND_AFTER_STAMP_S = 0.03
 
 
 class StampingScreen(Screen[None]):
@@ -217,6 +221,8 @@ class StampingScreen(Screen[None]):
         self._shown_zones: dict[Zone, tuple[ZoneCoverage, Zone]] = {}
         #: The once-a-second figures are due and wait for the next stamp's frame (see :meth:`_tick`).
         self._second_due = False
+        #: The once-a-second figures are to be drawn just after a stamp's frame (timer set).
+        self._second_soon = False
         self._second_timer: Timer | None = None
 
     @classmethod
@@ -416,9 +422,10 @@ class StampingScreen(Screen[None]):
         """Once a second the figures that move on their own are due: elapsed time, rate, durations,
         the session banner, and the map tiles' figures for the stamps counted since.
 
-        While stamps come (one drawn within :data:`SECOND_RIDES_S`), they wait for the next stamp's
-        frame, at most that long, so stamping at 3 a second costs three frames a second, not four
-        or five: the figures of a second ride on a stamp's frame. Otherwise they are drawn now.
+        While stamps come (one drawn within :data:`SECOND_RIDES_S`), they wait for the next stamp,
+        at most that long, and are drawn :data:`SECOND_AFTER_STAMP_S` after its frame: the count
+        is on the screen first, and the second's frame falls between two stamps instead of at a
+        random moment a stamp may have to wait behind. Otherwise they are drawn now.
         """
         self._second_due = True
         if time.monotonic() - self._last_redraw < SECOND_RIDES_S:
@@ -428,11 +435,11 @@ class StampingScreen(Screen[None]):
         self._second()
 
     def _second(self) -> None:
-        """Draw the once-a-second figures (in one frame with a stamp's, when one is being drawn)."""
+        """Draw the once-a-second figures."""
         if self._second_timer is not None:
             self._second_timer.stop()
             self._second_timer = None
-        self._second_due = False
+        self._second_due = self._second_soon = False
         stats = self.stats
         self.query_one(StampCounter).show(stats.count, stats.rate_per_min(), stats.elapsed_s)
         self._show_link(self.link)
@@ -451,8 +458,12 @@ class StampingScreen(Screen[None]):
         self.query_one(ForceMeter).show(stats.last_quality, stats.last_force_n, stats.recent_forces())
         self._show_map(every_change=False)
         set_text(self.query_one("#active-zone", LiveText), self._active_zone_text())
-        if self._second_due:
-            self._second()
+        if self._second_due and not self._second_soon:
+            # Not again for each stamp of a burst: the figures would wait for its end.
+            if self._second_timer is not None:
+                self._second_timer.stop()
+            self._second_timer = self.set_timer(SECOND_AFTER_STAMP_S, self._second)
+            self._second_soon = True
 
     def _show_map(self, *, every_change: bool) -> None:
         """Redraw the tiles whose zone changed. For a stamp (``every_change`` false) only a change

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from stampside.app.domain.zones import Zone, credited_zone
@@ -91,13 +92,13 @@ def _refresh(device: Device, info: DeviceInfo, seen_at: datetime) -> None:
 # The two statements of every commit of the link, built once (Core, on the session's connection):
 # building and ORM-executing them again for each stamp was a third of a commit's CPU. Neither is
 # audited: the stamps' SELECT reads, and the delivery cursor is the link's bookmark, not a record.
-_STAMPS = StampEvent.__table__
+_STAMPS = cast(Table, StampEvent.__table__)
 _STORED_IN_RANGE = select(_STAMPS.c.boot, _STAMPS.c.seq).where(
     _STAMPS.c.device_id == bindparam("device_id"),
     _STAMPS.c.boot.in_(bindparam("boots", expanding=True)),
     _STAMPS.c.seq.between(bindparam("low"), bindparam("high")),
 )
-_DEVICES = Device.__table__
+_DEVICES = cast(Table, Device.__table__)
 _SET_CURSOR = (
     update(_DEVICES)
     .where(_DEVICES.c.id == bindparam("device_id"))

@@ -29,8 +29,9 @@ and their speed varies, so the targets are ratios against bare Textual apps run 
   screen at most 1.5x, start screen ready at most 2x the hello-world.
 * load: the same stamping screen at 3 stamps/s for --minutes, then the floor app at the same
   rate; CPU (% of one core) and resident memory of each process, sampled with psutil; memory
-  growth per 1000 stamps. Targets: CPU <= 2 % of a core, < 200 MB, no growth with the stamps
-  beyond the session's own records.
+  growth per 1000 stamps; and, to tell the screen's share, `stampside link record` storing the
+  same stamps with no screen. Targets: CPU <= 2 % of a core, < 200 MB, no growth with the
+  stamps beyond the session's own records.
 
 Figures are printed; nothing is asserted.
 """
@@ -569,6 +570,33 @@ def _sample(child: PtyProcess, seconds: float, every: float) -> list[tuple[float
     return samples
 
 
+def _recorder_cpu(rate: float, seconds: float) -> float:
+    """CPU % of one core of ``stampside link record`` storing the same stamps into SQLite: the link
+    and the storage the stamping screen also runs, without a screen (and with the recorder's own
+    status loop, ten wake-ups a second), to tell the screen's share of the app's CPU."""
+    import psutil  # type: ignore[import-untyped]
+
+    with (
+        simulator_process(sim_config(rate)) as (url, _t0),
+        temp_database() as db,
+        tempfile.TemporaryFile() as said,
+    ):
+        argv = [stampside_exe(), "link", "record", url, "--db", db, "--status-every", "0"]
+        with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=said) as recorder:
+            try:
+                proc = psutil.Process(recorder.pid)
+                time.sleep(SETTLE_S)
+                proc.cpu_percent(None)
+                time.sleep(seconds)
+                if recorder.poll() is not None:
+                    said.seek(0)
+                    raise SystemExit(f"link record exited early:\n{said.read().decode(errors='replace')}")
+                return float(proc.cpu_percent(None))
+            finally:
+                recorder.terminate()
+                recorder.wait(30)
+
+
 def load(minutes: float, rate: float, every: float, profile: str = "") -> None:
     seconds = minutes * 60
     with (
@@ -587,6 +615,7 @@ def load(minutes: float, rate: float, every: float, profile: str = "") -> None:
         floor.drain()
         floor_samples = _sample(floor, seconds, every)
         floor.proc.wait(60)
+    recorder_cpu = _recorder_cpu(rate, seconds)
     cpu = [c for _, c, _ in samples[1:]]
     rss = [m for _, _, m in samples]
     half = len(rss) // 2
@@ -599,7 +628,13 @@ def load(minutes: float, rate: float, every: float, profile: str = "") -> None:
     floor_cpu = statistics.fmean(c for _, c, _ in floor_samples[1:])
     floor_rss = [m for _, _, m in floor_samples]
     mean_cpu = statistics.fmean(cpu)
-    RESULTS.update(cpu=mean_cpu, floor_cpu=floor_cpu, rss_per_1000=per_1000, rss_per_1000_half=per_1000_half)
+    RESULTS.update(
+        cpu=mean_cpu,
+        floor_cpu=floor_cpu,
+        recorder_cpu=recorder_cpu,
+        rss_per_1000=per_1000,
+        rss_per_1000_half=per_1000_half,
+    )
     print(
         f"load: stamping screen at {rate:g} stamps/s for {seconds:.0f} s (~{stamps_all:.0f} stamps),"
         f" sampled every {every:g} s:"
@@ -607,7 +642,8 @@ def load(minutes: float, rate: float, every: float, profile: str = "") -> None:
     print(
         f"  CPU % of one core: mean {mean_cpu:.1f}, max {max(cpu):.1f}"
         f" (first half {cpu_first:.1f}, second half {cpu_second:.1f});"
-        f" the floor app at the same rate: {floor_cpu:.1f}"
+        f" the floor app at the same rate: {floor_cpu:.1f};"
+        f" the link and storage alone (`stampside link record`, no screen): {recorder_cpu:.1f}"
     )
     print(
         f"  RSS MB: start {rss[0]:.1f}, end {rss[-1]:.1f}, max {max(rss):.1f};"
@@ -640,7 +676,8 @@ def summary() -> None:
     if "cpu" in r:
         print(
             f"  CPU at 3 Hz {r['cpu']:.1f} % of a core, the floor {r['floor_cpu']:.1f} %"
-            f" (target <= {CPU_TARGET:g} %: {_met(r['cpu'] <= CPU_TARGET)});"
+            f" (target <= {CPU_TARGET:g} %: {_met(r['cpu'] <= CPU_TARGET)}), the link and storage alone"
+            f" {r['recorder_cpu']:.1f} %;"
             f" RSS growth {r['rss_per_1000']:+.2f} MB per 1000 stamps (second half {r['rss_per_1000_half']:+.2f})"
         )
 

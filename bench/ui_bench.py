@@ -21,7 +21,9 @@ and their speed varies, so the targets are ratios against bare Textual apps run 
   SQLite file): for each stamp, from the moment the simulator made it (its device time on the
   monotonic clock every process shares) to the first frame that draws the new count in the
   big counter, split into link, storage and message, and drawing. Target: p99 at most 1.5x the
-  floor's p99.
+  floor's p99. Last, the **link floor** (not a target): the same link and storage (LinkBridge,
+  DatabaseSink, an open session) feeding a bare Textual app's one ``Digits``, timed the same
+  way: the stamp's whole path with a minimal screen, so the stamping screen's own share shows.
 * startup: process start to the app's first frame (its header "Stampside", footer and the
   "opening the database" indicator) and on to the first screen ready to use (the sign-in
   screen's "No practitioners yet"), `stampside app` on a new, empty SQLite file each run,
@@ -405,8 +407,69 @@ def floor_child(args: argparse.Namespace) -> None:
     Path(args.out).write_text(json.dumps(probe.result()))
 
 
+def link_floor_child(args: argparse.Namespace) -> None:
+    """The link floor's process: the stamping screen's link and storage (a LinkBridge armed against
+    the simulator, stamps stored in an open session through the DatabaseSink) feeding a bare
+    Textual app whose one ``Digits`` shows the count of stamps stored: the stamp's path without
+    the stamping screen, timed by the same probe."""
+    from textual import on
+    from textual.app import App, ComposeResult
+    from textual.widgets import Digits
+
+    from stampside.app.domain.zones import Zone
+    from stampside.app.storage.database import open_database
+    from stampside.app.storage.sink import DatabaseSink
+    from stampside.app.tui.link_bridge import LinkBridge
+    from stampside.app.tui.screens.stamping import StampsStored
+
+    database = open_database(args.db)
+    probe = LatencyProbe(args.t0)
+
+    class LinkFloor(App[None]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: set[tuple[int, int]] = set()
+
+        def compose(self) -> ComposeResult:
+            yield Digits("0", id="stamp-count")
+
+        @on(StampsStored)
+        def _stored(self, message: StampsStored) -> None:
+            self.record_stamps(message.stamps)
+
+        def record_stamps(self, stamps: Iterable[Any]) -> None:
+            self.seen.update((stamp.boot, stamp.seq) for stamp in stamps)
+            self.query_one(Digits).update(str(len(self.seen)))
+
+    app = LinkFloor()
+
+    async def drive(pilot: Any) -> None:
+        from stampside.app.domain.treatment_protocol import default_protocol
+
+        await pilot.pause()
+        session = _open_session(database, default_protocol())
+        bridge = LinkBridge(args.device, sink=DatabaseSink(database), arm=True, target=app)
+        bridge.set_place(session.id, Zone.FRONTAL)
+        probe.install(app, app)
+        await bridge.start()
+        deadline = time.monotonic() + args.seconds
+        while time.monotonic() < deadline and len(probe.delays_ms) < args.stamps:
+            await asyncio.sleep(0.1)
+        await bridge.aclose()
+        app.exit()
+
+    app.run(auto_pilot=drive)
+    database.close()
+    Path(args.out).write_text(json.dumps(probe.result()))
+
+
 def child_argv(device: str, db: str, *, seconds: float, t0: float = 0.0, out: str = "", stamps: int = 0) -> list[str]:
     argv = [sys.executable, str(HERE), "_stamping-child", "--device", device, "--db", db, "--seconds", str(seconds)]
+    return [*argv, "--t0", repr(t0), "--out", out, "--stamps", str(stamps)]
+
+
+def link_floor_argv(device: str, db: str, *, seconds: float, t0: float, out: str, stamps: int) -> list[str]:
+    argv = [sys.executable, str(HERE), "_link-floor-child", "--device", device, "--db", db, "--seconds", str(seconds)]
     return [*argv, "--t0", repr(t0), "--out", out, "--stamps", str(stamps)]
 
 
@@ -464,6 +527,10 @@ def latency(stamps: int, rate: float, gc_freeze: bool = False) -> None:
             out = str(Path(tmp) / "latency.json")
             argv = child_argv(url, db, seconds=budget, t0=t0, out=out, stamps=stamps) + ["--gc-freeze"] * gc_freeze
             result = _run_child("stamping screen", argv, out, budget)
+        with simulator_process(sim_config(rate)) as (url, t0), temp_database() as db:
+            out = str(Path(tmp) / "link_floor.json")
+            argv = link_floor_argv(url, db, seconds=budget, t0=t0, out=out, stamps=stamps)
+            link_floor = _run_child("link floor", argv, out, budget)
     floor_ms: list[float] = floor["delays_ms"]
     print(
         f"floor: a bare Textual app, its Digits updated by a message posted from another thread,"
@@ -490,6 +557,22 @@ def latency(stamps: int, rate: float, gc_freeze: bool = False) -> None:
         f"  vs the floor: p50 {p50 / f50:.2f}x, p99 {p99 / f99:.2f}x;"
         f" target p99 <= {LATENCY_RATIO_TARGET}x the floor's -> {_met(p99 <= LATENCY_RATIO_TARGET * f99)}"
     )
+    lf_ms: list[float] = link_floor["delays_ms"]
+    print(
+        f"link floor: the same link and storage (LinkBridge, DatabaseSink, an open session) feeding a bare"
+        f" Textual app's Digits, {len(lf_ms)} stamps (simulator makes a stamp -> its count drawn in a frame):"
+    )
+    _print_frames(lf_ms, link_floor)
+    lf_link, lf_stored = link_floor["link_ms"], link_floor["stored_ms"]
+    lf_draw = [total - a - b for total, a, b in zip(lf_ms, lf_link, lf_stored, strict=True)]
+    print(
+        f"  of which link p50 {percentile(lf_link, 50):.1f} / p99 {percentile(lf_link, 99):.1f} ms; stored and at"
+        f" the app p50 {percentile(lf_stored, 50):.1f} / p99 {percentile(lf_stored, 99):.1f} ms; at the app ->"
+        f" frame p50 {percentile(lf_draw, 50):.1f} / p99 {percentile(lf_draw, 99):.1f} ms"
+    )
+    l50, l99 = percentile(lf_ms, 50), percentile(lf_ms, 99)
+    RESULTS.update(link_floor_p50=l50, link_floor_p99=l99)
+    print(f"  the stamping screen vs the link floor: p50 {p50 / l50:.2f}x, p99 {p99 / l99:.2f}x (not a target)")
 
 
 def _paint_times(argv: list[str], *markers: str) -> list[float]:
@@ -664,7 +747,8 @@ def summary() -> None:
             f"  stamp to screen: p50 {r['latency_p50']:.1f} ms / floor {r['floor_p50']:.1f} ms"
             f" = {r['latency_p50'] / r['floor_p50']:.2f}x;"
             f" p99 {r['latency_p99']:.1f} ms / floor {r['floor_p99']:.1f} ms = {r['latency_p99'] / r['floor_p99']:.2f}x"
-            f" (target <= {LATENCY_RATIO_TARGET}x: {_met(r['latency_p99'] <= LATENCY_RATIO_TARGET * r['floor_p99'])})"
+            f" (target <= {LATENCY_RATIO_TARGET}x: {_met(r['latency_p99'] <= LATENCY_RATIO_TARGET * r['floor_p99'])});"
+            f" vs the link floor p99 {r['link_floor_p99']:.1f} ms: {r['latency_p99'] / r['link_floor_p99']:.2f}x"
         )
     if "ready_ms" in r:
         print(
@@ -684,7 +768,9 @@ def summary() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=["latency", "startup", "load", "all", "_stamping-child", "_floor-child"])
+    parser.add_argument(
+        "which", choices=["latency", "startup", "load", "all", "_stamping-child", "_floor-child", "_link-floor-child"]
+    )
     parser.add_argument("--minutes", type=float, default=1.0, help="load: how long to stamp (default 1)")
     parser.add_argument("--rate", type=float, default=3.0, help="stamps per second (default 3)")
     parser.add_argument("--stamps", type=int, default=180, help="latency: stamps to time (default 180)")
@@ -708,6 +794,9 @@ def main() -> None:
         return
     if args.which == "_floor-child":
         floor_child(args)
+        return
+    if args.which == "_link-floor-child":
+        link_floor_child(args)
         return
     if args.which in ("latency", "all"):
         latency(args.stamps, args.rate, args.gc_freeze)

@@ -9,12 +9,10 @@ session say the same lines.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from textual.widgets import Static
 
@@ -22,7 +20,7 @@ from stampside.app.domain.gates import DeviceFacts
 from stampside.app.domain.steps import SessionFlow
 from stampside.app.domain.treatment_protocol import StepKind, default_protocol
 from stampside.app.settings import ClinicInfo, Settings
-from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.database import Database
 from stampside.app.storage.schema import Course
 from stampside.app.storage.sessions import open_session
 from stampside.app.storage.step_records import save_step_records
@@ -53,18 +51,6 @@ PASSING = DeviceFacts(
 )
 #: Session 1 on Thu 26 Nov 2026: session 2 is due a week later, on time 5 to 10 days after.
 NEXT_SESSION = "Session 2 of 6: Thu 3 Dec 2026 (any day from Tue 1 Dec 2026 to Sun 6 Dec 2026)"
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "stampside.db"
-
-
-@pytest.fixture
-def db(db_path: Path) -> Iterator[Database]:
-    database = open_database(str(db_path))
-    yield database
-    database.close()
 
 
 def stored_up_to_aftercare(db: Database, clock: MovableClock) -> None:

@@ -7,12 +7,12 @@ through its ordinary bleak code with the bumble backend.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.database import Database
 from stampside.app.tui.screens.steps import PreChecksScreen
 from stampside.devicelink.ble_bumble import ENV_HCI
 from stampside.devicelink.state import LinkState
@@ -28,18 +28,6 @@ from tests.tui.session_helpers import (
     start_session_for,
     wait_for,
 )
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "stampside.db"
-
-
-@pytest.fixture
-def db(db_path: Path) -> Iterator[Database]:
-    database = open_database(str(db_path))
-    yield database
-    database.close()
 
 
 @pytest.fixture

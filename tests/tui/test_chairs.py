@@ -15,11 +15,9 @@ session is written to the same SQLite file by the test, as that chair's app woul
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
 
@@ -29,7 +27,7 @@ from stampside.app.domain.treatment_protocol import default_protocol
 from stampside.app.settings import ChairInfo, Settings
 from stampside.app.storage.claims import DEVICE, PATIENT, claim, holder
 from stampside.app.storage.courses import course_summary, start_course
-from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.database import Database
 from stampside.app.storage.patients import NewPatient, create_patient
 from stampside.app.storage.practitioners import add_practitioner
 from stampside.app.storage.schedule import course_overrides
@@ -62,18 +60,6 @@ from .sign_in_helpers import past_sign_in, sign_with_pin
 
 HERE = Settings(chair=ChairInfo("Chair 2"))
 SINCE = NOW - timedelta(minutes=20)
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "stampside.db"
-
-
-@pytest.fixture
-def db(db_path: Path) -> Iterator[Database]:
-    database = open_database(str(db_path))
-    yield database
-    database.close()
 
 
 def open_at_chair_1(db: Database, patient_id: int) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +27,6 @@ from tests.tui.session_helpers import NOW, SIZE, MovableClock, current, make_app
 from tests.tui.sign_in_helpers import PIN
 
 NAMES = ("Marc Vidal", "ana Ruiz", "Ana Ruiz", "Élodie Martin", "Zoë Park", "Bo Li")
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "stampside.db"
-
-
-@pytest.fixture
-def db(db_path: Path) -> Iterator[Database]:
-    database = open_database(str(db_path))
-    yield database
-    database.close()
 
 
 def clinic(db: Database) -> dict[str, int]:

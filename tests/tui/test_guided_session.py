@@ -15,7 +15,7 @@ shows and every stamp is still stored once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from textual.widgets import Button, Input, Static
 
 from stampside.app.domain.gates import Gate
 from stampside.app.domain.signatures import SignatureMeaning
-from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.database import Database
 from stampside.app.storage.sessions import find_open_session
 from stampside.app.storage.signatures import signatures_of_patient
 from stampside.app.tui.dialogs.confirm import ConfirmDialog
@@ -65,18 +65,6 @@ from tests.tui.sign_in_helpers import sign_with_pin
 REASON = "patient could not keep still, rubbed in by hand"
 #: Over BLE: stamping pauses after this many stamps, so the cut falls in the middle of it.
 CUT_AT = 20
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "stampside.db"
-
-
-@pytest.fixture
-def db(db_path: Path) -> Iterator[Database]:
-    database = open_database(str(db_path))
-    yield database
-    database.close()
 
 
 def ble_sim_config() -> SimConfig:

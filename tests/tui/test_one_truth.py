@@ -11,14 +11,12 @@ Real in-process simulators on a fixed pty path, the app on a SQLite file, the Pi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from stampside.app.domain.zones import Zone
-from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.database import Database
 from stampside.app.storage.schema import Device, StampEvent
 from stampside.app.tui.screens.stamping import StampingScreen
 from stampside.simulator.config import SimConfig, StampingConfig
@@ -36,18 +34,6 @@ from tests.tui.session_helpers import (
     through_checks_and_disinfection,
     wait_for,
 )
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "stampside.db"
-
-
-@pytest.fixture
-def db(db_path: Path) -> Iterator[Database]:
-    database = open_database(str(db_path))
-    yield database
-    database.close()
 
 
 def on_path(config: SimConfig, path: Path) -> SimConfig:

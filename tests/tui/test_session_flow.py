@@ -6,7 +6,7 @@ records (step records, stamps tagged with the session), not only the screen.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from textual.widgets import Digits, OptionList, Static
 
 from stampside.app.domain.gates import Gate
 from stampside.app.domain.zones import Zone
-from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.database import Database
 from stampside.app.storage.sessions import find_open_session
 from stampside.app.tui.screens.stamping import StampingScreen
 from stampside.app.tui.screens.start import StartScreen
@@ -38,18 +38,6 @@ from tests.tui.session_helpers import (
     through_checks_and_disinfection,
     wait_for,
 )
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "stampside.db"
-
-
-@pytest.fixture
-def db(db_path: Path) -> Iterator[Database]:
-    database = open_database(str(db_path))
-    yield database
-    database.close()
 
 
 @pytest.fixture

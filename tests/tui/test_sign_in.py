@@ -17,7 +17,7 @@ from textual.widgets import Input, Static
 from stampside.app.settings import Settings
 from stampside.app.storage.audit_actor import current_actor, set_actor
 from stampside.app.storage.audit_trail import read_trail
-from stampside.app.storage.database import Database, open_database
+from stampside.app.storage.database import Database
 from stampside.app.storage.pins import set_pin
 from stampside.app.storage.practitioners import add_practitioner
 from stampside.app.storage.schema import SecurityEvent
@@ -59,18 +59,6 @@ class IdleClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "stampside.db"
-
-
-@pytest.fixture
-def db(db_path: Path) -> Iterator[Database]:
-    database = open_database(str(db_path))
-    yield database
-    database.close()
 
 
 @pytest.fixture(autouse=True)
